@@ -1,0 +1,3 @@
+export { GpuContext, grid1d, fmtBytes, type Binding, type MemoryStats } from './context';
+export { acquireDevice, type GpuFeatures, type GpuRequestOptions } from './device';
+export { GpuError, WebGpuUnavailableError, DeviceLostError, GpuLimitError, GpuValidationError } from './errors';
