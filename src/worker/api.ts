@@ -1,0 +1,186 @@
+// The contract between the page and the Worker (comlink). The Worker owns the GPU, the model,
+// the dataset and the training loop; the page only renders what these calls return and stream.
+// Callbacks are passed wrapped in Comlink.proxy().
+
+export type ModelChoice =
+  | { kind: 'builtin' } // public/models/tiny, offline
+  | { kind: 'hub'; id: string; baseUrl?: string; revision?: string }
+  | { kind: 'url'; url: string }
+  | { kind: 'files'; files: { path: string; blob: Blob }[] }; // a dropped folder
+
+export interface GpuStatus {
+  ok: boolean;
+  /** When not ok: what is wrong and what to do. */
+  message?: string;
+  adapter?: { vendor: string; architecture: string; description: string };
+  features?: { f16: boolean; subgroups: boolean };
+}
+
+export interface LoadProgress {
+  phase: 'config' | 'tokenizer' | 'weights' | 'vision' | 'upload' | 'ready';
+  file?: string;
+  loaded: number;
+  total: number;
+  fromCache?: boolean;
+}
+
+export interface ModelSummary {
+  name: string;
+  architecture: string;
+  layers: number;
+  hidden: number;
+  vocab: number;
+  imageSeqLen: number;
+  parameters: number;
+  visionBackend: 'webgpu' | 'wasm';
+  gpuBytes: number;
+}
+
+export interface DropFile {
+  path: string; // relative path (folder drops keep their folders)
+  blob: Blob;
+}
+
+export interface Edit {
+  kind: string;
+  start: number;
+  end: number;
+  from: string;
+  to: string;
+}
+
+export interface RecordView {
+  id: string;
+  image: string;
+  question: string;
+  chosen: string;
+  /** The dispreferred text answer: user supplied, or made by the injector. */
+  rejected: string;
+  rejectedSource: 'user' | 'injected';
+  edits: Edit[];
+  /** What the model says on the noisy image (filled by prepare / noisyAnswer). */
+  noisyAnswer?: string;
+  split: 'train' | 'heldout';
+}
+
+export interface Problem {
+  file: string;
+  record?: string;
+  reason: string;
+}
+
+export interface DatasetView {
+  records: RecordView[];
+  problems: Problem[];
+}
+
+export type LossMode = 'povid' | 'dpo-text' | 'two-stage' | 'weighted';
+
+export interface TrainConfig {
+  loraRank: number; // 16
+  loraAlpha: number; // 32
+  loraTargets: string[]; // ['q_proj','k_proj','v_proj','o_proj','gate_proj','up_proj','down_proj']
+  beta: number; // 0.1
+  learningRate: number; // 2e-5
+  warmupRatio: number; // 0.03
+  weightDecay: number; // 0
+  maxGradNorm: number; // 1.0
+  gradAccumulation: number; // 1
+  epochs: number; // used when steps is 0
+  steps: number; // 0 = use epochs
+  lossMode: LossMode;
+  stage1Fraction: number; // two-stage: share of steps that are text-only DPO
+  wText: number; // 0.5
+  wNoise: number; // 0.5
+  noiseStep: number; // 500
+  seed: number;
+  heldoutFraction: number; // 0.1
+  evalEvery: number; // steps
+  checkpointEvery: number; // steps
+}
+
+export interface StepMetrics {
+  step: number;
+  totalSteps: number;
+  epoch: number;
+  loss: number;
+  rewardChosen: number;
+  rewardText: number;
+  rewardNoise: number;
+  marginText: number;
+  marginNoise: number;
+  accuracy: number;
+  gradNorm: number;
+  learningRate: number;
+  tokensPerSecond: number;
+  etaSeconds: number;
+  exampleId: string;
+  ms: { reference: number; noisy: number; forward: number; backward: number; optimizer: number };
+}
+
+export interface EvalMetrics {
+  step: number;
+  loss: number;
+  accuracy: number;
+  marginText: number;
+  marginNoise: number;
+}
+
+export interface GenerateRequest {
+  recordId?: string;
+  image?: Blob;
+  question: string;
+  lora: boolean;
+  maxNewTokens?: number;
+  temperature?: number; // 0 = greedy
+  topP?: number;
+  seed?: number;
+  noiseStep?: number; // generate on the noised image
+}
+
+export interface PovidWorkerApi {
+  gpuStatus(): Promise<GpuStatus>;
+  loadModel(choice: ModelChoice, onProgress?: (p: LoadProgress) => void): Promise<ModelSummary>;
+  addFiles(files: DropFile[]): Promise<DatasetView>;
+  updateRecord(id: string, patch: Partial<Pick<RecordView, 'question' | 'chosen' | 'rejected'>>): Promise<RecordView>;
+  removeRecord(id: string): Promise<DatasetView>;
+  clearDataset(): Promise<void>;
+  /** The record's clean image as a blob, for thumbnails. */
+  image(id: string): Promise<Blob>;
+  /** The noised image as a PNG blob, for the slider. */
+  noisyImage(id: string, t: number, seed?: number): Promise<Blob>;
+  noisyAnswer(id: string, t: number): Promise<string>;
+  train(config: TrainConfig, onStep: (m: StepMetrics) => void, onEval?: (m: EvalMetrics) => void, onStatus?: (s: string) => void): Promise<{ steps: number; stopped: 'done' | 'cancelled' }>;
+  pause(): Promise<void>;
+  resume(): Promise<void>;
+  cancel(): Promise<void>;
+  /** A checkpoint that can be resumed, if any (after a reload). */
+  checkpointInfo(): Promise<{ step: number; totalSteps: number; savedAt: string } | null>;
+  generate(req: GenerateRequest, onToken?: (text: string) => void): Promise<string>;
+  exportAdapter(): Promise<{ zip: Uint8Array; files: { name: string; bytes: Uint8Array }[] }>;
+  loadAdapter(files: DropFile[]): Promise<void>;
+  exportDataset(): Promise<Uint8Array>;
+}
+
+export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
+  loraRank: 16,
+  loraAlpha: 32,
+  loraTargets: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'],
+  beta: 0.1,
+  learningRate: 2e-5,
+  warmupRatio: 0.03,
+  weightDecay: 0,
+  maxGradNorm: 1,
+  gradAccumulation: 1,
+  epochs: 3,
+  steps: 0,
+  lossMode: 'povid',
+  stage1Fraction: 0.5,
+  wText: 0.5,
+  wNoise: 0.5,
+  noiseStep: 500,
+  seed: 42,
+  heldoutFraction: 0.1,
+  evalEvery: 10,
+  checkpointEvery: 10,
+};
