@@ -126,7 +126,6 @@ export class OnnxGraphBuilder {
     const n = dims.reduce((a, b) => a * b, 1);
     if (n !== data.length) throw new Error(`onnx initializer ${name}: ${data.length} values for shape [${dims}]`);
     const raw = new Uint8Array(data.length * 4);
-    new DataView(raw.buffer).setFloat32(0, 0); // keep DataView import-free on old engines
     const dv = new DataView(raw.buffer);
     for (let i = 0; i < data.length; i++) dv.setFloat32(i * 4, data[i], true);
     return this.initializer(name, OnnxDataType.FLOAT, dims, raw);

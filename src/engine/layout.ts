@@ -1,0 +1,308 @@
+// The one place that owns memory layout (llm.c style): the shapes of the LoRA targets, the flat
+// LoRA buffer with its aligned offsets, and every activation the engine keeps for a (B, T) plan.
+// Everything is sized here, checked against the device limits, then allocated once and reused.
+import { fmtBytes, GpuLimitError, type GpuContext } from '../gpu';
+import { ConfigError, type DecoderConfig } from './config';
+
+// ---- linear layers and LoRA targets -------------------------------------------------------
+
+/** The seven linear layers of a decoder layer that LoRA can adapt. */
+export const LORA_TARGETS = ['q', 'k', 'v', 'o', 'gate', 'up', 'down'] as const;
+export type LoraTarget = (typeof LORA_TARGETS)[number];
+
+/** Module path of a target inside a layer, as Hugging Face names it. */
+export const TARGET_MODULE: Readonly<Record<LoraTarget, string>> = {
+  q: 'self_attn.q_proj',
+  k: 'self_attn.k_proj',
+  v: 'self_attn.v_proj',
+  o: 'self_attn.o_proj',
+  gate: 'mlp.gate_proj',
+  up: 'mlp.up_proj',
+  down: 'mlp.down_proj',
+};
+
+/** [in, out] features of a target's linear layer (its weight is [out, in]). */
+export function targetShape(cfg: DecoderConfig, t: LoraTarget): { IN: number; OUT: number } {
+  const C = cfg.hiddenSize;
+  const KV = cfg.numKvHeads * cfg.headDim;
+  const FF = cfg.intermediateSize;
+  switch (t) {
+    case 'q':
+    case 'o':
+      return { IN: C, OUT: C };
+    case 'k':
+    case 'v':
+      return { IN: C, OUT: KV };
+    case 'gate':
+    case 'up':
+      return { IN: C, OUT: FF };
+    case 'down':
+      return { IN: FF, OUT: C };
+  }
+}
+
+// ---- LoRA: one flat buffer ----------------------------------------------------------------
+
+export interface LoraConfig {
+  r: number;
+  alpha: number;
+  targets: readonly LoraTarget[];
+  /** Seed of the Kaiming-uniform init of A. */
+  seed: number;
+}
+
+export const DEFAULT_LORA: LoraConfig = { r: 16, alpha: 32, targets: LORA_TARGETS, seed: 0 };
+
+export interface LoraTensor {
+  /** `<prefix>layers.<i>.<module>.lora_A.weight` (PEFT names without `base_model.model.`). */
+  name: string;
+  layer: number;
+  target: LoraTarget;
+  kind: 'A' | 'B';
+  shape: [number, number]; // A: [r, IN], B: [OUT, r]
+  /** Offset in f32 elements; offset * 4 is a multiple of the binding alignment. */
+  offset: number;
+  count: number;
+}
+
+export interface LoraLayout {
+  r: number;
+  alpha: number;
+  scale: number; // alpha / r
+  targets: readonly LoraTarget[];
+  tensors: LoraTensor[];
+  /** tensors[layer][target] = { A, B } for adapted targets. */
+  byLayer: Partial<Record<LoraTarget, { A: LoraTensor; B: LoraTensor }>>[];
+  /** Length of the flat buffer in f32 elements (padding included, always zero). */
+  totalFloats: number;
+  /** Trainable parameters (padding excluded). */
+  paramCount: number;
+}
+
+export function normalizeLoraConfig(c: Partial<LoraConfig> | undefined): LoraConfig {
+  const cfg = { ...DEFAULT_LORA, ...c };
+  if (!Number.isInteger(cfg.r) || cfg.r <= 0) throw new ConfigError(`LoRA rank r must be a positive integer, got ${cfg.r}`);
+  if (!(cfg.alpha > 0)) throw new ConfigError(`LoRA alpha must be positive, got ${cfg.alpha}`);
+  if (cfg.targets.length === 0) throw new ConfigError('LoRA needs at least one target module (q, k, v, o, gate, up, down)');
+  for (const t of cfg.targets)
+    if (!LORA_TARGETS.includes(t)) throw new ConfigError(`LoRA target "${t}" is not one of ${LORA_TARGETS.join(', ')}`);
+  // Keep the canonical order so that the layout does not depend on how the caller listed them.
+  const targets = LORA_TARGETS.filter((t) => cfg.targets.includes(t));
+  return { ...cfg, targets };
+}
+
+export function loraLayout(cfg: DecoderConfig, lc: LoraConfig, prefix: string, alignBytes = 256): LoraLayout {
+  const align = alignBytes / 4;
+  const tensors: LoraTensor[] = [];
+  const byLayer: LoraLayout['byLayer'] = [];
+  let offset = 0;
+  let paramCount = 0;
+  const add = (layer: number, target: LoraTarget, kind: 'A' | 'B', shape: [number, number]): LoraTensor => {
+    const t: LoraTensor = {
+      name: `${prefix}layers.${layer}.${TARGET_MODULE[target]}.lora_${kind}.weight`,
+      layer,
+      target,
+      kind,
+      shape,
+      offset,
+      count: shape[0] * shape[1],
+    };
+    tensors.push(t);
+    paramCount += t.count;
+    offset += Math.ceil(t.count / align) * align;
+    return t;
+  };
+  for (let l = 0; l < cfg.numLayers; l++) {
+    const entry: LoraLayout['byLayer'][number] = {};
+    for (const target of lc.targets) {
+      const { IN, OUT } = targetShape(cfg, target);
+      const A = add(l, target, 'A', [lc.r, IN]);
+      const B = add(l, target, 'B', [OUT, lc.r]);
+      entry[target] = { A, B };
+    }
+    byLayer.push(entry);
+  }
+  return { r: lc.r, alpha: lc.alpha, scale: lc.alpha / lc.r, targets: lc.targets, tensors, byLayer, totalFloats: offset, paramCount };
+}
+
+// ---- activations ---------------------------------------------------------------------------
+
+export type ElemType = 'f32' | 'i32' | 'u32';
+
+export interface TensorSpec {
+  readonly spec: true;
+  shape: number[];
+  dtype: ElemType;
+}
+
+const t = (shape: number[], dtype: ElemType = 'f32'): TensorSpec => ({ spec: true, shape, dtype });
+
+export interface PlanSizes {
+  maxBatch: number; // sequences per forward pass
+  maxSeq: number; // tokens per sequence (padded length T)
+  maxImageRows: number; // image feature rows per forward pass
+  training: boolean; // allocate backward scratch
+}
+
+/** The activations kept per decoder layer for the backward pass. */
+function layerSpecs(cfg: DecoderConfig, N: number, lora: LoraLayout | null, NH: number) {
+  const C = cfg.hiddenSize;
+  const KV = cfg.numKvHeads * cfg.headDim;
+  const FF = cfg.intermediateSize;
+  const xa: Partial<Record<LoraTarget, TensorSpec>> = {};
+  if (lora) for (const target of lora.targets) xa[target] = t([N, lora.r]);
+  return {
+    ln1: t([N, C]), // input_layernorm output
+    rstd1: t([N]),
+    q: t([N, C]), // after RoPE
+    k: t([N, KV]), // after RoPE; also the key cache when decoding (B = 1)
+    v: t([N, KV]), // also the value cache when decoding
+    att: t([N, C]), // attention output before o_proj
+    lse: t([NH * N]), // softmax log-sum-exp per (row, head) for the backward
+    h: t([N, C]), // residual after the attention block
+    ln2: t([N, C]), // post_attention_layernorm output
+    rstd2: t([N]),
+    gate: t([N, FF]),
+    up: t([N, FF]),
+    sw: t([N, FF]), // silu(gate) * up, input of down_proj
+    xa, // x A^T per adapted target, [N, r]
+  };
+}
+
+/** Everything the engine allocates for a plan, by name. */
+export function activationSpecs(cfg: DecoderConfig, sizes: PlanSizes, lora: LoraLayout | null) {
+  const C = cfg.hiddenSize;
+  const KV = cfg.numKvHeads * cfg.headDim;
+  const FF = cfg.intermediateSize;
+  const V = cfg.vocabSize;
+  const N = sizes.maxBatch * sizes.maxSeq; // token rows
+  const M = N; // answer rows (at most every row)
+  const S = 3 * sizes.maxBatch; // log-prob slots (POVID: 3 per example)
+  const I = Math.max(1, sizes.maxImageRows);
+  const B = sizes.maxBatch;
+  const inputs = {
+    tokens: t([N], 'i32'),
+    positions: t([N], 'i32'),
+    keyMask: t([N], 'u32'),
+    imageRows: t([I, C]),
+    imagePos: t([I], 'i32'),
+    noisyImageRows: t([I, C]),
+    rows: t([M], 'i32'), // answer rows in [0, N)
+    targets: t([M], 'i32'), // next token at each answer row
+    slotOfRow: t([2 * M], 'i32'), // log-prob slot of each scored row (answer rows, then y_n rows)
+    lastRows: t([B], 'i32'), // last real row of each sequence
+    cachedRef: t([S]), // reference sums supplied by the caller
+  };
+  const head = {
+    hG: t([M, C]), // last residual at the answer rows
+    hN: t([M, C]), // after the final norm
+    rstdF: t([M]),
+    logprob: t([2 * M]), // answer rows, then y_n rows
+    argmax: t([M], 'i32'),
+    lse: t([M]),
+    logprobN: t([M]), // log p(y_n) per row
+    argmaxN: t([M], 'i32'),
+    lseN: t([M]),
+    yn: t([M], 'i32'), // noise-triggered answer tokens (argmax on the noisy image)
+    policy: t([S]),
+    reference: t([S]),
+    loss: t([1]),
+    dPolicy: t([S]),
+    stats: t([S * 8]),
+    normSq: t([1]),
+    finite: t([1], 'u32'),
+    hLast: t([B, C]),
+    hLastN: t([B, C]),
+    rstdLast: t([B]),
+    logits: t([B, V]),
+  };
+  const layers = Array.from({ length: cfg.numLayers }, () => layerSpecs(cfg, N, lora, cfg.numHeads));
+  const res = Array.from({ length: cfg.numLayers + 1 }, () => t([N, C])); // residual stream into layer l
+  const scratch = { proj: t([N, C]) }; // o_proj / down_proj output before the residual add
+  const grads = sizes.training
+    ? {
+        dres: t([N, C]),
+        dln: t([N, C]),
+        datt: t([N, C]),
+        dq: t([N, C]),
+        dk: t([N, KV]),
+        dv: t([N, KV]),
+        dqr: t([N, C]), // before RoPE
+        dkr: t([N, KV]),
+        dsw: t([N, FF]),
+        dgate: t([N, FF]),
+        dup: t([N, FF]),
+        dxa: t([N, lora ? lora.r : 1]),
+        dhN: t([M, C]),
+        dhN2: t([M, C]),
+        dG: t([M, C]),
+        dlogprob: t([M]),
+        dlogprobN: t([M]),
+      }
+    : null;
+  return { inputs, head, layers, res, scratch, grads };
+}
+
+export type ActivationSpecs = ReturnType<typeof activationSpecs>;
+
+/** A spec tree with every TensorSpec replaced by its GPU buffer. */
+export type Allocated<T> = T extends TensorSpec
+  ? GPUBuffer
+  : T extends null
+    ? null
+    : T extends readonly (infer U)[]
+      ? Allocated<U>[]
+      : { [K in keyof T]: Allocated<T[K]> };
+
+export type Activations = Allocated<ActivationSpecs>;
+
+export const specBytes = (s: TensorSpec): number => 4 * s.shape.reduce((a, b) => a * b, 1);
+
+/** Every tensor of a spec tree with a dotted name. */
+export function listSpecs(tree: unknown, prefix = ''): { name: string; spec: TensorSpec }[] {
+  const out: { name: string; spec: TensorSpec }[] = [];
+  const walk = (node: unknown, name: string) => {
+    if (node === null || node === undefined) return;
+    if ((node as TensorSpec).spec === true) {
+      out.push({ name, spec: node as TensorSpec });
+      return;
+    }
+    if (Array.isArray(node)) node.forEach((n, i) => walk(n, `${name}[${i}]`));
+    else for (const [k, v] of Object.entries(node as object)) walk(v, name ? `${name}.${k}` : k);
+  };
+  walk(tree, prefix);
+  return out;
+}
+
+/** Refuses a plan with any tensor over the device's binding limit, naming the tensor, before allocating. */
+export function checkPlan(ctx: GpuContext, tree: unknown, what: string): number {
+  let total = 0;
+  const limit = Math.min(ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize);
+  for (const { name, spec } of listSpecs(tree)) {
+    const bytes = specBytes(spec);
+    total += bytes;
+    if (bytes > limit)
+      throw new GpuLimitError(
+        `${what}: activation ${name} [${spec.shape.join(', ')}] needs ${fmtBytes(bytes)}, over this GPU's ${fmtBytes(limit)} buffer binding limit. ` +
+          'Use a smaller batch (maxBatch) or shorter sequences (maxSeq).',
+      );
+  }
+  return total;
+}
+
+/** Allocates every tensor of a spec tree (zero-initialised), labelled with its name. */
+export function allocate<T>(ctx: GpuContext, tree: T, prefix: string, made: GPUBuffer[]): Allocated<T> {
+  const walk = (node: unknown, name: string): unknown => {
+    if (node === null || node === undefined) return node;
+    if ((node as TensorSpec).spec === true) {
+      const b = ctx.createBuffer(name, specBytes(node as TensorSpec));
+      made.push(b);
+      return b;
+    }
+    if (Array.isArray(node)) return node.map((n, i) => walk(n, `${name}[${i}]`));
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(node as object)) out[k] = walk(v, `${name}.${k}`);
+    return out;
+  };
+  return walk(tree, prefix) as Allocated<T>;
+}

@@ -1,0 +1,113 @@
+// A live line chart over training steps (uPlot). Points arrive one step at a time; redraws are
+// batched to one per animation frame, and the chart follows its container's width.
+import uPlot from 'uplot';
+import 'uplot/dist/uPlot.min.css';
+import { h } from './dom';
+
+export interface SeriesDef {
+  label: string;
+  color: string;
+  dash?: number[];
+  points?: boolean;
+}
+
+export class LiveChart {
+  readonly el: HTMLElement;
+  private readonly plotBox: HTMLElement;
+  private readonly xs: number[] = [];
+  private readonly ys: (number | null)[][];
+  private plot: uPlot | null = null;
+  private frame = 0;
+  private readonly resize: ResizeObserver | null;
+
+  constructor(
+    title: string,
+    testid: string,
+    private readonly series: SeriesDef[],
+    private readonly yRange?: [number, number],
+  ) {
+    this.ys = series.map(() => []);
+    this.plotBox = h('div', { class: 'chart-plot' });
+    this.el = h('figure', { class: 'chart', testid, attrs: { 'data-points': 0 } }, h('figcaption', { text: title }), this.plotBox);
+    this.resize =
+      typeof ResizeObserver === 'function'
+        ? new ResizeObserver(() => {
+            if (this.plot) this.plot.setSize(this.size());
+            else this.schedule();
+          })
+        : null;
+    this.resize?.observe(this.plotBox);
+  }
+
+  /** Number of steps plotted so far. */
+  get points(): number {
+    return this.xs.length;
+  }
+
+  /** Set the values of one step (null leaves a series untouched at that step). */
+  set(step: number, values: (number | null | undefined)[]): void {
+    let i = this.xs.length - 1;
+    while (i >= 0 && this.xs[i] > step) i--;
+    if (i < 0 || this.xs[i] !== step) {
+      // A new step; usually at the end, in order.
+      i++;
+      this.xs.splice(i, 0, step);
+      for (const y of this.ys) y.splice(i, 0, null);
+    }
+    values.forEach((v, s) => {
+      if (v !== null && v !== undefined && Number.isFinite(v) && s < this.ys.length) this.ys[s][i] = v;
+    });
+    this.el.dataset.points = String(this.xs.length);
+    this.schedule();
+  }
+
+  clear(): void {
+    this.xs.length = 0;
+    for (const y of this.ys) y.length = 0;
+    this.el.dataset.points = '0';
+    this.schedule();
+  }
+
+  private size(): { width: number; height: number } {
+    return { width: Math.max(240, Math.floor(this.plotBox.clientWidth || 360)), height: 200 };
+  }
+
+  private schedule(): void {
+    if (this.frame) return;
+    this.frame = requestAnimationFrame(() => {
+      this.frame = 0;
+      this.draw();
+    });
+  }
+
+  private draw(): void {
+    const data: uPlot.AlignedData = [this.xs, ...this.ys];
+    if (this.plot) {
+      this.plot.setData(data);
+      return;
+    }
+    if (!this.plotBox.isConnected) return;
+    this.plot = new uPlot(
+      {
+        ...this.size(),
+        scales: { x: { time: false }, ...(this.yRange ? { y: { range: this.yRange } } : {}) },
+        axes: [{ label: 'step', stroke: 'currentColor', grid: { stroke: 'rgba(128,128,128,.15)' } }, { stroke: 'currentColor', grid: { stroke: 'rgba(128,128,128,.15)' } }],
+        legend: { live: true },
+        cursor: { drag: { x: false, y: false } },
+        series: [
+          { label: 'step' },
+          ...this.series.map((s) => ({ label: s.label, stroke: s.color, width: 2, dash: s.dash, spanGaps: true, points: { show: s.points ?? false, size: 6, fill: s.color } })),
+        ],
+      },
+      data,
+      this.plotBox,
+    );
+  }
+
+  destroy(): void {
+    this.resize?.disconnect();
+    if (this.frame) cancelAnimationFrame(this.frame);
+    this.plot?.destroy();
+    this.plot = null;
+  }
+}

@@ -1,0 +1,255 @@
+// Training: start / pause / resume / cancel, a progress bar with ETA, live charts of the loss,
+// the reward margins and the reward accuracy from the onStep and onEval streams, the example
+// being trained, tokens per second, and an offer to resume from a saved checkpoint.
+import * as Comlink from 'comlink';
+import type { EvalMetrics, PovidWorkerApi, StepMetrics, TrainConfig } from '../worker/api';
+import { LiveChart } from './chart';
+import { formatDuration, h } from './dom';
+import type { Toasts } from './toast';
+
+type Api = Pick<PovidWorkerApi, 'train' | 'pause' | 'resume' | 'cancel' | 'checkpointInfo'>;
+export type TrainState = 'idle' | 'training' | 'paused' | 'done' | 'cancelled' | 'error';
+
+const ACCURACY_WINDOW = 10; // one example per step gives 0/1 accuracies; show a running mean
+
+export interface DashboardHooks {
+  /** The config to train with (throws when the settings are invalid). */
+  config(): TrainConfig;
+  /** Why training cannot start now, or null. */
+  blocker(): string | null;
+  /** A label for a record id (its image and question). */
+  describe(id: string): string;
+  onState(state: TrainState): void;
+}
+
+export class Dashboard {
+  readonly el: HTMLElement;
+  state: TrainState = 'idle';
+  private readonly start: HTMLButtonElement;
+  private readonly pauseBtn: HTMLButtonElement;
+  private readonly resumeBtn: HTMLButtonElement;
+  private readonly cancelBtn: HTMLButtonElement;
+  private readonly progress: HTMLProgressElement;
+  private readonly progressText: HTMLElement;
+  private readonly status: HTMLElement;
+  private readonly example: HTMLElement;
+  private readonly stats: Record<'tps' | 'lr' | 'grad' | 'ms', HTMLElement>;
+  private readonly result: HTMLElement;
+  private readonly offer: HTMLElement;
+  private readonly offerText: HTMLElement;
+  readonly loss: LiveChart;
+  readonly margins: LiveChart;
+  readonly accuracy: LiveChart;
+  private recentAccuracy: number[] = [];
+  private latest: StepMetrics | null = null;
+  private frame = 0;
+
+  constructor(
+    private readonly api: Api,
+    private readonly toasts: Toasts,
+    private readonly hooks: DashboardHooks,
+  ) {
+    const button = (testid: string, text: string, cls = 'button') => h('button', { class: cls, testid, text, attrs: { type: 'button' } });
+    this.start = button('train-start', 'Start training');
+    this.pauseBtn = button('train-pause', 'Pause', 'button secondary');
+    this.resumeBtn = button('train-resume', 'Resume', 'button secondary');
+    this.cancelBtn = button('train-cancel', 'Cancel', 'button danger');
+    this.start.addEventListener('click', () => void this.run());
+    this.pauseBtn.addEventListener('click', () => void this.control('pause'));
+    this.resumeBtn.addEventListener('click', () => void this.control('resume'));
+    this.cancelBtn.addEventListener('click', () => void this.control('cancel'));
+
+    this.progress = h('progress', { testid: 'train-progress', attrs: { max: 1, value: 0, 'aria-label': 'Training progress' } });
+    this.progressText = h('span', { testid: 'train-progress-text', text: 'Not started' });
+    this.status = h('p', { class: 'muted', testid: 'train-status', attrs: { 'aria-live': 'polite' } });
+    this.example = h('span', { testid: 'train-example', text: '–' });
+    const stat = (testid: string) => h('span', { testid, text: '–' });
+    this.stats = { tps: stat('train-tps'), lr: stat('train-lr'), grad: stat('train-grad'), ms: stat('train-ms') };
+    this.result = h('p', { class: 'train-result', testid: 'train-result' });
+
+    const resumeOffer = button('resume-train', 'Resume from checkpoint');
+    resumeOffer.addEventListener('click', () => void this.run(true));
+    this.offerText = h('span');
+    this.offer = h('div', { class: 'notice', testid: 'resume-offer' }, this.offerText, resumeOffer);
+    this.offer.hidden = true;
+
+    this.loss = new LiveChart('Loss', 'chart-loss', [
+      { label: 'train', color: '#2563eb' },
+      { label: 'held out', color: '#f59e0b', dash: [6, 4], points: true },
+    ]);
+    this.margins = new LiveChart('Reward margins (chosen − rejected)', 'chart-margins', [
+      { label: 'vs. injected text', color: '#7c3aed' },
+      { label: 'vs. noisy image', color: '#059669' },
+      { label: 'held out, text', color: '#a78bfa', dash: [6, 4], points: true },
+      { label: 'held out, noise', color: '#34d399', dash: [6, 4], points: true },
+    ]);
+    this.accuracy = new LiveChart(
+      'Reward accuracy',
+      'chart-accuracy',
+      [
+        { label: `train (mean of last ${ACCURACY_WINDOW})`, color: '#dc2626' },
+        { label: 'held out', color: '#f59e0b', dash: [6, 4], points: true },
+      ],
+      [0, 1],
+    );
+
+    this.el = h(
+      'div',
+      { class: 'dashboard', testid: 'dashboard', attrs: { 'data-state': 'idle' } },
+      this.offer,
+      h('div', { class: 'row' }, this.start, this.pauseBtn, this.resumeBtn, this.cancelBtn),
+      h('div', { class: 'progress-row' }, this.progress, this.progressText),
+      this.status,
+      h(
+        'dl',
+        { class: 'stats' },
+        h('div', {}, h('dt', { text: 'Example' }), h('dd', {}, this.example)),
+        h('div', {}, h('dt', { text: 'Tokens / s' }), h('dd', {}, this.stats.tps)),
+        h('div', {}, h('dt', { text: 'Learning rate' }), h('dd', {}, this.stats.lr)),
+        h('div', {}, h('dt', { text: 'Gradient norm' }), h('dd', {}, this.stats.grad)),
+        h('div', { class: 'wide' }, h('dt', { text: 'Time per step' }), h('dd', {}, this.stats.ms)),
+      ),
+      h('div', { class: 'charts' }, this.loss.el, this.margins.el, this.accuracy.el),
+      this.result,
+    );
+    this.setState('idle');
+  }
+
+  /** Enable or disable the start button from outside (model and data readiness). */
+  refresh(): void {
+    const busy = this.state === 'training' || this.state === 'paused';
+    const blocker = this.hooks.blocker();
+    this.start.disabled = busy || blocker !== null;
+    this.start.title = blocker ?? '';
+    this.offer.querySelector('button')?.toggleAttribute('disabled', busy || blocker !== null);
+  }
+
+  /** Offer to resume when the Worker holds a checkpoint (after a reload). */
+  async checkCheckpoint(): Promise<void> {
+    try {
+      const info = await this.api.checkpointInfo();
+      this.offer.hidden = !info || this.state === 'training' || this.state === 'paused';
+      if (info) {
+        const when = new Date(info.savedAt);
+        this.offerText.textContent = `A checkpoint at step ${info.step} of ${info.totalSteps}${Number.isNaN(when.getTime()) ? '' : `, saved ${when.toLocaleString()}`}, can be resumed with the current settings.`;
+      }
+    } catch (e) {
+      // A missing checkpoint store is not worth more than a console line.
+      console.warn('checkpointInfo failed', e);
+    }
+  }
+
+  private setState(s: TrainState): void {
+    this.state = s;
+    this.el.dataset.state = s;
+    const busy = s === 'training' || s === 'paused';
+    this.pauseBtn.disabled = s !== 'training';
+    this.resumeBtn.disabled = s !== 'paused';
+    this.cancelBtn.disabled = !busy;
+    if (busy) this.offer.hidden = true;
+    this.refresh();
+    this.hooks.onState(s);
+  }
+
+  private async run(fromCheckpoint = false): Promise<void> {
+    if (this.state === 'training' || this.state === 'paused') return;
+    let config: TrainConfig;
+    try {
+      const blocker = this.hooks.blocker();
+      if (blocker) throw new Error(blocker);
+      config = this.hooks.config();
+    } catch (e) {
+      this.toasts.error(e, 'Training cannot start');
+      return;
+    }
+    for (const c of [this.loss, this.margins, this.accuracy]) c.clear();
+    this.recentAccuracy = [];
+    this.latest = null;
+    this.result.textContent = '';
+    this.progress.removeAttribute('value');
+    this.progressText.textContent = fromCheckpoint ? 'Resuming…' : 'Preparing…';
+    this.status.textContent = '';
+    this.setState('training');
+    const onStep = (m: StepMetrics) => this.step(m);
+    const onEval = (m: EvalMetrics) => this.evaluated(m);
+    const onStatus = (s: string) => {
+      this.status.textContent = s;
+    };
+    try {
+      const res = await this.api.train(config, Comlink.proxy(onStep), Comlink.proxy(onEval), Comlink.proxy(onStatus));
+      this.flush();
+      if (res.stopped === 'done') {
+        this.progress.max = 1;
+        this.progress.value = 1;
+        this.result.textContent = `Done: ${res.steps} step${res.steps === 1 ? '' : 's'}. Compare the answers below, or download the adapter.`;
+        this.setState('done');
+        this.toasts.show(`Training finished after ${res.steps} steps.`, 'success');
+      } else {
+        this.result.textContent = `Cancelled after ${res.steps} step${res.steps === 1 ? '' : 's'}; the adapter keeps what it learned so far.`;
+        this.setState('cancelled');
+      }
+    } catch (e) {
+      this.flush();
+      this.result.textContent = 'Training stopped with an error.';
+      this.setState('error');
+      this.toasts.error(e, 'Training failed');
+    }
+    void this.checkCheckpoint();
+  }
+
+  private async control(what: 'pause' | 'resume' | 'cancel'): Promise<void> {
+    try {
+      if (what === 'pause') {
+        await this.api.pause();
+        if (this.state === 'training') this.setState('paused');
+        this.status.textContent = 'Paused';
+      } else if (what === 'resume') {
+        await this.api.resume();
+        if (this.state === 'paused') this.setState('training');
+        this.status.textContent = 'Resumed';
+      } else {
+        this.cancelBtn.disabled = true;
+        this.status.textContent = 'Cancelling after the current step…';
+        await this.api.cancel();
+      }
+    } catch (e) {
+      this.toasts.error(e, `Could not ${what}`);
+    }
+  }
+
+  private step(m: StepMetrics): void {
+    this.latest = m;
+    this.loss.set(m.step, [m.loss, null]);
+    this.margins.set(m.step, [m.marginText, m.marginNoise, null, null]);
+    this.recentAccuracy.push(m.accuracy);
+    if (this.recentAccuracy.length > ACCURACY_WINDOW) this.recentAccuracy.shift();
+    const mean = this.recentAccuracy.reduce((a, b) => a + b, 0) / this.recentAccuracy.length;
+    this.accuracy.set(m.step, [mean, null]);
+    this.el.dataset.step = String(m.step);
+    // Text updates once per frame, however fast steps arrive.
+    if (!this.frame) this.frame = requestAnimationFrame(() => this.flush());
+  }
+
+  private evaluated(m: EvalMetrics): void {
+    this.loss.set(m.step, [null, m.loss]);
+    this.margins.set(m.step, [null, null, m.marginText, m.marginNoise]);
+    this.accuracy.set(m.step, [null, m.accuracy]);
+  }
+
+  private flush(): void {
+    if (this.frame) cancelAnimationFrame(this.frame);
+    this.frame = 0;
+    const m = this.latest;
+    if (!m) return;
+    this.progress.max = Math.max(1, m.totalSteps);
+    this.progress.value = Math.min(m.step, m.totalSteps);
+    const pct = m.totalSteps > 0 ? Math.round((100 * m.step) / m.totalSteps) : 0;
+    this.progressText.textContent = `Step ${m.step} of ${m.totalSteps} (${pct}%) · epoch ${m.epoch} · ETA ${formatDuration(m.etaSeconds)}`;
+    this.example.textContent = this.hooks.describe(m.exampleId);
+    this.stats.tps.textContent = Number.isFinite(m.tokensPerSecond) ? m.tokensPerSecond.toFixed(1) : '–';
+    this.stats.lr.textContent = m.learningRate.toExponential(2);
+    this.stats.grad.textContent = Number.isFinite(m.gradNorm) ? m.gradNorm.toFixed(3) : '–';
+    const ms = m.ms;
+    this.stats.ms.textContent = `reference ${ms.reference.toFixed(0)} ms · noisy ${ms.noisy.toFixed(0)} ms · forward ${ms.forward.toFixed(0)} ms · backward ${ms.backward.toFixed(0)} ms · optimizer ${ms.optimizer.toFixed(0)} ms`;
+  }
+}

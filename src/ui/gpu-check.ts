@@ -1,0 +1,56 @@
+// First thing on the page: can this browser run WebGPU in a Worker? If not, say why and what to do.
+import type { GpuStatus, PovidWorkerApi } from '../worker/api';
+import { clear, errorMessage, h } from './dom';
+
+const WHAT_TO_DO = [
+  'Use a recent Chrome or Edge (version 113 or newer) on Windows, macOS or ChromeOS, or Chrome 121+ on Android.',
+  'On Linux, Chrome needs WebGPU switched on: open chrome://flags, enable "Unsafe WebGPU Support" and Vulkan, then restart.',
+  'Safari 26+ and Firefox 141+ (Windows) ship WebGPU; older versions need it enabled in their settings.',
+  'Check chrome://gpu: WebGPU must read "Hardware accelerated". Update the graphics driver if it is blocklisted.',
+];
+
+export class GpuCheck {
+  readonly el: HTMLElement;
+  private readonly body: HTMLElement;
+
+  constructor() {
+    this.body = h('div', { class: 'gpu-body', text: 'Checking WebGPU…' });
+    this.el = h('section', { class: 'gpu-check', testid: 'gpu-status', attrs: { 'aria-live': 'polite', 'data-state': 'checking' } }, this.body);
+  }
+
+  async run(api: Pick<PovidWorkerApi, 'gpuStatus'>): Promise<GpuStatus> {
+    let status: GpuStatus;
+    if (!('gpu' in navigator)) {
+      // No need to ask the Worker: the page itself has no navigator.gpu.
+      status = { ok: false, message: 'This browser does not expose WebGPU (navigator.gpu is missing).' };
+    } else {
+      try {
+        status = await api.gpuStatus();
+      } catch (e) {
+        status = { ok: false, message: `The WebGPU check failed: ${errorMessage(e)}` };
+      }
+    }
+    this.render(status);
+    return status;
+  }
+
+  private render(s: GpuStatus): void {
+    clear(this.body);
+    this.el.dataset.state = s.ok ? 'ok' : 'missing';
+    this.el.classList.toggle('is-ok', s.ok);
+    this.el.classList.toggle('is-bad', !s.ok);
+    if (s.ok) {
+      const a = s.adapter;
+      const name = a ? [a.vendor, a.architecture, a.description].filter(Boolean).join(' · ') || 'unnamed adapter' : 'adapter';
+      const feats = s.features ? ` — f16 ${s.features.f16 ? 'yes' : 'no'}, subgroups ${s.features.subgroups ? 'yes' : 'no'}` : '';
+      this.body.append(h('span', { class: 'dot', attrs: { 'aria-hidden': 'true' } }), h('span', { text: `WebGPU ready: ${name}${feats}` }));
+      return;
+    }
+    this.body.append(
+      h('strong', { text: 'WebGPU is not available, so training cannot run here.' }),
+      h('p', { testid: 'gpu-message', text: s.message ?? 'No WebGPU adapter was found.' }),
+      h('p', { text: 'What to do:' }),
+      h('ul', {}, ...WHAT_TO_DO.map((t) => h('li', { text: t }))),
+    );
+  }
+}

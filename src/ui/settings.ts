@@ -1,0 +1,194 @@
+// Training settings: the defaults of DEFAULT_TRAIN_CONFIG, one line of explanation each, checked
+// before training starts. Kept in localStorage so a reload (and a resumed checkpoint) keeps them.
+import { DEFAULT_TRAIN_CONFIG, type LossMode, type TrainConfig } from '../worker/api';
+import { h, uid } from './dom';
+
+const STORAGE_KEY = 'povid.settings.v1';
+export const LORA_TARGETS = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
+
+type NumberKey = { [K in keyof TrainConfig]: TrainConfig[K] extends number ? K : never }[keyof TrainConfig];
+
+interface NumberField {
+  key: NumberKey;
+  label: string;
+  help: string;
+  min: number;
+  max: number;
+  int?: boolean;
+  step?: string;
+  advanced?: boolean;
+}
+
+const NUMBER_FIELDS: NumberField[] = [
+  { key: 'loraRank', label: 'LoRA rank', help: 'Size of the low-rank update: higher can learn more, and costs more memory and time.', min: 1, max: 512, int: true },
+  { key: 'loraAlpha', label: 'LoRA alpha', help: 'The update is scaled by alpha / rank; twice the rank is the usual choice.', min: 0.001, max: 4096, step: 'any' },
+  { key: 'beta', label: 'Beta', help: 'DPO temperature: higher keeps the model closer to the original (0.1 in the paper).', min: 0.0001, max: 10, step: 'any' },
+  { key: 'learningRate', label: 'Learning rate', help: 'AdamW step size; 1e-5 to 5e-5 suits a 256M model, the paper used 1e-7 on 7B.', min: 1e-9, max: 1, step: 'any' },
+  { key: 'steps', label: 'Steps', help: 'Optimizer steps to run; 0 means “use the epochs below”.', min: 0, max: 1_000_000, int: true },
+  { key: 'epochs', label: 'Epochs', help: 'Passes over the training records, used when steps is 0.', min: 1, max: 1000, int: true },
+  { key: 'noiseStep', label: 'Noise step', help: 'Diffusion step t (0–999) for the noisy image that triggers hallucinations; the paper used 500.', min: 0, max: 999, int: true },
+  { key: 'seed', label: 'Seed', help: 'Same seed, same run: noise, injected edits, record order and adapter initialisation.', min: 0, max: 2 ** 32 - 1, int: true },
+  { key: 'heldoutFraction', label: 'Held-out fraction', help: 'Share of records kept out of training, to measure the reward accuracy on unseen examples.', min: 0, max: 0.9, step: 'any' },
+  { key: 'warmupRatio', label: 'Warm-up', help: 'Share of the steps over which the learning rate ramps up from zero (then cosine decay).', min: 0, max: 1, step: 'any', advanced: true },
+  { key: 'weightDecay', label: 'Weight decay', help: 'AdamW decoupled weight decay on the adapter (0 in the paper).', min: 0, max: 1, step: 'any', advanced: true },
+  { key: 'maxGradNorm', label: 'Max gradient norm', help: 'Gradients are clipped to this global norm; 0 turns clipping off.', min: 0, max: 1000, step: 'any', advanced: true },
+  { key: 'gradAccumulation', label: 'Gradient accumulation', help: 'Examples summed before each optimizer step (an effective batch size).', min: 1, max: 1024, int: true, advanced: true },
+  { key: 'stage1Fraction', label: 'Stage 1 share', help: 'Two-stage mode: share of the steps that use text-only DPO before POVID.', min: 0, max: 1, step: 'any', advanced: true },
+  { key: 'wText', label: 'Text weight', help: 'Weight of the injected-hallucination term in the combined loss.', min: 0, max: 10, step: 'any', advanced: true },
+  { key: 'wNoise', label: 'Noise weight', help: 'Weight of the noise-triggered term in the combined loss.', min: 0, max: 10, step: 'any', advanced: true },
+  { key: 'evalEvery', label: 'Evaluate every', help: 'Steps between evaluations on the held-out records (0 = never).', min: 0, max: 1_000_000, int: true, advanced: true },
+  { key: 'checkpointEvery', label: 'Checkpoint every', help: 'Steps between checkpoints saved in the browser, to resume after a reload (0 = never).', min: 0, max: 1_000_000, int: true, advanced: true },
+];
+
+const LOSS_MODES: { value: LossMode; label: string }[] = [
+  { value: 'povid', label: 'POVID: ½ DPO vs. injected + ½ DPO vs. noise-triggered' },
+  { value: 'dpo-text', label: 'DPO vs. injected answers only' },
+  { value: 'two-stage', label: 'Two-stage: text-only DPO, then POVID (as released)' },
+  { value: 'weighted', label: 'Weighted margin in one sigmoid (the paper’s formula)' },
+];
+
+export class SettingsError extends Error {
+  override name = 'SettingsError';
+}
+
+/** Checks a config field by field; returns the messages (empty when valid). */
+export function validateConfig(c: TrainConfig): string[] {
+  const errors: string[] = [];
+  for (const f of NUMBER_FIELDS) {
+    const v = c[f.key];
+    if (typeof v !== 'number' || !Number.isFinite(v)) errors.push(`${f.label} must be a number.`);
+    else if (f.int && !Number.isInteger(v)) errors.push(`${f.label} must be a whole number.`);
+    else if (v < f.min || v > f.max) errors.push(`${f.label} must be between ${f.min} and ${f.max}.`);
+  }
+  if (!Array.isArray(c.loraTargets) || c.loraTargets.length === 0) errors.push('Pick at least one LoRA target.');
+  else if (c.loraTargets.some((t) => !(LORA_TARGETS as readonly string[]).includes(t))) errors.push('Unknown LoRA target.');
+  if (!LOSS_MODES.some((m) => m.value === c.lossMode)) errors.push('Unknown loss mode.');
+  return errors;
+}
+
+function loadStored(): TrainConfig {
+  try {
+    const raw = localStorage.getItem(STORAGE_KEY);
+    if (!raw) return { ...DEFAULT_TRAIN_CONFIG };
+    const merged = { ...DEFAULT_TRAIN_CONFIG, ...(JSON.parse(raw) as Partial<TrainConfig>) };
+    return validateConfig(merged).length ? { ...DEFAULT_TRAIN_CONFIG } : merged;
+  } catch {
+    return { ...DEFAULT_TRAIN_CONFIG };
+  }
+}
+
+export class Settings {
+  readonly el: HTMLElement;
+  private readonly fieldset: HTMLFieldSetElement;
+  private readonly numbers = new Map<NumberKey, HTMLInputElement>();
+  private readonly targets = new Map<string, HTMLInputElement>();
+  private readonly lossMode: HTMLSelectElement;
+  private readonly errors: HTMLElement;
+
+  constructor(private readonly onChange?: (c: TrainConfig) => void) {
+    const row = (label: string, control: HTMLElement, help: string) => {
+      const id = uid('setting');
+      const helpId = `${id}-help`;
+      control.id = id;
+      control.setAttribute('aria-describedby', helpId);
+      return h('div', { class: 'setting' }, h('label', { text: label, attrs: { for: id } }), control, h('small', { class: 'help', text: help, attrs: { id: helpId } }));
+    };
+
+    const basic: HTMLElement[] = [];
+    const advanced: HTMLElement[] = [];
+    for (const f of NUMBER_FIELDS) {
+      const input = h('input', { testid: `setting-${f.key}`, attrs: { type: 'number', min: f.min, max: f.max, step: f.step ?? (f.int ? 1 : 'any'), inputmode: f.int ? 'numeric' : 'decimal' } });
+      this.numbers.set(f.key, input);
+      (f.advanced ? advanced : basic).push(row(f.label, input, f.help));
+    }
+
+    this.lossMode = h('select', { testid: 'setting-lossMode' }, ...LOSS_MODES.map((m) => h('option', { text: m.label, attrs: { value: m.value } })));
+    const lossRow = row('Loss', this.lossMode, 'What the adapter is trained against; POVID uses both kinds of hallucination.');
+
+    const boxes = h('div', { class: 'checks', attrs: { role: 'group', 'aria-label': 'LoRA targets' } });
+    for (const t of LORA_TARGETS) {
+      const cb = h('input', { testid: `setting-target-${t}`, attrs: { type: 'checkbox', value: t } });
+      this.targets.set(t, cb);
+      boxes.append(h('label', { class: 'check' }, cb, ` ${t}`));
+    }
+    const targetsRow = h(
+      'div',
+      { class: 'setting wide' },
+      h('span', { class: 'label', text: 'LoRA targets' }),
+      boxes,
+      h('small', { class: 'help', text: 'Decoder projections that get an adapter: attention (q, k, v, o) and MLP (gate, up, down). Never the vision tower.' }),
+    );
+
+    this.errors = h('div', { class: 'settings-errors', testid: 'settings-errors', attrs: { role: 'alert' } });
+    this.errors.hidden = true;
+    const reset = h('button', { class: 'button link small', testid: 'settings-reset', text: 'Reset to defaults', attrs: { type: 'button' } });
+    reset.addEventListener('click', () => {
+      this.set({ ...DEFAULT_TRAIN_CONFIG });
+      this.changed();
+    });
+
+    this.fieldset = h(
+      'fieldset',
+      { class: 'settings-grid' },
+      h('legend', { class: 'sr-only', text: 'Training settings' }),
+      ...basic.slice(0, 2),
+      targetsRow,
+      lossRow,
+      ...basic.slice(2),
+      h('details', { class: 'advanced wide' }, h('summary', { text: 'More settings' }), h('div', { class: 'settings-grid' }, ...advanced)),
+    );
+    this.fieldset.addEventListener('change', () => this.changed());
+    this.el = h('form', { class: 'settings', testid: 'settings', attrs: { novalidate: true } }, this.fieldset, this.errors, reset);
+    this.el.addEventListener('submit', (e) => e.preventDefault());
+    this.set(loadStored());
+  }
+
+  set(c: TrainConfig): void {
+    for (const [k, input] of this.numbers) input.value = String(c[k]);
+    for (const [t, cb] of this.targets) cb.checked = c.loraTargets.includes(t);
+    this.lossMode.value = c.lossMode;
+  }
+
+  /** The current values, unchecked (NaN where a box does not hold a number). */
+  read(): TrainConfig {
+    const c: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, loraTargets: [...LORA_TARGETS].filter((t) => this.targets.get(t)?.checked), lossMode: this.lossMode.value as LossMode };
+    for (const [k, input] of this.numbers) c[k] = input.value.trim() === '' ? NaN : Number(input.value);
+    return c;
+  }
+
+  /** The config to train with; throws SettingsError naming each bad field. */
+  config(): TrainConfig {
+    const c = this.read();
+    const errors = validateConfig(c);
+    this.showErrors(errors);
+    if (errors.length) throw new SettingsError(`Fix the settings first: ${errors.join(' ')}`);
+    return c;
+  }
+
+  setDisabled(disabled: boolean): void {
+    this.fieldset.disabled = disabled;
+  }
+
+  private changed(): void {
+    const c = this.read();
+    const errors = validateConfig(c);
+    this.showErrors(errors);
+    for (const f of NUMBER_FIELDS) {
+      const v = c[f.key];
+      const bad = !Number.isFinite(v) || (f.int && !Number.isInteger(v)) || v < f.min || v > f.max;
+      this.numbers.get(f.key)?.setAttribute('aria-invalid', String(bad));
+    }
+    if (errors.length) return;
+    try {
+      localStorage.setItem(STORAGE_KEY, JSON.stringify(c));
+    } catch {
+      // Storage may be off (private mode); settings then last for this page only.
+    }
+    this.onChange?.(c);
+  }
+
+  private showErrors(errors: string[]): void {
+    this.errors.hidden = errors.length === 0;
+    this.errors.textContent = errors.join(' ');
+  }
+}

@@ -1,0 +1,162 @@
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeOnnxModel } from '../../scripts/onnx-writer';
+import { buildTinyModel, sha256, TINY, writeTinyModel } from '../../scripts/tiny-model';
+import { parseModelConfig } from '../../src/model/config';
+import { bf16ToF32, readSafetensors, tensorToF32 } from '../../src/model/safetensors';
+import { loadModelBundle } from '../../src/model/source';
+import { ChatTokenizer } from '../../src/model/tokenizer';
+import { VisionEncoder } from '../../src/model/vision';
+import { checkDecoderTensors, decoderTensorNames } from '../../src/model/weights';
+
+const EXPECTED_FILES = [
+  'chat_template.json',
+  'config.json',
+  'generation_config.json',
+  'model.safetensors',
+  'onnx/vision_encoder.onnx',
+  'preprocessor_config.json',
+  'processor_config.json',
+  'special_tokens_map.json',
+  'tokenizer.json',
+  'tokenizer_config.json',
+];
+
+async function listFiles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (e.isFile()) out.push(relative(dir, join(e.parentPath, e.name)));
+  }
+  return out.sort();
+}
+
+describe('tiny model folder', () => {
+  let dir: string;
+  let written: { path: string; bytes: number; sha256: string }[];
+  const read = (p: string) => readFile(join(dir, p));
+  const readJson = async (p: string) => JSON.parse(await readFile(join(dir, p), 'utf8'));
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'tiny-model-'));
+    written = await writeTinyModel(dir);
+  });
+  afterAll(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('writes exactly the hub file names', async () => {
+    expect(await listFiles(dir)).toEqual(EXPECTED_FILES);
+    for (const f of written) expect((await stat(join(dir, f.path))).size).toBe(f.bytes);
+  });
+
+  it('is deterministic: a second build has the same bytes', async () => {
+    const again = buildTinyModel();
+    for (const f of written) expect(sha256(again.get(f.path)!), f.path).toBe(f.sha256);
+    for (const f of written) expect(sha256(new Uint8Array(await read(f.path))), f.path).toBe(f.sha256);
+  });
+
+  it('config.json parses as the Idefics3 layout', async () => {
+    const cfg = parseModelConfig(await readJson('config.json'));
+    expect(cfg.architecture).toBe('Idefics3ForConditionalGeneration');
+    expect(cfg.decoder).toMatchObject({
+      hiddenSize: 64,
+      numLayers: 2,
+      numHeads: 4,
+      numKvHeads: 2,
+      headDim: 16,
+      intermediateSize: 128,
+      vocabSize: 49280,
+      ropeTheta: 100000,
+      rmsNormEps: 1e-5,
+      tieWordEmbeddings: false,
+    });
+    expect(cfg.vision).toEqual({ imageSize: 512, patchSize: 16, hiddenSize: 32, scaleFactor: 4, imageSeqLen: 64 });
+    expect(cfg.imageTokenId).toBe(49190);
+    expect(cfg.eosTokenId).toBe(49279);
+    expect(cfg.padTokenId).toBe(2);
+    expect((await readJson('processor_config.json')).image_seq_len).toBe(cfg.vision!.imageSeqLen);
+    expect((await readJson('generation_config.json')).eos_token_id).toBe(49279);
+    const pre = await readJson('preprocessor_config.json');
+    expect(pre).toMatchObject({ image_mean: [0.5, 0.5, 0.5], image_std: [0.5, 0.5, 0.5], do_image_splitting: false });
+  });
+
+  it('model.safetensors holds bf16 decoder tensors under the real names, plus vision tensors', async () => {
+    const file = readSafetensors(new Uint8Array(await read('model.safetensors')), 'model.safetensors');
+    expect(file.header.metadata).toEqual({ format: 'pt' });
+    const cfg = parseModelConfig(await readJson('config.json'));
+    expect(checkDecoderTensors(file.header, cfg.decoder)).toHaveLength(decoderTensorNames(cfg.decoder).length);
+    for (const t of file.header.tensors.values()) expect(t.dtype, t.name).toBe('BF16');
+    expect(file.header.tensors.get('model.connector.modality_projection.proj.weight')?.shape).toEqual([64, 512]);
+    expect(file.header.tensors.get('model.vision_model.embeddings.patch_embedding.weight')?.shape).toEqual([32, 3, 16, 16]);
+    expect([...file.header.tensors.keys()].filter((n) => n.startsWith('model.vision_model.')).length).toBeGreaterThan(10);
+
+    // Sensible scales: norms near 1, matrices small and centred, nothing non-finite.
+    const stats = (name: string) => {
+      const a = tensorToF32(file.tensor(name));
+      let s = 0;
+      let s2 = 0;
+      for (const v of a) {
+        expect(Number.isFinite(v)).toBe(true);
+        s += v;
+        s2 += v * v;
+      }
+      const mean = s / a.length;
+      return { mean, std: Math.sqrt(s2 / a.length - mean * mean) };
+    };
+    const norm = stats('model.text_model.layers.1.input_layernorm.weight');
+    expect(Math.abs(norm.mean - 1)).toBeLessThan(0.05);
+    const q = stats('model.text_model.layers.0.self_attn.q_proj.weight');
+    expect(Math.abs(q.mean)).toBeLessThan(0.01);
+    expect(q.std).toBeGreaterThan(0.05);
+    expect(q.std).toBeLessThan(0.25);
+    // Different tensors get different streams.
+    expect(stats('model.text_model.layers.0.self_attn.k_proj.weight').mean).not.toBe(stats('model.text_model.layers.1.self_attn.k_proj.weight').mean);
+  });
+
+  it('the ONNX tower carries the same (bf16-exact) weights as the safetensors vision tensors', async () => {
+    const file = readSafetensors(new Uint8Array(await read('model.safetensors')), 'model.safetensors');
+    const onnx = decodeOnnxModel(new Uint8Array(await read('onnx/vision_encoder.onnx')));
+    const init = onnx.graph.initializer.find((t) => t.name === 'patch_embedding.weight')!;
+    expect(init.dims).toEqual([32, 3, 16, 16]);
+    const raw = init.raw_data;
+    const fromOnnx = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
+    const st = file.tensor('model.vision_model.embeddings.patch_embedding.weight').data;
+    const fromSt = bf16ToF32(new Uint16Array(st.buffer.slice(st.byteOffset, st.byteOffset + st.byteLength)));
+    expect(fromOnnx).toEqual(fromSt);
+  });
+
+  it('tokenizer files carry the SmolVLM special tokens and chat template', async () => {
+    const tj = await readJson('tokenizer.json');
+    const tc = await readJson('tokenizer_config.json');
+    const ct = (await readJson('chat_template.json')).chat_template;
+    expect(ct).toBe(tc.chat_template);
+    expect(ct).toHaveLength(403);
+    expect(tc).toMatchObject({ bos_token: '<|im_start|>', eos_token: '<end_of_utterance>', pad_token: '<|im_end|>' });
+    expect(Object.keys(tj.model.vocab)).toHaveLength(49152);
+    const tok = ChatTokenizer.fromJson(tj, tc, ct);
+    expect([tok.tokenToId('<|im_start|>'), tok.padId, tok.tokenToId('<global-img>'), tok.tokenToId('<row_4_col_4>')]).toEqual([1, 2, 49152, 49174]);
+    expect([tok.fakeImageTokenId, tok.imageTokenId, tok.eosId]).toEqual([49189, 49190, 49279]);
+    expect(tok.tokenToId('<row_1_col_1>')).toBe(49153);
+  });
+
+  it('loads through loadModelBundle and runs: prompt ids and image features line up', async () => {
+    const files = new Map<string, Blob>();
+    for (const p of EXPECTED_FILES) files.set(p, new Blob([await read(p)]));
+    const bundle = await loadModelBundle({ kind: 'files', files });
+    expect(bundle.visionOnnxPath).toBe('onnx/vision_encoder.onnx');
+    expect(bundle.decoderPrefix).toBe('model.text_model.');
+    expect([...bundle.decoderTensors.keys()].some((n) => n.includes('vision_model'))).toBe(false);
+    const tok = ChatTokenizer.fromJson(bundle.tokenizerJson, bundle.tokenizerConfigJson, bundle.chatTemplate);
+    const ex = tok.buildExample('What is in the picture?', 'A dog.', bundle.config.vision!.imageSeqLen);
+    const enc = await VisionEncoder.create(bundle.visionOnnx!, { executionProvider: 'wasm', numThreads: 1 });
+    try {
+      const feats = await enc.encode(new Float32Array(3 * 512 * 512).fill(0.25));
+      expect(feats.length).toBe(ex.imagePositions.length * bundle.config.decoder.hiddenSize);
+      expect(enc.hidden).toBe(TINY.text.hiddenSize);
+    } finally {
+      await enc.dispose();
+    }
+  });
+});
