@@ -189,7 +189,8 @@ export function activationSpecs(cfg: DecoderConfig, sizes: PlanSizes, lora: Lora
     noisyImageRows: t([I, C]),
     rows: t([M], 'i32'), // answer rows in [0, N)
     targets: t([M], 'i32'), // next token at each answer row
-    slotOfRow: t([2 * M], 'i32'), // log-prob slot of each scored row (answer rows, then y_n rows)
+    slotOfRow: t([M], 'i32'), // log-prob slot (sequence, or 3e + kind in a POVID step) of each answer row
+    slotOfYn: t([M], 'i32'), // slot 3e + 2 of each y_n row (the chosen answers' rows)
     lastRows: t([B], 'i32'), // last real row of each sequence
     cachedRef: t([S]), // reference sums supplied by the caller
   };
@@ -197,7 +198,7 @@ export function activationSpecs(cfg: DecoderConfig, sizes: PlanSizes, lora: Lora
     hG: t([M, C]), // last residual at the answer rows
     hN: t([M, C]), // after the final norm
     rstdF: t([M]),
-    logprob: t([2 * M]), // answer rows, then y_n rows
+    logprob: t([M]),
     argmax: t([M], 'i32'),
     lse: t([M]),
     logprobN: t([M]), // log p(y_n) per row
@@ -205,6 +206,7 @@ export function activationSpecs(cfg: DecoderConfig, sizes: PlanSizes, lora: Lora
     lseN: t([M]),
     yn: t([M], 'i32'), // noise-triggered answer tokens (argmax on the noisy image)
     policy: t([S]),
+    ynSums: t([S]), // the y_n part of a sum vector before it is added in
     reference: t([S]),
     loss: t([1]),
     dPolicy: t([S]),

@@ -229,6 +229,8 @@ class HttpModelFiles implements ModelFiles {
     const chunks: Uint8Array[] = [];
     let loaded = 0;
     onProgress?.({ path, loaded, total });
+    const tooMuch = (limit: number) =>
+      new ModelSourceError(`${url} sent more than the ${limit} bytes announced for ${path}. Retry; if it persists, the server is misconfigured`);
     const reader = res.body?.getReader();
     if (reader) {
       for (;;) {
@@ -243,7 +245,7 @@ class HttpModelFiles implements ModelFiles {
         if (buffer) {
           if (loaded + chunk.length > buffer.length) {
             await reader.cancel().catch(() => undefined);
-            throw new ModelSourceError(`${url} sent more than the ${buffer.length} bytes announced for ${path}. Retry; if it persists, the server is misconfigured`);
+            throw tooMuch(buffer.length);
           }
           buffer.set(chunk, loaded);
         } else {
@@ -253,9 +255,19 @@ class HttpModelFiles implements ModelFiles {
         onProgress?.({ path, loaded, total });
       }
     } else {
-      const whole = new Uint8Array(await res.arrayBuffer());
-      if (buffer && whole.length <= buffer.length) buffer.set(whole);
-      else chunks.push(whole);
+      // No stream (some fetch polyfills): one read, same checks.
+      let whole: Uint8Array;
+      try {
+        whole = new Uint8Array(await res.arrayBuffer());
+      } catch (e) {
+        throw cutOff(0, ` (${errorText(e)})`);
+      }
+      if (buffer) {
+        if (whole.length > buffer.length) throw tooMuch(buffer.length);
+        buffer.set(whole);
+      } else {
+        chunks.push(whole);
+      }
       loaded = whole.length;
       onProgress?.({ path, loaded, total });
     }

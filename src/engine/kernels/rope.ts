@@ -1,0 +1,67 @@
+// Rotary position embeddings, Llama rotate-half convention (HF `rotate_half`: element i pairs with
+// i + HD/2, both at inv_freq[i] = theta^(-2i/HD), angle = position * inv_freq[i]).
+import { grid1d, type Binding, type GpuContext } from '../../gpu';
+import code from '../../../shaders/rope.wgsl?raw';
+
+export class RopeShapeError extends Error {
+  override name = 'RopeShapeError';
+}
+
+const MAX_HD = 256; // the uniform holds 128 frequency pairs
+
+/**
+ * The uniform: N, NH, HD/2, then per pair i the frequency in turns per position (inv_freq / 2pi,
+ * computed in float64) split as hi + lo, hi with 8 significant bits so position * hi is exact in f32.
+ */
+function params(N: number, NH: number, HD: number, theta: number): ArrayBuffer {
+  if (!Number.isInteger(HD) || HD <= 0 || HD % 2 !== 0 || HD > MAX_HD)
+    throw new RopeShapeError(`rope: head_dim ${HD} must be an even number of at most ${MAX_HD}`);
+  if (!(theta > 0)) throw new RopeShapeError(`rope: theta must be positive, got ${theta}`);
+  const buf = new ArrayBuffer(16 + 64 * 16);
+  const u = new Uint32Array(buf, 0, 4);
+  u[0] = N;
+  u[1] = NH;
+  u[2] = HD / 2;
+  const f = new Float32Array(buf, 16);
+  for (let i = 0; i < HD / 2; i++) {
+    const turns = Math.pow(theta, (-2 * i) / HD) / (2 * Math.PI);
+    const e = Math.floor(Math.log2(turns));
+    const step = Math.pow(2, e - 7);
+    const hi = Math.round(turns / step) * step; // at most 8 significant bits
+    f[2 * i] = hi;
+    f[2 * i + 1] = turns - hi;
+  }
+  return buf;
+}
+
+function run(ctx: GpuContext, entry: string, out: Binding, inp: Binding, positions: Binding, N: number, NH: number, HD: number, theta: number): void {
+  const u = ctx.uniform(params(N, NH, HD, theta));
+  const groups = grid1d(Math.ceil((N * NH * HD) / 2 / 64));
+  if (sameWindow(out, inp)) ctx.dispatch(ctx.pipeline(code, `${entry}_inplace`), u, [out, positions], groups);
+  else ctx.dispatch(ctx.pipeline(code, entry), u, [out, inp, positions], groups);
+}
+
+/**
+ * Rotates q or k rows: inp, out [N, NH*HD] f32 (out may be inp), positions i32 [N] (absolute
+ * positions; angles stay within ~1e-6 rad of float64 for positions below 65536).
+ */
+export function ropeForward(ctx: GpuContext, out: Binding, inp: Binding, positions: Binding, N: number, NH: number, HD: number, theta: number): void {
+  run(ctx, 'rope_forward', out, inp, positions, N, NH, HD, theta);
+}
+
+/** The backward (transpose) of ropeForward: rotation by -angle. dinp may be dout. */
+export function ropeBackward(ctx: GpuContext, dinp: Binding, dout: Binding, positions: Binding, N: number, NH: number, HD: number, theta: number): void {
+  run(ctx, 'rope_backward', dinp, dout, positions, N, NH, HD, theta);
+}
+
+type Window = { buffer: GPUBuffer; offset: number; size: number };
+const win = (b: Binding): Window => ('buffer' in b ? b : { buffer: b, offset: 0, size: b.size });
+
+/** The same memory (then the in-place entry point runs); a partial overlap cannot be bound. */
+function sameWindow(a: Binding, b: Binding): boolean {
+  const x = win(a);
+  const y = win(b);
+  if (x.buffer !== y.buffer) return false;
+  if (x.offset === y.offset && x.size === y.size) return true;
+  throw new RopeShapeError('rope: out and inp are different windows of one buffer; pass the same binding to rotate in place, or separate buffers');
+}
