@@ -8,13 +8,13 @@ import type { DecoderConfig } from './config';
 import { attentionBackward } from './kernels/attention';
 import { scatterAddRows } from './kernels/gather';
 import { linearBackwardInput } from './kernels/linear';
-import { logprobBackward } from './kernels/logprob';
+import { logprobBackward, type LogprobScratch } from './kernels/logprob';
 import { loraBackward } from './kernels/lora';
 import { addInPlace } from './kernels/residual';
 import { rmsnormBackward } from './kernels/rmsnorm';
 import { ropeBackward } from './kernels/rope';
 import { swigluBackward } from './kernels/swiglu';
-import type { LayerBuffers, LogprobScratchOf } from './forward';
+import type { LayerBuffers } from './forward';
 import type { Activations, LoraTarget } from './layout';
 import { targetShape } from './layout';
 import type { LoraAdapter } from './lora';
@@ -83,17 +83,17 @@ export function layerBackward(
   // attention block: h = x + o(att)
   lin('o', g.datt, g.dres, a.att, false);
   attentionBackward(ctx, g.dq, g.dk, g.dv, g.datt, a.q, a.k, a.v, a.att, a.lse, keyMask, B, T, NH, NKV, HD);
-  ropeBackward(ctx, g.dqr, g.dq, positions, N, NH, HD, theta);
-  ropeBackward(ctx, g.dkr, g.dk, positions, N, NKV, HD, theta);
+  ropeBackward(ctx, g.dq, g.dq, positions, N, NH, HD, theta); // in place: d(q before RoPE)
+  ropeBackward(ctx, g.dk, g.dk, positions, N, NKV, HD, theta);
   if (!needInput) {
     // Only the LoRA gradients of q, k, v are wanted; loraBackward still adds its dX into dln.
-    lin('q', g.dln, g.dqr, a.ln1, false, false);
-    lin('k', g.dln, g.dkr, a.ln1, true, false);
+    lin('q', g.dln, g.dq, a.ln1, false, false);
+    lin('k', g.dln, g.dk, a.ln1, true, false);
     lin('v', g.dln, g.dv, a.ln1, true, false);
     return;
   }
-  lin('q', g.dln, g.dqr, a.ln1, false);
-  lin('k', g.dln, g.dkr, a.ln1, true);
+  lin('q', g.dln, g.dq, a.ln1, false);
+  lin('k', g.dln, g.dk, a.ln1, true);
   lin('v', g.dln, g.dv, a.ln1, true);
   rmsnormBackward(ctx, g.dres, g.dln, x, w.inputNorm, a.rstd1, N, C, { accumulate: true }); // dres = dx
 }
@@ -107,7 +107,7 @@ export function headLogprobBackward(
   cfg: DecoderConfig,
   params: DecoderParams,
   acts: Activations,
-  scratch: LogprobScratchOf,
+  scratch: LogprobScratch,
   dh: GPUBuffer,
   dlogprob: GPUBuffer,
   targets: GPUBuffer,

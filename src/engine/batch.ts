@@ -1,6 +1,7 @@
 // Packs variable-length sequences into the engine's [B, T] row layout (right padding), with the
 // key mask, the answer rows that get a log-prob, and the image rows that replace embeddings.
 // Every length, id and index is checked here so that kernels never see out-of-range input.
+import type { GpuContext } from '../gpu';
 import type { DecoderConfig } from './config';
 import { EngineInputError, ImageRowsError, SequenceLengthError } from './errors';
 
@@ -154,4 +155,38 @@ export function packBatch(seqs: readonly SequenceInput[], cfg: DecoderConfig, li
     imageRows,
     imageStart,
   };
+}
+
+/** The plan's input buffers a pass reads (layout.ts `inputs`). */
+export interface InputBuffers {
+  tokens: GPUBuffer;
+  positions: GPUBuffer;
+  keyMask: GPUBuffer;
+  imageRows: GPUBuffer;
+  imagePos: GPUBuffer;
+  rows: GPUBuffer;
+  targets: GPUBuffer;
+  slotOfRow: GPUBuffer;
+  lastRows: GPUBuffer;
+}
+
+/**
+ * Writes a packed batch into the input buffers. Recorded-but-unsubmitted work is flushed first:
+ * queue writes land before any later submit, so they must not overtake dispatches that read the
+ * previous contents.
+ */
+export function uploadBatch(ctx: GpuContext, inp: InputBuffers, pack: PackedBatch, slotOfRow: Int32Array = pack.seqOfRow): void {
+  ctx.flush();
+  const put = (b: GPUBuffer, data: ArrayBufferView) => {
+    if (data.byteLength > 0) ctx.upload(b, data);
+  };
+  put(inp.tokens, pack.tokens);
+  put(inp.positions, pack.positions);
+  put(inp.keyMask, pack.keyMask);
+  put(inp.lastRows, pack.lastRows);
+  put(inp.rows, pack.rows);
+  put(inp.targets, pack.targets);
+  put(inp.slotOfRow, slotOfRow);
+  put(inp.imagePos, pack.imagePos);
+  put(inp.imageRows, pack.imageRows);
 }

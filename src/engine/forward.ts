@@ -10,7 +10,7 @@ import { attentionForward } from './kernels/attention';
 import { embeddingForward, replaceRows } from './kernels/embedding';
 import { gatherRows } from './kernels/gather';
 import { linearForward } from './kernels/linear';
-import { logprobForward, sequenceLogprobSum } from './kernels/logprob';
+import { logprobForward, sequenceLogprobSum, type LogprobScratch } from './kernels/logprob';
 import { loraForward } from './kernels/lora';
 import { residualForward } from './kernels/residual';
 import { rmsnormForward } from './kernels/rmsnorm';
@@ -135,7 +135,7 @@ export function headLogprob(
   cfg: DecoderConfig,
   params: DecoderParams,
   acts: Activations,
-  scratch: LogprobScratchOf,
+  scratch: LogprobScratch,
   logprob: GPUBuffer,
   argmax: GPUBuffer,
   lse: GPUBuffer,
@@ -144,8 +144,6 @@ export function headLogprob(
 ): void {
   logprobForward(ctx, logprob, argmax, lse, acts.head.hN, params.lmHead, targets, M, cfg.hiddenSize, cfg.vocabSize, scratch);
 }
-
-export type LogprobScratchOf = Parameters<typeof logprobForward>[10];
 
 /** sums[s] = sum of logprob[m] over rows with slot[m] = s (all S slots written). */
 export function sumBySlot(ctx: GpuContext, sums: GPUBuffer, logprob: GPUBuffer, slot: GPUBuffer, M: number, S: number): void {

@@ -144,8 +144,14 @@ export interface PlanSizes {
   training: boolean; // allocate backward scratch
 }
 
+/** What the activation plan needs to know of the adapter. */
+export interface LoraPlan {
+  r: number;
+  targets: readonly LoraTarget[];
+}
+
 /** The activations kept per decoder layer for the backward pass. */
-function layerSpecs(cfg: DecoderConfig, N: number, lora: LoraLayout | null, NH: number) {
+function layerSpecs(cfg: DecoderConfig, N: number, lora: LoraPlan | null, NH: number) {
   const C = cfg.hiddenSize;
   const KV = cfg.numKvHeads * cfg.headDim;
   const FF = cfg.intermediateSize;
@@ -170,7 +176,7 @@ function layerSpecs(cfg: DecoderConfig, N: number, lora: LoraLayout | null, NH: 
 }
 
 /** Everything the engine allocates for a plan, by name. */
-export function activationSpecs(cfg: DecoderConfig, sizes: PlanSizes, lora: LoraLayout | null) {
+export function activationSpecs(cfg: DecoderConfig, sizes: PlanSizes, lora: LoraPlan | null) {
   const C = cfg.hiddenSize;
   const KV = cfg.numKvHeads * cfg.headDim;
   const FF = cfg.intermediateSize;
@@ -229,8 +235,6 @@ export function activationSpecs(cfg: DecoderConfig, sizes: PlanSizes, lora: Lora
         dq: t([N, C]),
         dk: t([N, KV]),
         dv: t([N, KV]),
-        dqr: t([N, C]), // before RoPE
-        dkr: t([N, KV]),
         dsw: t([N, FF]),
         dgate: t([N, FF]),
         dup: t([N, FF]),

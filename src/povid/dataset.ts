@@ -9,7 +9,7 @@
 // povid.json and images/ only: trl.jsonl and noisy/ repeat the same data.
 // Parsing yields to the event loop every YIELD_EVERY records so a page stays responsive.
 
-import { basename, dirname, extension, readText, Yielder, type Progress, LineIndex } from './formats/common';
+import { basename, dirname, extension, LineIndex, normalizePath, readText, Yielder, type Progress } from './formats/common';
 import { csvRows, sniffDelimiter } from './formats/csv';
 import { parseJson, topLevelElementOffsets } from './formats/json';
 import { classifyRecord, convertRecord, isObject, RecordProblem, type ParsedRecord, type RecordLayout } from './formats/records';
@@ -26,7 +26,7 @@ export const QA_EXTENSIONS: ReadonlySet<string> = new Set(['json', 'jsonl', 'ndj
 /** Files that may sit beside a dataset and are skipped without a problem. */
 const QUIET_EXTENSIONS = new Set(['md', 'txt', 'py', 'yaml', 'yml', 'toml', 'sh', 'ipynb', 'log', 'html']);
 
-export interface ImportOptions extends ValidateOptions {}
+export type ImportOptions = ValidateOptions;
 
 export interface ParsedFile {
   records: ParsedRecord[];
@@ -67,7 +67,7 @@ async function expandZips(files: readonly DatasetFile[], problems: Problem[], on
   const out: DatasetFile[] = [];
   let done = 0;
   for (const f of files) {
-    const name = f.name.replace(/\\/g, '/');
+    const name = normalizePath(f.name);
     if (basename(name).startsWith('.') || name.includes('__MACOSX/')) continue;
     if (extension(name) !== 'zip') {
       out.push({ name, blob: f.blob });

@@ -208,6 +208,80 @@ export const CO_OCCURRENCE: Readonly<Record<string, readonly string[]>> = {
   toothbrush: ['sink', 'toilet', 'cup', 'hair drier'],
 };
 
+/**
+ * Plausible stand-ins for a category when it is replaced (a cup becomes a bowl, not a fork);
+ * categories without a row draw from their supercategory.
+ */
+export const SIMILAR_OBJECTS: Readonly<Record<string, readonly string[]>> = {
+  bicycle: ['motorcycle'],
+  car: ['truck', 'bus', 'motorcycle'],
+  motorcycle: ['bicycle', 'car'],
+  airplane: ['bus', 'truck'],
+  bus: ['truck', 'car', 'train'],
+  train: ['bus', 'truck'],
+  truck: ['bus', 'car'],
+  boat: ['surfboard', 'bird'],
+  'traffic light': ['stop sign'],
+  'fire hydrant': ['parking meter'],
+  'stop sign': ['traffic light', 'fire hydrant'],
+  'parking meter': ['fire hydrant', 'traffic light'],
+  bench: ['chair'],
+  bird: ['cat'],
+  cat: ['dog'],
+  dog: ['cat', 'sheep'],
+  horse: ['cow', 'zebra'],
+  sheep: ['cow', 'dog'],
+  cow: ['horse', 'sheep'],
+  elephant: ['giraffe', 'bear'],
+  bear: ['elephant', 'dog'],
+  zebra: ['horse', 'giraffe'],
+  giraffe: ['zebra', 'elephant'],
+  backpack: ['handbag', 'suitcase'],
+  umbrella: ['handbag', 'kite'],
+  handbag: ['backpack', 'suitcase'],
+  tie: ['backpack', 'handbag'],
+  suitcase: ['backpack', 'handbag'],
+  frisbee: ['sports ball', 'kite'],
+  snowboard: ['skateboard', 'surfboard'],
+  'sports ball': ['frisbee'],
+  kite: ['frisbee', 'umbrella'],
+  'baseball bat': ['tennis racket'],
+  'baseball glove': ['tennis racket'],
+  skateboard: ['snowboard', 'surfboard', 'bicycle'],
+  surfboard: ['skateboard', 'snowboard', 'boat'],
+  'tennis racket': ['baseball bat'],
+  bottle: ['cup', 'wine glass', 'bowl'],
+  'wine glass': ['cup', 'bottle'],
+  cup: ['bowl', 'bottle', 'wine glass'],
+  fork: ['knife', 'spoon'],
+  knife: ['fork', 'spoon'],
+  spoon: ['fork', 'knife'],
+  bowl: ['cup', 'vase'],
+  chair: ['couch', 'bench'],
+  couch: ['chair', 'bed'],
+  'potted plant': ['vase'],
+  bed: ['couch'],
+  'dining table': ['bench', 'bed'],
+  toilet: ['sink'],
+  tv: ['laptop'],
+  laptop: ['tv', 'cell phone'],
+  mouse: ['remote', 'cell phone'],
+  remote: ['cell phone', 'mouse'],
+  keyboard: ['laptop', 'remote'],
+  'cell phone': ['remote', 'book'],
+  microwave: ['toaster', 'oven'],
+  oven: ['microwave', 'refrigerator'],
+  toaster: ['microwave'],
+  sink: ['toilet', 'refrigerator'],
+  refrigerator: ['oven', 'microwave'],
+  book: ['laptop', 'cell phone'],
+  clock: ['cell phone', 'tv'],
+  vase: ['bottle', 'cup', 'potted plant'],
+  'teddy bear': ['cat', 'dog'],
+  'hair drier': ['toothbrush'],
+  toothbrush: ['hair drier'],
+};
+
 /** Scene nouns outside COCO that anchor a plausible added object ('a fork beside the plate'). */
 export const CONTEXT_NOUNS: Readonly<Record<string, readonly string[]>> = {
   plate: ['fork', 'knife', 'spoon', 'cup', 'wine glass'],
@@ -274,6 +348,8 @@ export const COLORS: readonly string[] = [
 ];
 /** Colours drawn as replacements. */
 export const COLOR_CHOICES: readonly string[] = ['red', 'blue', 'green', 'yellow', 'orange', 'purple', 'pink', 'brown', 'black', 'white', 'gray'];
+/** Colours an animal can plausibly have. */
+export const NATURAL_COLORS: readonly string[] = ['black', 'white', 'brown', 'gray'];
 
 export const SIZE_SWAPS: Readonly<Record<string, readonly string[]>> = {
   big: ['small', 'tiny'],
@@ -313,13 +389,43 @@ export const MATERIAL_ADJECTIVES: readonly string[] = [
   'paper', 'cardboard', 'steel', 'iron', 'wicker', 'marble', 'granite', 'wool', 'woolen', 'cotton', 'silk', 'denim', 'rubber',
   'bamboo', 'straw', 'aluminum', 'copper', 'brass', 'velvet', 'oak', 'wire',
 ];
-export const MATERIAL_ADJECTIVE_CHOICES: readonly string[] = ['wooden', 'metal', 'plastic', 'glass', 'stone', 'leather', 'ceramic', 'steel', 'wicker', 'marble', 'rubber', 'paper'];
+/** Material family of a material word (wooden and oak are both wood). */
+export function materialFamily(m: string): string {
+  if (['wood', 'wooden', 'oak', 'bamboo', 'wicker', 'straw'].includes(m)) return 'wood';
+  if (['metal', 'metallic', 'steel', 'iron', 'aluminum', 'copper', 'brass', 'wire', 'tin'].includes(m)) return 'metal';
+  if (['stone', 'brick', 'bricks', 'concrete', 'marble', 'granite'].includes(m)) return 'stone';
+  if (['wool', 'woolen', 'cotton', 'silk', 'denim', 'velvet', 'fabric', 'leather'].includes(m)) return 'fabric';
+  if (['ceramic', 'porcelain', 'clay'].includes(m)) return 'ceramic';
+  if (['paper', 'cardboard'].includes(m)) return 'paper';
+  if (['plastic', 'rubber'].includes(m)) return 'plastic';
+  return m;
+}
+/** Plausible wrong materials by family, as adjectives ('a wooden table' -> 'a metal table'). */
+export const MATERIAL_ADJECTIVE_CHOICES: Readonly<Record<string, readonly string[]>> = {
+  wood: ['metal', 'plastic', 'stone', 'glass'],
+  metal: ['wooden', 'plastic', 'glass'],
+  stone: ['wooden', 'metal', 'glass', 'concrete'],
+  fabric: ['leather', 'cotton', 'wool', 'plastic', 'velvet'],
+  ceramic: ['plastic', 'glass', 'metal', 'wooden'],
+  paper: ['plastic', 'metal', 'ceramic'],
+  plastic: ['metal', 'wooden', 'glass'],
+  glass: ['plastic', 'metal', 'wooden', 'ceramic'],
+};
 /** Materials as nouns, after 'made of' / 'made from' / 'out of'. */
 export const MATERIAL_NOUNS: readonly string[] = [
   'wood', 'metal', 'plastic', 'glass', 'stone', 'brick', 'bricks', 'concrete', 'leather', 'ceramic', 'porcelain', 'paper', 'cardboard',
   'steel', 'iron', 'wicker', 'marble', 'wool', 'cotton', 'silk', 'rubber', 'bamboo', 'straw', 'aluminum', 'copper', 'brass', 'fabric', 'clay',
 ];
-export const MATERIAL_NOUN_CHOICES: readonly string[] = ['wood', 'metal', 'plastic', 'glass', 'stone', 'leather', 'paper', 'steel', 'rubber'];
+export const MATERIAL_NOUN_CHOICES: Readonly<Record<string, readonly string[]>> = {
+  wood: ['metal', 'plastic', 'stone', 'glass'],
+  metal: ['wood', 'plastic', 'glass'],
+  stone: ['wood', 'metal', 'glass', 'concrete'],
+  fabric: ['leather', 'cotton', 'wool', 'plastic'],
+  ceramic: ['plastic', 'glass', 'metal', 'wood'],
+  paper: ['plastic', 'metal', 'ceramic'],
+  plastic: ['metal', 'wood', 'glass'],
+  glass: ['plastic', 'metal', 'wood', 'ceramic'],
+};
 
 /** State and quality attributes with plausible wrong values. */
 export const ATTRIBUTE_SWAPS: Readonly<Record<string, readonly string[]>> = {
@@ -366,8 +472,8 @@ export const ATTRIBUTE_SWAPS: Readonly<Record<string, readonly string[]>> = {
   spotted: ['striped'],
   curly: ['straight'],
   broken: ['intact'],
-  flying: ['landing', 'parked'],
-  eating: ['drinking', 'sleeping'],
+  flying: ['landing', 'hovering'],
+  eating: ['holding'],
   drinking: ['eating'],
   laughing: ['crying'],
 };
@@ -447,7 +553,7 @@ export const CONTEXT_RELATIONS: ReadonlySet<string> = new Set(['left', 'right', 
 export const SURFACES: ReadonlySet<string> = new Set([
   'table', 'desk', 'counter', 'shelf', 'bed', 'couch', 'sofa', 'chair', 'plate', 'bench', 'tray', 'stool', 'cabinet', 'box', 'rock',
   'branch', 'blanket', 'pillow', 'towel', 'board', 'car', 'truck', 'dresser', 'nightstand', 'mat', 'rug', 'carpet', 'tree', 'log', 'roof',
-  'windowsill', 'ledge', 'bridge', 'fence', 'wall', 'pole', 'boat', 'bus', 'train', 'platform', 'stand', 'cart', 'suitcase', 'book',
+  'windowsill', 'ledge', 'bridge', 'boat', 'bus', 'train', 'platform', 'stand', 'cart', 'suitcase', 'book',
   'laptop', 'keyboard', 'stove', 'oven', 'microwave', 'refrigerator', 'fridge', 'sink', 'toilet', 'bike', 'bicycle', 'motorcycle',
 ]);
 

@@ -80,7 +80,8 @@ export class ImageIndex {
   }
 
   resolve(ref: string): ImageMatch {
-    const name = basename(ref);
+    // a URL's query or fragment is not part of the file name
+    const name = basename(/^[a-z][a-z0-9+.-]*:\/\//i.test(ref) ? ref.replace(/[?#].*$/, '') : ref);
     const list = this.byName.get(name.toLowerCase());
     if (!list || list.length === 0)
       return {

@@ -58,6 +58,9 @@ export class LiveChart {
       if (v !== null && v !== undefined && Number.isFinite(v) && s < this.ys.length) this.ys[s][i] = v;
     });
     this.el.dataset.points = String(this.xs.length);
+    // The newest value of the first series, for tests and for people reading the DOM.
+    const last = this.ys[0][this.xs.length - 1];
+    if (last !== null && last !== undefined) this.el.dataset.last = String(last);
     this.schedule();
   }
 
@@ -65,6 +68,7 @@ export class LiveChart {
     this.xs.length = 0;
     for (const y of this.ys) y.length = 0;
     this.el.dataset.points = '0';
+    delete this.el.dataset.last;
     this.schedule();
   }
 

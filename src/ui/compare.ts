@@ -86,14 +86,16 @@ export class CompareView {
             'div',
             { class: 'row' },
             h('label', { class: 'inline' }, 'Max tokens ', this.maxTokens),
-            h('label', { class: 'check' }, this.noisy, ' on the noisy image'),
+            h('label', { class: 'check plain' }, this.noisy, ' on the noisy image'),
             this.runBtn,
           ),
         ),
       ),
       h('div', { class: 'answers' }, base.el, lora.el),
     );
+    this.preview.hidden = true;
     this.setRecords([]);
+    this.setReady(false);
   }
 
   setReady(ready: boolean): void {
@@ -112,6 +114,9 @@ export class CompareView {
     else if (!this.file && records.length) {
       this.select.value = records[0].id;
       this.pickRecord();
+    } else if (!this.file) {
+      this.previewSeq++;
+      this.preview.hidden = true;
     }
   }
 
@@ -141,6 +146,7 @@ export class CompareView {
     if (this.previewUrl) URL.revokeObjectURL(this.previewUrl);
     this.previewUrl = URL.createObjectURL(blob);
     this.preview.src = this.previewUrl;
+    this.preview.hidden = false;
   }
 
   private async run(): Promise<void> {

@@ -178,6 +178,7 @@ export class Dashboard {
     try {
       const res = await this.api.train(config, Comlink.proxy(onStep), Comlink.proxy(onEval), Comlink.proxy(onStatus));
       this.flush();
+      this.status.textContent = '';
       if (res.stopped === 'done') {
         this.progress.max = 1;
         this.progress.value = 1;

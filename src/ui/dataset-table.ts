@@ -6,6 +6,8 @@ import { clear, h } from './dom';
 import { NoiseSlider } from './noise-slider';
 import { RecordEditor } from './record-editor';
 
+const EAGER_ROWS = 24;
+
 type Api = Pick<PovidWorkerApi, 'image' | 'noisyImage' | 'noisyAnswer' | 'updateRecord' | 'removeRecord' | 'clearDataset'>;
 
 class RecordRow {
@@ -29,7 +31,7 @@ class RecordRow {
     const r = record;
     this.thumb = h('img', { class: 'thumb', testid: 'thumb', attrs: { alt: r.image, width: 96, height: 96 } });
     this.split = h('span', { class: 'tag', testid: 'rec-split' });
-    this.editor = new RecordEditor(api, r, (u) => this.update(u), (e) => table.onError(e, `Could not save ${r.image}`));
+    this.editor = new RecordEditor(api, r, (u) => table.patched(u), (e) => table.onError(e, `Could not save ${r.image}`));
     this.slider = new NoiseSlider(api, r.id, r.image, table.noiseSeed, (e) => table.onError(e, `Noisy image of ${r.image}`));
     this.answer = h('p', { class: 'noisy-answer', testid: 'noisy-answer' });
     this.ask = h('button', { class: 'button secondary small', testid: 'noisy-answer-button', text: 'Ask the model', attrs: { type: 'button' } });
@@ -174,7 +176,8 @@ export class DatasetTable {
       if (!row) {
         row = new RecordRow(this, r);
         this.rows.set(r.id, row);
-        if (this.observer) this.observer.observe(row.el);
+        // The first screenfuls load at once; the rest when they scroll into view.
+        if (this.observer && this.rows.size > EAGER_ROWS) this.observer.observe(row.el);
         else row.load();
       } else {
         row.update(r);
@@ -192,6 +195,11 @@ export class DatasetTable {
     this.renderSummary();
     this.renderProblems(view.problems);
     this.onChange(view);
+  }
+
+  /** One record changed (an edit was saved). */
+  patched(r: RecordView): void {
+    this.render({ ...this.view, records: this.view.records.map((x) => (x.id === r.id ? r : x)) });
   }
 
   setModelReady(ready: boolean): void {

@@ -20,7 +20,7 @@ export class GpuCheck {
 
   async run(api: Pick<PovidWorkerApi, 'gpuStatus'>): Promise<GpuStatus> {
     let status: GpuStatus;
-    if (!('gpu' in navigator)) {
+    if (!(navigator as Navigator & { gpu?: GPU }).gpu) {
       // No need to ask the Worker: the page itself has no navigator.gpu.
       status = { ok: false, message: 'This browser does not expose WebGPU (navigator.gpu is missing).' };
     } else {

@@ -55,9 +55,10 @@ export class ModelPicker {
   private readonly progressBox: HTMLElement;
   private readonly summary: HTMLElement;
   private loading = false;
+  private locked = false;
 
   constructor(
-    private readonly api: PovidWorkerApi | Comlink.Remote<PovidWorkerApi>,
+    private readonly api: Pick<PovidWorkerApi, 'loadModel'>,
     private readonly toasts: Toasts,
     private readonly onLoaded: (s: ModelSummary) => void,
   ) {
@@ -124,6 +125,13 @@ export class ModelPicker {
     );
   }
 
+  /** No model switch while training runs. */
+  setLocked(locked: boolean): void {
+    this.locked = locked;
+    this.loadButton.disabled = locked || this.loading;
+    this.loadButton.title = locked ? 'Training is running' : '';
+  }
+
   private select(kind: Kind): void {
     this.kind = kind;
     const input = this.el.querySelector<HTMLInputElement>(`input[type=radio][value="${kind}"]`);
@@ -152,7 +160,7 @@ export class ModelPicker {
   }
 
   async load(): Promise<ModelSummary | undefined> {
-    if (this.loading) return undefined;
+    if (this.loading || this.locked) return undefined;
     let choice: ModelChoice;
     try {
       choice = this.choice();
@@ -183,7 +191,7 @@ export class ModelPicker {
       return undefined;
     } finally {
       this.loading = false;
-      this.loadButton.disabled = false;
+      this.loadButton.disabled = this.locked;
     }
   }
 

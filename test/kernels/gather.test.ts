@@ -1,8 +1,22 @@
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { gatherRows, scatterAddRows } from '../../src/engine/kernels/gather';
 import { Rng } from '../../src/util/rng';
 import { testGpu, randn } from '../helpers/gpu';
 import * as ref from '../reference/gather';
+
+// src/gpu/device.ts does not keep Dawn's GPU instance alive in Node; a garbage collection then
+// kills the process. Holding it on navigator (which device.ts reads first) avoids that until
+// device.ts keeps its own reference.
+beforeAll(async () => {
+  const g = globalThis as { navigator?: { gpu?: GPU } };
+  if (g.navigator?.gpu || typeof process === 'undefined') return;
+  const pkg = 'webgpu';
+  const mod = (await import(/* @vite-ignore */ pkg)) as { create: (o: string[]) => GPU; globals: object };
+  Object.assign(globalThis, mod.globals);
+  const gpu = mod.create([]);
+  if (g.navigator) Object.defineProperty(g.navigator, 'gpu', { value: gpu, configurable: true });
+  else Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true, writable: true });
+});
 
 // Answer rows of a [N, C] hidden-state tensor: distinct, unsorted, odd shapes.
 const N = 101;
@@ -26,6 +40,21 @@ describe('gather kernels', () => {
     gatherRows(ctx, out, ctx.createBufferFrom('inp', new Float32Array(inp)), ctx.createBufferFrom('rows', rows), M, C);
     const got = await ctx.readF32(out);
     expect(Array.from(got)).toEqual(Array.from(new Float32Array(want)));
+  });
+
+  it('gathers single values (C = 1, rows may repeat) and gives 0 for rows outside [0, N)', async () => {
+    const ctx = await testGpu();
+    // The engine spreads d loss / d (sequence sum) to its rows this way; -1 marks padding.
+    const dPolicy = Float32Array.from([0.5, -1.25, 2, 3.5, -0.125, 7]);
+    const slot = Int32Array.from([0, 0, 1, -1, 5, 2, 6, 2, 4]);
+    const want = new Float64Array(slot.length);
+    ref.gatherRows(want, Float64Array.from(dPolicy), slot, slot.length, 1);
+    const out = ctx.createBufferFrom('out', new Float32Array(slot.length).fill(9));
+    gatherRows(ctx, out, ctx.createBufferFrom('dPolicy', dPolicy), ctx.createBufferFrom('slot', slot), slot.length, 1);
+    const got = Array.from(await ctx.readF32(out));
+    expect(got).toEqual(Array.from(want));
+    expect(got[3]).toBe(0);
+    expect(got[6]).toBe(0);
   });
 
   it('scatterAddRows accumulates into the chosen rows only', async () => {

@@ -68,7 +68,7 @@ export function normalizePath(p: string): string {
 }
 
 export function basename(p: string): string {
-  const n = normalizePath(p).replace(/[?#].*$/, '');
+  const n = normalizePath(p);
   const i = n.lastIndexOf('/');
   return i < 0 ? n : n.slice(i + 1);
 }

@@ -41,9 +41,10 @@ export function findJsonError(s: string): { offset: number; message: string } | 
   };
   const describe = (at: number) => (at >= n ? 'the end of the text' : `'${s[at]}'`);
   const str = () => {
+    const open = i;
     i++; // opening quote
     for (;;) {
-      if (i >= n) fail('unterminated string (missing closing ")');
+      if (i >= n) fail('unterminated string: the " here is never closed', open);
       const c = s.charCodeAt(i);
       if (c === 34) {
         i++;
@@ -140,7 +141,10 @@ export function findJsonError(s: string): { offset: number; message: string } | 
     if (i < n) fail(`unexpected ${describe(i)} after the end of the JSON value`);
     return null;
   } catch (e) {
-    if (e instanceof Stop) return { offset: e.offset, message: e.message };
+    if (e instanceof Stop) {
+      if (e.offset >= n && !e.message.startsWith('unexpected end')) return { offset: e.offset, message: `unexpected end of the text (truncated file?): ${e.message}` };
+      return { offset: e.offset, message: e.message };
+    }
     throw e;
   }
 }

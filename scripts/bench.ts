@@ -1,0 +1,118 @@
+// `npm run bench [-- --quick] [--only=matmul,step,decode,vision] [--node-only | --browser-only] [--tiny]`
+// Runs src/bench in Node (npm `webgpu`) and in headless Chromium (a dedicated Worker started by a
+// page of the Vite dev server, like the app), then prints ONE JSON document on stdout:
+//   { machine, options, node, chromium }
+// Progress goes to stderr. Options may also come from the environment: BENCH_ARGS="--quick ...",
+// or BENCH_QUICK=1, BENCH_ONLY=matmul,step, BENCH_NODE_ONLY=1, BENCH_BROWSER_ONLY=1, BENCH_TINY=1.
+import os from 'node:os';
+import type { AddressInfo } from 'node:net';
+import { chromium } from 'playwright-core';
+import { createServer } from 'vite';
+import { nodeHost, useSwiftShaderIfNoDriver } from '../src/bench/node';
+import { runBench, type EnvResult } from '../src/bench/run';
+import { errorText } from '../src/bench/timing';
+import { benchOptionsToArgs, parseBenchOptions, type BenchOptions, type Failed, type Skipped } from '../src/bench/types';
+import { CHROMIUM, CHROMIUM_ARGS, hasChromium } from '../test/helpers/browser';
+
+export function cliArgs(argv: readonly string[], env: NodeJS.ProcessEnv): string[] {
+  const args = [...(env.BENCH_ARGS ?? '').split(/\s+/).filter(Boolean)];
+  const flag = (name: string, v: string | undefined) => v && v !== '0' && v !== 'false' && args.push(`--${name}`);
+  flag('quick', env.BENCH_QUICK);
+  flag('tiny', env.BENCH_TINY);
+  flag('node-only', env.BENCH_NODE_ONLY);
+  flag('browser-only', env.BENCH_BROWSER_ONLY);
+  if (env.BENCH_ONLY) args.push(`--only=${env.BENCH_ONLY}`);
+  return [...args, ...argv]; // argv last: it wins
+}
+
+const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
+
+async function runInChromium(opts: BenchOptions): Promise<{ result: EnvResult | Skipped | Failed; version?: string }> {
+  if (!hasChromium) return { result: { skipped: `no Chromium at ${CHROMIUM} (set CHROMIUM_PATH)` } };
+  const server = await createServer({
+    configFile: 'vite.config.ts',
+    logLevel: 'error',
+    server: { host: '127.0.0.1', port: 0, strictPort: false, hmr: false },
+    // Pre-bundle what the bench Worker imports, so the dev server does not re-optimise (and
+    // invalidate the Worker's modules) halfway through loading it.
+    optimizeDeps: { entries: ['scripts/bench/bench.html', 'scripts/bench/bench-worker.ts'], include: ['protobufjs'] },
+  });
+  await server.listen();
+  const origin = `http://127.0.0.1:${(server.httpServer!.address() as AddressInfo).port}`;
+  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  try {
+    const version = browser.version();
+    const page = await (await browser.newContext()).newPage();
+    page.on('console', (m) => {
+      const text = m.text();
+      if (text.startsWith('[bench] ')) process.stderr.write(`[bench] chromium: ${text.slice(8)}\n`);
+      else if (m.type() === 'error' || m.type() === 'warning') process.stderr.write(`[bench] chromium console ${m.type()}: ${text}\n`);
+    });
+    page.on('pageerror', (e) => log(`chromium page error: ${e.message}`));
+    page.on('crash', () => log('chromium: the page crashed'));
+    const query = benchOptionsToArgs(opts).map((a) => `arg=${encodeURIComponent(a)}`).join('&');
+    await page.goto(`${origin}/scripts/bench/bench.html?${query}`);
+    const msg = (await page.evaluate(() => (window as unknown as { __bench: Promise<unknown> }).__bench)) as
+      | { type: 'result'; result: EnvResult }
+      | { type: 'error'; error: string };
+    return { result: msg.type === 'result' ? msg.result : { error: msg.error }, version };
+  } finally {
+    await browser.close();
+    await server.close();
+  }
+}
+
+async function main(): Promise<void> {
+  const args = cliArgs(process.argv.slice(2), process.env);
+  const opts = parseBenchOptions(args);
+  const nodeOnly = args.includes('--node-only');
+  const browserOnly = args.includes('--browser-only');
+  if (nodeOnly && browserOnly) throw new Error('bench: --node-only and --browser-only exclude each other');
+  useSwiftShaderIfNoDriver();
+  const t0 = performance.now();
+  log(`options ${JSON.stringify(opts)}`);
+  let node: EnvResult | Skipped | Failed = { skipped: '--browser-only' };
+  if (!browserOnly) {
+    try {
+      node = await runBench(await nodeHost({ progress: (l) => log(`node: ${l}`) }), opts);
+    } catch (e) {
+      node = { error: errorText(e) };
+    }
+  }
+  let chromiumRes: EnvResult | Skipped | Failed = { skipped: '--node-only' };
+  let chromiumVersion: string | undefined;
+  if (!nodeOnly) {
+    try {
+      const r = await runInChromium(opts);
+      chromiumRes = r.result;
+      chromiumVersion = r.version;
+    } catch (e) {
+      chromiumRes = { error: errorText(e) };
+    }
+  }
+  const adapterOf = (r: EnvResult | Skipped | Failed) => ('env' in r ? r.adapter : undefined);
+  const report = {
+    machine: {
+      cpus: os.cpus().length,
+      cpuModel: os.cpus()[0]?.model,
+      memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
+      platform: `${os.platform()} ${os.release()} ${os.arch()}`,
+      node: process.versions.node,
+      chromium: chromiumVersion,
+      adapters: { node: adapterOf(node), chromium: adapterOf(chromiumRes) },
+    },
+    options: opts,
+    seconds: Math.round((performance.now() - t0) / 100) / 10,
+    node,
+    chromium: chromiumRes,
+  };
+  process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+}
+
+main().then(
+  () => process.exit(0),
+  (e) => {
+    log(`failed: ${errorText(e)}`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,231 @@
+// Section `matmul`: GFLOP/s of our linearForward (f32 and bf16 weights) against onnxruntime-web's
+// WebGPU MatMul on the same products, timed the same way, outputs checked against a CPU dot product.
+import type { GpuContext } from '../gpu';
+import { bf16ToF32, f32ToBf16 } from '../model/safetensors';
+import { Rng } from '../util/rng';
+import { createOrtMatmul } from './ort';
+import { errorText, measure, round } from './timing';
+import { isMeasured, type BenchHost, type BenchOptions, type Failed, type Figure, type Outcome, type Skipped } from './types';
+
+export interface MatmulShape {
+  IN: number;
+  OUT: number;
+}
+
+/** The decoder's linear layers (q/o, k/v, gate/up, down) and the lm_head, at T = 256 tokens. */
+export const DEFAULT_MATMUL = { T: 256, shapes: [
+  { IN: 576, OUT: 576 },
+  { IN: 576, OUT: 192 },
+  { IN: 576, OUT: 1536 },
+  { IN: 1536, OUT: 576 },
+  { IN: 576, OUT: 49280 },
+] as MatmulShape[] };
+
+export const TINY_MATMUL = { T: 37, shapes: [
+  { IN: 72, OUT: 40 },
+  { IN: 40, OUT: 1000 },
+] as MatmulShape[] };
+
+export interface OutputCheck {
+  /** Entries compared with a float64 dot product of the same inputs. */
+  entries: number;
+  /** max |gpu - cpu| / max(|cpu|, 1). */
+  maxError: number;
+  ok: boolean;
+}
+
+export interface MatmulVariant {
+  speed: Figure; // GFLOP/s
+  check: OutputCheck;
+  /** ORT only: where it kept the input and output tensors. */
+  io?: { input: string; output: string };
+}
+
+export interface MatmulShapeResult {
+  T: number;
+  IN: number;
+  OUT: number;
+  gflop: number;
+  ours: { f32: Outcome<MatmulVariant>; bf16: Outcome<MatmulVariant> };
+  ort: Outcome<MatmulVariant>;
+  /** GFLOP/s ours / GFLOP/s ORT, both from this run (> 1: ours faster). */
+  ratioOursOverOrt: { f32?: number; bf16?: number };
+}
+
+export interface MatmulResult {
+  T: number;
+  method: string;
+  shapes: MatmulShapeResult[];
+  /** Geometric mean of the per-shape ratios. */
+  geomeanRatio: { f32?: number; bf16?: number };
+}
+
+const CHECK_TOL = 1e-3;
+
+/** A few (row, col) pairs: the corners plus pseudo-random ones. */
+function checkPoints(T: number, OUT: number, count = 16): [number, number][] {
+  const rng = new Rng(99);
+  const pts: [number, number][] = [
+    [0, 0],
+    [T - 1, OUT - 1],
+    [0, OUT - 1],
+    [T - 1, 0],
+  ];
+  while (pts.length < count) pts.push([rng.int(T), rng.int(OUT)]);
+  return pts;
+}
+
+/** Compares out[t, o] with sum_i x[t, i] w[o, i] (w [OUT, IN] as the kernel takes it). */
+export function checkOutput(out: Float32Array, x: Float32Array, w: Float32Array, T: number, IN: number, OUT: number): OutputCheck {
+  let maxError = 0;
+  const pts = checkPoints(T, OUT);
+  for (const [t, o] of pts) {
+    let ref = 0;
+    for (let i = 0; i < IN; i++) ref += x[t * IN + i] * w[o * IN + i];
+    const e = Math.abs(out[t * OUT + o] - ref) / Math.max(Math.abs(ref), 1);
+    if (!(e <= maxError)) maxError = e; // NaN sticks
+  }
+  return { entries: pts.length, maxError, ok: maxError <= CHECK_TOL };
+}
+
+function gflops(T: number, IN: number, OUT: number, ms: number): number {
+  return (2 * T * IN * OUT) / (ms * 1e6);
+}
+
+type LinearForward = typeof import('../engine/kernels/linear').linearForward;
+
+async function loadLinear(): Promise<LinearForward | Skipped> {
+  try {
+    const mod = await import('../engine/kernels/linear');
+    if (typeof mod.linearForward !== 'function') return { skipped: 'src/engine/kernels/linear.ts has no linearForward export' };
+    return mod.linearForward;
+  } catch (e) {
+    return { skipped: `src/engine/kernels/linear.ts could not be loaded (${errorText(e)})` };
+  }
+}
+
+async function oursVariant(
+  ctx: GpuContext,
+  linearForward: LinearForward,
+  dtype: 'f32' | 'bf16',
+  x: Float32Array,
+  w: Float32Array,
+  T: number,
+  IN: number,
+  OUT: number,
+  opts: BenchOptions,
+): Promise<MatmulVariant> {
+  const wData = dtype === 'bf16' ? f32ToBf16(w) : w;
+  const wEff = dtype === 'bf16' ? bf16ToF32(wData as Uint16Array) : w;
+  const bufs: GPUBuffer[] = [];
+  try {
+    const wb = ctx.createBufferFrom(`bench W ${dtype} [${OUT}, ${IN}]`, wData);
+    bufs.push(wb);
+    const xb = ctx.createBufferFrom(`bench X [${T}, ${IN}]`, x);
+    bufs.push(xb);
+    const yb = ctx.createBuffer(`bench Y [${T}, ${OUT}]`, T * OUT * 4);
+    bufs.push(yb);
+    const weight = { buffer: wb, dtype };
+    await ctx.sync();
+    const t = await measure(async (n) => {
+      for (let i = 0; i < n; i++) {
+        linearForward(ctx, yb, xb, weight, T, IN, OUT);
+        ctx.flush(); // one submit per product, as ORT does per run
+      }
+      await ctx.sync();
+    }, opts);
+    const check = checkOutput(await ctx.readF32(yb, T * OUT), x, wEff, T, IN, OUT);
+    return { speed: { value: round(gflops(T, IN, OUT, t.msPerIteration)), unit: 'GFLOP/s', iterations: t.iterations, msPerIteration: round(t.msPerIteration) }, check };
+  } finally {
+    ctx.flush();
+    for (const b of bufs) ctx.destroyBuffer(b);
+  }
+}
+
+function transpose(w: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(w.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = w[r * cols + c];
+  return out;
+}
+
+export async function benchMatmul(host: BenchHost, ctx: GpuContext, opts: BenchOptions): Promise<MatmulResult> {
+  const spec = opts.profile === 'tiny' ? TINY_MATMUL : DEFAULT_MATMUL;
+  const { T } = spec;
+  const linear = await loadLinear();
+  let ort = await host.ortWebGpu().catch((e): Failed => ({ error: `onnxruntime-web could not be loaded: ${errorText(e)}` }));
+  const rng = new Rng(opts.seed);
+  const shapes: MatmulShapeResult[] = [];
+  for (const { IN, OUT } of spec.shapes) {
+    const label = `matmul ${T}x${IN}->${OUT}`;
+    const x = new Float32Array(T * IN);
+    rng.fillNormal(x);
+    const w = new Float32Array(OUT * IN);
+    rng.fillNormal(w);
+    const s = 1 / Math.sqrt(IN);
+    for (let i = 0; i < w.length; i++) w[i] *= s;
+    const r: MatmulShapeResult = {
+      T,
+      IN,
+      OUT,
+      gflop: round((2 * T * IN * OUT) / 1e9, 4),
+      ours: { f32: { skipped: 'not run' }, bf16: { skipped: 'not run' } },
+      ort: { skipped: 'not run' },
+      ratioOursOverOrt: {},
+    };
+    for (const dtype of ['f32', 'bf16'] as const) {
+      if (!(typeof linear === 'function')) {
+        r.ours[dtype] = linear;
+        continue;
+      }
+      try {
+        r.ours[dtype] = await oursVariant(ctx, linear, dtype, x, w, T, IN, OUT, opts);
+      } catch (e) {
+        r.ours[dtype] = { error: errorText(e) };
+      }
+      host.progress(`${label} ours ${dtype}: ${describe(r.ours[dtype])}`);
+    }
+    if ('skipped' in ort || 'error' in ort) r.ort = ort;
+    else {
+      let session: Awaited<ReturnType<typeof createOrtMatmul>> | null = null;
+      try {
+        session = await createOrtMatmul(ort, T, IN, OUT, x, transpose(w, OUT, IN));
+        const t = await measure((n) => session!.run(n), opts);
+        const check = checkOutput(await session.read(), x, w, T, IN, OUT);
+        r.ort = {
+          speed: { value: round(gflops(T, IN, OUT, t.msPerIteration)), unit: 'GFLOP/s', iterations: t.iterations, msPerIteration: round(t.msPerIteration) },
+          check,
+          io: { ...session.io },
+        };
+      } catch (e) {
+        r.ort = { error: `onnxruntime-web webgpu MatMul: ${errorText(e)}` };
+        // A failure to even create a session will repeat for every shape.
+        if (!session) ort = r.ort as Failed;
+      } finally {
+        await session?.release().catch(() => undefined);
+      }
+      host.progress(`${label} ORT webgpu: ${describe(r.ort)}`);
+    }
+    for (const dtype of ['f32', 'bf16'] as const) {
+      const a = r.ours[dtype];
+      if (isMeasured(a) && isMeasured(r.ort) && a.check.ok && r.ort.check.ok) r.ratioOursOverOrt[dtype] = round(a.speed.value / r.ort.speed.value);
+    }
+    if (r.ratioOursOverOrt.f32 !== undefined) host.progress(`${label} ours/ORT: f32 ${r.ratioOursOverOrt.f32}, bf16 ${r.ratioOursOverOrt.bf16}`);
+    shapes.push(r);
+  }
+  const geo = (k: 'f32' | 'bf16') => {
+    const v = shapes.map((s) => s.ratioOursOverOrt[k]).filter((x): x is number => x !== undefined);
+    return v.length === shapes.length && v.length > 0 ? round(Math.exp(v.reduce((a, b) => a + Math.log(b), 0) / v.length)) : undefined;
+  };
+  return {
+    T,
+    method: 'wall clock over N back-to-back products (one submit each), GPU idle before and after; X and Y stay on the GPU for both; one untimed warm-up',
+    shapes,
+    geomeanRatio: { f32: geo('f32'), bf16: geo('bf16') },
+  };
+}
+
+function describe(v: Outcome<MatmulVariant>): string {
+  if ('skipped' in v) return `skipped (${v.skipped})`;
+  if ('error' in v) return `error (${v.error})`;
+  return `${v.speed.value} GFLOP/s x${v.speed.iterations} (${v.speed.msPerIteration} ms), check ${v.check.ok ? 'ok' : 'FAILED'} (${v.check.maxError.toExponential(1)})`;
+}

@@ -1,0 +1,146 @@
+// Shapes of the benchmark's options and results, shared by Node, the bench Worker and the CLI.
+import type * as Ort from 'onnxruntime-web';
+
+export const SECTIONS = ['matmul', 'step', 'decode', 'vision'] as const;
+export type SectionName = (typeof SECTIONS)[number];
+
+/** One measured number: value in `unit`, averaged over `iterations` timed runs (warm-up excluded). */
+export interface Figure {
+  value: number;
+  unit: string;
+  iterations: number;
+  /** Wall-clock milliseconds per iteration (sync before and after, divided by the count). */
+  msPerIteration?: number;
+}
+
+/** A section or figure that could not be measured here, and why. */
+export interface Skipped {
+  skipped: string;
+}
+
+/** A section or figure that threw; the message says where. */
+export interface Failed {
+  error: string;
+}
+
+export type Outcome<T> = T | Skipped | Failed;
+
+export function isMeasured<T extends object>(x: Outcome<T> | undefined): x is T {
+  return !!x && !('skipped' in x) && !('error' in x);
+}
+
+export interface BenchOptions {
+  /** 'default': the shapes the brief names (SmolVLM-256M decoder); 'tiny': seconds-long smoke run. */
+  profile: 'default' | 'tiny';
+  /** Fewer iterations (shorter target time, a single run allowed). */
+  quick: boolean;
+  only: SectionName[];
+  /** Seconds of timed work aimed at per measurement (more iterations for fast figures). */
+  targetSeconds: number;
+  /** Fewest timed iterations per measurement. */
+  minRuns: number;
+  /** Most timed iterations per measurement. */
+  maxRuns: number;
+  /** Timed POVID steps (each one is minutes on a CPU adapter at the default shape). */
+  stepRuns: number;
+  seed: number;
+}
+
+export const DEFAULT_OPTIONS: BenchOptions = {
+  profile: 'default',
+  quick: false,
+  only: [...SECTIONS],
+  targetSeconds: 3,
+  minRuns: 2,
+  maxRuns: 200,
+  stepRuns: 1,
+  seed: 1234,
+};
+
+export class BenchOptionsError extends Error {
+  override name = 'BenchOptionsError';
+}
+
+/**
+ * Options from `--quick`, `--tiny`, `--only=a,b`, `--target-seconds=S`, `--min-runs=N`,
+ * `--step-runs=N` (argv, or the same keys in a URL query), over the defaults.
+ */
+export function parseBenchOptions(args: readonly string[]): BenchOptions {
+  const o: BenchOptions = { ...DEFAULT_OPTIONS, only: [...SECTIONS] };
+  const int = (k: string, v: string, min: number): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) throw new BenchOptionsError(`bench option --${k}=${v}: expected an integer >= ${min}`);
+    return n;
+  };
+  for (const a of args) {
+    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(a);
+    if (!m) continue;
+    const [, key, value = ''] = m;
+    switch (key) {
+      case 'quick':
+        o.quick = true;
+        o.targetSeconds = Math.min(o.targetSeconds, 0.5);
+        o.minRuns = 1;
+        break;
+      case 'tiny':
+        o.profile = 'tiny';
+        break;
+      case 'only': {
+        const names = value.split(',').map((s) => s.trim()).filter(Boolean);
+        const bad = names.filter((n) => !(SECTIONS as readonly string[]).includes(n));
+        if (bad.length || names.length === 0) throw new BenchOptionsError(`bench option --only=${value}: sections are ${SECTIONS.join(', ')}`);
+        o.only = names as SectionName[];
+        break;
+      }
+      case 'target-seconds': {
+        const s = Number(value);
+        if (!(s > 0)) throw new BenchOptionsError(`bench option --target-seconds=${value}: expected a positive number`);
+        o.targetSeconds = s;
+        break;
+      }
+      case 'min-runs':
+        o.minRuns = int(key, value, 1);
+        break;
+      case 'max-runs':
+        o.maxRuns = int(key, value, 1);
+        break;
+      case 'step-runs':
+        o.stepRuns = int(key, value, 1);
+        break;
+      case 'seed':
+        o.seed = int(key, value, 0);
+        break;
+      default:
+        break; // runner flags (--node-only, --browser-only) are read by the CLI
+    }
+  }
+  if (o.maxRuns < o.minRuns) o.maxRuns = o.minRuns;
+  return o;
+}
+
+/** The options as argv-style flags (to hand them to the browser page in its URL). */
+export function benchOptionsToArgs(o: BenchOptions): string[] {
+  const args = [`--only=${o.only.join(',')}`, `--target-seconds=${o.targetSeconds}`, `--min-runs=${o.minRuns}`, `--max-runs=${o.maxRuns}`, `--step-runs=${o.stepRuns}`, `--seed=${o.seed}`];
+  if (o.profile === 'tiny') args.push('--tiny');
+  if (o.quick) args.push('--quick');
+  return args;
+}
+
+export type OrtModule = typeof Ort;
+
+/** What differs between Node and the browser Worker; everything else is the same code. */
+export interface BenchHost {
+  env: 'node' | 'chromium';
+  /** onnxruntime-web with its WebGPU execution provider usable here, or why not. */
+  ortWebGpu(): Promise<OrtModule | Skipped>;
+  /** Execution providers the app's VisionEncoder (src/model/vision.ts) can use here. */
+  visionProviders: readonly ('webgpu' | 'wasm')[];
+  /** Where onnxruntime-web's .wasm files are served (browser), for VisionEncoder. */
+  wasmPaths?: string;
+  /** A file of public/ (e.g. 'models/tiny/onnx/vision_encoder.onnx'), or null when absent. */
+  readPublic(path: string): Promise<Uint8Array | null>;
+  /** One line of progress (stderr in Node; forwarded to the CLI's stderr from the browser). */
+  progress(line: string): void;
+  /** Runtime versions and the like for the report. */
+  runtime(): Record<string, unknown>;
+}

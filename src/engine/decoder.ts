@@ -1,0 +1,225 @@
+// The engine: a Llama-style decoder (frozen weights) with a LoRA adapter, the activation plan for
+// (maxBatch, maxSeq), and the entry points the trainer uses: forward, POVID step, generation.
+//
+//   const engine = await Engine.create(ctx, cfg, weights, { maxBatch: 4, maxSeq: 128, lora: { r: 16, alpha: 32 } });
+//   const out = await engine.forward([seq], { lora: false });      // log-prob sums, argmax, logits
+//   const res = await engine.povidStep(examples, { loss, optimizer });
+//   const gen = await engine.generate(prompt, { maxNewTokens: 64 });
+//   engine.destroy();
+import { fmtBytes, type GpuContext } from '../gpu';
+import { packBatch, uploadBatch, type PackLimits, type SequenceInput } from './batch';
+import { ConfigError, type DecoderConfig } from './config';
+import { EngineInputError, SequenceLengthError } from './errors';
+import { decoderForward, headForward, headLogprob, lastLogitsForward, sumBySlot } from './forward';
+import { generate, DecodeWorkspace, type GenerateOptions, type GenerateResult } from './generate';
+import { gradNormScratch, type GradNormScratch } from './kernels/adamw';
+import { destroyLogprobScratch, logprobScratch, type LogprobScratch } from './kernels/logprob';
+import { activationSpecs, allocate, checkPlan, normalizeLoraConfig, type Activations, type LoraConfig } from './layout';
+import { LoraAdapter } from './lora';
+import { destroyDecoderParams, SMOLVLM_NAMES, uploadDecoderParams, type DecoderParams, type WeightDtype, type WeightNames, type WeightSource } from './params';
+import { povidStep, type PovidExample, type PovidStepOptions, type PovidStepResult } from './step';
+
+export interface EngineOptions {
+  /** Sequences per forward pass (a POVID step over E examples runs 2E). */
+  maxBatch: number;
+  /** Longest (padded) sequence, prompt and image tokens included. */
+  maxSeq: number;
+  /** Image feature rows per pass; default maxBatch * maxSeq. */
+  maxImageRows?: number;
+  /** LoRA settings (r, alpha, targets, seed); null for an engine without an adapter. */
+  lora?: Partial<LoraConfig> | null;
+  /** Weight storage on the GPU (default bf16; f32 for exact comparisons). */
+  weightDtype?: WeightDtype;
+  names?: WeightNames;
+  /** Token whose positions image features replace when a sequence gives no explicit positions. */
+  imageTokenId?: number;
+  /** Allocate the backward pass's buffers (default true). */
+  training?: boolean;
+}
+
+/** What step.ts and generate.ts work with. */
+export interface EngineCore {
+  ctx: GpuContext;
+  cfg: DecoderConfig;
+  params: DecoderParams;
+  lora: LoraAdapter | null;
+  acts: Activations;
+  lpScratch: LogprobScratch;
+  normScratch: GradNormScratch;
+  limits: PackLimits;
+}
+
+export interface ForwardOptions {
+  /** Apply the adapter (false: the frozen base model, i.e. the reference policy). */
+  lora: boolean;
+  /** Also return the full-vocabulary logits at each sequence's last token. */
+  lastLogits?: boolean;
+}
+
+export interface ForwardResult {
+  /** Per sequence: sum of log p(target) over its answer positions. */
+  logprobSums: number[];
+  /** Per sequence: log p(target) at each answer position, in position order. */
+  tokenLogprobs: Float32Array[];
+  /** Per sequence: the argmax token at each answer position (teacher-forced). */
+  argmax: Int32Array[];
+  /** Per sequence: logits [V] at the last token, when asked for. */
+  lastLogits?: Float32Array[];
+}
+
+export interface EngineMemory {
+  weights: number;
+  lora: number;
+  activations: number;
+  /** Bytes the context holds now and at most since creation (all engines on it). */
+  current: number;
+  peak: number;
+}
+
+export class Engine implements EngineCore {
+  readonly limits: PackLimits;
+  private decode: DecodeWorkspace | null = null;
+  private destroyed = false;
+
+  private constructor(
+    readonly ctx: GpuContext,
+    readonly cfg: DecoderConfig,
+    readonly params: DecoderParams,
+    readonly lora: LoraAdapter | null,
+    readonly acts: Activations,
+    readonly lpScratch: LogprobScratch,
+    readonly normScratch: GradNormScratch,
+    private owned: GPUBuffer[],
+    readonly activationBytes: number,
+    readonly opts: EngineOptions,
+  ) {
+    this.limits = { maxBatch: opts.maxBatch, maxSeq: opts.maxSeq, maxImageRows: opts.maxImageRows ?? opts.maxBatch * opts.maxSeq, imageTokenId: opts.imageTokenId };
+  }
+
+  static async create(ctx: GpuContext, cfg: DecoderConfig, weights: WeightSource, opts: EngineOptions): Promise<Engine> {
+    for (const k of ['maxBatch', 'maxSeq'] as const)
+      if (!Number.isInteger(opts[k]) || opts[k] <= 0) throw new ConfigError(`engine: ${k} must be a positive integer, got ${opts[k]}`);
+    if (opts.maxSeq > cfg.maxPositions)
+      throw new SequenceLengthError(`engine: maxSeq ${opts.maxSeq} is longer than the model's ${cfg.maxPositions} positions (max_position_embeddings). Use a smaller maxSeq.`);
+    const names = opts.names ?? SMOLVLM_NAMES;
+    const lc = opts.lora === null ? null : normalizeLoraConfig(opts.lora ?? {});
+    const training = opts.training ?? lc !== null;
+    const sizes = { maxBatch: opts.maxBatch, maxSeq: opts.maxSeq, maxImageRows: opts.maxImageRows ?? opts.maxBatch * opts.maxSeq, training };
+    // Shapes first, so an impossible plan fails before anything is uploaded.
+    const specs = activationSpecs(cfg, sizes, lc);
+    const activationBytes = checkPlan(ctx, specs, `engine plan for ${opts.maxBatch} x ${opts.maxSeq} tokens`);
+    const params = uploadDecoderParams(ctx, cfg, weights, opts.weightDtype ?? 'bf16', names);
+    const owned: GPUBuffer[] = [];
+    let lora: LoraAdapter | null = null;
+    let lp: LogprobScratch | null = null;
+    try {
+      lora = lc ? LoraAdapter.create(ctx, cfg, lc, names.prefix) : null;
+      const acts = allocate(ctx, specs, 'act', owned);
+      const N = opts.maxBatch * opts.maxSeq;
+      lp = logprobScratch(ctx, N, cfg.vocabSize);
+      const normScratch = gradNormScratch(ctx, lora ? lora.layout.totalFloats : 1);
+      owned.push(normScratch.a, normScratch.b);
+      const engine = new Engine(ctx, cfg, params, lora, acts, lp, normScratch, owned, activationBytes, { ...opts, names });
+      await ctx.sync(); // surface upload / allocation errors here rather than in the first step
+      return engine;
+    } catch (e) {
+      for (const b of owned) ctx.destroyBuffer(b);
+      if (lp) destroyLogprobScratch(ctx, lp);
+      lora?.destroy();
+      destroyDecoderParams(ctx, params);
+      throw e;
+    }
+  }
+
+  private alive(): void {
+    if (this.destroyed) throw new EngineInputError('engine: used after destroy()');
+  }
+
+  /**
+   * Log-prob sums of each sequence's answer (targets), the argmax per answer position, and
+   * optionally the last position's logits. Never materialises full-sequence logits.
+   */
+  async forward(seqs: readonly SequenceInput[], opts: ForwardOptions): Promise<ForwardResult> {
+    this.alive();
+    const { ctx, cfg, params, acts } = this;
+    if (opts.lora && !this.lora) throw new EngineInputError('forward: lora: true on an engine created without an adapter');
+    const pack = packBatch(seqs, cfg, this.limits);
+    const { B, T } = pack;
+    const M = pack.rows.length;
+    const I = pack.imageStart[B];
+    uploadBatch(ctx, acts.inputs, pack);
+    decoderForward(ctx, cfg, params, acts, opts.lora ? this.lora : null, B, T, acts.inputs.imageRows, I);
+    const { head } = acts;
+    if (M > 0) {
+      headForward(ctx, cfg, params, acts, M);
+      headLogprob(ctx, cfg, params, acts, this.lpScratch, head.logprob, head.argmax, head.lse, acts.inputs.targets, M);
+      sumBySlot(ctx, head.policy, head.logprob, acts.inputs.slotOfRow, M, B);
+    }
+    if (opts.lastLogits) lastLogitsForward(ctx, cfg, params, acts, B);
+    const sums = M > 0 ? await ctx.readF32(head.policy, B) : new Float32Array(B);
+    const lp = M > 0 ? await ctx.readF32(head.logprob, M) : new Float32Array(0);
+    const am = M > 0 ? await ctx.readI32(head.argmax, M) : new Int32Array(0);
+    const logits = opts.lastLogits ? await ctx.readF32(head.logits, B * cfg.vocabSize) : null;
+    const V = cfg.vocabSize;
+    const rs = pack.rowStart;
+    return {
+      logprobSums: Array.from(sums),
+      tokenLogprobs: Array.from({ length: B }, (_, b) => lp.slice(rs[b], rs[b + 1])),
+      argmax: Array.from({ length: B }, (_, b) => am.slice(rs[b], rs[b + 1])),
+      lastLogits: logits ? Array.from({ length: B }, (_, b) => logits.slice(b * V, (b + 1) * V)) : undefined,
+    };
+  }
+
+  /** LoRA-off log-prob sums of each example's chosen and rejected answers, to cache per example. */
+  async referenceSums(examples: readonly Pick<PovidExample, 'chosen' | 'rejected'>[]): Promise<{ chosen: number; rejected: number }[]> {
+    const out: { chosen: number; rejected: number }[] = [];
+    const per = Math.max(1, Math.floor(this.limits.maxBatch / 2));
+    for (let i = 0; i < examples.length; i += per) {
+      const part = examples.slice(i, i + per);
+      const r = await this.forward([...part.map((x) => x.chosen), ...part.map((x) => x.rejected)], { lora: false });
+      part.forEach((_, e) => out.push({ chosen: r.logprobSums[e], rejected: r.logprobSums[part.length + e] }));
+    }
+    return out;
+  }
+
+  /** One POVID step over a batch of examples (see step.ts). */
+  povidStep(examples: readonly PovidExample[], opts: PovidStepOptions): Promise<PovidStepResult> {
+    this.alive();
+    return povidStep(this, examples, opts);
+  }
+
+  /** KV-cache generation after a prompt (with image rows); see generate.ts. */
+  generate(prompt: SequenceInput, opts: GenerateOptions): Promise<GenerateResult> {
+    this.alive();
+    this.decode ??= new DecodeWorkspace(this.ctx, this.cfg, this.opts.maxSeq, this.lora?.r ?? 1);
+    return generate(this, this.decode, prompt, opts);
+  }
+
+  memory(): EngineMemory {
+    return {
+      weights: this.params.bytes,
+      lora: this.lora ? this.lora.layout.totalFloats * 16 : 0,
+      activations: this.activationBytes,
+      current: this.ctx.memory.current,
+      peak: this.ctx.memory.peak,
+    };
+  }
+
+  describe(): string {
+    const m = this.memory();
+    return `decoder ${this.cfg.numLayers} layers x ${this.cfg.hiddenSize}, weights ${this.params.dtype} ${fmtBytes(m.weights)}, LoRA ${this.lora ? `r ${this.lora.r} (${this.lora.layout.paramCount} params)` : 'none'}, activations ${fmtBytes(m.activations)} for ${this.opts.maxBatch} x ${this.opts.maxSeq}`;
+  }
+
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.ctx.flush();
+    for (const b of this.owned) this.ctx.destroyBuffer(b);
+    this.owned.length = 0;
+    this.decode?.destroy();
+    destroyLogprobScratch(this.ctx, this.lpScratch);
+    this.lora?.destroy();
+    destroyDecoderParams(this.ctx, this.params);
+    this.ctx.dropBindGroupCache();
+  }
+}

@@ -1,0 +1,18 @@
+// The engine's public surface.
+export { Engine, type EngineOptions, type EngineMemory, type ForwardOptions, type ForwardResult } from './decoder';
+export type { SequenceInput, ImageInput } from './batch';
+export type { PovidExample, PovidStepOptions, PovidStepResult, PovidExampleResult, PovidLossParams, OptimizerOptions, StepTimings } from './step';
+export { sampleToken, type GenerateOptions, type GenerateResult } from './generate';
+export { LoraAdapter, type LoraState } from './lora';
+export { LORA_TARGETS, DEFAULT_LORA, TARGET_MODULE, type LoraConfig, type LoraTarget, type LoraTensor } from './layout';
+export {
+  expectedWeights,
+  randomDecoderWeights,
+  roundToBf16,
+  SMOLVLM_NAMES,
+  type WeightDtype,
+  type WeightNames,
+  type WeightSource,
+} from './params';
+export { EngineInputError, SequenceLengthError, ImageRowsError, WeightError, NonFiniteError } from './errors';
+export { ConfigError, makeDecoderConfig, SMOLVLM_256M_DECODER, type DecoderConfig } from './config';

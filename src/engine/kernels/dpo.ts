@@ -1,0 +1,83 @@
+// POVID / DPO loss on per-sequence log-prob sums: one tiny dispatch, no CPU round trip.
+import type { Binding, GpuContext } from '../../gpu';
+import code from '../../../shaders/dpo.wgsl?raw';
+
+export type PovidMode = 'povid' | 'dpo-text' | 'weighted';
+
+export interface PovidLossParams {
+  /** DPO temperature (0.1 in the release). */
+  beta: number;
+  /** povid: the two DPO terms averaged (the released code); dpo-text: text-injected rejection
+   * only (stage 1); weighted: the paper's single sigmoid over a weighted margin. */
+  mode: PovidMode;
+  /** povid weights of the text and noise terms (0.5 each in the release). */
+  wText: number;
+  wNoise: number;
+  /** weighted mode: -log sigmoid(alpha*Dw - (beta1*Dt + beta2*Dn)); defaults beta, wText*beta, wNoise*beta. */
+  alpha?: number;
+  beta1?: number;
+  beta2?: number;
+}
+
+/** Numbers per example in `stats`. */
+export const POVID_STATS = 8;
+/** Offsets in each example's `stats` row. Rewards are beta * (policy - reference) in every mode. */
+export const PovidStat = {
+  chosenReward: 0,
+  textReward: 1,
+  noiseReward: 2,
+  /** chosenReward - textReward */
+  textMargin: 3,
+  /** chosenReward - noiseReward */
+  noiseMargin: 4,
+  /** 1 when the chosen answer's implicit reward beats the text-injected one, else 0 */
+  textAccuracy: 5,
+  noiseAccuracy: 6,
+  /** this example's loss (before the mean over examples) */
+  loss: 7,
+} as const;
+
+export class PovidParamsError extends Error {
+  override name = 'PovidParamsError';
+}
+
+const MODES: Record<PovidMode, number> = { povid: 0, 'dpo-text': 1, weighted: 2 };
+
+/** Fills in the weighted-mode defaults and checks the numbers; shared with the reference. */
+export function resolvePovidParams(params: PovidLossParams): Required<PovidLossParams> {
+  const r = {
+    ...params,
+    alpha: params.alpha ?? params.beta,
+    beta1: params.beta1 ?? params.wText * params.beta,
+    beta2: params.beta2 ?? params.wNoise * params.beta,
+  };
+  if (!(r.mode in MODES)) throw new PovidParamsError(`povid loss: unknown mode '${r.mode}'; use 'povid', 'dpo-text' or 'weighted'`);
+  for (const k of ['beta', 'wText', 'wNoise', 'alpha', 'beta1', 'beta2'] as const) {
+    if (!Number.isFinite(r[k])) throw new PovidParamsError(`povid loss: ${k} = ${r[k]} is not a finite number; set it in the training settings`);
+  }
+  if (r.beta <= 0) throw new PovidParamsError(`povid loss: beta = ${r.beta} must be > 0 (the release uses 0.1)`);
+  return r;
+}
+
+/**
+ * loss[0] = mean over E examples; dPolicy[3e + k] = d loss / d policy[3e + k] for
+ * k = 0 chosen, 1 text-rejected, 2 noise-rejected; stats [E, POVID_STATS] (see PovidStat).
+ * policy / reference: per-sequence log-prob sums [E, 3] in the same order.
+ */
+export function povidLossForward(
+  ctx: GpuContext,
+  loss: Binding,
+  dPolicy: Binding,
+  stats: Binding,
+  policy: Binding,
+  reference: Binding,
+  E: number,
+  params: PovidLossParams,
+): void {
+  if (!(E >= 1)) throw new PovidParamsError(`povid loss: E = ${E} examples; a batch needs at least one`);
+  const r = resolvePovidParams(params);
+  const buf = new ArrayBuffer(32);
+  new Uint32Array(buf, 0, 2).set([E, MODES[r.mode]]);
+  new Float32Array(buf, 8, 6).set([r.beta, r.wText, r.wNoise, r.alpha, r.beta1, r.beta2]);
+  ctx.dispatch(ctx.pipeline(code, 'dpo_forward'), ctx.uniform(buf), [loss, dPolicy, stats, policy, reference], [1]);
+}

@@ -1,0 +1,305 @@
+// The POVID training loop (POVID.md): for each example, noise its image afresh (seeded per
+// use), encode it, and take one engine step on the combined loss; warm-up + cosine learning
+// rate, gradient accumulation, held-out evaluation, checkpoints, pause / resume / cancel.
+// It runs wherever the engine runs: the app's Worker, and Node in the tests.
+import type { Engine, PovidExample, PovidStepResult, SequenceInput } from '../engine';
+import type { TrainingExample } from '../model/tokenizer';
+import { Rng } from '../util/rng';
+import type { EvalMetrics, LossMode, StepMetrics, TrainConfig } from '../worker/api';
+import type { Checkpoint, CheckpointStore } from './checkpoint';
+import { addDiffusionNoise } from './noise';
+import { exampleOrder, learningRateAt, totalOptimizerSteps } from './schedule';
+
+/** An example ready for the engine: token sequences with the clean image's features. */
+export interface TrainExample {
+  id: string;
+  chosen: SequenceInput;
+  rejected: SequenceInput;
+  /** The clean image as the vision encoder takes it: [3, S, S] in [-1, 1]. */
+  pixels: Float32Array;
+  /** LoRA-off log-prob sums, computed once (prepare) and cached. */
+  reference?: { chosen: number; rejected: number };
+}
+
+export class TrainingError extends Error {
+  override name = 'TrainingError';
+}
+
+/** Engine sequence from the tokenizer's example: targets only at answer positions. */
+export function toSequence(ex: TrainingExample, features: Float32Array): SequenceInput {
+  const targets = new Int32Array(ex.targets.length);
+  for (let t = 0; t < targets.length; t++) targets[t] = ex.answerMask[t] ? ex.targets[t] : -1;
+  return { tokens: ex.inputIds, targets, image: { features, positions: ex.imagePositions } };
+}
+
+/** Noise drawn for the `use`-th use of an example: new noise every time, the same for a seed. */
+export function noisyPixels(pixels: Float32Array, t: number, seed: number, use: number): Float32Array {
+  const x01 = new Float32Array(pixels.length);
+  for (let i = 0; i < x01.length; i++) x01[i] = (pixels[i] + 1) * 0.5;
+  const noisy = addDiffusionNoise(x01, t, new Rng((seed * 1000003 + use * 7919 + 17) >>> 0));
+  for (let i = 0; i < noisy.length; i++) noisy[i] = noisy[i] * 2 - 1;
+  return noisy;
+}
+
+export interface TrainerCallbacks {
+  onStep?: (m: StepMetrics) => void;
+  onEval?: (m: EvalMetrics) => void;
+  onStatus?: (s: string) => void;
+  onCheckpoint?: (step: number) => void;
+}
+
+export interface TrainerDeps {
+  engine: Engine;
+  /** Image features [imageSeqLen, hidden] of pixels [3, S, S] in [-1, 1]. */
+  encodeImage: (pixels: Float32Array) => Promise<Float32Array>;
+  store?: CheckpointStore;
+  runId?: string;
+}
+
+function lossModeAt(c: TrainConfig, step: number, total: number): 'povid' | 'dpo-text' | 'weighted' {
+  if (c.lossMode === 'two-stage') return step < Math.round(c.stage1Fraction * total) ? 'dpo-text' : 'povid';
+  return c.lossMode as Exclude<LossMode, 'two-stage'>;
+}
+
+export function validateTrainConfig(c: TrainConfig): void {
+  const pos = (k: keyof TrainConfig) => {
+    const v = c[k] as number;
+    if (!(typeof v === 'number' && v > 0 && Number.isFinite(v))) throw new TrainingError(`training setting ${k} must be a positive number, got ${String(v)}`);
+  };
+  pos('loraRank');
+  pos('loraAlpha');
+  pos('beta');
+  pos('learningRate');
+  if (!Number.isInteger(c.gradAccumulation) || c.gradAccumulation < 1) throw new TrainingError(`gradient accumulation must be a whole number >= 1, got ${c.gradAccumulation}`);
+  if (!(c.steps > 0) && !(c.epochs > 0)) throw new TrainingError('set a number of steps or of epochs above 0');
+  if (!Number.isInteger(c.noiseStep) || c.noiseStep < 0 || c.noiseStep > 999) throw new TrainingError(`noise step must be a whole number in 0..999, got ${c.noiseStep}`);
+  if (!(c.warmupRatio >= 0 && c.warmupRatio < 1)) throw new TrainingError(`warm-up ratio must be in [0, 1), got ${c.warmupRatio}`);
+  if (!['povid', 'dpo-text', 'two-stage', 'weighted'].includes(c.lossMode)) throw new TrainingError(`unknown loss mode "${c.lossMode}"`);
+}
+
+/** -log sigmoid(x), stable for large |x|. */
+const softplusNeg = (x: number): number => (x > 0 ? Math.log1p(Math.exp(-x)) : -x + Math.log1p(Math.exp(x)));
+
+export class PovidTrainer {
+  readonly totalSteps: number;
+  private order: number[];
+  private paused = false;
+  private resumeGate: (() => void) | null = null;
+  private cancelled = false;
+  private history: StepMetrics[] = [];
+
+  constructor(
+    private deps: TrainerDeps,
+    private train: TrainExample[],
+    private heldout: TrainExample[],
+    readonly config: TrainConfig,
+    readonly datasetKey: string,
+  ) {
+    validateTrainConfig(config);
+    if (train.length === 0) throw new TrainingError('the dataset has no valid training record: add images with questions and answers first');
+    this.totalSteps = totalOptimizerSteps(train.length, config);
+    this.order = exampleOrder(train.length, this.totalSteps * config.gradAccumulation, config.seed);
+  }
+
+  /** LoRA-off sums of chosen and rejected for every example that lacks them. */
+  async prepareReference(onProgress?: (done: number, total: number) => void): Promise<void> {
+    const all = [...this.train, ...this.heldout];
+    const todo = all.filter((e) => !e.reference);
+    for (let i = 0; i < todo.length; i++) {
+      const [r] = await this.deps.engine.referenceSums([todo[i]]);
+      todo[i].reference = r;
+      onProgress?.(i + 1, todo.length);
+    }
+  }
+
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    this.paused = false;
+    this.resumeGate?.();
+    this.resumeGate = null;
+  }
+
+  cancel(): void {
+    this.cancelled = true;
+    this.resume();
+  }
+
+  get metrics(): readonly StepMetrics[] {
+    return this.history;
+  }
+
+  private lossParams(mode: 'povid' | 'dpo-text' | 'weighted') {
+    const c = this.config;
+    return { beta: c.beta, mode, wText: c.wText, wNoise: c.wNoise };
+  }
+
+  private async povidExample(ex: TrainExample, use: number, mode: string): Promise<PovidExample> {
+    const noisyImage = mode === 'dpo-text' ? undefined : await this.deps.encodeImage(noisyPixels(ex.pixels, this.config.noiseStep, this.config.seed, use));
+    return { chosen: ex.chosen, rejected: ex.rejected, noisyImage, reference: ex.reference };
+  }
+
+  /** Runs to the end (or until cancelled); `from` continues a checkpointed run. */
+  async run(cb: TrainerCallbacks = {}, from?: Checkpoint | null): Promise<{ steps: number; stopped: 'done' | 'cancelled' }> {
+    const { engine } = this.deps;
+    const c = this.config;
+    const lora = engine.lora;
+    if (!lora) throw new TrainingError('the engine has no LoRA adapter to train');
+    let step = 0;
+    if (from) {
+      if (from.datasetKey !== this.datasetKey) throw new TrainingError('the checkpoint belongs to another dataset; start a new run or restore that dataset');
+      lora.importState({ params: from.params, m: from.adamM, v: from.adamV, step: from.step });
+      step = from.step;
+      this.history = (from.history as StepMetrics[]).slice();
+      cb.onStatus?.(`resumed from the checkpoint at step ${step}`);
+    }
+    if (this.train.some((e) => !e.reference) || this.heldout.some((e) => !e.reference)) {
+      cb.onStatus?.('computing reference log-probs (adapter off)');
+      await this.prepareReference();
+    }
+    const started = performance.now();
+    const startStep = step;
+    while (step < this.totalSteps) {
+      if (this.paused) {
+        cb.onStatus?.('paused');
+        await new Promise<void>((r) => (this.resumeGate = r));
+        if (!this.cancelled) cb.onStatus?.('training');
+      }
+      if (this.cancelled) return { steps: step, stopped: 'cancelled' };
+      const mode = lossModeAt(c, step, this.totalSteps);
+      const lr = learningRateAt(step, { learningRate: c.learningRate, warmupRatio: c.warmupRatio, totalSteps: this.totalSteps });
+      const t0 = performance.now();
+      let prep = 0;
+      let result: PovidStepResult | null = null;
+      let tokens = 0;
+      const agg = { loss: 0, rc: 0, rt: 0, rn: 0, mt: 0, mn: 0, acc: 0, n: 0 };
+      let exampleId = '';
+      for (let a = 0; a < c.gradAccumulation; a++) {
+        const micro = step * c.gradAccumulation + a;
+        const ex = this.train[this.order[micro]];
+        exampleId = ex.id;
+        const p0 = performance.now();
+        const pe = await this.povidExample(ex, micro, mode);
+        prep += performance.now() - p0;
+        result = await engine.povidStep([pe], {
+          loss: this.lossParams(mode),
+          optimizer: { lr, weightDecay: c.weightDecay, maxGradNorm: c.maxGradNorm },
+          zeroGrads: a === 0,
+          update: a === c.gradAccumulation - 1,
+          gradScale: 1 / c.gradAccumulation,
+          timing: true,
+        });
+        tokens += 2 * ex.chosen.tokens.length + ex.rejected.tokens.length;
+        for (const e of result.examples) {
+          agg.rc += e.rewards.chosen;
+          agg.rt += e.rewards.text;
+          agg.rn += e.rewards.noise;
+          agg.mt += e.margins.text;
+          agg.mn += e.margins.noise;
+          agg.acc += mode === 'dpo-text' ? Number(e.margins.text > 0) : (Number(e.margins.text > 0) + Number(e.margins.noise > 0)) / 2;
+          agg.n++;
+        }
+        agg.loss += result.loss;
+      }
+      step++;
+      const ms = performance.now() - t0;
+      const elapsed = (performance.now() - started) / 1000;
+      const perStep = elapsed / (step - startStep);
+      const n = Math.max(1, agg.n);
+      const tm = result!.timings;
+      const m: StepMetrics = {
+        step,
+        totalSteps: this.totalSteps,
+        epoch: (step * c.gradAccumulation) / this.train.length,
+        loss: agg.loss / c.gradAccumulation,
+        rewardChosen: agg.rc / n,
+        rewardText: agg.rt / n,
+        rewardNoise: agg.rn / n,
+        marginText: agg.mt / n,
+        marginNoise: agg.mn / n,
+        accuracy: agg.acc / n,
+        gradNorm: result!.gradNorm,
+        learningRate: lr,
+        tokensPerSecond: tokens / (ms / 1000),
+        etaSeconds: perStep * (this.totalSteps - step),
+        exampleId,
+        ms: {
+          reference: 0,
+          noisy: prep,
+          forward: tm?.forward ?? 0,
+          backward: tm?.backward ?? 0,
+          optimizer: (tm?.optimizer ?? 0) + (tm?.loss ?? 0),
+        },
+      };
+      this.history.push(m);
+      cb.onStep?.(m);
+      if (c.evalEvery > 0 && this.heldout.length > 0 && (step % c.evalEvery === 0 || step === this.totalSteps)) cb.onEval?.(await this.evaluate(step));
+      if (this.deps.store && c.checkpointEvery > 0 && (step % c.checkpointEvery === 0 || step === this.totalSteps)) await this.checkpoint(step, cb);
+    }
+    return { steps: step, stopped: 'done' };
+  }
+
+  async checkpoint(step: number, cb: TrainerCallbacks = {}): Promise<void> {
+    const lora = this.deps.engine.lora!;
+    const s = await lora.exportState();
+    await this.deps.store!.save({
+      runId: this.deps.runId ?? 'run',
+      step,
+      microStep: step * this.config.gradAccumulation,
+      totalSteps: this.totalSteps,
+      config: this.config,
+      datasetKey: this.datasetKey,
+      params: s.params,
+      adamM: s.m,
+      adamV: s.v,
+      rngState: new Uint32Array(4), // noise and order derive from (seed, step); nothing else to keep
+      history: this.history,
+      savedAt: new Date().toISOString(),
+    });
+    cb.onCheckpoint?.(step);
+  }
+
+  /**
+   * Held-out metrics, no update: the same loss as training (mode of the current stage), with a
+   * fixed noise draw per example so evaluations are comparable across steps.
+   */
+  async evaluate(step = 0): Promise<EvalMetrics> {
+    const { engine } = this.deps;
+    const c = this.config;
+    const mode = lossModeAt(c, Math.max(0, step - 1), this.totalSteps);
+    let loss = 0;
+    let acc = 0;
+    let mt = 0;
+    let mn = 0;
+    for (const [i, ex] of this.heldout.entries()) {
+      const pol = await engine.forward([ex.chosen, ex.rejected], { lora: true });
+      const ref = ex.reference ?? (await engine.referenceSums([ex]))[0];
+      const dw = pol.logprobSums[0] - ref.chosen;
+      const dt = pol.logprobSums[1] - ref.rejected;
+      let dn = 0;
+      if (mode !== 'dpo-text') {
+        const noisy = await this.deps.encodeImage(noisyPixels(ex.pixels, c.noiseStep, c.seed ^ 0x7fff, i));
+        const np = await engine.forward([{ ...ex.chosen, image: { ...ex.chosen.image!, features: noisy } }], { lora: true });
+        const yn = np.argmax[0];
+        const tg = Int32Array.from(ex.chosen.targets!);
+        let k = 0;
+        for (let t = 0; t < tg.length; t++) if (tg[t] >= 0) tg[t] = yn[k++];
+        const withYn = { ...ex.chosen, targets: tg };
+        const pn = await engine.forward([withYn], { lora: true });
+        const rn = await engine.forward([withYn], { lora: false });
+        dn = pn.logprobSums[0] - rn.logprobSums[0];
+      }
+      const b = c.beta;
+      const lt = softplusNeg(b * (dw - dt));
+      const ln = softplusNeg(b * (dw - dn));
+      loss += mode === 'dpo-text' ? lt : mode === 'weighted' ? softplusNeg(b * dw - (c.wText * b * dt + c.wNoise * b * dn)) : c.wText * lt + c.wNoise * ln;
+      mt += b * (dw - dt);
+      mn += b * (dw - dn);
+      acc += mode === 'dpo-text' ? Number(dw > dt) : (Number(dw > dt) + Number(dw > dn)) / 2;
+    }
+    const n = Math.max(1, this.heldout.length);
+    return { step, loss: loss / n, accuracy: acc / n, marginText: mt / n, marginNoise: mn / n };
+  }
+}

@@ -1,0 +1,149 @@
+// The page: puts the components together and keeps the little state the page has (is a model
+// loaded, what the dataset looks like, is training running). All real work is in the Worker.
+import type { DatasetView, DropFile, ModelSummary, PovidWorkerApi } from '../worker/api';
+import { CompareView } from './compare';
+import { Dashboard, type TrainState } from './dashboard';
+import { DatasetTable } from './dataset-table';
+import { h } from './dom';
+import { Downloads } from './downloads';
+import { DropZone } from './drop-zone';
+import { GpuCheck } from './gpu-check';
+import { ModelPicker } from './model-picker';
+import { Settings } from './settings';
+import { Toasts } from './toast';
+
+export interface App {
+  toasts: Toasts;
+  /** Resolves once the WebGPU check has finished. */
+  ready: Promise<void>;
+}
+
+function section(n: number, id: string, title: string, intro: string, ...body: HTMLElement[]): HTMLElement {
+  return h(
+    'section',
+    { class: 'card', testid: `section-${id}`, attrs: { id, 'aria-labelledby': `${id}-title` } },
+    h('header', { class: 'card-head' }, h('span', { class: 'step-no', text: String(n), attrs: { 'aria-hidden': 'true' } }), h('div', {}, h('h2', { text: title, attrs: { id: `${id}-title` } }), h('p', { class: 'muted', text: intro }))),
+    ...body,
+  );
+}
+
+export function startApp(root: HTMLElement, api: PovidWorkerApi): App {
+  const toasts = new Toasts();
+  let model: ModelSummary | null = null;
+  let gpuOk = false;
+  let dataset: DatasetView = { records: [], problems: [] };
+  let trainState: TrainState = 'idle';
+
+  const gpu = new GpuCheck();
+  const settings = new Settings();
+
+  const table = new DatasetTable(
+    api,
+    (e, title) => toasts.error(e, title),
+    (view) => {
+      dataset = view;
+      compare.setRecords(view.records);
+      downloads.setState({ model: model !== null, records: view.records.length });
+      dashboard.refresh();
+    },
+    settings.read().seed,
+  );
+
+  const addFiles = async (files: DropFile[]) => {
+    try {
+      const before = dataset;
+      const view = await api.addFiles(files);
+      table.render(view);
+      const added = view.records.length - before.records.length;
+      const found = view.problems.length - before.problems.length; // the Worker's list grows with each drop
+      if (found > 0) toasts.show(`${found} new problem${found === 1 ? '' : 's'}: see the list above the table. ${added} record${added === 1 ? '' : 's'} added.`, 'error', 'Some files could not be used');
+      else if (added > 0) toasts.show(`${added} record${added === 1 ? '' : 's'} added.`, 'success');
+      else toasts.show('No new records were added.', 'info');
+    } catch (e) {
+      toasts.error(e, 'The files could not be added');
+      throw e;
+    }
+  };
+  const drop = new DropZone(addFiles);
+
+  const picker = new ModelPicker(api, toasts, (summary) => {
+    model = summary;
+    table.setModelReady(true);
+    compare.setReady(true);
+    downloads.setState({ model: true, records: dataset.records.length });
+    dashboard.refresh();
+    void dashboard.checkCheckpoint();
+    toasts.show(`${summary.name} is ready.`, 'success');
+  });
+
+  const dashboard = new Dashboard(api, toasts, {
+    config: () => settings.config(),
+    blocker: () => {
+      if (!gpuOk) return 'WebGPU is not available in this browser.';
+      if (!model) return 'Load a model first.';
+      if (!dataset.records.some((r) => r.split === 'train')) return 'Add at least one training record first.';
+      return null;
+    },
+    describe: (id) => {
+      const r = dataset.records.find((x) => x.id === id);
+      return r ? `${r.image}: ${r.question}` : id || '–';
+    },
+    onState: (s) => {
+      trainState = s;
+      const busy = s === 'training' || s === 'paused';
+      settings.setDisabled(busy);
+      picker.setLocked(busy);
+      root.dataset.training = String(busy);
+    },
+  });
+
+  const compare = new CompareView(api, toasts, () => settings.read().noiseStep);
+  const downloads = new Downloads(api, toasts, () => undefined);
+
+  root.append(
+    h(
+      'header',
+      { class: 'page-head' },
+      h('div', {}, h('h1', { text: 'POVID in the browser' }), h('p', { class: 'lede', text: 'Teach a small vision-language model to stop making things up about your images: preference fine-tuning of a LoRA adapter on WebGPU. Your images never leave this tab.' })),
+      gpu.el,
+    ),
+    h(
+      'main',
+      { class: 'steps' },
+      section(1, 'model', 'Model', 'Start with the built-in tiny model to try the whole pipeline offline; switch to SmolVLM-256M for real results.', picker.el),
+      section(
+        2,
+        'data',
+        'Data',
+        'Each record is an image, a question and a correct answer. A hallucinated answer is made from the correct one, and the image is noised to trigger the model’s own hallucinations.',
+        drop.el,
+        table.el,
+      ),
+      section(3, 'settings', 'Settings', 'Defaults suit a 256M model; every value is explained.', settings.el),
+      section(4, 'train', 'Training', 'Each step compares the correct answer with both hallucinations (DPO) and updates only the adapter.', dashboard.el),
+      section(5, 'compare', 'Compare', 'Ask the same question with the adapter off and on.', compare.el),
+      section(6, 'download', 'Download', 'Take the adapter and the dataset with you.', downloads.el),
+    ),
+    h('footer', { class: 'page-foot muted', text: 'POVID: Zhou et al., “Aligning Modalities in Vision Large Language Models via Preference Fine-tuning”, 2024. Everything here runs locally.' }),
+    toasts.el,
+  );
+
+  // A file dropped outside the drop zones must not replace the page.
+  window.addEventListener('dragover', (e) => e.preventDefault());
+  window.addEventListener('drop', (e) => {
+    e.preventDefault();
+    if (e.dataTransfer?.files.length) toasts.show('Drop files on the data area (step 2).', 'info');
+  });
+  window.addEventListener('unhandledrejection', (e) => toasts.error(e.reason, 'Unexpected error'));
+  window.addEventListener('beforeunload', (e) => {
+    if (trainState === 'training' || trainState === 'paused') e.preventDefault();
+  });
+
+  const ready = gpu.run(api).then((s) => {
+    gpuOk = s.ok;
+    root.dataset.gpu = s.ok ? 'ok' : 'missing';
+    dashboard.refresh();
+    if (s.ok) void dashboard.checkCheckpoint();
+  });
+  return { toasts, ready };
+}

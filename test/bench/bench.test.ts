@@ -1,0 +1,142 @@
+// Smoke test of the benchmark on tiny shapes: the same measurement code as `npm run bench`, in
+// Node in-process and through the CLI (Node + headless Chromium Worker), returns well-formed JSON
+// whose correctness checks pass. No timing assertions: only that figures are finite and positive.
+import { spawn } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { cliArgs } from '../../scripts/bench';
+import { TINY_SHAPE } from '../../src/bench/engine';
+import { checkOutput, TINY_MATMUL } from '../../src/bench/matmul';
+import { nodeHost } from '../../src/bench/node';
+import { runBench, type EnvResult } from '../../src/bench/run';
+import { BenchOptionsError, parseBenchOptions, type BenchOptions, type Figure } from '../../src/bench/types';
+import { hasChromium } from '../helpers/browser';
+
+const FAST = ['--tiny', '--quick', '--target-seconds=0.05', '--max-runs=3'];
+
+function expectFigure(f: Figure | undefined, unit: string): void {
+  expect(f, `figure in ${unit}`).toBeDefined();
+  expect(f!.unit).toBe(unit);
+  expect(Number.isFinite(f!.value) && f!.value > 0, `${unit} value ${f!.value}`).toBe(true);
+  expect(Number.isInteger(f!.iterations) && f!.iterations >= 1).toBe(true);
+}
+
+/** The shape every environment's result must have on the tiny profile, all sections run. */
+function expectWellFormed(r: EnvResult, env: 'node' | 'chromium'): void {
+  expect(r.env).toBe(env);
+  expect(r.adapter?.vendor ?? '', 'adapter').not.toBeUndefined();
+  const s = r.sections;
+
+  const mm = s.matmul as Extract<EnvResult['sections']['matmul'], { shapes: unknown }>;
+  expect(mm, JSON.stringify(s.matmul)).toHaveProperty('shapes');
+  expect(mm.shapes.map((x) => [x.IN, x.OUT])).toEqual(TINY_MATMUL.shapes.map((x) => [x.IN, x.OUT]));
+  for (const shape of mm.shapes) {
+    for (const dtype of ['f32', 'bf16'] as const) {
+      const v = shape.ours[dtype];
+      expect(v, `ours ${dtype} ${JSON.stringify(v)}`).toHaveProperty('speed');
+      if ('speed' in v) {
+        expectFigure(v.speed, 'GFLOP/s');
+        expect(v.check.ok, `ours ${dtype} check ${v.check.maxError}`).toBe(true);
+      }
+    }
+    // ORT may be unavailable on some platforms, but then it must say why.
+    const o = shape.ort;
+    if ('speed' in o) {
+      expectFigure(o.speed, 'GFLOP/s');
+      expect(o.check.ok, `ORT check ${o.check.maxError}`).toBe(true);
+      expect(shape.ratioOursOverOrt.f32).toBeGreaterThan(0);
+      expect(shape.ratioOursOverOrt.bf16).toBeGreaterThan(0);
+    } else expect(JSON.stringify(o)).toMatch(/skipped|error/);
+  }
+
+  const st = s.step as Extract<EnvResult['sections']['step'], { step: unknown }>;
+  expect(st, JSON.stringify(s.step)).toHaveProperty('step');
+  expectFigure(st.step, 'ms');
+  for (const k of ['forward', 'loss', 'backward', 'optimizer'] as const) expectFigure(st.phases[k], 'ms');
+  expectFigure(st.passes.reference, 'ms');
+  expectFigure(st.passes.noisy, 'ms');
+  expectFigure(st.tokensPerSecond, 'tokens/s');
+  expectFigure(st.stepsPerSecond, 'POVID steps/s');
+  expect(st.peakGpuBytes).toBeGreaterThan(0);
+  expect(st.peakGpuBytes).toBeGreaterThanOrEqual(st.memory.weights + st.memory.activations);
+  expect(Number.isFinite(st.loss)).toBe(true);
+
+  const de = s.decode as Extract<EnvResult['sections']['decode'], { decodeTokensPerSecond: unknown }>;
+  expect(de, JSON.stringify(s.decode)).toHaveProperty('decodeTokensPerSecond');
+  expectFigure(de.decodeTokensPerSecond, 'tokens/s');
+  expectFigure(de.prefill, 'ms');
+  expect(de.tokensGenerated).toBe(TINY_SHAPE.newTokens);
+
+  const vi = s.vision as Extract<EnvResult['sections']['vision'], { providers: unknown }>;
+  expect(vi, JSON.stringify(s.vision)).toHaveProperty('providers');
+  const wasm = vi.providers.wasm;
+  expect(wasm && 'perImage' in wasm, JSON.stringify(wasm)).toBe(true);
+  if (wasm && 'perImage' in wasm) expectFigure(wasm.perImage, 'ms/image');
+  if (env === 'chromium') {
+    const gpu = vi.providers.webgpu;
+    expect(gpu && 'perImage' in gpu, JSON.stringify(gpu)).toBe(true);
+    expect(vi.maxAbsDiffWebgpuVsWasm).toBeLessThan(1e-3);
+  }
+
+  // Plain JSON: survives a round trip unchanged.
+  expect(JSON.parse(JSON.stringify(r))).toEqual(r);
+}
+
+describe('bench options', () => {
+  it('reads flags and rejects unknown sections', () => {
+    const o = parseBenchOptions(['--quick', '--only=matmul,decode', '--tiny', '--step-runs=3']);
+    expect(o).toMatchObject({ quick: true, profile: 'tiny', only: ['matmul', 'decode'], minRuns: 1, stepRuns: 3 } satisfies Partial<BenchOptions>);
+    expect(o.targetSeconds).toBeLessThan(parseBenchOptions([]).targetSeconds);
+    expect(() => parseBenchOptions(['--only=matmul,nope'])).toThrow(BenchOptionsError);
+    expect(() => parseBenchOptions(['--min-runs=0'])).toThrow(/min-runs/);
+  });
+
+  it('takes options from the environment, argv winning', () => {
+    expect(cliArgs(['--only=step'], { BENCH_QUICK: '1', BENCH_ONLY: 'matmul', BENCH_NODE_ONLY: 'true' })).toEqual(['--quick', '--node-only', '--only=matmul', '--only=step']);
+    expect(parseBenchOptions(cliArgs(['--only=step'], { BENCH_ONLY: 'matmul' })).only).toEqual(['step']);
+    expect(cliArgs([], { BENCH_QUICK: '0' })).toEqual([]);
+  });
+});
+
+describe('matmul output check', () => {
+  it('passes a correct product and catches a wrong entry', () => {
+    const T = 5;
+    const IN = 7;
+    const OUT = 6;
+    const x = Float32Array.from({ length: T * IN }, (_, i) => Math.sin(i));
+    const w = Float32Array.from({ length: OUT * IN }, (_, i) => Math.cos(i));
+    const y = new Float32Array(T * OUT);
+    for (let t = 0; t < T; t++) for (let o = 0; o < OUT; o++) for (let i = 0; i < IN; i++) y[t * OUT + o] += x[t * IN + i] * w[o * IN + i];
+    expect(checkOutput(y, x, w, T, IN, OUT).ok).toBe(true);
+    y[(T - 1) * OUT + OUT - 1] += 0.01; // a corner is always among the checked entries
+    const bad = checkOutput(y, x, w, T, IN, OUT);
+    expect(bad.ok).toBe(false);
+    expect(bad.maxError).toBeGreaterThan(1e-3);
+  });
+});
+
+describe('bench on tiny shapes', () => {
+  it('runs every section in Node and returns well-formed results', async () => {
+    const lines: string[] = [];
+    const r = await runBench(await nodeHost({ progress: (l) => lines.push(l) }), parseBenchOptions(FAST));
+    expectWellFormed(r, 'node');
+    expect(lines.some((l) => l.includes('matmul'))).toBe(true);
+  }, 300_000);
+
+  it.skipIf(!hasChromium)('prints one JSON document with node and chromium results (npm run bench --tiny)', async () => {
+    const child = spawn('npx', ['vite-node', 'scripts/bench.ts', ...FAST], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const code = await new Promise<number | null>((res) => child.on('close', res));
+    expect(code, stderr.slice(-2000)).toBe(0);
+    const report = JSON.parse(stdout);
+    expect(Object.keys(report)).toEqual(expect.arrayContaining(['machine', 'node', 'chromium']));
+    expect(report.machine.chromium).toMatch(/^\d+\./);
+    expect(report.machine.adapters.chromium.vendor).toBeTypeOf('string');
+    expectWellFormed(report.node, 'node');
+    expectWellFormed(report.chromium, 'chromium');
+    expect(report.chromium.runtime.context).toBe('dedicated Worker');
+    expect(stderr).toContain('[bench] chromium:');
+  }, 600_000);
+});

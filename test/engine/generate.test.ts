@@ -1,0 +1,79 @@
+// (e) KV-cache decoding against full recompute (same tokens, logits within 1e-5) and the float64
+// reference; seeded sampling is deterministic; stop token, callback and capacity end generation.
+import { describe, expect, it } from 'vitest';
+import { Engine } from '../../src/engine/decoder';
+import { LORA_TARGETS } from '../../src/engine/layout';
+import { randomDecoderWeights } from '../../src/engine/params';
+import { Rng } from '../../src/util/rng';
+import { testGpu } from '../helpers/gpu';
+import { decoderForward as refForward, refLora, refWeights, rowLogits, type RefModel } from '../reference/decoder';
+import { IMAGE_TOKEN, makePrompt, maxAbs, randomLoraValues, TINY, toRef } from './fixture';
+
+const lc = { r: 4, alpha: 8, targets: LORA_TARGETS, seed: 6 };
+
+describe('generation with a KV cache', () => {
+  it('matches full recompute and the reference, is deterministic for a seed, and stops', async () => {
+    const ctx = await testGpu();
+    const weights = randomDecoderWeights(TINY, 31);
+    const engine = await Engine.create(ctx, TINY, weights, { maxBatch: 2, maxSeq: 30, lora: lc, weightDtype: 'f32', imageTokenId: IMAGE_TOKEN });
+    try {
+      await engine.lora!.set(randomLoraValues(8, await engine.lora!.get(), 0.2));
+      const p = makePrompt(new Rng(3), TINY, 13, 4);
+      const prompt = { tokens: p.prompt, image: { features: p.features } }; // positions from imageTokenId
+      const n = 8;
+      const gen = await engine.generate(prompt, { maxNewTokens: n, keepLogits: true });
+      expect(gen.tokens.length).toBe(n);
+      expect(gen.stopReason).toBe('length');
+
+      const m: RefModel = { cfg: TINY, w: refWeights(TINY, weights), lora: refLora(TINY, lc, await engine.lora!.get()) };
+      const imagePos = p.prompt.flatMap((t, i) => (t === IMAGE_TOKEN ? [i] : []));
+      let worstFull = 0;
+      let worstRef = 0;
+      for (let i = 0; i < n; i++) {
+        const tokens = [...p.prompt, ...gen.tokens.slice(0, i)];
+        const full = await engine.forward([{ tokens, image: prompt.image }], { lora: true, lastLogits: true });
+        const a = gen.logits![i];
+        const b = full.lastLogits![0];
+        let d = 0;
+        for (let j = 0; j < a.length; j++) d = Math.max(d, Math.abs(a[j] - b[j]));
+        worstFull = Math.max(worstFull, d);
+        let best = 0;
+        for (let j = 1; j < b.length; j++) if (b[j] > b[best]) best = j;
+        expect(gen.tokens[i]).toBe(best);
+        const f = refForward(m, toRef({ tokens, image: { features: p.features, positions: imagePos } }), true);
+        const r = rowLogits(m, f, tokens.length - 1);
+        let dr = 0;
+        for (let j = 0; j < a.length; j++) dr = Math.max(dr, Math.abs(a[j] - r[j]));
+        worstRef = Math.max(worstRef, dr / maxAbs(r));
+      }
+      console.log(`KV-cache decoding: max |logit difference| vs full recompute ${worstFull.toExponential(2)}, vs float64 reference (relative) ${worstRef.toExponential(2)} over ${n} tokens`);
+      expect(worstFull).toBeLessThanOrEqual(1e-5);
+      expect(worstRef).toBeLessThanOrEqual(1e-5);
+
+      // LoRA off decodes the base model: different logits from the adapted one.
+      const base = await engine.generate(prompt, { maxNewTokens: 1, lora: false, keepLogits: true });
+      expect(maxAbs(base.logits![0].map((v, j) => v - gen.logits![0][j]))).toBeGreaterThan(1e-3);
+
+      // Seeded sampling is reproducible.
+      const s1 = await engine.generate(prompt, { maxNewTokens: n, temperature: 1, topP: 0.9, seed: 7 });
+      const s2 = await engine.generate(prompt, { maxNewTokens: n, temperature: 1, topP: 0.9, seed: 7 });
+      expect(s2.tokens).toEqual(s1.tokens);
+
+      // Stop token (included), callback, capacity.
+      const stopAt = gen.tokens.indexOf(gen.tokens[3]);
+      const stopped = await engine.generate(prompt, { maxNewTokens: n, stopTokens: [gen.tokens[3]] });
+      expect(stopped.stopReason).toBe('stop');
+      expect(stopped.tokens).toEqual(gen.tokens.slice(0, stopAt + 1));
+      const seen: number[] = [];
+      const cb = await engine.generate(prompt, { maxNewTokens: n, onToken: (t, i) => (seen.push(t), i < 1) });
+      expect(cb.stopReason).toBe('callback');
+      expect(seen).toEqual(gen.tokens.slice(0, 2));
+      const long = await engine.generate(prompt, { maxNewTokens: 100 });
+      expect(long.stopReason).toBe('capacity');
+      expect(long.tokens.length).toBe(30 - 13 + 1); // the last cache row feeds the last token
+      expect(long.tokens.slice(0, n)).toEqual(gen.tokens);
+    } finally {
+      engine.destroy();
+    }
+  });
+});

@@ -1,0 +1,229 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  LogprobShapeError,
+  destroyLogprobScratch,
+  logprobBackward,
+  logprobForward,
+  logprobScratch,
+  sequenceLogprobSum,
+} from '../../src/engine/kernels/logprob';
+import { bf16Weight, f32Weight, type Weight } from '../../src/engine/kernels/types';
+import type { GpuContext } from '../../src/gpu';
+import { bf16ToF32, f32ToBf16 } from '../../src/model/safetensors';
+import { Rng } from '../../src/util/rng';
+import { maxRelError, randn, testGpu } from '../helpers/gpu';
+import * as ref from '../reference/logprob';
+
+// src/gpu/device.ts does not keep Dawn's GPU instance alive in Node; a garbage collection then
+// kills the process. Holding it on navigator (which device.ts reads first) avoids that until
+// device.ts keeps its own reference.
+beforeAll(async () => {
+  const g = globalThis as { navigator?: { gpu?: GPU } };
+  if (g.navigator?.gpu || typeof process === 'undefined') return;
+  const pkg = 'webgpu';
+  const mod = (await import(/* @vite-ignore */ pkg)) as { create: (o: string[]) => GPU; globals: object };
+  Object.assign(globalThis, mod.globals);
+  const gpu = mod.create([]);
+  if (g.navigator) Object.defineProperty(g.navigator, 'gpu', { value: gpu, configurable: true });
+  else Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true, writable: true });
+});
+
+const M = 37;
+const C = 72;
+
+interface Head {
+  /** The weight's values as the GPU sees them (bf16-rounded for bf16), in float64. */
+  values: Float64Array;
+  weight: Weight;
+}
+
+function makeHead(ctx: GpuContext, V: number, dtype: 'f32' | 'bf16', rng: Rng): Head {
+  const w32 = new Float32Array(randn(V * C, rng, 0.5));
+  if (dtype === 'f32') return { values: Float64Array.from(w32), weight: f32Weight(ctx.createBufferFrom('lm_head', w32)) };
+  const packed = f32ToBf16(w32);
+  return { values: Float64Array.from(bf16ToF32(packed)), weight: bf16Weight(ctx.createBufferFrom('lm_head bf16', packed)) };
+}
+
+/** Targets spread over the vocabulary, including the first and last word and the ragged last chunk. */
+function makeTargets(V: number, rng: Rng): Int32Array {
+  const t = Int32Array.from({ length: M }, () => rng.int(V));
+  t[0] = 0;
+  t[1] = V - 1;
+  t[2] = V - 2;
+  return t;
+}
+
+const maxAbs = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
+  let e = 0;
+  for (let i = 0; i < a.length; i++) e = Math.max(e, Math.abs(a[i] - b[i]));
+  return Number.isNaN(e) ? Infinity : e;
+};
+const rms = (x: ArrayLike<number>): number => Math.sqrt(Array.from(x).reduce((s, a) => s + a * a, 0) / x.length);
+
+describe('logprob kernels vs float64 full-softmax reference', () => {
+  // chunk 300: V = 1000 -> 300+300+300+100; V = 1237 -> 4 x 300 + 37. No chunk: one pass over V.
+  for (const V of [1000, 1237])
+    for (const dtype of ['f32', 'bf16'] as const)
+      for (const chunk of [300, undefined]) {
+        it(`V = ${V}, ${dtype} lm_head, chunk ${chunk ?? 'whole vocabulary'}: logprob/lse abs err <= 1e-4, argmax equal, dh rel err <= 1e-4`, async () => {
+          const ctx = await testGpu();
+          const rng = new Rng(V + (dtype === 'bf16' ? 1 : 0));
+          const head = makeHead(ctx, V, dtype, rng);
+          const h32 = new Float32Array(randn(M * C, rng));
+          const h = Float64Array.from(h32);
+          const targets = makeTargets(V, rng);
+          const scratch = logprobScratch(ctx, M, V, { chunk });
+          if (chunk) expect(scratch.Vc).toBe(chunk);
+
+          const bufs = {
+            logprob: ctx.createBuffer('logprob', M * 4),
+            argmax: ctx.createBuffer('argmax', M * 4),
+            lse: ctx.createBuffer('lse', M * 4),
+            h: ctx.createBufferFrom('h', h32),
+            targets: ctx.createBufferFrom('targets', targets),
+          };
+          logprobForward(ctx, bufs.logprob, bufs.argmax, bufs.lse, bufs.h, head.weight, bufs.targets, M, C, V, scratch);
+          const want = { logprob: new Float64Array(M), argmax: new Int32Array(M), lse: new Float64Array(M) };
+          ref.logprobForward(want.logprob, want.argmax, want.lse, h, head.values, targets, M, C, V);
+          const got = { logprob: await ctx.readF32(bufs.logprob), argmax: await ctx.readI32(bufs.argmax), lse: await ctx.readF32(bufs.lse) };
+          expect(maxAbs(got.logprob, want.logprob)).toBeLessThanOrEqual(1e-4);
+          expect(maxAbs(got.lse, want.lse)).toBeLessThanOrEqual(1e-4);
+          expect(Array.from(got.argmax)).toEqual(Array.from(want.argmax));
+
+          // Backward: dh is overwritten (garbage first), dlogprob of either sign.
+          const dlogprob32 = new Float32Array(randn(M, rng));
+          const dh = ctx.createBufferFrom('dh', new Float32Array(M * C).fill(123));
+          logprobBackward(ctx, dh, ctx.createBufferFrom('dlogprob', dlogprob32), bufs.h, head.weight, bufs.targets, bufs.lse, M, C, V, scratch);
+          const wantDh = new Float64Array(M * C);
+          ref.logprobBackward(wantDh, Float64Array.from(dlogprob32), h, head.values, targets, want.lse, M, C, V);
+          // Floor 0.1 x RMS(dh): each entry is an f32 sum over V products, whose rounding
+          // (~1e-6 absolute here) is not relative to entries that cancel to near 0.
+          const gotDh = await ctx.readF32(dh);
+          if (process.env.LOGPROB_ERRORS) console.log(V, dtype, chunk, maxAbs(got.logprob, want.logprob), maxAbs(got.lse, want.lse), maxRelError(gotDh, wantDh, 0.1 * rms(wantDh)).err);
+          expect(maxRelError(gotDh, wantDh, 0.1 * rms(wantDh)).err).toBeLessThanOrEqual(1e-4);
+          destroyLogprobScratch(ctx, scratch);
+        });
+      }
+
+  it('breaks argmax ties toward the lowest index, across and within chunks', async () => {
+    const ctx = await testGpu();
+    const V = 1000;
+    const rng = new Rng(4);
+    const w = new Float32Array(randn(V * C, rng, 0.1));
+    // Rows 350 (chunk 1), 5 (chunk 0) and 7 (chunk 0) equal and far above the rest for every h >= 0;
+    // rows 640/650 tie below them.
+    for (const [v, val] of [[350, 1], [5, 1], [7, 1], [640, 0.5], [650, 0.5]] as const) for (let c = 0; c < C; c++) w[v * C + c] = val;
+    const h = Float32Array.from(randn(M * C, rng), Math.abs);
+    const scratch = logprobScratch(ctx, M, V, { chunk: 300 });
+    const argmax = ctx.createBuffer('argmax', M * 4);
+    const targets = Int32Array.from({ length: M }, (_, m) => m);
+    const lp = ctx.createBuffer('logprob', M * 4);
+    logprobForward(ctx, lp, argmax, ctx.createBuffer('lse', M * 4), ctx.createBufferFrom('h', h), f32Weight(ctx.createBufferFrom('w', w)), ctx.createBufferFrom('t', targets), M, C, V, scratch);
+    expect(Array.from(await ctx.readI32(argmax))).toEqual(new Array(M).fill(5));
+    // Drop rows 5 and 7: the winner is 350 (second chunk).
+    for (const v of [5, 7]) for (let c = 0; c < C; c++) w[v * C + c] = 0;
+    logprobForward(ctx, lp, argmax, ctx.createBuffer('lse', M * 4), ctx.createBufferFrom('h', h), f32Weight(ctx.createBufferFrom('w', w)), ctx.createBufferFrom('t', targets), M, C, V, scratch);
+    expect(Array.from(await ctx.readI32(argmax))).toEqual(new Array(M).fill(350));
+  });
+
+  it("scores another pass's argmax (POVID's noise-triggered answer) without a CPU round trip", async () => {
+    const ctx = await testGpu();
+    const V = 1237;
+    const rng = new Rng(8);
+    const head = makeHead(ctx, V, 'f32', rng);
+    const noisy = new Float32Array(randn(M * C, rng));
+    const clean = new Float32Array(randn(M * C, rng));
+    const scratch = logprobScratch(ctx, M, V, { chunk: 300 });
+    const [lpN, amN, lseN, lp, am, lse] = ['lpN', 'amN', 'lseN', 'lp', 'am', 'lse'].map((n) => ctx.createBuffer(n, M * 4));
+    logprobForward(ctx, lpN, amN, lseN, ctx.createBufferFrom('noisy', noisy), head.weight, ctx.createBufferFrom('t', new Int32Array(M)), M, C, V, scratch);
+    // targets = the noisy pass's argmax buffer, as recorded.
+    logprobForward(ctx, lp, am, lse, ctx.createBufferFrom('clean', clean), head.weight, amN, M, C, V, scratch);
+    const yn = new Int32Array(M);
+    ref.logprobForward(new Float64Array(M), yn, new Float64Array(M), Float64Array.from(noisy), head.values, new Int32Array(M), M, C, V);
+    const want = new Float64Array(M);
+    ref.logprobForward(want, new Int32Array(M), new Float64Array(M), Float64Array.from(clean), head.values, yn, M, C, V);
+    expect(Array.from(await ctx.readI32(amN))).toEqual(Array.from(yn));
+    expect(maxAbs(await ctx.readF32(lp), want)).toBeLessThanOrEqual(1e-4);
+  });
+
+  it('gives NaN for a target outside the vocabulary, and refuses a too-small scratch', async () => {
+    const ctx = await testGpu();
+    const V = 1000;
+    const rng = new Rng(2);
+    const head = makeHead(ctx, V, 'f32', rng);
+    const targets = makeTargets(V, rng);
+    targets[3] = V;
+    targets[4] = -1;
+    const scratch = logprobScratch(ctx, M, V, { chunk: 300 });
+    const lp = ctx.createBuffer('lp', M * 4);
+    const h = ctx.createBufferFrom('h', new Float32Array(randn(M * C, rng)));
+    logprobForward(ctx, lp, ctx.createBuffer('am', M * 4), ctx.createBuffer('lse', M * 4), h, head.weight, ctx.createBufferFrom('t', targets), M, C, V, scratch);
+    const got = await ctx.readF32(lp);
+    expect(Number.isNaN(got[3])).toBe(true);
+    expect(Number.isNaN(got[4])).toBe(true);
+    expect(Number.isFinite(got[5])).toBe(true);
+    const small = logprobScratch(ctx, 10, V);
+    expect(() => logprobForward(ctx, lp, lp, lp, h, head.weight, lp, M, C, V, small)).toThrow(LogprobShapeError);
+    expect(() => logprobForward(ctx, lp, lp, lp, h, head.weight, lp, M, C, 1237, scratch)).toThrow(/vocabulary/);
+  });
+
+  it('chooses Vc under the byte cap', async () => {
+    const ctx = await testGpu();
+    const s = logprobScratch(ctx, 2048, 49152);
+    expect(s.Vc * 2048 * 4).toBeLessThanOrEqual(32 * 2 ** 20);
+    expect(s.Vc).toBe(4096);
+    expect(logprobScratch(ctx, 3, 1001).Vc).toBe(1002); // whole vocabulary, rounded to even
+    expect(logprobScratch(ctx, M, 1000, { chunk: 301 }).Vc).toBe(302);
+  });
+});
+
+describe('sequenceLogprobSum', () => {
+  it('sums rows per sequence, skips rows outside [0, S) (rel err <= 1e-6)', async () => {
+    const ctx = await testGpu();
+    const rng = new Rng(21);
+    const S = 5;
+    const lp = new Float32Array(randn(M, rng, 3));
+    // Unsorted assignment, one sequence with no rows (3), padding rows (-1) and an out-of-range id.
+    const seq = Int32Array.from({ length: M }, () => [0, 1, 2, 4, -1][rng.int(5)]);
+    seq[10] = 9;
+    const sums = ctx.createBufferFrom('sums', new Float32Array(S).fill(7));
+    sequenceLogprobSum(ctx, sums, ctx.createBufferFrom('lp', lp), ctx.createBufferFrom('seq', seq), M, S);
+    const want = new Float64Array(S);
+    ref.sequenceLogprobSum(want, Float64Array.from(lp), seq, M, S);
+    const got = await ctx.readF32(sums);
+    expect(got[3]).toBe(0);
+    expect(maxRelError(got, want, 1e-3).err).toBeLessThanOrEqual(1e-6);
+  });
+});
+
+describe('logprob reference backward vs central finite differences', () => {
+  it('d(sum_m dlogprob[m] logprob[m]) / dh matches (rel err <= 1e-7)', () => {
+    const m = 3;
+    const c = 5;
+    const V = 11;
+    const rng = new Rng(31);
+    const h = randn(m * c, rng);
+    const w = randn(V * c, rng);
+    const targets = Int32Array.from([2, 10, 0]);
+    const dlogprob = randn(m, rng);
+    const f = (hh: Float64Array): number => {
+      const lp = new Float64Array(m);
+      ref.logprobForward(lp, new Int32Array(m), new Float64Array(m), hh, w, targets, m, c, V);
+      return lp.reduce((s, x, i) => s + x * dlogprob[i], 0);
+    };
+    const lse = new Float64Array(m);
+    ref.logprobForward(new Float64Array(m), new Int32Array(m), lse, h, w, targets, m, c, V);
+    const dh = new Float64Array(m * c);
+    ref.logprobBackward(dh, dlogprob, h, w, targets, lse, m, c, V);
+    const eps = 1e-5;
+    const fd = h.map((_, i) => {
+      const p = Float64Array.from(h);
+      p[i] += eps;
+      const up = f(p);
+      p[i] -= 2 * eps;
+      return (up - f(p)) / (2 * eps);
+    });
+    expect(maxRelError(dh, fd, 1e-6).err).toBeLessThanOrEqual(1e-7);
+    expect(rms(dh)).toBeGreaterThan(1e-2);
+  });
+});
