@@ -11,19 +11,8 @@ import { createServer } from 'vite';
 import { nodeHost, useSwiftShaderIfNoDriver } from '../src/bench/node';
 import { runBench, type EnvResult } from '../src/bench/run';
 import { errorText } from '../src/bench/timing';
-import { benchOptionsToArgs, parseBenchOptions, type BenchOptions, type Failed, type Skipped } from '../src/bench/types';
+import { benchOptionsToArgs, cliArgs, parseBenchOptions, type BenchOptions, type Failed, type Skipped } from '../src/bench/types';
 import { CHROMIUM, CHROMIUM_ARGS, hasChromium } from '../test/helpers/browser';
-
-export function cliArgs(argv: readonly string[], env: NodeJS.ProcessEnv): string[] {
-  const args = [...(env.BENCH_ARGS ?? '').split(/\s+/).filter(Boolean)];
-  const flag = (name: string, v: string | undefined) => v && v !== '0' && v !== 'false' && args.push(`--${name}`);
-  flag('quick', env.BENCH_QUICK);
-  flag('tiny', env.BENCH_TINY);
-  flag('node-only', env.BENCH_NODE_ONLY);
-  flag('browser-only', env.BENCH_BROWSER_ONLY);
-  if (env.BENCH_ONLY) args.push(`--only=${env.BENCH_ONLY}`);
-  return [...args, ...argv]; // argv last: it wins
-}
 
 const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 

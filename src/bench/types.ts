@@ -118,6 +118,23 @@ export function parseBenchOptions(args: readonly string[]): BenchOptions {
   return o;
 }
 
+/**
+ * The CLI's flags: BENCH_ARGS="--quick ...", BENCH_QUICK=1, BENCH_TINY=1, BENCH_NODE_ONLY=1,
+ * BENCH_BROWSER_ONLY=1, BENCH_ONLY=matmul,step from the environment, then argv (which wins).
+ */
+export function cliArgs(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): string[] {
+  const args = (env.BENCH_ARGS ?? '').split(/\s+/).filter(Boolean);
+  const flag = (name: string, v: string | undefined) => {
+    if (v && v !== '0' && v !== 'false') args.push(`--${name}`);
+  };
+  flag('quick', env.BENCH_QUICK);
+  flag('tiny', env.BENCH_TINY);
+  flag('node-only', env.BENCH_NODE_ONLY);
+  flag('browser-only', env.BENCH_BROWSER_ONLY);
+  if (env.BENCH_ONLY) args.push(`--only=${env.BENCH_ONLY}`);
+  return [...args, ...argv];
+}
+
 /** The options as argv-style flags (to hand them to the browser page in its URL). */
 export function benchOptionsToArgs(o: BenchOptions): string[] {
   const args = [`--only=${o.only.join(',')}`, `--target-seconds=${o.targetSeconds}`, `--min-runs=${o.minRuns}`, `--max-runs=${o.maxRuns}`, `--step-runs=${o.stepRuns}`, `--seed=${o.seed}`];

@@ -175,11 +175,12 @@ export class CompareView {
       for (const [key, lora] of [['base', false], ['lora', true]] as const) {
         const out = this.outputs[key];
         out.dataset.state = 'streaming';
-        const onToken = (t: string) => {
-          out.textContent += t;
+        // The Worker streams the whole answer so far (decoding token by token would split characters).
+        const onToken = (soFar: string) => {
+          out.textContent = soFar;
         };
         const text = await this.api.generate({ ...base, lora }, Comlink.proxy(onToken));
-        out.textContent = text; // the final text is authoritative (streamed pieces may be partial)
+        out.textContent = text;
         out.dataset.state = 'done';
       }
       this.el.dataset.state = 'done';

@@ -36,7 +36,7 @@ export class Downloads {
     this.datasetButton = button('download-dataset', `Dataset (${DATASET_ZIP})`, 'button secondary');
     this.datasetButton.addEventListener('click', () => void this.dataset());
 
-    this.loadInput = h('input', { testid: 'adapter-input', attrs: { type: 'file', multiple: true, accept: '.json,.safetensors,.zip', 'aria-label': 'Load an adapter' } });
+    this.loadInput = h('input', { testid: 'adapter-input', attrs: { type: 'file', multiple: true, accept: '.json,.safetensors', 'aria-label': 'Load an adapter' } });
     this.loadInput.addEventListener('change', () => {
       const files: DropFile[] = filesFromInput(this.loadInput);
       this.loadInput.value = '';
@@ -48,7 +48,7 @@ export class Downloads {
       { class: 'downloads', testid: 'downloads' },
       h('div', { class: 'download-group' }, h('h3', { text: 'LoRA adapter' }), h('p', { class: 'muted', text: 'PEFT format: load it with PeftModel.from_pretrained(model, folder) in Python.' }), h('div', { class: 'row' }, zip, config, weights)),
       h('div', { class: 'download-group' }, h('h3', { text: 'Dataset' }), h('p', { class: 'muted', text: 'Images plus preference records (TRL DPO and POVID JSON), to train a larger model on a GPU machine.' }), h('div', { class: 'row' }, this.datasetButton)),
-      h('div', { class: 'download-group' }, h('h3', { text: 'Load an adapter' }), h('p', { class: 'muted', text: 'adapter_config.json with adapter_model.safetensors, or their zip; then compare it above.' }), h('label', { class: 'button secondary' }, 'Choose adapter files…', this.loadInput)),
+      h('div', { class: 'download-group' }, h('h3', { text: 'Load an adapter' }), h('p', { class: 'muted', text: 'Choose adapter_config.json and adapter_model.safetensors together; then compare it above.' }), h('label', { class: 'button secondary' }, 'Choose adapter files…', this.loadInput)),
     );
     this.setState({ model: false, records: 0 });
   }

@@ -3,12 +3,11 @@
 // whose correctness checks pass. No timing assertions: only that figures are finite and positive.
 import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { cliArgs } from '../../scripts/bench';
 import { TINY_SHAPE } from '../../src/bench/engine';
 import { checkOutput, TINY_MATMUL } from '../../src/bench/matmul';
 import { nodeHost } from '../../src/bench/node';
 import { runBench, type EnvResult } from '../../src/bench/run';
-import { BenchOptionsError, parseBenchOptions, type BenchOptions, type Figure } from '../../src/bench/types';
+import { BenchOptionsError, cliArgs, parseBenchOptions, type BenchOptions, type Figure } from '../../src/bench/types';
 import { hasChromium } from '../helpers/browser';
 
 const FAST = ['--tiny', '--quick', '--target-seconds=0.05', '--max-runs=3'];

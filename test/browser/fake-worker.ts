@@ -229,7 +229,7 @@ const api: PovidWorkerApi = {
     for (const w of words) {
       const piece = (out ? ' ' : '') + w;
       out += piece;
-      onToken?.(piece);
+      onToken?.(out);
       await sleep(30);
     }
     return out;

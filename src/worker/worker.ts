@@ -1,0 +1,305 @@
+// The Web Worker: owns the GPU, the model, the dataset and the training loop. The page calls
+// these methods through comlink and renders what they return and stream.
+import * as Comlink from 'comlink';
+import { LORA_TARGETS as PEFT_TARGETS, readPeftAdapter, writePeftAdapter, zipAdapter, type LoraMatrices, type LoraTarget as PeftTarget } from '../export/peft';
+import { exportDataset } from '../export/dataset';
+import { DeviceLostError, GpuContext } from '../gpu';
+import { IndexedDbCheckpointStore, MemoryCheckpointStore, type CheckpointStore } from '../povid/checkpoint';
+import { noiseImageBlob } from '../povid/noise';
+import { PovidTrainer, noisyPixels, toSequence, TrainingError, type TrainExample } from '../povid/trainer';
+import {
+  DEFAULT_TRAIN_CONFIG,
+  type DatasetView,
+  type DropFile,
+  type GenerateRequest,
+  type GpuStatus,
+  type LoadProgress,
+  type ModelChoice,
+  type ModelSummary,
+  type PovidWorkerApi,
+  type RecordView,
+  type StepMetrics,
+  type EvalMetrics,
+  type TrainConfig,
+} from './api';
+import { DatasetStore } from './dataset-store';
+import { ModelSession } from './model-session';
+
+const MAX_SEQ = 384;
+
+function pageBase(): string {
+  return new URL(import.meta.env.BASE_URL ?? '/', self.location.origin).href;
+}
+
+class PovidWorker implements PovidWorkerApi {
+  private ctx: GpuContext | null = null;
+  private session: ModelSession | null = null;
+  private choice: ModelChoice | null = null;
+  private dataset = new DatasetStore({ seed: DEFAULT_TRAIN_CONFIG.seed, strength: 0.5, heldoutFraction: DEFAULT_TRAIN_CONFIG.heldoutFraction });
+  private trainer: PovidTrainer | null = null;
+  private store: CheckpointStore = typeof indexedDB !== 'undefined' ? new IndexedDbCheckpointStore() : new MemoryCheckpointStore();
+  private examples = new Map<string, TrainExample>();
+
+  private async gpu(): Promise<GpuContext> {
+    if (!this.ctx || this.ctx.isLost) this.ctx = await GpuContext.create();
+    return this.ctx;
+  }
+
+  private model(): ModelSession {
+    if (!this.session) throw new TrainingError('No model is loaded yet: pick a model and press Load first.');
+    return this.session;
+  }
+
+  async gpuStatus(): Promise<GpuStatus> {
+    try {
+      const ctx = await this.gpu();
+      return { ok: true, adapter: ctx.adapterInfo, features: { f16: ctx.features.f16, subgroups: ctx.features.subgroups } };
+    } catch (e) {
+      return { ok: false, message: (e as Error).message };
+    }
+  }
+
+  async loadModel(choice: ModelChoice, onProgress?: (p: LoadProgress) => void): Promise<ModelSummary> {
+    const ctx = await this.gpu();
+    this.session?.destroy();
+    this.session = null;
+    this.examples.clear();
+    const c = DEFAULT_TRAIN_CONFIG;
+    this.session = await ModelSession.load(ctx, choice, { maxSeq: MAX_SEQ, baseUrl: pageBase(), lora: { r: c.loraRank, alpha: c.loraAlpha, targets: c.loraTargets, seed: c.seed } }, onProgress);
+    this.choice = choice;
+    const s = this.session;
+    const promptBudget = s.promptTokens('').length + 32;
+    this.dataset.opts.countTokens = (text) => s.tokenizer.encode(` ${text}`).length + 1;
+    this.dataset.opts.maxTokens = s.opts.maxSeq - promptBudget;
+    return s.summary;
+  }
+
+  async addFiles(files: DropFile[]): Promise<DatasetView> {
+    return this.dataset.add(files);
+  }
+
+  async updateRecord(id: string, patch: Partial<Pick<RecordView, 'question' | 'chosen' | 'rejected'>>): Promise<RecordView> {
+    this.examples.delete(id);
+    return this.dataset.update(id, patch);
+  }
+
+  async removeRecord(id: string): Promise<DatasetView> {
+    this.examples.delete(id);
+    return this.dataset.remove(id);
+  }
+
+  async clearDataset(): Promise<void> {
+    this.examples.clear();
+    this.dataset.clear();
+  }
+
+  async image(id: string): Promise<Blob> {
+    const r = this.dataset.get(id);
+    const blob = this.dataset.images.get(r.image);
+    if (!blob) throw new Error(`record "${id}": its image ${r.image} is not loaded`);
+    return blob;
+  }
+
+  async noisyImage(id: string, t: number, seed = DEFAULT_TRAIN_CONFIG.seed): Promise<Blob> {
+    return noiseImageBlob(await this.image(id), t, seed);
+  }
+
+  async noisyAnswer(id: string, t: number): Promise<string> {
+    const s = this.model();
+    const r = this.dataset.get(id);
+    const pixels = await s.pixels(r.image, await this.image(id));
+    const features = await s.vision.encode(noisyPixels(pixels, t, DEFAULT_TRAIN_CONFIG.seed, 0));
+    const text = await this.generateText(s, r.question, features, true, {});
+    r.noisyAnswer = text;
+    return text;
+  }
+
+  private async generateText(s: ModelSession, question: string, features: Float32Array, lora: boolean, o: { maxNewTokens?: number; temperature?: number; topP?: number; seed?: number }, onToken?: (text: string) => void): Promise<string> {
+    const tokens = s.promptTokens(question);
+    const out: number[] = [];
+    const res = await s.engine.generate(
+      { tokens, image: { features } },
+      {
+        maxNewTokens: o.maxNewTokens ?? 48,
+        lora,
+        stopTokens: [s.tokenizer.eosId],
+        temperature: o.temperature ?? 0,
+        topP: o.topP ?? 1,
+        seed: o.seed ?? 0,
+        onToken: (tok) => {
+          if (tok !== s.tokenizer.eosId) out.push(tok);
+          onToken?.(s.tokenizer.decode(out, true));
+        },
+      },
+    );
+    return s.tokenizer.decode(res.tokens.filter((t) => t !== s.tokenizer.eosId), true).trim();
+  }
+
+  async generate(req: GenerateRequest, onToken?: (text: string) => void): Promise<string> {
+    const s = this.model();
+    let key: string;
+    let blob: Blob;
+    if (req.recordId) {
+      const r = this.dataset.get(req.recordId);
+      key = r.image;
+      blob = await this.image(req.recordId);
+    } else if (req.image) {
+      blob = req.image;
+      key = `upload:${blob.size}:${blob.type}:${await quickHash(blob)}`;
+    } else {
+      throw new Error('pick a record image or drop an image to ask about');
+    }
+    const features = req.noiseStep !== undefined
+      ? await s.vision.encode(noisyPixels(await s.pixels(key, blob), req.noiseStep, req.seed ?? 0, 0))
+      : await s.imageFeatures(key, blob);
+    return this.generateText(s, req.question, features, req.lora, req, onToken);
+  }
+
+  private async prepareExamples(s: ModelSession, ids: string[], onStatus?: (m: string) => void): Promise<TrainExample[]> {
+    const out: TrainExample[] = [];
+    for (const [i, id] of ids.entries()) {
+      let ex = this.examples.get(id);
+      if (!ex) {
+        onStatus?.(`encoding images ${i + 1}/${ids.length}`);
+        const r = this.dataset.get(id);
+        const blob = await this.image(id);
+        const pixels = await s.pixels(r.image, blob);
+        const features = await s.imageFeatures(r.image, blob);
+        ex = {
+          id,
+          chosen: toSequence(s.example(r.question, r.chosen), features),
+          rejected: toSequence(s.example(r.question, r.rejectedText), features),
+          pixels,
+        };
+        this.examples.set(id, ex);
+      }
+      out.push(ex);
+    }
+    return out;
+  }
+
+  async train(config: TrainConfig, onStep: (m: StepMetrics) => void, onEval?: (m: EvalMetrics) => void, onStatus?: (s: string) => void): Promise<{ steps: number; stopped: 'done' | 'cancelled' }> {
+    const s = this.model();
+    if (this.dataset.records.size === 0) throw new TrainingError('The dataset has no valid record yet: drop images with a questions-and-answers file first.');
+    const ctx = await this.gpu();
+    const lora = { r: config.loraRank, alpha: config.loraAlpha, targets: config.loraTargets, seed: config.seed };
+    const cur = s.opts.lora;
+    const sameShape = cur.r === lora.r && cur.alpha === lora.alpha && cur.targets.join() === lora.targets.join();
+    const checkpoint = await this.store.load().catch(() => null);
+    const datasetKey = this.dataset.key();
+    const resumable = checkpoint && checkpoint.datasetKey === datasetKey && JSON.stringify(checkpoint.config) === JSON.stringify(config) && checkpoint.step < checkpoint.totalSteps;
+    if (!sameShape || cur.seed !== lora.seed || !resumable) {
+      // A fresh adapter for a fresh run (new init seed or shape).
+      // Cached reference sums stay valid: they come from the frozen base model.
+      await s.rebuildEngine(ctx, lora);
+    }
+    this.dataset.opts.seed = config.seed;
+    this.dataset.opts.heldoutFraction = config.heldoutFraction;
+    const split = this.dataset.split(config.seed, config.heldoutFraction);
+    const train = await this.prepareExamples(s, split.train.map((r) => r.id), onStatus);
+    const heldout = await this.prepareExamples(s, split.heldout.map((r) => r.id), onStatus);
+    const run = async (from: typeof checkpoint) => {
+      this.trainer = new PovidTrainer({ engine: s.engine, encodeImage: (p) => s.vision.encode(p), store: this.store }, train, heldout, config, datasetKey);
+      onStatus?.('training');
+      return this.trainer.run({ onStep, onEval, onStatus }, from);
+    };
+    try {
+      return await run(resumable ? checkpoint : null);
+    } catch (e) {
+      if (!(e instanceof DeviceLostError)) throw e;
+      // A lost device: make a new one, reload the model's engine and continue from the last checkpoint.
+      onStatus?.(`${e.message} Recreating the GPU device…`);
+      const fresh = await this.gpu();
+      await s.rebuildEngine(fresh, lora);
+      return run(await this.store.load());
+    } finally {
+      this.trainer = null;
+    }
+  }
+
+  async pause(): Promise<void> {
+    this.trainer?.pause();
+  }
+
+  async resume(): Promise<void> {
+    this.trainer?.resume();
+  }
+
+  async cancel(): Promise<void> {
+    this.trainer?.cancel();
+  }
+
+  async checkpointInfo(): Promise<{ step: number; totalSteps: number; savedAt: string } | null> {
+    const cp = await this.store.load().catch(() => null);
+    if (!cp || cp.step >= cp.totalSteps) return null;
+    return { step: cp.step, totalSteps: cp.totalSteps, savedAt: cp.savedAt };
+  }
+
+  private async loraMatrices(): Promise<{ matrices: LoraMatrices[]; r: number; alpha: number; targets: PeftTarget[] }> {
+    const s = this.model();
+    const lora = s.engine.lora!;
+    const named = await lora.get();
+    const layout = lora.layout;
+    const matrices: LoraMatrices[] = [];
+    for (const [layer, entry] of layout.byLayer.entries()) {
+      for (const [target, pair] of Object.entries(entry)) {
+        if (!pair) continue;
+        const peftTarget = `${target}_proj` as PeftTarget;
+        matrices.push({ layer, target: peftTarget, A: named.get(pair.A.name)!, B: named.get(pair.B.name)!, inFeatures: pair.A.shape[1], outFeatures: pair.B.shape[0] });
+      }
+    }
+    return { matrices, r: layout.r, alpha: layout.alpha, targets: PEFT_TARGETS.filter((t) => layout.targets.includes(t.replace('_proj', '') as never)) };
+  }
+
+  async exportAdapter(): Promise<{ zip: Uint8Array; files: { name: string; bytes: Uint8Array }[] }> {
+    const s = this.model();
+    const { matrices, r, alpha, targets } = await this.loraMatrices();
+    const files = writePeftAdapter({ r, alpha, targets, baseModel: s.hubId, decoderPrefix: s.decoderPrefix }, matrices);
+    const zip = zipAdapter(files);
+    return Comlink.transfer(
+      { zip, files: [{ name: 'adapter_config.json', bytes: files['adapter_config.json'] }, { name: 'adapter_model.safetensors', bytes: files['adapter_model.safetensors'] }] },
+      [zip.buffer],
+    );
+  }
+
+  async loadAdapter(files: DropFile[]): Promise<void> {
+    const s = this.model();
+    const find = (n: string) => files.find((f) => f.path.split('/').pop() === n);
+    const cfg = find('adapter_config.json');
+    const weights = find('adapter_model.safetensors');
+    if (!cfg || !weights) throw new Error('drop both adapter_config.json and adapter_model.safetensors (as exported) to load an adapter');
+    const { spec, matrices } = readPeftAdapter(new Uint8Array(await cfg.blob.arrayBuffer()), new Uint8Array(await weights.blob.arrayBuffer()));
+    const ctx = await this.gpu();
+    await s.rebuildEngine(ctx, { r: spec.r, alpha: spec.alpha, targets: spec.targets, seed: s.opts.lora.seed });
+    const values = new Map<string, Float32Array>();
+    for (const m of matrices) {
+      const mod = m.target === 'gate_proj' || m.target === 'up_proj' || m.target === 'down_proj' ? 'mlp' : 'self_attn';
+      values.set(`${s.decoderPrefix}layers.${m.layer}.${mod}.${m.target}.lora_A.weight`, m.A);
+      values.set(`${s.decoderPrefix}layers.${m.layer}.${mod}.${m.target}.lora_B.weight`, m.B);
+    }
+    await s.engine.lora!.set(values);
+  }
+
+  async exportDataset(): Promise<Uint8Array> {
+    const records = [...this.dataset.records.values()];
+    const noisy = new Map<string, Blob>();
+    for (const r of records) {
+      const blob = this.dataset.images.get(r.image);
+      if (blob) noisy.set(r.id, await noiseImageBlob(blob, DEFAULT_TRAIN_CONFIG.noiseStep, DEFAULT_TRAIN_CONFIG.seed));
+    }
+    const zip = await exportDataset(
+      records.map((r) => ({ ...r, rejected: r.rejectedSource === 'user' ? r.rejectedText : undefined, rejectedText: r.rejectedText, noisyImage: noisy.get(r.id) })),
+      this.dataset.images,
+      { baseModel: this.session?.hubId },
+    );
+    return Comlink.transfer(zip, [zip.buffer]);
+  }
+}
+
+async function quickHash(blob: Blob): Promise<string> {
+  const buf = await blob.arrayBuffer();
+  const digest = await crypto.subtle.digest('SHA-256', buf);
+  return Array.from(new Uint8Array(digest).slice(0, 8), (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+Comlink.expose(new PovidWorker());
