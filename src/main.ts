@@ -13,6 +13,10 @@ const worker = new Worker(new URL('./worker/worker.ts', import.meta.url), { type
 const api = Comlink.wrap<PovidWorkerApi>(worker) as unknown as PovidWorkerApi;
 const app = startApp(root, api);
 
+// A module Worker that fails to load or throws at the top level reports here (a plain Event when
+// the script itself could not be fetched or parsed).
 worker.addEventListener('error', (e) => {
-  app.toasts.show(`${e.message || 'The Worker failed to start'}. Reload the page; if it keeps happening, check the browser console.`, 'error', 'The background worker stopped');
+  e.preventDefault();
+  app.workerFailed(e instanceof ErrorEvent && e.message ? e.message : 'The worker script could not be loaded.');
 });
+worker.addEventListener('messageerror', () => app.toasts.show('A message from the worker could not be read.', 'error'));

@@ -170,7 +170,12 @@ export async function povidStep(core: EngineCore, examples: readonly PovidExampl
   }
   const useCache = examples.every((x) => x.reference);
   const cached = new Float32Array(3 * E);
-  if (useCache) examples.forEach((x, e) => ((cached[3 * e] = x.reference!.chosen), (cached[3 * e + 1] = x.reference!.rejected)));
+  if (useCache)
+    examples.forEach((x, e) => {
+      cached[3 * e] = x.reference!.chosen;
+      cached[3 * e + 1] = x.reference!.rejected;
+      if (!needNoise) cached[3 * e + 2] = x.reference!.chosen; // y_n = y_w when the noise term is off
+    });
   const { inputs, head } = acts;
   const g = acts.grads;
   uploadBatch(ctx, inputs, pack, slotOfRow); // flushes first
@@ -191,7 +196,9 @@ export async function povidStep(core: EngineCore, examples: readonly PovidExampl
   }
 
   // ---- (c) reference: adapter off ------------------------------------------------------------
-  if (useCache) {
+  if (useCache && !needNoise) {
+    ctx.copy(inputs.cachedRef, head.reference, 3 * E * 4);
+  } else if (useCache) {
     // Only log p_ref(y_n) is new; it needs the chosen sequences alone.
     decoderForward(ctx, cfg, params, acts, null, E, T, inputs.imageRows, Ic);
     headForward(ctx, cfg, params, acts, Mc);

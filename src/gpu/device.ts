@@ -23,6 +23,10 @@ export interface AcquiredDevice {
   adapterInfo: { vendor: string; architecture: string; description: string };
 }
 
+// Dawn's Node GPU instance must outlive every adapter and device made from it: if it is
+// garbage-collected the process aborts. Keep it for the life of the process.
+let nodeGpu: GPU | null = null;
+
 /** navigator.gpu in a page or Worker; Dawn's Node bindings elsewhere. */
 async function getGpu(): Promise<GPU> {
   const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
@@ -37,7 +41,8 @@ async function getGpu(): Promise<GPU> {
   const pkg = 'webgpu';
   const mod = (await import(/* @vite-ignore */ pkg)) as { create: (o: string[]) => GPU; globals: object };
   Object.assign(globalThis, mod.globals);
-  return mod.create([]);
+  nodeGpu ??= mod.create([]);
+  return nodeGpu;
 }
 
 export async function acquireDevice(opts: GpuRequestOptions = {}): Promise<AcquiredDevice> {

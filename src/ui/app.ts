@@ -16,6 +16,8 @@ export interface App {
   toasts: Toasts;
   /** Resolves once the WebGPU check has finished. */
   ready: Promise<void>;
+  /** Report that the Worker could not start or crashed. */
+  workerFailed(message: string): void;
 }
 
 function section(n: number, id: string, title: string, intro: string, ...body: HTMLElement[]): HTMLElement {
@@ -140,10 +142,21 @@ export function startApp(root: HTMLElement, api: PovidWorkerApi): App {
   });
 
   const ready = gpu.run(api).then((s) => {
+    if (workerDead) return;
     gpuOk = s.ok;
     root.dataset.gpu = s.ok ? 'ok' : 'missing';
     dashboard.refresh();
     if (s.ok) void dashboard.checkCheckpoint();
   });
-  return { toasts, ready };
+  let workerDead = false;
+  const workerFailed = (message: string) => {
+    if (workerDead) return;
+    workerDead = true;
+    gpuOk = false;
+    root.dataset.gpu = 'error';
+    gpu.workerFailed(message);
+    dashboard.refresh();
+    toasts.show(message, 'error', 'The background worker stopped');
+  };
+  return { toasts, ready, workerFailed };
 }

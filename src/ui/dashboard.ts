@@ -245,7 +245,8 @@ export class Dashboard {
     this.progress.max = Math.max(1, m.totalSteps);
     this.progress.value = Math.min(m.step, m.totalSteps);
     const pct = m.totalSteps > 0 ? Math.round((100 * m.step) / m.totalSteps) : 0;
-    this.progressText.textContent = `Step ${m.step} of ${m.totalSteps} (${pct}%) · epoch ${m.epoch} · ETA ${formatDuration(m.etaSeconds)}`;
+    const epoch = Number.isInteger(m.epoch) ? String(m.epoch) : m.epoch.toFixed(2);
+    this.progressText.textContent = `Step ${m.step} of ${m.totalSteps} (${pct}%) · epoch ${epoch} · ETA ${formatDuration(m.etaSeconds)}`;
     this.example.textContent = this.hooks.describe(m.exampleId);
     this.stats.tps.textContent = Number.isFinite(m.tokensPerSecond) ? m.tokensPerSecond.toFixed(1) : '–';
     this.stats.lr.textContent = m.learningRate.toExponential(2);

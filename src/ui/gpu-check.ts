@@ -34,6 +34,19 @@ export class GpuCheck {
     return status;
   }
 
+  /** The Worker itself failed (it could not start or crashed): nothing can run. */
+  workerFailed(message: string): void {
+    clear(this.body);
+    this.el.dataset.state = 'error';
+    this.el.classList.remove('is-ok');
+    this.el.classList.add('is-bad');
+    this.body.append(
+      h('strong', { text: 'The background worker stopped, so nothing can run.' }),
+      h('p', { testid: 'gpu-message', text: message }),
+      h('p', { text: 'Reload the page. If it happens again, the browser console has the details.' }),
+    );
+  }
+
   private render(s: GpuStatus): void {
     clear(this.body);
     this.el.dataset.state = s.ok ? 'ok' : 'missing';

@@ -109,7 +109,7 @@ export class ModelPicker {
 
     this.el = h(
       'div',
-      { class: 'model-picker' },
+      { class: 'model-picker', testid: 'model-picker', attrs: { 'data-state': 'idle' } },
       h(
         'fieldset',
         { class: 'choices' },

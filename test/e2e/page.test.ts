@@ -74,10 +74,11 @@ describe.skipIf(!hasChromium)('demo page: model, data, noise, training, compare,
     // 2. Built-in model (the default choice).
     expect(await page.locator(tid('model-builtin')).isChecked()).toBe(true);
     await page.click(tid('model-load'));
+    const picker = page.locator(tid('model-picker'));
+    await expect.poll(() => picker.getAttribute('data-state'), { timeout: 180_000 }).toMatch(/ready|error/);
+    expect(await picker.getAttribute('data-state'), `model did not load: ${await page.locator(tid('toasts')).textContent()}\n${logs()}`).toBe('ready');
     const summary = page.locator(tid('model-summary'));
-    await summary.waitFor({ state: 'visible', timeout: 120_000 }).catch(async (e) => {
-      throw new Error(`model did not load: ${await page.locator(tid('toasts')).textContent()}\n${logs()}\n${e}`);
-    });
+    expect(await summary.isVisible()).toBe(true);
     const { layers, dims } = targetDims();
     expect(await summary.textContent()).toContain(`${layers} layers`);
     await screenshot(page, 'page-02-model');
@@ -125,12 +126,6 @@ describe.skipIf(!hasChromium)('demo page: model, data, noise, training, compare,
     expect(d900).toBeGreaterThan(d500);
     await screenshot(page, 'page-04-noise-900');
 
-    // The model's own answer on the noisy image (the noise-triggered hallucination).
-    const answer = first.locator(tid('noisy-answer'));
-    await first.locator(tid('noisy-answer-button')).click();
-    await expect.poll(() => answer.getAttribute('data-state'), { timeout: 120_000 }).toMatch(/ready|error/);
-    expect(await answer.getAttribute('data-state'), `${await page.locator(tid('toasts')).textContent()}\n${logs()}`).toBe('ready');
-
     // 5. Settings: a small adapter and three steps.
     await page.fill(tid('setting-loraRank'), String(RANK));
     await page.fill(tid('setting-loraAlpha'), String(ALPHA));
@@ -154,7 +149,8 @@ describe.skipIf(!hasChromium)('demo page: model, data, noise, training, compare,
     await screenshot(page, 'page-05-trained');
 
     // 7. Compare: base and adapter answers, both streamed to completion.
-    await page.fill(tid('compare-max-tokens'), '6');
+    // Few tokens: generation on SwiftShader takes seconds per token.
+    await page.fill(tid('compare-max-tokens'), '3');
     await page.click(tid('compare-run'));
     await expect.poll(() => page.locator(tid('compare')).getAttribute('data-state'), { timeout: 120_000 }).toMatch(/done|error/);
     expect(await page.locator(tid('compare')).getAttribute('data-state'), `${await page.locator(tid('toasts')).textContent()}\n${logs()}`).toBe('done');

@@ -9,14 +9,13 @@ import { LORA_TARGETS, type LoraTarget } from '../../src/engine/layout';
 import { randomDecoderWeights } from '../../src/engine/params';
 import type { RawTensor } from '../../src/model/safetensors';
 import { Rng } from '../../src/util/rng';
-import { testGpu } from '../helpers/gpu';
-import { IMAGE_TOKEN, makeExamples, makePrompt, makeSequence, randomAnswer, TINY } from './fixture';
+import { IMAGE_TOKEN, makeExamples, makePrompt, makeSequence, randomAnswer, TINY, engineGpu } from './fixture';
 
 const lossParams = { beta: 0.1, mode: 'povid' as const, wText: 0.5, wNoise: 0.5 };
 
 describe('engine errors', () => {
   it('refuses bad sequences, image rows, ids and batch sizes with typed errors', async () => {
-    const ctx = await testGpu();
+    const ctx = await engineGpu();
     const weights = randomDecoderWeights(TINY, 51);
     const engine = await Engine.create(ctx, TINY, weights, { maxBatch: 2, maxSeq: 20, lora: { r: 2, alpha: 4 }, weightDtype: 'f32', imageTokenId: IMAGE_TOKEN });
     try {
@@ -67,7 +66,7 @@ describe('engine errors', () => {
   });
 
   it('refuses bad weights, configs and plans over the device limits', async () => {
-    const ctx = await testGpu();
+    const ctx = await engineGpu();
     const weights = randomDecoderWeights(TINY, 52);
     const opts = { maxBatch: 1, maxSeq: 8, weightDtype: 'f32' as const };
     const missing = new Map(weights);

@@ -4,7 +4,9 @@
 import { makeDecoderConfig, type DecoderConfig } from '../../src/engine/config';
 import type { SequenceInput } from '../../src/engine/batch';
 import type { PovidExample } from '../../src/engine/step';
+import type { GpuContext } from '../../src/gpu';
 import { Rng } from '../../src/util/rng';
+import { testGpu } from '../helpers/gpu';
 import { refSequence, type RefSequence } from '../reference/decoder';
 import type { RefExample } from '../reference/povid';
 
@@ -118,4 +120,22 @@ export function maxAbs(a: ArrayLike<number>): number {
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
   return m;
+}
+
+/**
+ * The test GPU context, with Dawn's GPU object pinned on navigator first: src/gpu/device.ts keeps
+ * no reference to it in Node, and a garbage collection during CPU-heavy reference work then
+ * kills the process (the same workaround as test/kernels/logprob.test.ts).
+ */
+export async function engineGpu(): Promise<GpuContext> {
+  const g = globalThis as { navigator?: { gpu?: GPU } };
+  if (!g.navigator?.gpu && typeof process !== 'undefined') {
+    const pkg = 'webgpu';
+    const mod = (await import(/* @vite-ignore */ pkg)) as { create: (o: string[]) => GPU; globals: object };
+    Object.assign(globalThis, mod.globals);
+    const gpu = mod.create([]);
+    if (g.navigator) Object.defineProperty(g.navigator, 'gpu', { value: gpu, configurable: true });
+    else Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true, writable: true });
+  }
+  return testGpu();
 }

@@ -6,9 +6,8 @@ import { Engine } from '../../src/engine/decoder';
 import { LORA_TARGETS } from '../../src/engine/layout';
 import { randomDecoderWeights } from '../../src/engine/params';
 import { Rng } from '../../src/util/rng';
-import { testGpu } from '../helpers/gpu';
 import { refLora, refWeights, rowLogits, decoderForward as refForward, sequenceLogprob, type RefModel } from '../reference/decoder';
-import { IMAGE_TOKEN, makePrompt, makeSequence, normRelError, randomAnswer, randomLoraValues, TINY, toRef } from './fixture';
+import { IMAGE_TOKEN, makePrompt, makeSequence, normRelError, randomAnswer, randomLoraValues, TINY, toRef, engineGpu } from './fixture';
 
 const lc = { r: 4, alpha: 8, targets: LORA_TARGETS, seed: 2 };
 
@@ -25,7 +24,7 @@ function batch(seed: number) {
 
 describe('engine forward', () => {
   it('LoRA off equals the plain reference; B = 0 gives identical outputs with LoRA on and off', async () => {
-    const ctx = await testGpu();
+    const ctx = await engineGpu();
     const weights = randomDecoderWeights(TINY, 21);
     const engine = await Engine.create(ctx, TINY, weights, { maxBatch: 3, maxSeq: 36, lora: lc, weightDtype: 'f32', imageTokenId: IMAGE_TOKEN });
     try {
@@ -59,7 +58,7 @@ describe('engine forward', () => {
   });
 
   it('LoRA on matches the reference with the adapter; padding and batch position do not matter', async () => {
-    const ctx = await testGpu();
+    const ctx = await engineGpu();
     const weights = randomDecoderWeights(TINY, 22);
     const engine = await Engine.create(ctx, TINY, weights, { maxBatch: 3, maxSeq: 36, lora: lc, weightDtype: 'f32', imageTokenId: IMAGE_TOKEN });
     try {

@@ -5,15 +5,14 @@ import { Engine } from '../../src/engine/decoder';
 import { LORA_TARGETS } from '../../src/engine/layout';
 import { randomDecoderWeights } from '../../src/engine/params';
 import { Rng } from '../../src/util/rng';
-import { testGpu } from '../helpers/gpu';
 import { decoderForward as refForward, refLora, refWeights, rowLogits, type RefModel } from '../reference/decoder';
-import { IMAGE_TOKEN, makePrompt, maxAbs, randomLoraValues, TINY, toRef } from './fixture';
+import { IMAGE_TOKEN, makePrompt, maxAbs, randomLoraValues, TINY, toRef, engineGpu } from './fixture';
 
 const lc = { r: 4, alpha: 8, targets: LORA_TARGETS, seed: 6 };
 
 describe('generation with a KV cache', () => {
   it('matches full recompute and the reference, is deterministic for a seed, and stops', async () => {
-    const ctx = await testGpu();
+    const ctx = await engineGpu();
     const weights = randomDecoderWeights(TINY, 31);
     const engine = await Engine.create(ctx, TINY, weights, { maxBatch: 2, maxSeq: 30, lora: lc, weightDtype: 'f32', imageTokenId: IMAGE_TOKEN });
     try {

@@ -7,10 +7,9 @@ import { describe, expect, it } from 'vitest';
 import { Engine } from '../../src/engine/decoder';
 import { LORA_TARGETS, type LoraConfig } from '../../src/engine/layout';
 import { randomDecoderWeights, roundToBf16, expectedWeights, type WeightDtype } from '../../src/engine/params';
-import { testGpu } from '../helpers/gpu';
 import { refLora, refWeights } from '../reference/decoder';
 import { povidReference } from '../reference/povid';
-import { IMAGE_TOKEN, makeExamples, maxAbs, normRelError, randomLoraValues, refExamples, TINY } from './fixture';
+import { IMAGE_TOKEN, makeExamples, maxAbs, normRelError, randomLoraValues, refExamples, TINY, engineGpu } from './fixture';
 
 const lc: LoraConfig = { r: 4, alpha: 8, targets: LORA_TARGETS, seed: 3 };
 const lossParams = { beta: 0.1, mode: 'povid' as const, wText: 0.5, wNoise: 0.5 };
@@ -20,7 +19,7 @@ const shapes = [
 ];
 
 async function compare(dtype: WeightDtype) {
-  const ctx = await testGpu();
+  const ctx = await engineGpu();
   const weights = randomDecoderWeights(TINY, 11);
   const engine = await Engine.create(ctx, TINY, weights, { maxBatch: 4, maxSeq: 40, lora: lc, weightDtype: dtype, imageTokenId: IMAGE_TOKEN });
   try {

@@ -4,11 +4,10 @@ import { describe, expect, it } from 'vitest';
 import { Engine } from '../../src/engine/decoder';
 import { LORA_TARGETS, loraLayout } from '../../src/engine/layout';
 import { randomDecoderWeights, SMOLVLM_NAMES } from '../../src/engine/params';
-import { testGpu } from '../helpers/gpu';
 import { adamwStep } from '../reference/adamw';
 import { refWeights, type RefModel } from '../reference/decoder';
 import { povidReference } from '../reference/povid';
-import { IMAGE_TOKEN, makeExamples, normRelError, randomLoraValues, refExamples, TINY } from './fixture';
+import { IMAGE_TOKEN, makeExamples, normRelError, randomLoraValues, refExamples, TINY, engineGpu } from './fixture';
 
 const lc = { r: 4, alpha: 8, targets: LORA_TARGETS, seed: 4 };
 const lossParams = { beta: 0.1, mode: 'povid' as const, wText: 0.5, wNoise: 0.5 };
@@ -19,7 +18,7 @@ const shapes = [
 
 describe('POVID training steps', () => {
   it('three AdamW steps match the reference optimizer on the reference gradients', async () => {
-    const ctx = await testGpu();
+    const ctx = await engineGpu();
     const weights = randomDecoderWeights(TINY, 41);
     const engine = await Engine.create(ctx, TINY, weights, { maxBatch: 4, maxSeq: 24, lora: lc, weightDtype: 'f32', imageTokenId: IMAGE_TOKEN });
     try {
@@ -73,7 +72,7 @@ describe('POVID training steps', () => {
   });
 
   it('two accumulated micro-batches with gradScale 1/2 equal one batch of both', async () => {
-    const ctx = await testGpu();
+    const ctx = await engineGpu();
     const weights = randomDecoderWeights(TINY, 42);
     const engine = await Engine.create(ctx, TINY, weights, { maxBatch: 4, maxSeq: 24, lora: lc, weightDtype: 'f32', imageTokenId: IMAGE_TOKEN });
     try {

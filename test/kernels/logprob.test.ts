@@ -30,6 +30,8 @@ beforeAll(async () => {
 
 const M = 37;
 const C = 72;
+// Odd C with an odd chunk: lm_head windows then start at odd elements, i.e. mid-u32 for bf16.
+const ODD_C = 71;
 
 interface Head {
   /** The weight's values as the GPU sees them (bf16-rounded for bf16), in float64. */
@@ -37,8 +39,8 @@ interface Head {
   weight: Weight;
 }
 
-function makeHead(ctx: GpuContext, V: number, dtype: 'f32' | 'bf16', rng: Rng): Head {
-  const w32 = new Float32Array(randn(V * C, rng, 0.5));
+function makeHead(ctx: GpuContext, V: number, dtype: 'f32' | 'bf16', rng: Rng, C_ = C): Head {
+  const w32 = new Float32Array(randn(V * C_, rng, 0.5));
   if (dtype === 'f32') return { values: Float64Array.from(w32), weight: f32Weight(ctx.createBufferFrom('lm_head', w32)) };
   const packed = f32ToBf16(w32);
   return { values: Float64Array.from(bf16ToF32(packed)), weight: bf16Weight(ctx.createBufferFrom('lm_head bf16', packed)) };
@@ -62,13 +64,14 @@ const rms = (x: ArrayLike<number>): number => Math.sqrt(Array.from(x).reduce((s,
 
 describe('logprob kernels vs float64 full-softmax reference', () => {
   // chunk 300: V = 1000 -> 300+300+300+100; V = 1237 -> 4 x 300 + 37. No chunk: one pass over V.
-  for (const V of [1000, 1237])
-    for (const dtype of ['f32', 'bf16'] as const)
-      for (const chunk of [300, undefined]) {
-        it(`V = ${V}, ${dtype} lm_head, chunk ${chunk ?? 'whole vocabulary'}: logprob/lse abs err <= 1e-4, argmax equal, dh rel err <= 1e-4`, async () => {
+  const cases: { V: number; C: number; dtype: 'f32' | 'bf16'; chunk?: number }[] = [];
+  for (const V of [1000, 1237]) for (const dtype of ['f32', 'bf16'] as const) for (const chunk of [300, undefined]) cases.push({ V, C, dtype, chunk });
+  cases.push({ V: 1237, C: ODD_C, dtype: 'bf16', chunk: 301 }, { V: 1237, C: ODD_C, dtype: 'f32', chunk: 301 });
+  for (const { V, C, dtype, chunk } of cases) {
+        it(`V = ${V}, C = ${C}, ${dtype} lm_head, chunk ${chunk ?? 'whole vocabulary'}: logprob/lse abs err <= 1e-4, argmax equal, dh rel err <= 1e-4`, async () => {
           const ctx = await testGpu();
-          const rng = new Rng(V + (dtype === 'bf16' ? 1 : 0));
-          const head = makeHead(ctx, V, dtype, rng);
+          const rng = new Rng(V + C + (dtype === 'bf16' ? 1 : 0));
+          const head = makeHead(ctx, V, dtype, rng, C);
           const h32 = new Float32Array(randn(M * C, rng));
           const h = Float64Array.from(h32);
           const targets = makeTargets(V, rng);
@@ -99,7 +102,6 @@ describe('logprob kernels vs float64 full-softmax reference', () => {
           // Floor 0.1 x RMS(dh): each entry is an f32 sum over V products, whose rounding
           // (~1e-6 absolute here) is not relative to entries that cancel to near 0.
           const gotDh = await ctx.readF32(dh);
-          if (process.env.LOGPROB_ERRORS) console.log(V, dtype, chunk, maxAbs(got.logprob, want.logprob), maxAbs(got.lse, want.lse), maxRelError(gotDh, wantDh, 0.1 * rms(wantDh)).err);
           expect(maxRelError(gotDh, wantDh, 0.1 * rms(wantDh)).err).toBeLessThanOrEqual(1e-4);
           destroyLogprobScratch(ctx, scratch);
         });
@@ -172,8 +174,8 @@ describe('logprob kernels vs float64 full-softmax reference', () => {
     const s = logprobScratch(ctx, 2048, 49152);
     expect(s.Vc * 2048 * 4).toBeLessThanOrEqual(32 * 2 ** 20);
     expect(s.Vc).toBe(4096);
-    expect(logprobScratch(ctx, 3, 1001).Vc).toBe(1002); // whole vocabulary, rounded to even
-    expect(logprobScratch(ctx, M, 1000, { chunk: 301 }).Vc).toBe(302);
+    expect(logprobScratch(ctx, 3, 1001).Vc).toBe(1001); // whole vocabulary
+    expect(logprobScratch(ctx, M, 1000, { chunk: 301 }).Vc).toBe(301);
   });
 });
 

@@ -1,10 +1,13 @@
 // Answer-token log-probs without a [M, V] logits tensor: the vocabulary is walked in chunks of
-// Vc columns (logits chunk [M, Vc] from linearForward over a window of lm_head rows), each merged
-// into per-row running max / sum-exp / argmax / target logit (online softmax). The backward
-// recomputes each chunk and accumulates dh += g W_chunk.
+// Vc columns (logits chunk [M, Vc] = h W[v0:v0+Vc]^T), each merged into per-row running
+// max / sum-exp / argmax / target logit (online softmax). The backward recomputes each chunk
+// and accumulates dh += g W[v0:v0+Vc].
+// The products are linearForward / linearBackwardInput's own GEMM, given the lm_head window as
+// an element offset (v0 * C): a binding window would need v0*C*bytes to be a multiple of 256,
+// which fails for C = 72 or odd C, and a copy of the rows would cost memory and bandwidth.
 import { grid1d, type Binding, type GpuContext } from '../../gpu';
 import code from '../../../shaders/logprob.wgsl?raw';
-import { linearBackwardInput, linearForward } from './linear';
+import { gemm } from './gemm';
 import type { Weight } from './types';
 
 export class LogprobShapeError extends Error {
@@ -17,18 +20,16 @@ export interface LogprobScratch {
   M: number;
   /** Vocabulary size it was made for. */
   V: number;
-  /** Columns per chunk (even; the last chunk is ragged when Vc does not divide V). */
+  /** Columns per chunk (the last chunk is ragged when Vc does not divide V). */
   Vc: number;
   /** [M, Vc] f32: one chunk of logits, then of d logprob / d logits. */
   logits: GPUBuffer;
   /** [M, 2] f32: running max and sum of exp(z - max). */
   state: GPUBuffer;
-  /** [Vc, C] copy of a window of lm_head rows, made on first use (size depends on C and dtype). */
-  weight: GPUBuffer | null;
 }
 
 export interface LogprobScratchOptions {
-  /** Columns per chunk; rounded up to even (a bf16 window then starts on a whole u32). */
+  /** Columns per chunk (default: the most that fit maxChunkBytes, at most V). */
   chunk?: number;
   /** Cap on the logits chunk, M * Vc * 4 bytes (default 32 MiB). */
   maxChunkBytes?: number;
@@ -38,23 +39,19 @@ export interface LogprobScratchOptions {
 export function logprobScratch(ctx: GpuContext, M: number, V: number, opts: LogprobScratchOptions = {}): LogprobScratch {
   if (!(M >= 1 && V >= 1)) throw new LogprobShapeError(`logprobScratch: M = ${M} rows and V = ${V} words must both be >= 1`);
   const cap = Math.floor((opts.maxChunkBytes ?? 32 * 2 ** 20) / (4 * M));
-  let Vc = Math.max(2, Math.min(opts.chunk ?? cap, V));
-  Vc += Vc & 1;
+  const Vc = Math.max(1, Math.min(Math.floor(opts.chunk ?? cap), V));
   return {
     M,
     V,
     Vc,
     logits: ctx.createBuffer('logprob logits chunk', M * Vc * 4),
     state: ctx.createBuffer('logprob running state', M * 2 * 4),
-    weight: null,
   };
 }
 
 export function destroyLogprobScratch(ctx: GpuContext, s: LogprobScratch): void {
   ctx.destroyBuffer(s.logits);
   ctx.destroyBuffer(s.state);
-  if (s.weight) ctx.destroyBuffer(s.weight);
-  s.weight = null;
 }
 
 function check(what: string, s: LogprobScratch, lmHead: Weight, M: number, C: number, V: number): void {
@@ -65,25 +62,14 @@ function check(what: string, s: LogprobScratch, lmHead: Weight, M: number, C: nu
     throw new LogprobShapeError(`${what}: lm_head buffer has ${lmHead.buffer.size} bytes, [${V}, ${C}] ${lmHead.dtype} needs ${bytes}`);
 }
 
-/**
- * lm_head rows [v0, v0 + W) as a Weight. linearForward takes a whole buffer, and a binding
- * window would need v0*C*bytes to be a multiple of 256 (not true for C = 72 or odd C), so the
- * rows are copied (4-byte aligned: Vc is even) into scratch.
- */
-function windowWeight(ctx: GpuContext, s: LogprobScratch, lmHead: Weight, v0: number, W: number, C: number): Weight {
-  const bpe = lmHead.dtype === 'bf16' ? 2 : 4;
-  if (v0 === 0 && W === s.V) return lmHead;
-  if (!s.weight || s.weight.size < s.Vc * C * bpe) {
-    if (s.weight) {
-      ctx.flush(); // recorded copies into the old buffer must be submitted before it goes
-      ctx.destroyBuffer(s.weight);
-    }
-    s.weight = ctx.createBuffer('logprob lm_head window', s.Vc * C * bpe);
-  }
-  // Round up to whole u32s: for bf16 with W*C odd the copy takes 2 bytes of the next row (or padding).
-  const size = Math.min(Math.ceil((W * C * bpe) / 4) * 4, lmHead.buffer.size - v0 * C * bpe);
-  ctx.copy(lmHead.buffer, s.weight, size, v0 * C * bpe, 0);
-  return { buffer: s.weight, dtype: lmHead.dtype };
+/** logits[M, W] = h[M, C] lmHead[v0 : v0 + W, :]^T (linearForward on a row window). */
+function chunkLogits(ctx: GpuContext, logits: Binding, h: Binding, lmHead: Weight, v0: number, W: number, M: number, C: number): void {
+  gemm(ctx, logits, { binding: h, off: 0, s0: C, s1: 1 }, { binding: lmHead.buffer, off: v0 * C, s0: 1, s1: C, bf16: lmHead.dtype === 'bf16' }, M, W, C);
+}
+
+/** dh[M, C] (+)= g[M, W] lmHead[v0 : v0 + W, :] (linearBackwardInput on a row window). */
+function chunkBackward(ctx: GpuContext, dh: Binding, g: Binding, lmHead: Weight, v0: number, W: number, M: number, C: number, accumulate: boolean): void {
+  gemm(ctx, dh, { binding: g, off: 0, s0: W, s1: 1 }, { binding: lmHead.buffer, off: v0 * C, s0: C, s1: 1, bf16: lmHead.dtype === 'bf16' }, M, C, W, { accumulate });
 }
 
 /**
@@ -110,7 +96,7 @@ export function logprobForward(
   const pipe = ctx.pipeline(code, 'logprob_forward');
   for (let v0 = 0; v0 < V; v0 += scratch.Vc) {
     const W = Math.min(scratch.Vc, V - v0);
-    linearForward(ctx, scratch.logits, h, windowWeight(ctx, scratch, lmHead, v0, W, C), M, C, W);
+    chunkLogits(ctx, scratch.logits, h, lmHead, v0, W, M, C);
     const flags = (v0 === 0 ? 1 : 0) | (v0 + W === V ? 2 : 0);
     ctx.dispatch(pipe, ctx.uniform(new Uint32Array([M, W, v0, flags])), [logprob, argmax, lse, scratch.state, scratch.logits, targets], grid1d(M));
   }
@@ -138,10 +124,9 @@ export function logprobBackward(
   const pipe = ctx.pipeline(code, 'logprob_backward');
   for (let v0 = 0; v0 < V; v0 += scratch.Vc) {
     const W = Math.min(scratch.Vc, V - v0);
-    const w = windowWeight(ctx, scratch, lmHead, v0, W, C);
-    linearForward(ctx, scratch.logits, h, w, M, C, W);
+    chunkLogits(ctx, scratch.logits, h, lmHead, v0, W, M, C);
     ctx.dispatch(pipe, ctx.uniform(new Uint32Array([M, W, v0, 0])), [scratch.logits, targets, lse, dlogprob], grid1d(Math.ceil((M * W) / 256)));
-    linearBackwardInput(ctx, dh, scratch.logits, w, M, C, W, { accumulate: v0 > 0 });
+    chunkBackward(ctx, dh, scratch.logits, lmHead, v0, W, M, C, v0 > 0);
   }
 }
 

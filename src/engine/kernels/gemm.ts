@@ -1,0 +1,49 @@
+// Host side of shaders/gemm.wgsl: a strided C = [C +] alpha * A B used by linear and LoRA.
+import gemmSource from '../../../shaders/gemm.wgsl?raw';
+import type { Binding, GpuContext } from '../../gpu';
+import { GpuLimitError } from '../../gpu';
+
+export interface GemmOperand {
+  binding: Binding;
+  /** Element offset and strides: X(i, j) = x[off + i * s0 + j * s1]. */
+  off: number;
+  s0: number;
+  s1: number;
+  bf16?: boolean;
+}
+
+const sources = new Map<boolean, string>();
+
+/** The WGSL with `#ifdef BF16` resolved (WGSL has no preprocessor). */
+function source(bf16: boolean): string {
+  let s = sources.get(bf16);
+  if (!s) {
+    const out: string[] = [];
+    let keep = [true];
+    for (const line of gemmSource.split('\n')) {
+      const t = line.trim();
+      if (t === '#ifdef BF16') keep.push(keep[keep.length - 1] && bf16);
+      else if (t === '#else') keep[keep.length - 1] = !keep[keep.length - 1] && keep[keep.length - 2];
+      else if (t === '#endif') keep.pop();
+      else if (keep[keep.length - 1]) out.push(line);
+    }
+    s = out.join('\n');
+    sources.set(bf16, s);
+  }
+  return s;
+}
+
+/** C[M, N] (+)= alpha * sum_k A(m, k) B(k, n). */
+export function gemm(ctx: GpuContext, c: Binding, A: GemmOperand, B: GemmOperand, M: number, N: number, K: number, opts: { alpha?: number; accumulate?: boolean } = {}): void {
+  if (M === 0 || N === 0) return;
+  const bf16 = !!B.bf16;
+  const u = new ArrayBuffer(48);
+  const w = new Uint32Array(u);
+  w.set([M, N, K, opts.accumulate ? 1 : 0, A.off, A.s0, A.s1, B.off, B.s0, B.s1]);
+  new Float32Array(u)[10] = opts.alpha ?? 1;
+  const gx = Math.ceil(N / 16);
+  const gy = Math.ceil(M / 16);
+  if (gx > ctx.limits.maxComputeWorkgroupsPerDimension || gy > ctx.limits.maxComputeWorkgroupsPerDimension)
+    throw new GpuLimitError(`matrix product ${M} x ${N} is too large for one dispatch`);
+  ctx.dispatch(ctx.pipeline(source(bf16), 'gemm'), ctx.uniform(u), [c, A.binding, B.binding], [gx, gy]);
+}
