@@ -6,4 +6,6 @@ export default defineConfig({
   optimizeDeps: { exclude: ['onnxruntime-web'] },
   build: { target: 'es2022' },
   server: { fs: { allow: ['.'] } },
+  // Unknown paths are 404s, not index.html: the model loader probes for optional files.
+  appType: 'mpa',
 });

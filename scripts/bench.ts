@@ -59,6 +59,7 @@ async function main(): Promise<void> {
   if (nodeOnly && browserOnly) throw new Error('bench: --node-only and --browser-only exclude each other');
   useSwiftShaderIfNoDriver();
   const t0 = performance.now();
+  const loadAtStart = os.loadavg().map((x) => Math.round(x * 100) / 100);
   log(`options ${JSON.stringify(opts)}`);
   let node: EnvResult | Skipped | Failed = { skipped: '--browser-only' };
   if (!browserOnly) {
@@ -89,6 +90,8 @@ async function main(): Promise<void> {
       node: process.versions.node,
       chromium: chromiumVersion,
       adapters: { node: adapterOf(node), chromium: adapterOf(chromiumRes) },
+      // Other processes share these CPUs (and so the CPU adapter): 1/5/15-minute load averages.
+      loadAverage: { start: loadAtStart, end: os.loadavg().map((x) => Math.round(x * 100) / 100) },
     },
     options: opts,
     seconds: Math.round((performance.now() - t0) / 100) / 10,
@@ -98,7 +101,9 @@ async function main(): Promise<void> {
   process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
 }
 
-main().then(
+// Top-level await: vite-node closes its module server once this module has evaluated, and the
+// sections are imported lazily.
+await main().then(
   () => process.exit(0),
   (e) => {
     log(`failed: ${errorText(e)}`);

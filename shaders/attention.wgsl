@@ -1,6 +1,7 @@
 // attention_forward: out_i = sum_j softmax_j(scale q_i.k_j) v_j over the keys query i sees
 //   (j <= q_offset + i, key j real, query i real), online softmax over K/V tiles in workgroup
 //   memory; lse_i = log sum_j exp(scale q_i.k_j) saved for the backward (natural log).
+// attention_forward_decode: the same for a few queries (KV-cache decoding), keys split across a workgroup.
 // attention_backward_*: flash-attention backward, P recomputed from lse:
 //   D_i = dout_i.out_i, P_ij = exp(scale q_i.k_j - lse_i), dP_ij = dout_i.v_j, dS_ij = P_ij (dP_ij - D_i),
 //   dq_i = scale sum_j dS_ij k_j, dk_j = scale sum_i dS_ij q_i, dv_j = sum_i P_ij dout_i.
@@ -153,6 +154,83 @@ fn attention_forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocatio
     let inv = select(0.0, 1.0 / l, seen);
     for (var d = 0u; d < HD4; d++) { fw_out[qa + d] = o[d] * inv; }
     fw_lse[(b * p.NH + h) * p.Tq + i] = select(NEG_BIG, (m + log2(l)) * LN2, seen);
+  }
+}
+
+// Few queries (KV-cache decoding): one workgroup per query row, its 64 invocations split the keys.
+// Per chunk of DC keys: scores into workgroup memory, then every invocation reads the chunk's max
+// and sum (broadcast reads, identical results), and accumulates p * v for one vec4 of head dims
+// over its share of the keys; the shares are summed at the end.
+const DC: u32 = 256u; // keys per chunk
+const DQ: u32 = 64u; // invocations per workgroup
+const DG: u32 = DQ / HD4; // key shares (invocation = share * HD4 + dim quad)
+var<workgroup> dec_q: array<vec4<f32>, HD4>;
+var<workgroup> dec_s: array<f32, DC>;
+var<workgroup> dec_o: array<vec4<f32>, DQ>;
+
+@compute @workgroup_size(DQ)
+fn attention_forward_decode(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let i = wid.x;
+  let h = wid.y;
+  let b = wid.z;
+  let kvh = h / (p.NH / p.NKV);
+  let kbase = b * p.kv_stride;
+  let live = fw_mask[kbase + p.q_offset + i] != 0u;
+  let qa = ((b * p.Tq + i) * p.NH + h) * HD4;
+  if (lid < HD4) { dec_q[lid] = q_in[qa + lid] * p.scale_log2; }
+  let share = lid / HD4;
+  let quad = lid - share * HD4;
+  var o = vec4<f32>(0.0);
+  var m = NEG_BIG;
+  var l = 0.0;
+  let kend = min(p.Tk, p.q_offset + i + 1u); // keys this query may see: [0, kend)
+  for (var c0 = 0u; c0 < kend; c0 += DC) {
+    let n = min(DC, kend - c0);
+    workgroupBarrier(); // dec_q written / previous chunk consumed
+    for (var r = lid; r < DC; r += DQ) {
+      var x = NEG_BIG;
+      let j = c0 + r;
+      if (r < n && fw_mask[kbase + j] != 0u) {
+        let a = ((kbase + j) * p.NKV + kvh) * HD4;
+        var acc = vec4<f32>(0.0);
+        for (var d = 0u; d < HD4; d++) { acc = fma(dec_q[d], k_in[a + d], acc); }
+        x = acc.x + acc.y + acc.z + acc.w;
+      }
+      dec_s[r] = x;
+    }
+    workgroupBarrier();
+    var cmax = NEG_BIG;
+    for (var r = 0u; r < n; r++) { cmax = max(cmax, dec_s[r]); }
+    let mn = max(m, cmax);
+    workgroupBarrier(); // everyone has read the scores
+    for (var r = lid; r < n; r += DQ) {
+      let x = dec_s[r];
+      dec_s[r] = select(0.0, exp2(x - mn), x > NEG_BIG);
+    }
+    workgroupBarrier();
+    if (cmax > NEG_BIG) {
+      let c = exp2(m - mn);
+      var sum = 0.0;
+      for (var r = 0u; r < n; r++) { sum += dec_s[r]; }
+      l = l * c + sum;
+      o = o * c;
+      if (share < DG) {
+        for (var r = share; r < n; r += DG) {
+          let pr = dec_s[r];
+          if (pr > 0.0) { o = fma(vec4<f32>(pr), v_in[((kbase + c0 + r) * p.NKV + kvh) * HD4 + quad], o); }
+        }
+      }
+      m = mn;
+    }
+  }
+  dec_o[lid] = o;
+  workgroupBarrier();
+  if (lid < HD4) {
+    var total = vec4<f32>(0.0);
+    for (var g = 0u; g < DG; g++) { total += dec_o[g * HD4 + lid]; }
+    let seen = live && l > 0.0;
+    fw_out[qa + lid] = total * select(0.0, 1.0 / l, seen);
+    if (lid == 0u) { fw_lse[(b * p.NH + h) * p.Tq + i] = select(NEG_BIG, (m + log2(l)) * LN2, seen); }
   }
 }
 

@@ -36,3 +36,23 @@ fn gemm(@builtin(global_invocation_id) gid: vec3u) {
   if (p.accumulate != 0u) { v += c[idx]; }
   c[idx] = v;
 }
+
+// Split-K: when M x N is small and K long (the lm_head backward: dh = g W over 49,280 vocabulary
+// rows), workgroup z computes the partial sum over its slice of K into part[z, M, N]; gemm_reduce
+// then adds the slices. Same bindings as gemm, with binding 1 (c) holding the partials.
+
+@compute @workgroup_size(16, 16)
+fn gemm_split(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw: vec3u) {
+  let n = gid.x;
+  let m = gid.y;
+  let z = gid.z;
+  if (m >= p.M || n >= p.N) { return; }
+  let per = (p.K + nw.z - 1u) / nw.z;
+  let k0 = z * per;
+  let k1 = min(p.K, k0 + per);
+  var acc = 0.0;
+  for (var k = k0; k < k1; k++) {
+    acc = fma(a[p.aOff + m * p.aSm + k * p.aSk], loadB(p.bOff + k * p.bSk + n * p.bSn), acc);
+  }
+  c[(z * p.M + m) * p.N + n] = acc;
+}

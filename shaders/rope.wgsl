@@ -4,17 +4,18 @@
 // One invocation per (row, head, pair i); rows are [NH * HD] wide.
 //
 // Precision: angles reach ~8000 rad at position 8192, where an f32 angle alone is off by 2e-4 rad.
-// The host passes each frequency in turns per position split as hi + lo, with hi holding only
-// 8 significant bits, so position * hi is exact in f32 (for positions < 65536); the fraction of
-// a turn is then reduced to [-0.5, 0.5] before sin/cos, keeping the angle error near 1e-6 rad.
+// The host passes each frequency in turns per position (inv_freq / 2pi, from float64) split as
+// f1 + f2 + f3, f1 and f2 with 8 significant bits each, so position * f1 and position * f2 are
+// exact in f32 for positions < 65536; only their fractions of a turn are kept, and the angle
+// error stays within a few 1e-7 rad.
 
 struct Params {
   N: u32,
   NH: u32,
   half: u32, // HD / 2
   _pad: u32,
-  // Pair i: (hi, lo) at freq[i / 2].xy (even i) or .zw (odd i); up to HD = 256.
-  freq: array<vec4<f32>, 64>,
+  // Pair i: (f1, f2, f3, 0); up to HD = 256.
+  freq: array<vec4<f32>, 128>,
 }
 @group(0) @binding(0) var<uniform> p: Params;
 
@@ -29,17 +30,27 @@ struct Params {
 
 const TWO_PI: f32 = 6.283185307179586;
 
-// (cos, sin) of position * inv_freq[i].
+// (cos, sin) of position * inv_freq[i]. The built-in sin/cos may be as coarse as 2^-11 absolute
+// (SwiftShader's are ~1e-4), so the angle is reduced to [-pi/4, pi/4] plus a quarter-turn count
+// and evaluated with Cephes' single-precision polynomials (a few ulp).
 fn cos_sin(pos: i32, i: u32) -> vec2<f32> {
-  let f4 = p.freq[i >> 1u];
-  let f = select(f4.xy, f4.zw, (i & 1u) == 1u);
+  let f = p.freq[i];
   let t = f32(pos);
-  let a = t * f.x; // exact
-  var turns = a - floor(a);
-  turns = fma(t, f.y, turns);
-  turns = turns - round(turns);
-  let angle = turns * TWO_PI;
-  return vec2<f32>(cos(angle), sin(angle));
+  let a1 = t * f.x; // exact
+  let a2 = t * f.y; // exact
+  var turns = (a1 - floor(a1)) + (a2 - floor(a2));
+  turns = fma(t, f.z, turns);
+  let quarter = round(turns * 4.0);
+  let r = (turns - quarter * 0.25) * TWO_PI; // in [-pi/4, pi/4]
+  let z = r * r;
+  let s = r + r * z * (-1.6666654611e-1 + z * (8.3321608736e-3 + z * -1.9515295891e-4));
+  let c = 1.0 - 0.5 * z + z * z * (4.166664568298827e-2 + z * (-1.388731625493765e-3 + z * 2.443315711809948e-5));
+  switch (i32(quarter) & 3) {
+    case 1: { return vec2<f32>(-s, c); }
+    case 2: { return vec2<f32>(-c, -s); }
+    case 3: { return vec2<f32>(s, -c); }
+    default: { return vec2<f32>(c, s); }
+  }
 }
 
 struct Pair { row: u32, i1: u32, i2: u32, pair: u32, ok: bool }

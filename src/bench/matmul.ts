@@ -126,12 +126,9 @@ async function oursVariant(
     const yb = ctx.createBuffer(`bench Y [${T}, ${OUT}]`, T * OUT * 4);
     bufs.push(yb);
     const weight = { buffer: wb, dtype };
-    console.error('DBG created');
     await ctx.sync();
-    console.error('DBG synced');
     const t = await measure(async (n) => {
       for (let i = 0; i < n; i++) {
-        console.error('DBG lf', n, i);
         linearForward(ctx, yb, xb, weight, T, IN, OUT);
         ctx.flush(); // one submit per product, as ORT does per run
       }
@@ -154,9 +151,7 @@ function transpose(w: Float32Array, rows: number, cols: number): Float32Array {
 export async function benchMatmul(host: BenchHost, ctx: GpuContext, opts: BenchOptions): Promise<MatmulResult> {
   const spec = opts.profile === 'tiny' ? TINY_MATMUL : DEFAULT_MATMUL;
   const { T } = spec;
-  console.error('DBG start');
   const linear = await loadLinear();
-  console.error('DBG loaded', typeof linear);
   let ort = await host.ortWebGpu().catch((e): Failed => ({ error: `onnxruntime-web could not be loaded: ${errorText(e)}` }));
   const rng = new Rng(opts.seed);
   const shapes: MatmulShapeResult[] = [];

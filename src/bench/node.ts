@@ -23,43 +23,58 @@ async function packageVersion(root: string, name: string): Promise<string | unde
   }
 }
 
+let gpuInstance: GPU | null = null;
+
+/**
+ * One GPU object from Dawn's Node bindings for the whole process, exposed as navigator.gpu so
+ * that GpuContext (src/gpu/device.ts looks there first) and onnxruntime-web share it.
+ */
+async function installNavigatorGpu(): Promise<GPU> {
+  if (gpuInstance) return gpuInstance;
+  const g = globalThis as { navigator?: { gpu?: GPU } };
+  if (g.navigator?.gpu) return (gpuInstance = g.navigator.gpu);
+  const pkg = 'webgpu';
+  const webgpu = (await import(/* @vite-ignore */ pkg)) as { create: (o: string[]) => GPU; globals: Record<string, unknown> };
+  Object.assign(globalThis, webgpu.globals);
+  const gpu = webgpu.create([]);
+  if (!g.navigator) Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true, writable: true });
+  else Object.defineProperty(g.navigator, 'gpu', { value: gpu, configurable: true });
+  shareableWriteBuffer(webgpu.globals.GPUQueue as { prototype: GPUQueue } | undefined);
+  return (gpuInstance = gpu);
+}
+
+/**
+ * onnxruntime-web's wasm heap is a SharedArrayBuffer; Dawn's Node bindings reject views of one in
+ * GPUQueue.writeBuffer ("Invalid argument") where browsers accept them: copy such data first.
+ */
+function shareableWriteBuffer(GPUQueueClass: { prototype: GPUQueue } | undefined): void {
+  if (!GPUQueueClass || typeof SharedArrayBuffer === 'undefined') return;
+  type WriteBuffer = (this: GPUQueue, buffer: GPUBuffer, offset: number, data: BufferSource, dataOffset?: number, size?: number) => void;
+  const proto = GPUQueueClass.prototype as unknown as { writeBuffer: WriteBuffer; __benchShared?: boolean };
+  if (proto.__benchShared) return;
+  const original = proto.writeBuffer;
+  proto.writeBuffer = function (this: GPUQueue, buffer, offset, data, dataOffset = 0, size) {
+    if (ArrayBuffer.isView(data) && data.buffer instanceof SharedArrayBuffer) {
+      const el = (data as unknown as { BYTES_PER_ELEMENT?: number }).BYTES_PER_ELEMENT ?? 1;
+      const start = data.byteOffset + dataOffset * el;
+      const len = size !== undefined ? size * el : data.byteLength - dataOffset * el;
+      return original.call(this, buffer, offset, new Uint8Array(data.buffer, start, len).slice());
+    }
+    return original.call(this, buffer, offset, data, dataOffset, size);
+  };
+  proto.__benchShared = true;
+}
+
 let ortPromise: Promise<OrtModule | Skipped> | null = null;
 
 /**
- * onnxruntime-web's WebGPU build in Node. Its default Node entry is wasm-only, so this loads the
- * `onnxruntime-web/webgpu` bundle, gives it `navigator.gpu` from Dawn's bindings, and copies data
- * out of the wasm heap before GPUQueue.writeBuffer: the heap is a SharedArrayBuffer, which
- * Dawn's Node bindings reject ("Invalid argument") where browsers accept it.
+ * onnxruntime-web's WebGPU build in Node. The package's Node entry is wasm-only, so this loads the
+ * `onnxruntime-web/webgpu` bundle, which finds the GPU through navigator.gpu (see above).
  */
 export function loadOrtWebGpuInNode(): Promise<OrtModule | Skipped> {
   ortPromise ??= (async (): Promise<OrtModule | Skipped> => {
     try {
-      const pkg = 'webgpu';
-      const webgpu = (await import(/* @vite-ignore */ pkg)) as { create: (o: string[]) => GPU; globals: object };
-      Object.assign(globalThis, webgpu.globals);
-      const g = globalThis as { navigator?: { gpu?: GPU } };
-      const gpu = g.navigator?.gpu ?? webgpu.create([]);
-      if (!g.navigator) Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true, writable: true });
-      else if (!g.navigator.gpu) Object.defineProperty(g.navigator, 'gpu', { value: gpu, configurable: true });
-      const adapter = await gpu.requestAdapter();
-      if (!adapter) return { skipped: 'no WebGPU adapter in Node (set VK_ICD_FILENAMES to a Vulkan driver, e.g. SwiftShader)' };
-      const device = await adapter.requestDevice();
-      type WriteBuffer = (this: GPUQueue, buffer: GPUBuffer, offset: number, data: BufferSource, dataOffset?: number, size?: number) => void;
-      const proto = Object.getPrototypeOf(device.queue) as { writeBuffer: WriteBuffer; __benchShared?: boolean };
-      if (!proto.__benchShared) {
-        const original = proto.writeBuffer;
-        proto.writeBuffer = function (this: GPUQueue, buffer, offset, data, dataOffset = 0, size) {
-          if (ArrayBuffer.isView(data) && typeof SharedArrayBuffer !== 'undefined' && data.buffer instanceof SharedArrayBuffer) {
-            const el = (data as unknown as { BYTES_PER_ELEMENT?: number }).BYTES_PER_ELEMENT ?? 1;
-            const start = data.byteOffset + dataOffset * el;
-            const len = size !== undefined ? size * el : data.byteLength - dataOffset * el;
-            return original.call(this, buffer, offset, new Uint8Array(data.buffer, start, len).slice());
-          }
-          return original.call(this, buffer, offset, data, dataOffset, size);
-        };
-        proto.__benchShared = true;
-      }
-      device.destroy();
+      await installNavigatorGpu();
       const ort = (await import('onnxruntime-web/webgpu')) as unknown as OrtModule;
       ort.env.logLevel = 'error';
       return ort;
@@ -78,6 +93,7 @@ export interface NodeHostOptions {
 
 export async function nodeHost(o: NodeHostOptions = {}): Promise<BenchHost> {
   useSwiftShaderIfNoDriver();
+  await installNavigatorGpu();
   const root = o.root ?? process.cwd();
   const versions: Record<string, string | undefined> = {};
   await Promise.all(['onnxruntime-web', 'webgpu'].map(async (p) => (versions[p] = await packageVersion(root, p))));

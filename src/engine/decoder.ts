@@ -17,7 +17,7 @@ import { destroyLogprobScratch, logprobScratch, type LogprobScratch } from './ke
 import { activationSpecs, allocate, checkPlan, normalizeLoraConfig, type Activations, type LoraConfig } from './layout';
 import { LoraAdapter } from './lora';
 import { destroyDecoderParams, SMOLVLM_NAMES, uploadDecoderParams, type DecoderParams, type WeightDtype, type WeightNames, type WeightSource } from './params';
-import { povidStep, type PovidExample, type PovidStepOptions, type PovidStepResult } from './step';
+import { povidStep, readMany, type PovidExample, type PovidStepOptions, type PovidStepResult } from './step';
 
 export interface EngineOptions {
   /** Sequences per forward pass (a POVID step over E examples runs 2E). */
@@ -156,11 +156,17 @@ export class Engine implements EngineCore {
       sumBySlot(ctx, head.policy, head.logprob, acts.inputs.slotOfRow, M, B);
     }
     if (opts.lastLogits) lastLogitsForward(ctx, cfg, params, acts, B);
-    const sums = M > 0 ? await ctx.readF32(head.policy, B) : new Float32Array(B);
-    const lp = M > 0 ? await ctx.readF32(head.logprob, M) : new Float32Array(0);
-    const am = M > 0 ? await ctx.readI32(head.argmax, M) : new Int32Array(0);
-    const logits = opts.lastLogits ? await ctx.readF32(head.logits, B * cfg.vocabSize) : null;
     const V = cfg.vocabSize;
+    const [sumsB, lpB, amB, logitsB] = await readMany(ctx, [
+      { buf: head.policy, count: M > 0 ? B : 0 },
+      { buf: head.logprob, count: M },
+      { buf: head.argmax, count: M },
+      { buf: head.logits, count: opts.lastLogits ? B * V : 0 },
+    ]);
+    const sums = M > 0 ? new Float32Array(sumsB) : new Float32Array(B);
+    const lp = new Float32Array(lpB);
+    const am = new Int32Array(amB);
+    const logits = opts.lastLogits ? new Float32Array(logitsB) : null;
     const rs = pack.rowStart;
     return {
       logprobSums: Array.from(sums),

@@ -86,9 +86,13 @@ export interface PovidStepResult {
   timings?: StepTimings;
 }
 
-/** Copies several small buffers into one and reads it back once. */
-async function readMany(ctx: GpuContext, parts: { buf: GPUBuffer; count: number }[]): Promise<ArrayBuffer[]> {
+/** Copies several small buffers into one and reads it back once (one GPU round trip). */
+export async function readMany(ctx: GpuContext, parts: { buf: GPUBuffer; count: number }[]): Promise<ArrayBuffer[]> {
   const total = parts.reduce((a, p) => a + p.count, 0);
+  if (total === 0) {
+    await ctx.sync();
+    return parts.map(() => new ArrayBuffer(0));
+  }
   const tmp = ctx.createBuffer('step readback', total * 4);
   try {
     let off = 0;

@@ -27,6 +27,8 @@ export class GpuContext {
   private pipelines = new Map<string, GPUComputePipeline>();
   private uniforms = new Map<string, GPUBuffer>();
   private transient: GPUBuffer[] = [];
+  /** Uniform buffers freed after their submit (profileTrace cannot replay their dispatches). */
+  readonly transientUniforms = new WeakSet<GPUBuffer>();
   private sizes = new WeakMap<GPUBuffer, number>();
   private ids = new WeakMap<GPUBuffer, number>();
   private nextId = 1;
@@ -37,6 +39,8 @@ export class GpuContext {
   private errors: string[] = [];
   /** Dispatches recorded since creation (for benchmarks and sanity checks). */
   dispatchCount = 0;
+  /** When set, every dispatch is also recorded here (profiling: see profileTrace). */
+  trace: { pipeline: GPUComputePipeline; uniform: GPUBuffer | null; storage: Binding[]; workgroups: [number, number, number] }[] | null = null;
 
   constructor(acquired: AcquiredDevice) {
     this.device = acquired.device;
@@ -174,6 +178,7 @@ export class GpuContext {
       this.modules.set(code, module);
     }
     p = this.device.createComputePipeline({
+      label: entryPoint,
       layout: 'auto',
       compute: { module, entryPoint, constants },
     });
@@ -201,6 +206,7 @@ export class GpuContext {
       const b = this.device.createBuffer({ label: 'uniform (transient)', size, usage: 0x40 | 0x08 });
       this.device.queue.writeBuffer(b, 0, bytes.buffer, bytes.byteOffset, bytes.byteLength);
       this.transient.push(b);
+      this.transientUniforms.add(b);
       return b;
     }
     let key = '';
@@ -231,6 +237,7 @@ export class GpuContext {
     this.pass.setBindGroup(0, bindGroup);
     this.pass.dispatchWorkgroups(x, y, z);
     this.dispatchCount++;
+    this.trace?.push({ pipeline, uniform, storage, workgroups: [x, y, z] });
   }
 
   private pipelineIds = new WeakMap<GPUComputePipeline, number>();
@@ -325,6 +332,26 @@ export class GpuContext {
     this.bindGroups.clear();
     this.device.destroy();
   }
+}
+
+/**
+ * Replays recorded dispatches one at a time, waiting for each, and sums wall-clock time per
+ * pipeline (entry point). Buffers are modified again by the replay: use it only to profile.
+ */
+export async function profileTrace(ctx: GpuContext, trace: NonNullable<GpuContext['trace']>, repeats = 1): Promise<{ entry: string; ms: number; count: number }[]> {
+  const by = new Map<string, { ms: number; count: number }>();
+  for (const d of trace) {
+    if (d.uniform && ctx.transientUniforms.has(d.uniform)) continue;
+    await ctx.sync();
+    const t0 = performance.now();
+    for (let r = 0; r < repeats; r++) ctx.dispatch(d.pipeline, d.uniform, d.storage, d.workgroups);
+    await ctx.sync();
+    const e = by.get(d.pipeline.label) ?? { ms: 0, count: 0 };
+    e.ms += (performance.now() - t0) / repeats;
+    e.count++;
+    by.set(d.pipeline.label, e);
+  }
+  return [...by.entries()].map(([entry, v]) => ({ entry, ...v })).sort((a, b) => b.ms - a.ms);
 }
 
 /** Splits a 1-D count of workgroups into x/y so neither passes the per-dimension limit. */

@@ -38,6 +38,21 @@ export function startApp(root: HTMLElement, api: PovidWorkerApi): App {
 
   const gpu = new GpuCheck();
   const settings = new Settings();
+  const compare = new CompareView(api, toasts, () => settings.read().noiseStep);
+  const downloads = new Downloads(api, toasts, () => toasts.show('Compare it with the base model in step 5.', 'info'));
+
+  /** Enables what can run now; GPU work waits while training holds the Worker's GPU queue. */
+  const sync = () => {
+    const busy = trainState === 'training' || trainState === 'paused';
+    const usable = model !== null && !busy;
+    table.setModelReady(usable);
+    compare.setReady(usable);
+    downloads.setState({ model: usable, records: dataset.records.length });
+    settings.setDisabled(busy);
+    picker.setLocked(busy);
+    root.dataset.training = String(busy);
+    dashboard.refresh();
+  };
 
   const table = new DatasetTable(
     api,
@@ -45,8 +60,7 @@ export function startApp(root: HTMLElement, api: PovidWorkerApi): App {
     (view) => {
       dataset = view;
       compare.setRecords(view.records);
-      downloads.setState({ model: model !== null, records: view.records.length });
-      dashboard.refresh();
+      sync();
     },
     settings.read().seed,
   );
@@ -70,10 +84,7 @@ export function startApp(root: HTMLElement, api: PovidWorkerApi): App {
 
   const picker = new ModelPicker(api, toasts, (summary) => {
     model = summary;
-    table.setModelReady(true);
-    compare.setReady(true);
-    downloads.setState({ model: true, records: dataset.records.length });
-    dashboard.refresh();
+    sync();
     void dashboard.checkCheckpoint();
     toasts.show(`${summary.name} is ready.`, 'success');
   });
@@ -92,15 +103,9 @@ export function startApp(root: HTMLElement, api: PovidWorkerApi): App {
     },
     onState: (s) => {
       trainState = s;
-      const busy = s === 'training' || s === 'paused';
-      settings.setDisabled(busy);
-      picker.setLocked(busy);
-      root.dataset.training = String(busy);
+      sync();
     },
   });
-
-  const compare = new CompareView(api, toasts, () => settings.read().noiseStep);
-  const downloads = new Downloads(api, toasts, () => undefined);
 
   root.append(
     h(

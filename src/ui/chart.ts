@@ -11,6 +11,13 @@ export interface SeriesDef {
   points?: boolean;
 }
 
+/** Tick labels with as many decimals as the tick spacing needs (losses move in the 4th decimal). */
+export function tickLabels(splits: number[]): string[] {
+  const inc = splits.length > 1 ? Math.abs(splits[1] - splits[0]) : Math.abs(splits[0] ?? 1) || 1;
+  const decimals = Math.min(8, Math.max(0, Math.ceil(-Math.log10(inc) - 1e-9)));
+  return splits.map((v) => v.toFixed(decimals));
+}
+
 export class LiveChart {
   readonly el: HTMLElement;
   private readonly plotBox: HTMLElement;
@@ -95,7 +102,10 @@ export class LiveChart {
       {
         ...this.size(),
         scales: { x: { time: false }, ...(this.yRange ? { y: { range: this.yRange } } : {}) },
-        axes: [{ label: 'step', stroke: 'currentColor', grid: { stroke: 'rgba(128,128,128,.15)' } }, { stroke: 'currentColor', grid: { stroke: 'rgba(128,128,128,.15)' } }],
+        axes: [
+          { label: 'step', stroke: 'currentColor', grid: { stroke: 'rgba(128,128,128,.15)' } },
+          { stroke: 'currentColor', grid: { stroke: 'rgba(128,128,128,.15)' }, values: (_u, splits) => tickLabels(splits), size: 56 },
+        ],
         legend: { live: true },
         cursor: { drag: { x: false, y: false } },
         series: [

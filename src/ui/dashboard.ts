@@ -112,7 +112,7 @@ export class Dashboard {
       h('div', { class: 'charts' }, this.loss.el, this.margins.el, this.accuracy.el),
       this.result,
     );
-    this.setState('idle');
+    this.setState('idle', false);
   }
 
   /** Enable or disable the start button from outside (model and data readiness). */
@@ -139,7 +139,7 @@ export class Dashboard {
     }
   }
 
-  private setState(s: TrainState): void {
+  private setState(s: TrainState, notify = true): void {
     this.state = s;
     this.el.dataset.state = s;
     const busy = s === 'training' || s === 'paused';
@@ -148,7 +148,7 @@ export class Dashboard {
     this.cancelBtn.disabled = !busy;
     if (busy) this.offer.hidden = true;
     this.refresh();
-    this.hooks.onState(s);
+    if (notify) this.hooks.onState(s);
   }
 
   private async run(fromCheckpoint = false): Promise<void> {

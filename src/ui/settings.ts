@@ -40,11 +40,11 @@ const NUMBER_FIELDS: NumberField[] = [
   { key: 'checkpointEvery', label: 'Checkpoint every', help: 'Steps between checkpoints saved in the browser, to resume after a reload (0 = never).', min: 0, max: 1_000_000, int: true, advanced: true },
 ];
 
-const LOSS_MODES: { value: LossMode; label: string }[] = [
-  { value: 'povid', label: 'POVID: ½ DPO vs. injected + ½ DPO vs. noise-triggered' },
-  { value: 'dpo-text', label: 'DPO vs. injected answers only' },
-  { value: 'two-stage', label: 'Two-stage: text-only DPO, then POVID (as released)' },
-  { value: 'weighted', label: 'Weighted margin in one sigmoid (the paper’s formula)' },
+const LOSS_MODES: { value: LossMode; label: string; help: string }[] = [
+  { value: 'povid', label: 'POVID (text + noise)', help: 'Average of DPO against the injected answer and DPO against the noise-triggered one (the released code).' },
+  { value: 'dpo-text', label: 'DPO, text only', help: 'Plain DPO against the injected answer; the noisy image is not used.' },
+  { value: 'two-stage', label: 'Two-stage', help: 'Text-only DPO for the first part of the steps, then POVID, as in the release.' },
+  { value: 'weighted', label: 'Weighted margin', help: 'One sigmoid over the weighted margin Δ(chosen) − (w_text·Δ(text) + w_noise·Δ(noise)), as the paper writes it.' },
 ];
 
 export class SettingsError extends Error {
@@ -103,7 +103,12 @@ export class Settings {
     }
 
     this.lossMode = h('select', { testid: 'setting-lossMode' }, ...LOSS_MODES.map((m) => h('option', { text: m.label, attrs: { value: m.value } })));
-    const lossRow = row('Loss', this.lossMode, 'What the adapter is trained against; POVID uses both kinds of hallucination.');
+    const lossRow = row('Loss', this.lossMode, '');
+    const lossHelp = lossRow.querySelector('.help')!;
+    const explainLoss = () => {
+      lossHelp.textContent = LOSS_MODES.find((m) => m.value === this.lossMode.value)?.help ?? '';
+    };
+    this.lossMode.addEventListener('change', explainLoss);
 
     const boxes = h('div', { class: 'checks', attrs: { role: 'group', 'aria-label': 'LoRA targets' } });
     for (const t of LORA_TARGETS) {
@@ -141,12 +146,14 @@ export class Settings {
     this.el = h('form', { class: 'settings', testid: 'settings', attrs: { novalidate: true } }, this.fieldset, this.errors, reset);
     this.el.addEventListener('submit', (e) => e.preventDefault());
     this.set(loadStored());
+    explainLoss();
   }
 
   set(c: TrainConfig): void {
     for (const [k, input] of this.numbers) input.value = String(c[k]);
     for (const [t, cb] of this.targets) cb.checked = c.loraTargets.includes(t);
     this.lossMode.value = c.lossMode;
+    this.lossMode.dispatchEvent(new Event('change'));
   }
 
   /** The current values, unchecked (NaN where a box does not hold a number). */

@@ -4,7 +4,8 @@
 import { describe, expect, it } from 'vitest';
 import { Engine } from '../../src/engine/decoder';
 import { LORA_TARGETS } from '../../src/engine/layout';
-import { randomDecoderWeights } from '../../src/engine/params';
+import { expectedWeights, randomDecoderWeights, roundToBf16, type WeightSource } from '../../src/engine/params';
+import { f16ToF32, f32ToBf16, f32ToF16, type RawTensor } from '../../src/model/safetensors';
 import { Rng } from '../../src/util/rng';
 import { refLora, refWeights, rowLogits, decoderForward as refForward, sequenceLogprob, type RefModel } from '../reference/decoder';
 import { IMAGE_TOKEN, makePrompt, makeSequence, normRelError, randomAnswer, randomLoraValues, TINY, toRef, engineGpu } from './fixture';
@@ -80,8 +81,39 @@ describe('engine forward', () => {
       const alone = await engine.forward([seqs[1]], { lora: true });
       expect(Math.abs(alone.logprobSums[0] - on.logprobSums[1])).toBeLessThan(1e-4);
       expect(normRelError(alone.tokenLogprobs[0], on.tokenLogprobs[1])).toBeLessThan(1e-5);
+      // No answer positions: nothing scored, no error.
+      const none = await engine.forward([{ tokens: [1, 2, 3] }], { lora: true });
+      expect(none.logprobSums).toEqual([0]);
+      expect(none.tokenLogprobs[0].length).toBe(0);
     } finally {
       engine.destroy();
     }
+  });
+
+  it('loads safetensors tensors (BF16, F16, F32) exactly like the same values given as f32', async () => {
+    const ctx = await engineGpu();
+    const weights = randomDecoderWeights(TINY, 23);
+    const seq = batch(3)[0];
+    const sums = async (w: WeightSource, weightDtype: 'f32' | 'bf16') => {
+      const e = await Engine.create(ctx, TINY, w, { maxBatch: 1, maxSeq: 36, lora: null, weightDtype, imageTokenId: IMAGE_TOKEN });
+      try {
+        const r = await e.forward([seq], { lora: false });
+        return Array.from(r.tokenLogprobs[0]);
+      } finally {
+        e.destroy();
+      }
+    };
+    const shapes = new Map(expectedWeights(TINY).map((w) => [w.name, w.shape]));
+    const raw = (dtype: 'BF16' | 'F16' | 'F32', conv: (x: Float32Array) => Uint16Array | Float32Array) =>
+      new Map<string, RawTensor>([...weights].map(([k, v]) => {
+        const d = conv(v);
+        return [k, { name: k, dtype, shape: shapes.get(k)!, data: new Uint8Array(d.buffer, d.byteOffset, d.byteLength) }];
+      }));
+    // A BF16 checkpoint's norms are bf16 values too (kept as f32 on the GPU, exactly).
+    const viaBf16 = new Map([...weights].map(([k, v]) => [k, roundToBf16(v)]));
+    expect(await sums(raw('BF16', f32ToBf16), 'bf16')).toEqual(await sums(viaBf16, 'bf16'));
+    expect(await sums(raw('F32', (x) => x), 'f32')).toEqual(await sums(weights, 'f32'));
+    const viaF16 = new Map([...weights].map(([k, v]) => [k, f16ToF32(f32ToF16(v))]));
+    expect(await sums(raw('F16', f32ToF16), 'f32')).toEqual(await sums(viaF16, 'f32'));
   });
 });

@@ -27,6 +27,9 @@ export interface AttentionOptions {
 }
 
 const BQ = 64; // rows per workgroup (shaders/attention.wgsl)
+// Below this many queries per sequence, one workgroup per query splits the keys (decoding);
+// from it on, each invocation of a 64-query tile walks the keys (training, prefill).
+const DECODE_MAX_TQ = 16;
 const MAX_HD = 256;
 
 // The head size is a compile-time constant of the shader, so per-row arrays stay in registers.
@@ -100,7 +103,9 @@ export function attentionForward(
   checkSize('v', v, ((B - 1) * S + Tk) * NKV * HD);
   checkSize('keyMask', keyMask, (B - 1) * S + Tk);
   const u = ctx.uniform(params(B, Tq, Tk, NH, NKV, qOffset, S, HD));
-  ctx.dispatch(ctx.pipeline(shader(HD), 'attention_forward'), u, [out, lse, q, k, v, keyMask], [Math.ceil(Tq / BQ), NH, B]);
+  const bindings = [out, lse, q, k, v, keyMask];
+  if (Tq < DECODE_MAX_TQ) ctx.dispatch(ctx.pipeline(shader(HD), 'attention_forward_decode'), u, bindings, [Tq, NH, B]);
+  else ctx.dispatch(ctx.pipeline(shader(HD), 'attention_forward'), u, bindings, [Math.ceil(Tq / BQ), NH, B]);
 }
 
 // Per-row (lse * log2 e, dout.out) of the backward: a scratch buffer per context, grown on demand.

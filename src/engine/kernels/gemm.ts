@@ -1,7 +1,8 @@
 // Host side of shaders/gemm.wgsl: a strided C = [C +] alpha * A B used by linear and LoRA.
 import gemmSource from '../../../shaders/gemm.wgsl?raw';
+import reduceSource from '../../../shaders/gemm_reduce.wgsl?raw';
 import type { Binding, GpuContext } from '../../gpu';
-import { GpuLimitError } from '../../gpu';
+import { GpuLimitError, grid1d } from '../../gpu';
 
 export interface GemmOperand {
   binding: Binding;
@@ -45,5 +46,35 @@ export function gemm(ctx: GpuContext, c: Binding, A: GemmOperand, B: GemmOperand
   const gy = Math.ceil(M / 16);
   if (gx > ctx.limits.maxComputeWorkgroupsPerDimension || gy > ctx.limits.maxComputeWorkgroupsPerDimension)
     throw new GpuLimitError(`matrix product ${M} x ${N} is too large for one dispatch`);
-  ctx.dispatch(ctx.pipeline(source(bf16), 'gemm'), ctx.uniform(u), [c, A.binding, B.binding], [gx, gy]);
+  const splits = splitCount(gx * gy, K);
+  if (splits <= 1) {
+    ctx.dispatch(ctx.pipeline(source(bf16), 'gemm'), ctx.uniform(u), [c, A.binding, B.binding], [gx, gy]);
+    return;
+  }
+  // Few outputs, long sums: spread K over workgroups, then add the slices.
+  const part = scratch(ctx, splits * M * N);
+  ctx.dispatch(ctx.pipeline(source(bf16), 'gemm_split'), ctx.uniform(u), [part, A.binding, B.binding], [gx, gy, splits]);
+  const r = new ArrayBuffer(16);
+  new Uint32Array(r).set([M * N, splits, opts.accumulate ? 1 : 0]);
+  new Float32Array(r)[3] = opts.alpha ?? 1;
+  ctx.dispatch(ctx.pipeline(reduceSource, 'gemm_reduce'), ctx.uniform(r), [c, part], grid1d(Math.ceil((M * N) / 256)));
+}
+
+/** Enough workgroups to keep a GPU busy (~256), slices of K no shorter than 256. */
+export function splitCount(workgroups: number, K: number): number {
+  if (workgroups >= 128 || K < 1024) return 1;
+  return Math.max(1, Math.min(Math.ceil(256 / workgroups), Math.floor(K / 256), 64));
+}
+
+const scratchOf = new WeakMap<GpuContext, GPUBuffer>();
+
+/** One partial-sum buffer per context, grown on demand (dispatches in a pass run in order). */
+function scratch(ctx: GpuContext, floats: number): GPUBuffer {
+  let b = scratchOf.get(ctx);
+  if (!b || b.size < floats * 4) {
+    if (b) ctx.destroyBuffer(b);
+    b = ctx.createBuffer('gemm split-K partials', Math.max(floats * 4, 1 << 20));
+    scratchOf.set(ctx, b);
+  }
+  return b;
 }

@@ -14,8 +14,8 @@ function same(a: Binding, b: Binding): boolean {
   const y = win(b);
   if (x.buffer !== y.buffer) return false;
   if (x.offset === y.offset && x.size === y.size) return true;
-  // WebGPU cannot bind one buffer as writable and readable in one dispatch.
-  throw new ResidualAliasError('residual: out overlaps an input as a different window of one buffer; pass the same binding, or separate buffers');
+  // WebGPU cannot bind one buffer as writable and read-only in one dispatch, whatever the ranges.
+  throw new ResidualAliasError('residual: out and an input are different windows of one buffer, which WebGPU cannot bind together; pass the very same binding (in place) or use separate buffers');
 }
 
 /** out = a + b over n f32 elements; out may be a (or b), then this is addInPlace. */

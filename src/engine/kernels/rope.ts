@@ -9,15 +9,22 @@ export class RopeShapeError extends Error {
 
 const MAX_HD = 256; // the uniform holds 128 frequency pairs
 
+/** x rounded to 8 significant bits (so an integer below 2^16 times it is exact in f32). */
+function top8(x: number): number {
+  if (x === 0) return 0;
+  const step = Math.pow(2, Math.floor(Math.log2(Math.abs(x))) - 7);
+  return Math.round(x / step) * step;
+}
+
 /**
  * The uniform: N, NH, HD/2, then per pair i the frequency in turns per position (inv_freq / 2pi,
- * computed in float64) split as hi + lo, hi with 8 significant bits so position * hi is exact in f32.
+ * computed in float64) split as f1 + f2 + f3, f1 and f2 with 8 significant bits each.
  */
 function params(N: number, NH: number, HD: number, theta: number): ArrayBuffer {
   if (!Number.isInteger(HD) || HD <= 0 || HD % 2 !== 0 || HD > MAX_HD)
     throw new RopeShapeError(`rope: head_dim ${HD} must be an even number of at most ${MAX_HD}`);
   if (!(theta > 0)) throw new RopeShapeError(`rope: theta must be positive, got ${theta}`);
-  const buf = new ArrayBuffer(16 + 64 * 16);
+  const buf = new ArrayBuffer(16 + 128 * 16);
   const u = new Uint32Array(buf, 0, 4);
   u[0] = N;
   u[1] = NH;
@@ -25,11 +32,11 @@ function params(N: number, NH: number, HD: number, theta: number): ArrayBuffer {
   const f = new Float32Array(buf, 16);
   for (let i = 0; i < HD / 2; i++) {
     const turns = Math.pow(theta, (-2 * i) / HD) / (2 * Math.PI);
-    const e = Math.floor(Math.log2(turns));
-    const step = Math.pow(2, e - 7);
-    const hi = Math.round(turns / step) * step; // at most 8 significant bits
-    f[2 * i] = hi;
-    f[2 * i + 1] = turns - hi;
+    const f1 = top8(turns);
+    const f2 = top8(turns - f1);
+    f[4 * i] = f1;
+    f[4 * i + 1] = f2;
+    f[4 * i + 2] = turns - f1 - f2;
   }
   return buf;
 }
@@ -43,7 +50,7 @@ function run(ctx: GpuContext, entry: string, out: Binding, inp: Binding, positio
 
 /**
  * Rotates q or k rows: inp, out [N, NH*HD] f32 (out may be inp), positions i32 [N] (absolute
- * positions; angles stay within ~1e-6 rad of float64 for positions below 65536).
+ * positions; angles stay within a few 1e-7 rad of float64 for positions below 65536).
  */
 export function ropeForward(ctx: GpuContext, out: Binding, inp: Binding, positions: Binding, N: number, NH: number, HD: number, theta: number): void {
   run(ctx, 'rope_forward', out, inp, positions, N, NH, HD, theta);
