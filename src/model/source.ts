@@ -287,7 +287,9 @@ class HttpModelFiles implements ModelFiles {
   async has(path: string): Promise<boolean> {
     const res = await this.send(path, { method: 'HEAD' });
     await discardBody(res);
-    if (res.ok) return true;
+    // Single-page-app hosts answer unknown paths with their index.html: none of the model's
+    // files is HTML, so an HTML answer means the file is not there.
+    if (res.ok) return !/^text\/html/i.test(res.headers.get('content-type') ?? '') || path.endsWith('.html');
     if (res.status === 404) return false;
     if (res.status === 405 || res.status === 501) {
       // HEAD not allowed: ask for a single byte instead.

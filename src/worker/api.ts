@@ -149,15 +149,22 @@ export interface PovidWorkerApi {
   image(id: string): Promise<Blob>;
   /** The noised image as a PNG blob, for the slider. */
   noisyImage(id: string, t: number, seed?: number): Promise<Blob>;
-  noisyAnswer(id: string, t: number): Promise<string>;
+  /** Free generation on the noised image: what the model says when it can barely see. */
+  noisyAnswer(id: string, t: number, maxNewTokens?: number): Promise<string>;
+  /**
+   * Trains; resumes the stored checkpoint when the settings and the dataset match it, else
+   * starts a fresh adapter. Metrics stream through onStep (and onEval every evalEvery steps).
+   */
   train(config: TrainConfig, onStep: (m: StepMetrics) => void, onEval?: (m: EvalMetrics) => void, onStatus?: (s: string) => void): Promise<{ steps: number; stopped: 'done' | 'cancelled' }>;
   pause(): Promise<void>;
   resume(): Promise<void>;
   cancel(): Promise<void>;
   /** A checkpoint that can be resumed, if any (after a reload). */
   checkpointInfo(): Promise<{ step: number; totalSteps: number; savedAt: string } | null>;
+  /** onToken receives the whole answer so far (not the new piece) after every token. */
   generate(req: GenerateRequest, onToken?: (text: string) => void): Promise<string>;
   exportAdapter(): Promise<{ zip: Uint8Array; files: { name: string; bytes: Uint8Array }[] }>;
+  /** adapter_config.json + adapter_model.safetensors, or a zip holding them. */
   loadAdapter(files: DropFile[]): Promise<void>;
   exportDataset(): Promise<Uint8Array>;
 }

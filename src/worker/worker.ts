@@ -5,6 +5,7 @@ import { LORA_TARGETS as PEFT_TARGETS, readPeftAdapter, writePeftAdapter, zipAda
 import { exportDataset } from '../export/dataset';
 import { DeviceLostError, GpuContext } from '../gpu';
 import { IndexedDbCheckpointStore, MemoryCheckpointStore, type CheckpointStore } from '../povid/checkpoint';
+import { readZip } from '../povid/formats/zip';
 import { noiseImageBlob } from '../povid/noise';
 import { PovidTrainer, noisyPixels, toSequence, TrainingError, type TrainExample } from '../povid/trainer';
 import {
@@ -104,12 +105,12 @@ class PovidWorker implements PovidWorkerApi {
     return noiseImageBlob(await this.image(id), t, seed);
   }
 
-  async noisyAnswer(id: string, t: number): Promise<string> {
+  async noisyAnswer(id: string, t: number, maxNewTokens = 48): Promise<string> {
     const s = this.model();
     const r = this.dataset.get(id);
     const pixels = await s.pixels(r.image, await this.image(id));
     const features = await s.vision.encode(noisyPixels(pixels, t, DEFAULT_TRAIN_CONFIG.seed, 0));
-    const text = await this.generateText(s, r.question, features, true, {});
+    const text = await this.generateText(s, r.question, features, true, { maxNewTokens });
     r.noisyAnswer = text;
     return text;
   }
@@ -264,7 +265,14 @@ class PovidWorker implements PovidWorkerApi {
 
   async loadAdapter(files: DropFile[]): Promise<void> {
     const s = this.model();
-    const find = (n: string) => files.find((f) => f.path.split('/').pop() === n);
+    const all: DropFile[] = [];
+    for (const f of files) {
+      if (f.path.toLowerCase().endsWith('.zip')) {
+        // readZip checks declared sizes before inflating anything.
+        for (const e of (await readZip({ name: f.path, blob: f.blob })).files) all.push({ path: e.name, blob: e.blob });
+      } else all.push(f);
+    }
+    const find = (n: string) => all.find((f) => f.path.split('/').pop() === n);
     const cfg = find('adapter_config.json');
     const weights = find('adapter_model.safetensors');
     if (!cfg || !weights) throw new Error('drop both adapter_config.json and adapter_model.safetensors (as exported) to load an adapter');
