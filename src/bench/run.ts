@@ -42,7 +42,7 @@ export async function runBench(host: BenchHost, opts: BenchOptions): Promise<Env
     out.adapter = { ...ctx.adapterInfo, features: { ...ctx.features }, limits };
   } catch (e) {
     noDevice = errorText(e);
-    host.progress(`${host.env}: no WebGPU device (${noDevice})`);
+    host.progress(`no WebGPU device (${noDevice})`);
   }
   const gpu = (): GpuContext => {
     if (!ctx) throw new Error(`no WebGPU device: ${noDevice}`);
@@ -54,18 +54,18 @@ export async function runBench(host: BenchHost, opts: BenchOptions): Promise<Env
   try {
     if (want('matmul')) {
       const ts = performance.now();
-      host.progress(`${host.env}: matmul ...`);
+      host.progress(`matmul ...`);
       try {
         const { benchMatmul } = await import('./matmul');
         out.sections.matmul = await benchMatmul(host, gpu(), opts);
       } catch (e) {
         out.sections.matmul = { error: errorText(e) };
       }
-      host.progress(`${host.env}: matmul done in ${secs(ts)} s: ${JSON.stringify(out.sections.matmul)}`);
+      host.progress(`matmul done in ${secs(ts)} s: ${JSON.stringify(out.sections.matmul)}`);
     }
     if (want('step') || want('decode')) {
       const ts = performance.now();
-      host.progress(`${host.env}: ${want('step') ? 'step' : ''}${want('step') && want('decode') ? ' + ' : ''}${want('decode') ? 'decode' : ''} ...`);
+      host.progress(`${want('step') ? 'step' : ''}${want('step') && want('decode') ? ' + ' : ''}${want('decode') ? 'decode' : ''} ...`);
       try {
         const { benchEngine } = await import('./engine');
         const r = await benchEngine(host, gpu(), opts, { step: want('step'), decode: want('decode') });
@@ -76,18 +76,18 @@ export async function runBench(host: BenchHost, opts: BenchOptions): Promise<Env
         if (want('step')) out.sections.step = err;
         if (want('decode')) out.sections.decode = err;
       }
-      host.progress(`${host.env}: engine sections done in ${secs(ts)} s: ${JSON.stringify({ step: out.sections.step, decode: out.sections.decode })}`);
+      host.progress(`engine sections done in ${secs(ts)} s: ${JSON.stringify({ step: out.sections.step, decode: out.sections.decode })}`);
     }
     if (want('vision')) {
       const ts = performance.now();
-      host.progress(`${host.env}: vision ...`);
+      host.progress(`vision ...`);
       try {
         const { benchVision } = await import('./vision');
         out.sections.vision = await benchVision(host, opts);
       } catch (e) {
         out.sections.vision = { error: errorText(e) };
       }
-      host.progress(`${host.env}: vision done in ${secs(ts)} s: ${JSON.stringify(out.sections.vision)}`);
+      host.progress(`vision done in ${secs(ts)} s: ${JSON.stringify(out.sections.vision)}`);
     }
   } finally {
     ctx?.destroy();

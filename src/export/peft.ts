@@ -191,3 +191,25 @@ export function readPeftAdapter(configBytes: Uint8Array, weightsBytes: Uint8Arra
     matrices,
   };
 }
+
+/** The engine's adapter (layout + values by name, see src/engine/lora.ts) as PEFT files. */
+export function peftFromEngine(
+  layout: { r: number; alpha: number; targets: readonly string[]; byLayer: Partial<Record<string, { A: { name: string; shape: [number, number] }; B: { name: string; shape: [number, number] } }>>[] },
+  values: ReadonlyMap<string, Float32Array>,
+  baseModel: string,
+  decoderPrefix: string,
+): AdapterFiles {
+  const matrices: LoraMatrices[] = [];
+  layout.byLayer.forEach((entry, layer) => {
+    for (const t of LORA_TARGETS) {
+      const pair = entry[t.replace('_proj', '')];
+      if (!pair) continue;
+      const A = values.get(pair.A.name);
+      const B = values.get(pair.B.name);
+      if (!A || !B) throw new AdapterFormatError(`the adapter has no values for layer ${layer} ${t}`);
+      matrices.push({ layer, target: t, A, B, inFeatures: pair.A.shape[1], outFeatures: pair.B.shape[0] });
+    }
+  });
+  const targets = LORA_TARGETS.filter((t) => layout.targets.includes(t.replace('_proj', '')));
+  return writePeftAdapter({ r: layout.r, alpha: layout.alpha, targets, baseModel, decoderPrefix }, matrices);
+}

@@ -1,7 +1,7 @@
 // The Web Worker: owns the GPU, the model, the dataset and the training loop. The page calls
 // these methods through comlink and renders what they return and stream.
 import * as Comlink from 'comlink';
-import { LORA_TARGETS as PEFT_TARGETS, readPeftAdapter, writePeftAdapter, zipAdapter, type LoraMatrices, type LoraTarget as PeftTarget } from '../export/peft';
+import { peftFromEngine, readPeftAdapter, zipAdapter } from '../export/peft';
 import { exportDataset } from '../export/dataset';
 import { DeviceLostError, GpuContext } from '../gpu';
 import { IndexedDbCheckpointStore, MemoryCheckpointStore, type CheckpointStore } from '../povid/checkpoint';
@@ -236,26 +236,10 @@ class PovidWorker implements PovidWorkerApi {
     return { step: cp.step, totalSteps: cp.totalSteps, savedAt: cp.savedAt };
   }
 
-  private async loraMatrices(): Promise<{ matrices: LoraMatrices[]; r: number; alpha: number; targets: PeftTarget[] }> {
-    const s = this.model();
-    const lora = s.engine.lora!;
-    const named = await lora.get();
-    const layout = lora.layout;
-    const matrices: LoraMatrices[] = [];
-    for (const [layer, entry] of layout.byLayer.entries()) {
-      for (const [target, pair] of Object.entries(entry)) {
-        if (!pair) continue;
-        const peftTarget = `${target}_proj` as PeftTarget;
-        matrices.push({ layer, target: peftTarget, A: named.get(pair.A.name)!, B: named.get(pair.B.name)!, inFeatures: pair.A.shape[1], outFeatures: pair.B.shape[0] });
-      }
-    }
-    return { matrices, r: layout.r, alpha: layout.alpha, targets: PEFT_TARGETS.filter((t) => layout.targets.includes(t.replace('_proj', '') as never)) };
-  }
-
   async exportAdapter(): Promise<{ zip: Uint8Array; files: { name: string; bytes: Uint8Array }[] }> {
     const s = this.model();
-    const { matrices, r, alpha, targets } = await this.loraMatrices();
-    const files = writePeftAdapter({ r, alpha, targets, baseModel: s.hubId, decoderPrefix: s.decoderPrefix }, matrices);
+    const lora = s.engine.lora!;
+    const files = peftFromEngine(lora.layout, await lora.get(), s.hubId, s.decoderPrefix);
     const zip = zipAdapter(files);
     return Comlink.transfer(
       { zip, files: [{ name: 'adapter_config.json', bytes: files['adapter_config.json'] }, { name: 'adapter_model.safetensors', bytes: files['adapter_model.safetensors'] }] },
