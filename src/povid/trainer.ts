@@ -54,6 +54,8 @@ export interface TrainerDeps {
   encodeImage: (pixels: Float32Array) => Promise<Float32Array>;
   store?: CheckpointStore;
   runId?: string;
+  /** Token ids to text, to show the noise-triggered answer y_n. */
+  decode?: (ids: number[]) => string;
 }
 
 function lossModeAt(c: TrainConfig, step: number, total: number): 'povid' | 'dpo-text' | 'weighted' {
@@ -176,6 +178,7 @@ export class PovidTrainer {
       let tokens = 0;
       const agg = { loss: 0, rc: 0, rt: 0, rn: 0, mt: 0, mn: 0, acc: 0, n: 0 };
       let exampleId = '';
+      let noiseAnswer: string | undefined;
       for (let a = 0; a < c.gradAccumulation; a++) {
         const micro = step * c.gradAccumulation + a;
         const ex = this.train[this.order[micro]];
@@ -192,6 +195,8 @@ export class PovidTrainer {
           timing: true,
         });
         tokens += 2 * ex.chosen.tokens.length + ex.rejected.tokens.length;
+        const yn = result.examples[0]?.yn;
+        if (this.deps.decode && yn && mode !== 'dpo-text') noiseAnswer = this.deps.decode(Array.from(yn));
         for (const e of result.examples) {
           agg.rc += e.rewards.chosen;
           agg.rt += e.rewards.text;
@@ -225,6 +230,7 @@ export class PovidTrainer {
         tokensPerSecond: tokens / (ms / 1000),
         etaSeconds: perStep * (this.totalSteps - step),
         exampleId,
+        noiseAnswer,
         ms: {
           reference: 0,
           noisy: prep,

@@ -33,6 +33,7 @@ export class Dashboard {
   private readonly progressText: HTMLElement;
   private readonly status: HTMLElement;
   private readonly example: HTMLElement;
+  private readonly noiseAnswer: HTMLElement;
   private readonly stats: Record<'tps' | 'lr' | 'grad' | 'ms', HTMLElement>;
   private readonly result: HTMLElement;
   private readonly offer: HTMLElement;
@@ -63,6 +64,7 @@ export class Dashboard {
     this.progressText = h('span', { testid: 'train-progress-text', text: 'Not started' });
     this.status = h('p', { class: 'muted', testid: 'train-status', attrs: { 'aria-live': 'polite' } });
     this.example = h('span', { testid: 'train-example', text: '–' });
+    this.noiseAnswer = h('span', { testid: 'train-noise-answer', text: '–' });
     const stat = (testid: string) => h('span', { testid, text: '–' });
     this.stats = { tps: stat('train-tps'), lr: stat('train-lr'), grad: stat('train-grad'), ms: stat('train-ms') };
     this.result = h('p', { class: 'train-result', testid: 'train-result' });
@@ -104,6 +106,7 @@ export class Dashboard {
         'dl',
         { class: 'stats' },
         h('div', {}, h('dt', { text: 'Example' }), h('dd', {}, this.example)),
+        h('div', {}, h('dt', { text: 'Noise-triggered answer (argmax)' }), h('dd', {}, this.noiseAnswer)),
         h('div', {}, h('dt', { text: 'Tokens / s' }), h('dd', {}, this.stats.tps)),
         h('div', {}, h('dt', { text: 'Learning rate' }), h('dd', {}, this.stats.lr)),
         h('div', {}, h('dt', { text: 'Gradient norm' }), h('dd', {}, this.stats.grad)),
@@ -248,6 +251,7 @@ export class Dashboard {
     const epoch = Number.isInteger(m.epoch) ? String(m.epoch) : m.epoch.toFixed(2);
     this.progressText.textContent = `Step ${m.step} of ${m.totalSteps} (${pct}%) · epoch ${epoch} · ETA ${formatDuration(m.etaSeconds)}`;
     this.example.textContent = this.hooks.describe(m.exampleId);
+    this.noiseAnswer.textContent = m.noiseAnswer ?? '–';
     this.stats.tps.textContent = Number.isFinite(m.tokensPerSecond) ? m.tokensPerSecond.toFixed(1) : '–';
     this.stats.lr.textContent = m.learningRate.toExponential(2);
     this.stats.grad.textContent = Number.isFinite(m.gradNorm) ? m.gradNorm.toFixed(3) : '–';

@@ -115,6 +115,8 @@ export interface StepMetrics {
   tokensPerSecond: number;
   etaSeconds: number;
   exampleId: string;
+  /** The teacher-forced argmax answer y_n under the noisy image (what the loss pushes down). */
+  noiseAnswer?: string;
   ms: { reference: number; noisy: number; forward: number; backward: number; optimizer: number };
 }
 

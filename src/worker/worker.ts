@@ -200,7 +200,7 @@ class PovidWorker implements PovidWorkerApi {
     const train = await this.prepareExamples(s, split.train.map((r) => r.id), onStatus);
     const heldout = await this.prepareExamples(s, split.heldout.map((r) => r.id), onStatus);
     const run = async (from: typeof checkpoint) => {
-      this.trainer = new PovidTrainer({ engine: s.engine, encodeImage: (p) => s.vision.encode(p), store: this.store }, train, heldout, config, datasetKey);
+      this.trainer = new PovidTrainer({ engine: s.engine, encodeImage: (p) => s.vision.encode(p), store: this.store, decode: (ids) => s.tokenizer.decode(ids, true) }, train, heldout, config, datasetKey);
       onStatus?.('training');
       return this.trainer.run({ onStep, onEval, onStatus }, from);
     };
