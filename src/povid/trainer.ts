@@ -6,7 +6,7 @@ import type { Engine, PovidExample, PovidStepResult, SequenceInput } from '../en
 import type { TrainingExample } from '../model/tokenizer';
 import { Rng } from '../util/rng';
 import type { EvalMetrics, LossMode, StepMetrics, TrainConfig } from '../worker/api';
-import type { Checkpoint, CheckpointStore } from './checkpoint';
+import { StorageQuotaError, type Checkpoint, type CheckpointStore } from './checkpoint';
 import { addDiffusionNoise } from './noise';
 import { exampleOrder, learningRateAt, totalOptimizerSteps } from './schedule';
 
@@ -242,7 +242,15 @@ export class PovidTrainer {
       this.history.push(m);
       cb.onStep?.(m);
       if (c.evalEvery > 0 && this.heldout.length > 0 && (step % c.evalEvery === 0 || step === this.totalSteps)) cb.onEval?.(await this.evaluate(step));
-      if (this.deps.store && c.checkpointEvery > 0 && (step % c.checkpointEvery === 0 || step === this.totalSteps)) await this.checkpoint(step, cb);
+      if (this.deps.store && c.checkpointEvery > 0 && (step % c.checkpointEvery === 0 || step === this.totalSteps)) {
+        try {
+          await this.checkpoint(step, cb);
+        } catch (e) {
+          // A full quota must not end the run: the last good checkpoint stays, training goes on.
+          if (!(e instanceof StorageQuotaError)) throw e;
+          cb.onStatus?.(e.message);
+        }
+      }
     }
     return { steps: step, stopped: 'done' };
   }

@@ -26,6 +26,9 @@ describe('gemm (tolerance: max error 1e-5 relative to max(|ref|, sqrt(K)), the t
     [130, 17, 5],
     [65, 65, 65],
     [15, 64, 5000], // split-K
+    [64, 300, 500], // tiled
+    [100, 33, 70],
+    [33, 1000, 64],
     [3, 5, 1237],
   ]) {
     it(`C = A B and C += alpha A^T B^T at ${M}x${N}x${K}`, async () => {

@@ -42,18 +42,24 @@ export function gemm(ctx: GpuContext, c: Binding, A: GemmOperand, B: GemmOperand
   const w = new Uint32Array(u);
   w.set([M, N, K, opts.accumulate ? 1 : 0, A.off, A.s0, A.s1, B.off, B.s0, B.s1]);
   new Float32Array(u)[10] = opts.alpha ?? 1;
-  const gx = Math.ceil(N / 16);
-  const gy = Math.ceil(M / 16);
-  if (gx > ctx.limits.maxComputeWorkgroupsPerDimension || gy > ctx.limits.maxComputeWorkgroupsPerDimension)
-    throw new GpuLimitError(`matrix product ${M} x ${N} is too large for one dispatch`);
-  const splits = splitCount(gx * gy, K);
+  const maxDim = ctx.limits.maxComputeWorkgroupsPerDimension;
+  if (M >= 32 && N >= 32) {
+    const gx = Math.ceil(N / 64);
+    const gy = Math.ceil(M / 64);
+    if (gx > maxDim || gy > maxDim) throw new GpuLimitError(`matrix product ${M} x ${N} is too large for one dispatch`);
+    ctx.dispatch(ctx.pipeline(source(bf16), 'gemm_tiled'), ctx.uniform(u), [c, A.binding, B.binding], [gx, gy]);
+    return;
+  }
+  const gx = Math.ceil(N / 256);
+  if (gx > maxDim || M > maxDim) throw new GpuLimitError(`matrix product ${M} x ${N} is too large for one dispatch`);
+  const splits = splitCount(gx * M, K);
   if (splits <= 1) {
-    ctx.dispatch(ctx.pipeline(source(bf16), 'gemm'), ctx.uniform(u), [c, A.binding, B.binding], [gx, gy]);
+    ctx.dispatch(ctx.pipeline(source(bf16), 'gemm'), ctx.uniform(u), [c, A.binding, B.binding], [gx, M]);
     return;
   }
   // Few outputs, long sums: spread K over workgroups, then add the slices.
   const part = scratch(ctx, splits * M * N);
-  ctx.dispatch(ctx.pipeline(source(bf16), 'gemm_split'), ctx.uniform(u), [part, A.binding, B.binding], [gx, gy, splits]);
+  ctx.dispatch(ctx.pipeline(source(bf16), 'gemm_split'), ctx.uniform(u), [part, A.binding, B.binding], [gx, M, splits]);
   const r = new ArrayBuffer(16);
   new Uint32Array(r).set([M * N, splits, opts.accumulate ? 1 : 0]);
   new Float32Array(r)[3] = opts.alpha ?? 1;
