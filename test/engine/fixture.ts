@@ -122,20 +122,7 @@ export function maxAbs(a: ArrayLike<number>): number {
   return m;
 }
 
-/**
- * The test GPU context, with Dawn's GPU object pinned on navigator first: src/gpu/device.ts keeps
- * no reference to it in Node, and a garbage collection during CPU-heavy reference work then
- * kills the process (the same workaround as test/kernels/logprob.test.ts).
- */
-export async function engineGpu(): Promise<GpuContext> {
-  const g = globalThis as { navigator?: { gpu?: GPU } };
-  if (!g.navigator?.gpu && typeof process !== 'undefined') {
-    const pkg = 'webgpu';
-    const mod = (await import(/* @vite-ignore */ pkg)) as { create: (o: string[]) => GPU; globals: object };
-    Object.assign(globalThis, mod.globals);
-    const gpu = mod.create([]);
-    if (g.navigator) Object.defineProperty(g.navigator, 'gpu', { value: gpu, configurable: true });
-    else Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true, writable: true });
-  }
+/** The test GPU context (one per test file). */
+export function engineGpu(): Promise<GpuContext> {
   return testGpu();
 }

@@ -1,22 +1,9 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AdamwParamsError, adamwStep, checkFinite, gradNormScratch, gradNormSquared, type AdamwHyper } from '../../src/engine/kernels/adamw';
 import { Rng } from '../../src/util/rng';
 import { maxRelError, randn, testGpu } from '../helpers/gpu';
 import * as ref from '../reference/adamw';
 
-// src/gpu/device.ts does not keep Dawn's GPU instance alive in Node; a garbage collection then
-// kills the process. Holding it on navigator (which device.ts reads first) avoids that until
-// device.ts keeps its own reference.
-beforeAll(async () => {
-  const g = globalThis as { navigator?: { gpu?: GPU } };
-  if (g.navigator?.gpu || typeof process === 'undefined') return;
-  const pkg = 'webgpu';
-  const mod = (await import(/* @vite-ignore */ pkg)) as { create: (o: string[]) => GPU; globals: object };
-  Object.assign(globalThis, mod.globals);
-  const gpu = mod.create([]);
-  if (g.navigator) Object.defineProperty(g.navigator, 'gpu', { value: gpu, configurable: true });
-  else Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true, writable: true });
-});
 
 describe('gradNormSquared', () => {
   // Sizes: one workgroup, two passes, and three passes (> 2048^2) of the 2048-wide reduction.

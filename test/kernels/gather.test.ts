@@ -1,22 +1,9 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { gatherRows, scatterAddRows } from '../../src/engine/kernels/gather';
 import { Rng } from '../../src/util/rng';
 import { testGpu, randn } from '../helpers/gpu';
 import * as ref from '../reference/gather';
 
-// src/gpu/device.ts does not keep Dawn's GPU instance alive in Node; a garbage collection then
-// kills the process. Holding it on navigator (which device.ts reads first) avoids that until
-// device.ts keeps its own reference.
-beforeAll(async () => {
-  const g = globalThis as { navigator?: { gpu?: GPU } };
-  if (g.navigator?.gpu || typeof process === 'undefined') return;
-  const pkg = 'webgpu';
-  const mod = (await import(/* @vite-ignore */ pkg)) as { create: (o: string[]) => GPU; globals: object };
-  Object.assign(globalThis, mod.globals);
-  const gpu = mod.create([]);
-  if (g.navigator) Object.defineProperty(g.navigator, 'gpu', { value: gpu, configurable: true });
-  else Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true, writable: true });
-});
 
 // Answer rows of a [N, C] hidden-state tensor: distinct, unsorted, odd shapes.
 const N = 101;

@@ -1,4 +1,4 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   LogprobShapeError,
   destroyLogprobScratch,
@@ -14,19 +14,6 @@ import { Rng } from '../../src/util/rng';
 import { maxRelError, randn, testGpu } from '../helpers/gpu';
 import * as ref from '../reference/logprob';
 
-// src/gpu/device.ts does not keep Dawn's GPU instance alive in Node; a garbage collection then
-// kills the process. Holding it on navigator (which device.ts reads first) avoids that until
-// device.ts keeps its own reference.
-beforeAll(async () => {
-  const g = globalThis as { navigator?: { gpu?: GPU } };
-  if (g.navigator?.gpu || typeof process === 'undefined') return;
-  const pkg = 'webgpu';
-  const mod = (await import(/* @vite-ignore */ pkg)) as { create: (o: string[]) => GPU; globals: object };
-  Object.assign(globalThis, mod.globals);
-  const gpu = mod.create([]);
-  if (g.navigator) Object.defineProperty(g.navigator, 'gpu', { value: gpu, configurable: true });
-  else Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true, writable: true });
-});
 
 const M = 37;
 const C = 72;
