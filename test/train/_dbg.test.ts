@@ -1,0 +1,28 @@
+import { it } from 'vitest';
+import { testGpu } from '../helpers/gpu';
+import { discImage, loadTinySession } from './tiny-model';
+import { toSequence } from '../../src/povid/trainer';
+import { profileTrace } from '../../src/gpu';
+it('dbg', async () => {
+  const ctx = await testGpu();
+  let t = performance.now();
+  const lap = (s: string) => { const n = performance.now(); console.log(s, (n - t).toFixed(0), 'ms'); t = n; };
+  const s = await loadTinySession(ctx, { r: 8, alpha: 16, seed: 1 });
+  lap('load');
+  const px = discImage(s.vision.imageSize, [200, 0, 0], [0, 200, 0], 0.5, 0.5, 0.2);
+  const f = await s.vision.encode(px);
+  lap('encode');
+  const ex = s.tokenizer.buildExample('What is in the picture?', 'A red ball on a green lawn.', 64);
+  console.log('T', ex.inputIds.length);
+  const seq = toSequence(ex, f);
+  const r = await s.engine.referenceSums([{ chosen: seq, rejected: seq }]);
+  lap('reference');
+  console.log(r);
+  ctx.trace = [];
+  const st = await s.engine.povidStep([{ chosen: seq, rejected: seq, noisyImage: f, reference: r[0] }], { loss: { beta: 0.1, mode: 'povid', wText: 0.5, wNoise: 0.5 }, optimizer: { lr: 1e-3 }, timing: true });
+  lap('step');
+  console.log(st.loss, st.timings);
+  const tr = ctx.trace; ctx.trace = null;
+  console.log('dispatches', tr.length);
+  for (const p of (await profileTrace(ctx, tr)).slice(0, 12)) console.log('PROF', p.entry, p.ms.toFixed(1), p.count);
+}, 600000);
