@@ -1,9 +1,13 @@
-// `npm run bench [-- --quick] [--only=matmul,step,decode,vision] [--node-only | --browser-only] [--tiny]`
+// `npm run bench [-- --quick] [--only=matmul,step,decode,vision] [--node-only | --browser-only]
+//                  [--budget-minutes=15] [--out=bench.json] [--tiny] [--step-layers=N] [--target-seconds=S] [--min-runs=N]`
+// (`npm run -s bench` keeps npm's own banner off stdout; --out writes the same JSON to a file.)
 // Runs src/bench in Node (npm `webgpu`) and in headless Chromium (a dedicated Worker started by a
 // page of the Vite dev server, like the app), then prints ONE JSON document on stdout:
 //   { machine, options, node, chromium }
-// Progress goes to stderr. Options may also come from the environment: BENCH_ARGS="--quick ...",
+// Progress goes to stderr. The run aims to finish within --budget-minutes (default 15; 0: no limit):
+// measurements that would not fit are skipped or scaled down, and the JSON says which and why. Options may also come from the environment: BENCH_ARGS="--quick ...",
 // or BENCH_QUICK=1, BENCH_ONLY=matmul,step, BENCH_NODE_ONLY=1, BENCH_BROWSER_ONLY=1, BENCH_TINY=1.
+import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { chromium } from 'playwright-core';
@@ -59,12 +63,21 @@ async function main(): Promise<void> {
   if (nodeOnly && browserOnly) throw new Error('bench: --node-only and --browser-only exclude each other');
   useSwiftShaderIfNoDriver();
   const t0 = performance.now();
+  const budgetArg = args.filter((a) => a.startsWith('--budget-minutes=')).pop();
+  const budgetMinutes = budgetArg ? Number(budgetArg.slice('--budget-minutes='.length)) : 15;
+  if (!(budgetMinutes >= 0)) throw new Error(`bench: --budget-minutes=${budgetArg}: expected a number of minutes >= 0`);
+  // Seconds left for the environments still to run, less what starting each of them takes.
+  const envBudget = (envsLeft: number): number => {
+    if (budgetMinutes === 0) return 0;
+    const left = budgetMinutes * 60 - (performance.now() - t0) / 1000 - 20 * envsLeft;
+    return Math.max(1, Math.floor(left / envsLeft));
+  };
   const loadAtStart = os.loadavg().map((x) => Math.round(x * 100) / 100);
   log(`options ${JSON.stringify(opts)}`);
   let node: EnvResult | Skipped | Failed = { skipped: '--browser-only' };
   if (!browserOnly) {
     try {
-      node = await runBench(await nodeHost({ progress: (l) => log(`node: ${l}`) }), opts);
+      node = await runBench(await nodeHost({ progress: (l) => log(`node: ${l}`) }), { ...opts, budgetSeconds: opts.budgetSeconds || envBudget(nodeOnly ? 1 : 2) });
     } catch (e) {
       node = { error: errorText(e) };
     }
@@ -73,7 +86,7 @@ async function main(): Promise<void> {
   let chromiumVersion: string | undefined;
   if (!nodeOnly) {
     try {
-      const r = await runInChromium(opts);
+      const r = await runInChromium({ ...opts, budgetSeconds: opts.budgetSeconds || envBudget(1) });
       chromiumRes = r.result;
       chromiumVersion = r.version;
     } catch (e) {
@@ -93,12 +106,18 @@ async function main(): Promise<void> {
       // Other processes share these CPUs (and so the CPU adapter): 1/5/15-minute load averages.
       loadAverage: { start: loadAtStart, end: os.loadavg().map((x) => Math.round(x * 100) / 100) },
     },
-    options: opts,
+    options: { ...opts, budgetMinutes, budgetSeconds: undefined },
     seconds: Math.round((performance.now() - t0) / 100) / 10,
     node,
     chromium: chromiumRes,
   };
-  process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  const json = `${JSON.stringify(report, null, 2)}\n`;
+  process.stdout.write(json);
+  const outArg = args.filter((a) => a.startsWith('--out=')).pop();
+  if (outArg) {
+    await writeFile(outArg.slice('--out='.length), json);
+    log(`written to ${outArg.slice('--out='.length)}`);
+  }
 }
 
 // Top-level await: vite-node closes its module server once this module has evaluated, and the

@@ -4,7 +4,7 @@ import type { GpuContext } from '../gpu';
 import { bf16ToF32, f32ToBf16 } from '../model/safetensors';
 import { Rng } from '../util/rng';
 import { createOrtMatmul } from './ort';
-import { errorText, measure, round } from './timing';
+import { Budget, errorText, measure, round } from './timing';
 import { isMeasured, type BenchHost, type BenchOptions, type Failed, type Figure, type Outcome, type Skipped } from './types';
 
 export interface MatmulShape {
@@ -39,6 +39,8 @@ export interface MatmulVariant {
   check: OutputCheck;
   /** ORT only: where it kept the input and output tensors. */
   io?: { input: string; output: string };
+  /** The untimed warm-up: a full product, or (ours, long products) a 1-row one. */
+  warmup: 'full' | 'one row';
 }
 
 export interface MatmulShapeResult {
@@ -56,11 +58,13 @@ export interface MatmulResult {
   T: number;
   method: string;
   shapes: MatmulShapeResult[];
-  /** Geometric mean of the per-shape ratios. */
-  geomeanRatio: { f32?: number; bf16?: number };
+  /** Geometric mean of the per-shape ratios, over the shapes where both were measured. */
+  geomeanRatio: { f32?: { value: number; shapes: number }; bf16?: { value: number; shapes: number } };
 }
 
 const CHECK_TOL = 1e-3;
+/** Our warm-up is a full product unless one is expected to take longer than this (seconds). */
+const LONG_WARMUP_S = 5;
 
 /** A few (row, col) pairs: the corners plus pseudo-random ones. */
 function checkPoints(T: number, OUT: number, count = 16): [number, number][] {
@@ -114,6 +118,8 @@ async function oursVariant(
   IN: number,
   OUT: number,
   opts: BenchOptions,
+  budgetMs: number | undefined,
+  warmup: 'full' | 'one row',
 ): Promise<MatmulVariant> {
   const wData = dtype === 'bf16' ? f32ToBf16(w) : w;
   const wEff = dtype === 'bf16' ? bf16ToF32(wData as Uint16Array) : w;
@@ -126,16 +132,23 @@ async function oursVariant(
     const yb = ctx.createBuffer(`bench Y [${T}, ${OUT}]`, T * OUT * 4);
     bufs.push(yb);
     const weight = { buffer: wb, dtype };
+    // Warm-up: one full product; or, when that would take long (a minute on a CPU adapter), a
+    // 1-row product through the same pipeline and bindings. SwiftShader then still spends ~1 s
+    // more on the first full product, which stays in the timing (against us, by a few %).
+    linearForward(ctx, yb, xb, weight, warmup === 'full' ? T : 1, IN, OUT);
     await ctx.sync();
-    const t = await measure(async (n) => {
-      for (let i = 0; i < n; i++) {
-        linearForward(ctx, yb, xb, weight, T, IN, OUT);
-        ctx.flush(); // one submit per product, as ORT does per run
-      }
-      await ctx.sync();
-    }, opts);
+    const t = await measure(
+      async (n) => {
+        for (let i = 0; i < n; i++) {
+          linearForward(ctx, yb, xb, weight, T, IN, OUT);
+          ctx.flush(); // one submit per product, as ORT does per run
+        }
+        await ctx.sync();
+      },
+      { ...opts, noWarmup: true, budgetMs },
+    );
     const check = checkOutput(await ctx.readF32(yb, T * OUT), x, wEff, T, IN, OUT);
-    return { speed: { value: round(gflops(T, IN, OUT, t.msPerIteration)), unit: 'GFLOP/s', iterations: t.iterations, msPerIteration: round(t.msPerIteration) }, check };
+    return { speed: { value: round(gflops(T, IN, OUT, t.msPerIteration)), unit: 'GFLOP/s', iterations: t.iterations, msPerIteration: round(t.msPerIteration) }, check, warmup };
   } finally {
     ctx.flush();
     for (const b of bufs) ctx.destroyBuffer(b);
@@ -148,15 +161,32 @@ function transpose(w: Float32Array, rows: number, cols: number): Float32Array {
   return out;
 }
 
-export async function benchMatmul(host: BenchHost, ctx: GpuContext, opts: BenchOptions): Promise<MatmulResult> {
+/** GFLOP/s seen so far per implementation, to tell whether the next product fits the budget. */
+export interface Rates {
+  f32?: number;
+  bf16?: number;
+  ort?: number;
+}
+
+export async function benchMatmul(host: BenchHost, ctx: GpuContext, opts: BenchOptions, budget: Budget = new Budget(0), rates: Rates = {}): Promise<MatmulResult> {
   const spec = opts.profile === 'tiny' ? TINY_MATMUL : DEFAULT_MATMUL;
   const { T } = spec;
   const linear = await loadLinear();
   let ort = await host.ortWebGpu().catch((e): Failed => ({ error: `onnxruntime-web could not be loaded: ${errorText(e)}` }));
   const rng = new Rng(opts.seed);
   const shapes: MatmulShapeResult[] = [];
+  /** Skips a variant whose minimum runs (GFLOP / best rate so far) would overrun the budget. */
+  const overBudget = (gflop: number, rate: number | undefined, runs: number): Skipped | null => {
+    if (budget.unlimited || !rate) return null;
+    const need = (runs * gflop) / rate;
+    return budget.fits(need)
+      ? null
+      : { skipped: `needs about ${need.toFixed(0)} s (${runs} x ${gflop.toFixed(2)} GFLOP at ${rate.toFixed(3)} GFLOP/s seen on smaller products), over the ${budget.remaining().toFixed(0)} s left of this section's time budget; raise --budget-minutes` };
+  };
+  const budgetMs = () => (budget.unlimited ? undefined : budget.remaining() * 1000);
   for (const { IN, OUT } of spec.shapes) {
     const label = `matmul ${T}x${IN}->${OUT}`;
+    const gflop = (2 * T * IN * OUT) / 1e9;
     const x = new Float32Array(T * IN);
     rng.fillNormal(x);
     const w = new Float32Array(OUT * IN);
@@ -167,44 +197,62 @@ export async function benchMatmul(host: BenchHost, ctx: GpuContext, opts: BenchO
       T,
       IN,
       OUT,
-      gflop: round((2 * T * IN * OUT) / 1e9, 4),
+      gflop: round(gflop, 4),
       ours: { f32: { skipped: 'not run' }, bf16: { skipped: 'not run' } },
       ort: { skipped: 'not run' },
       ratioOursOverOrt: {},
     };
-    for (const dtype of ['f32', 'bf16'] as const) {
+    const runOurs = async (dtype: 'f32' | 'bf16') => {
       if (!(typeof linear === 'function')) {
         r.ours[dtype] = linear;
-        continue;
+        return;
       }
-      try {
-        r.ours[dtype] = await oursVariant(ctx, linear, dtype, x, w, T, IN, OUT, opts);
-      } catch (e) {
-        r.ours[dtype] = { error: errorText(e) };
+      const rate0 = rates[dtype];
+      const skip = overBudget(gflop, rate0, rate0 === undefined || gflop / rate0 < LONG_WARMUP_S ? 2 : 1);
+      if (skip) r.ours[dtype] = skip;
+      else {
+        try {
+          const rate = rates[dtype];
+          const warmup = rate === undefined || gflop / rate < LONG_WARMUP_S ? 'full' : 'one row';
+          const v = await oursVariant(ctx, linear, dtype, x, w, T, IN, OUT, opts, budgetMs(), warmup);
+          r.ours[dtype] = v;
+          rates[dtype] = Math.max(rates[dtype] ?? 0, gflop / (v.speed.msPerIteration! / 1000));
+        } catch (e) {
+          r.ours[dtype] = { error: errorText(e) };
+        }
       }
       host.progress(`${label} ours ${dtype}: ${describe(r.ours[dtype])}`);
-    }
-    if ('skipped' in ort || 'error' in ort) r.ort = ort;
-    else {
-      let session: Awaited<ReturnType<typeof createOrtMatmul>> | null = null;
-      try {
-        session = await createOrtMatmul(ort, T, IN, OUT, x, transpose(w, OUT, IN));
-        const t = await measure((n) => session!.run(n), opts);
-        const check = checkOutput(await session.read(), x, w, T, IN, OUT);
-        r.ort = {
-          speed: { value: round(gflops(T, IN, OUT, t.msPerIteration)), unit: 'GFLOP/s', iterations: t.iterations, msPerIteration: round(t.msPerIteration) },
-          check,
-          io: { ...session.io },
-        };
-      } catch (e) {
-        r.ort = { error: `onnxruntime-web webgpu MatMul: ${errorText(e)}` };
-        // A failure to even create a session will repeat for every shape.
-        if (!session) ort = r.ort as Failed;
-      } finally {
-        await session?.release().catch(() => undefined);
+    };
+    const runOrt = async () => {
+      if ('skipped' in ort || 'error' in ort) {
+        r.ort = ort;
+        return;
+      }
+      const skip = overBudget(gflop, rates.ort, 2); // its warm-up is a full run
+      if (skip) r.ort = skip;
+      else {
+        let session: Awaited<ReturnType<typeof createOrtMatmul>> | null = null;
+        try {
+          session = await createOrtMatmul(ort, T, IN, OUT, x, transpose(w, OUT, IN));
+          const t = await measure((n) => session!.run(n), { ...opts, budgetMs: budgetMs() });
+          const check = checkOutput(await session.read(), x, w, T, IN, OUT);
+          const value = gflops(T, IN, OUT, t.msPerIteration);
+          r.ort = { speed: { value: round(value), unit: 'GFLOP/s', iterations: t.iterations, msPerIteration: round(t.msPerIteration) }, check, io: { ...session.io }, warmup: 'full' };
+          rates.ort = Math.max(rates.ort ?? 0, value);
+        } catch (e) {
+          r.ort = { error: `onnxruntime-web webgpu MatMul: ${errorText(e)}` };
+          // A failure to even create a session will repeat for every shape.
+          if (!session) ort = r.ort as Failed;
+        } finally {
+          await session?.release().catch(() => undefined);
+        }
       }
       host.progress(`${label} ORT webgpu: ${describe(r.ort)}`);
-    }
+    };
+    // The f32 pair first: when time runs short, the main comparison is the one kept.
+    await runOurs('f32');
+    await runOrt();
+    await runOurs('bf16');
     for (const dtype of ['f32', 'bf16'] as const) {
       const a = r.ours[dtype];
       if (isMeasured(a) && isMeasured(r.ort) && a.check.ok && r.ort.check.ok) r.ratioOursOverOrt[dtype] = round(a.speed.value / r.ort.speed.value);
@@ -214,11 +262,12 @@ export async function benchMatmul(host: BenchHost, ctx: GpuContext, opts: BenchO
   }
   const geo = (k: 'f32' | 'bf16') => {
     const v = shapes.map((s) => s.ratioOursOverOrt[k]).filter((x): x is number => x !== undefined);
-    return v.length === shapes.length && v.length > 0 ? round(Math.exp(v.reduce((a, b) => a + Math.log(b), 0) / v.length)) : undefined;
+    return v.length > 0 ? { value: round(Math.exp(v.reduce((a, b) => a + Math.log(b), 0) / v.length)), shapes: v.length } : undefined;
   };
   return {
     T,
-    method: 'wall clock over N back-to-back products (one submit each), GPU idle before and after; X and Y stay on the GPU for both; one untimed warm-up',
+    method:
+      'wall clock over N back-to-back products (one submit each), GPU idle before and after; X and Y stay on the GPU for both; an untimed warm-up first (see each figure\'s warmup)',
     shapes,
     geomeanRatio: { f32: geo('f32'), bf16: geo('bf16') },
   };

@@ -3,7 +3,8 @@
 import { GpuContext } from '../gpu';
 import type { EngineSections } from './engine';
 import type { MatmulResult } from './matmul';
-import { errorText, round } from './timing';
+import { Budget, errorText, round } from './timing';
+import type { Rates } from './matmul';
 import type { BenchHost, BenchOptions, Failed, Outcome, Skipped } from './types';
 import type { VisionResult } from './vision';
 
@@ -30,6 +31,18 @@ export async function runBench(host: BenchHost, opts: BenchOptions): Promise<Env
   const out: EnvResult = { env: host.env, runtime: host.runtime(), sections: {}, seconds: 0 };
   const want = (s: string) => (opts.only as string[]).includes(s);
   const secs = (since: number) => ((performance.now() - since) / 1000).toFixed(1);
+  // The time budget is shared out by weight among the sections still to run.
+  const budget = new Budget(opts.budgetSeconds);
+  const weights: Record<string, number> = { matmul: 4, engine: 4.5, vision: 1.5 };
+  const pending = new Set([want('matmul') && 'matmul', (want('step') || want('decode')) && 'engine', want('vision') && 'vision'].filter((x): x is string => !!x));
+  const sectionBudget = (name: string): Budget => {
+    const total = [...pending].reduce((a, k) => a + weights[k], 0);
+    const b = budget.share(weights[name] / total);
+    pending.delete(name);
+    if (!b.unlimited) host.progress(`${name}: ${b.remaining().toFixed(0)} s of the time budget`);
+    return b;
+  };
+  const rates: Rates = {};
 
   // One device for the whole run: in Node, tearing down a Dawn device while another one works
   // has crashed SwiftShader (futex abort, segfault), so the sections share this context.
@@ -57,7 +70,7 @@ export async function runBench(host: BenchHost, opts: BenchOptions): Promise<Env
       host.progress(`matmul ...`);
       try {
         const { benchMatmul } = await import('./matmul');
-        out.sections.matmul = await benchMatmul(host, gpu(), opts);
+        out.sections.matmul = await benchMatmul(host, gpu(), opts, sectionBudget('matmul'), rates);
       } catch (e) {
         out.sections.matmul = { error: errorText(e) };
       }
@@ -68,7 +81,7 @@ export async function runBench(host: BenchHost, opts: BenchOptions): Promise<Env
       host.progress(`${want('step') ? 'step' : ''}${want('step') && want('decode') ? ' + ' : ''}${want('decode') ? 'decode' : ''} ...`);
       try {
         const { benchEngine } = await import('./engine');
-        const r = await benchEngine(host, gpu(), opts, { step: want('step'), decode: want('decode') });
+        const r = await benchEngine(host, gpu(), opts, { step: want('step'), decode: want('decode') }, sectionBudget('engine'), rates);
         if (want('step')) out.sections.step = r.step;
         if (want('decode')) out.sections.decode = r.decode;
       } catch (e) {
@@ -83,7 +96,7 @@ export async function runBench(host: BenchHost, opts: BenchOptions): Promise<Env
       host.progress(`vision ...`);
       try {
         const { benchVision } = await import('./vision');
-        out.sections.vision = await benchVision(host, opts);
+        out.sections.vision = await benchVision(host, opts, sectionBudget('vision'));
       } catch (e) {
         out.sections.vision = { error: errorText(e) };
       }

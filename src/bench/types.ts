@@ -11,6 +11,8 @@ export interface Figure {
   iterations: number;
   /** Wall-clock milliseconds per iteration (sync before and after, divided by the count). */
   msPerIteration?: number;
+  /** Present when the value is derived rather than timed directly: how it was derived. */
+  estimate?: string;
 }
 
 /** A section or figure that could not be measured here, and why. */
@@ -43,6 +45,15 @@ export interface BenchOptions {
   maxRuns: number;
   /** Timed POVID steps (each one is minutes on a CPU adapter at the default shape). */
   stepRuns: number;
+  /**
+   * Decoder layers of the timed step: 0 = automatic (all of them when the estimate fits the time
+   * budget, else steps of 1 and 2 layers of the same widths and a fit in the layer count).
+   */
+  stepLayers: number;
+  /** Also replay one step's dispatches one at a time and report the time per kernel entry point. */
+  kernelProfile: boolean;
+  /** Seconds this environment may spend (0: no limit); measurements that would not fit are skipped, saying so. */
+  budgetSeconds: number;
   seed: number;
 }
 
@@ -54,6 +65,9 @@ export const DEFAULT_OPTIONS: BenchOptions = {
   minRuns: 2,
   maxRuns: 200,
   stepRuns: 1,
+  stepLayers: 0,
+  kernelProfile: false,
+  budgetSeconds: 0,
   seed: 1234,
 };
 
@@ -63,7 +77,8 @@ export class BenchOptionsError extends Error {
 
 /**
  * Options from `--quick`, `--tiny`, `--only=a,b`, `--target-seconds=S`, `--min-runs=N`,
- * `--step-runs=N` (argv, or the same keys in a URL query), over the defaults.
+ * `--max-runs=N`, `--step-runs=N`, `--step-layers=N`, `--kernel-profile`, `--env-budget-seconds=S`, `--seed=N`
+ * (argv, or the same keys in a URL query), over the defaults.
  */
 export function parseBenchOptions(args: readonly string[]): BenchOptions {
   const o: BenchOptions = { ...DEFAULT_OPTIONS, only: [...SECTIONS] };
@@ -84,6 +99,9 @@ export function parseBenchOptions(args: readonly string[]): BenchOptions {
         break;
       case 'tiny':
         o.profile = 'tiny';
+        break;
+      case 'kernel-profile':
+        o.kernelProfile = true;
         break;
       case 'only': {
         const names = value.split(',').map((s) => s.trim()).filter(Boolean);
@@ -106,6 +124,12 @@ export function parseBenchOptions(args: readonly string[]): BenchOptions {
         break;
       case 'step-runs':
         o.stepRuns = int(key, value, 1);
+        break;
+      case 'step-layers':
+        o.stepLayers = int(key, value, 1);
+        break;
+      case 'env-budget-seconds':
+        o.budgetSeconds = int(key, value, 0);
         break;
       case 'seed':
         o.seed = int(key, value, 0);
@@ -137,9 +161,13 @@ export function cliArgs(argv: readonly string[], env: Readonly<Record<string, st
 
 /** The options as argv-style flags (to hand them to the browser page in its URL). */
 export function benchOptionsToArgs(o: BenchOptions): string[] {
-  const args = [`--only=${o.only.join(',')}`, `--target-seconds=${o.targetSeconds}`, `--min-runs=${o.minRuns}`, `--max-runs=${o.maxRuns}`, `--step-runs=${o.stepRuns}`, `--seed=${o.seed}`];
+  const args: string[] = [];
   if (o.profile === 'tiny') args.push('--tiny');
   if (o.quick) args.push('--quick');
+  args.push(`--only=${o.only.join(',')}`, `--target-seconds=${o.targetSeconds}`, `--min-runs=${o.minRuns}`, `--max-runs=${o.maxRuns}`);
+  args.push(`--step-runs=${o.stepRuns}`, `--env-budget-seconds=${o.budgetSeconds}`, `--seed=${o.seed}`);
+  if (o.stepLayers) args.push(`--step-layers=${o.stepLayers}`);
+  if (o.kernelProfile) args.push('--kernel-profile');
   return args;
 }
 

@@ -3,7 +3,7 @@
 // VisionEncoder, on onnxruntime-web's WebGPU and wasm execution providers.
 import { VisionEncoder } from '../model/vision';
 import { Rng } from '../util/rng';
-import { errorText, measure, round } from './timing';
+import { Budget, errorText, measure, round } from './timing';
 import type { BenchHost, BenchOptions, Figure, Outcome, Skipped } from './types';
 
 export const VISION_MODEL = 'models/tiny/onnx/vision_encoder.onnx';
@@ -21,7 +21,7 @@ export interface VisionResult {
   maxAbsDiffWebgpuVsWasm?: number;
 }
 
-export async function benchVision(host: BenchHost, opts: BenchOptions): Promise<VisionResult | Skipped> {
+export async function benchVision(host: BenchHost, opts: BenchOptions, budget: Budget = new Budget(0)): Promise<VisionResult | Skipped> {
   const bytes = await host.readPublic(VISION_MODEL);
   if (!bytes) return { skipped: `public/${VISION_MODEL} is missing: run \`npm run fixture\` first` };
   const res: VisionResult = { model: `public/${VISION_MODEL}`, modelBytes: bytes.byteLength, providers: {} };
@@ -44,9 +44,14 @@ export async function benchVision(host: BenchHost, opts: BenchOptions): Promise<
       const rng = new Rng(opts.seed);
       for (let i = 0; i < pixels.length; i++) pixels[i] = rng.uniform(-1, 1);
       const e = enc;
-      const t = await measure(async (n) => {
-        for (let i = 0; i < n; i++) outputs[ep] = await e.encode(pixels);
-      }, opts);
+      // Half of what is left for WebGPU (first), all of the rest for wasm.
+      const share = budget.share(ep === 'webgpu' && host.visionProviders.includes('wasm') ? 0.5 : 1);
+      const t = await measure(
+        async (n) => {
+          for (let i = 0; i < n; i++) outputs[ep] = await e.encode(pixels);
+        },
+        { ...opts, budgetMs: share.unlimited ? undefined : share.remaining() * 1000 },
+      );
       res.providers[ep] = { perImage: { value: round(t.msPerIteration), unit: 'ms/image', iterations: t.iterations, msPerIteration: round(t.msPerIteration) }, createMs: round(createMs) };
       host.progress(`vision ${ep}: ${t.msPerIteration.toFixed(1)} ms/image x${t.iterations}`);
     } catch (e) {
