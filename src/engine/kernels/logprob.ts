@@ -7,7 +7,7 @@
 // which fails for C = 72 or odd C, and a copy of the rows would cost memory and bandwidth.
 import { grid1d, type Binding, type GpuContext } from '../../gpu';
 import code from '../../../shaders/logprob.wgsl?raw';
-import { gemm } from './gemm';
+import { matmul } from './linear';
 import type { Weight } from './types';
 
 export class LogprobShapeError extends Error {
@@ -64,12 +64,12 @@ function check(what: string, s: LogprobScratch, lmHead: Weight, M: number, C: nu
 
 /** logits[M, W] = h[M, C] lmHead[v0 : v0 + W, :]^T (linearForward on a row window). */
 function chunkLogits(ctx: GpuContext, logits: Binding, h: Binding, lmHead: Weight, v0: number, W: number, M: number, C: number): void {
-  gemm(ctx, logits, { binding: h, off: 0, s0: C, s1: 1 }, { binding: lmHead.buffer, off: v0 * C, s0: 1, s1: C, bf16: lmHead.dtype === 'bf16' }, M, W, C);
+  matmul(ctx, 'linear_forward', logits, { binding: h, off: 0, s0: C, s1: 1 }, { binding: lmHead.buffer, off: v0 * C, s0: 1, s1: C, bf16: lmHead.dtype === 'bf16' }, M, W, C);
 }
 
 /** dh[M, C] (+)= g[M, W] lmHead[v0 : v0 + W, :] (linearBackwardInput on a row window). */
 function chunkBackward(ctx: GpuContext, dh: Binding, g: Binding, lmHead: Weight, v0: number, W: number, M: number, C: number, accumulate: boolean): void {
-  gemm(ctx, dh, { binding: g, off: 0, s0: W, s1: 1 }, { binding: lmHead.buffer, off: v0 * C, s0: C, s1: 1, bf16: lmHead.dtype === 'bf16' }, M, C, W, { accumulate });
+  matmul(ctx, 'linear_backward_input', dh, { binding: g, off: 0, s0: W, s1: 1 }, { binding: lmHead.buffer, off: v0 * C, s0: C, s1: 1, bf16: lmHead.dtype === 'bf16' }, M, C, W, { accumulate });
 }
 
 /**
