@@ -1,24 +1,45 @@
-// `npm run bench [-- --quick] [--only=matmul,step,decode,vision] [--node-only | --browser-only]
-//                  [--budget-minutes=15] [--out=bench.json] [--tiny] [--step-layers=N] [--target-seconds=S] [--min-runs=N]`
-// (`npm run -s bench` keeps npm's own banner off stdout; --out writes the same JSON to a file.)
-// Runs src/bench in Node (npm `webgpu`) and in headless Chromium (a dedicated Worker started by a
-// page of the Vite dev server, like the app), then prints ONE JSON document on stdout:
-//   { machine, options, node, chromium }
-// Progress goes to stderr. The run aims to finish within --budget-minutes (default 15; 0: no limit):
-// measurements that would not fit are skipped or scaled down, and the JSON says which and why. Options may also come from the environment: BENCH_ARGS="--quick ...",
-// or BENCH_QUICK=1, BENCH_ONLY=matmul,step, BENCH_NODE_ONLY=1, BENCH_BROWSER_ONLY=1, BENCH_TINY=1.
+// `npm run -s bench [-- --quick] [--only=matmul,step,decode,vision] [--node-only | --browser-only]
+//                     [--budget-minutes=15] [--out=bench.json] [--kernel-profile] [--tiny]
+//                     [--step-layers=N] [--step-runs=N] [--target-seconds=S] [--min-runs=N] [--max-runs=N]`
+// Runs src/bench in Node (npm `webgpu`, in a child process) and in headless Chromium (a dedicated
+// Worker started by a page of the Vite dev server, like the app), then prints ONE JSON document
+// on stdout: { machine, options, seconds, node, chromium }. Progress goes to stderr; `-s` keeps
+// npm's own banner off stdout, and --out writes the same JSON to a file.
+// The run aims to finish within --budget-minutes (default 15; 0: no limit): measurements that
+// would not fit are skipped or scaled down, and the JSON says which and why. Options may also come
+// from the environment: BENCH_ARGS="--quick ...", or BENCH_QUICK=1, BENCH_ONLY=matmul,step,
+// BENCH_NODE_ONLY=1, BENCH_BROWSER_ONLY=1, BENCH_TINY=1.
+import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { chromium } from 'playwright-core';
 import { createServer } from 'vite';
-import { nodeHost, useSwiftShaderIfNoDriver } from '../src/bench/node';
-import { runBench, type EnvResult } from '../src/bench/run';
+import { useSwiftShaderIfNoDriver } from '../src/bench/node';
+import type { EnvResult } from '../src/bench/run';
 import { errorText } from '../src/bench/timing';
 import { benchOptionsToArgs, cliArgs, parseBenchOptions, type BenchOptions, type Failed, type Skipped } from '../src/bench/types';
 import { CHROMIUM, CHROMIUM_ARGS, hasChromium } from '../test/helpers/browser';
 
 const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
+
+/** The Node half in a child process (scripts/bench/node-run.ts), so nothing it leaves running slows the rest. */
+async function runInNode(opts: BenchOptions): Promise<EnvResult | Failed> {
+  const child = spawn(process.execPath, ['node_modules/.bin/vite-node', 'scripts/bench/node-run.ts', ...benchOptionsToArgs(opts)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: process.env,
+  });
+  let stdout = '';
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (d: string) => (stdout += d));
+  const { code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => child.on('close', (code, signal) => res({ code, signal })));
+  if (code !== 0) return { error: `the Node benchmark process ended with ${signal ?? `exit code ${code}`}` };
+  try {
+    return JSON.parse(stdout.slice(stdout.indexOf('{'))) as EnvResult;
+  } catch (e) {
+    return { error: `the Node benchmark process printed no result: ${errorText(e)}` };
+  }
+}
 
 async function runInChromium(opts: BenchOptions): Promise<{ result: EnvResult | Skipped | Failed; version?: string }> {
   if (!hasChromium) return { result: { skipped: `no Chromium at ${CHROMIUM} (set CHROMIUM_PATH)` } };
@@ -77,7 +98,7 @@ async function main(): Promise<void> {
   let node: EnvResult | Skipped | Failed = { skipped: '--browser-only' };
   if (!browserOnly) {
     try {
-      node = await runBench(await nodeHost({ progress: (l) => log(`node: ${l}`) }), { ...opts, budgetSeconds: opts.budgetSeconds || envBudget(nodeOnly ? 1 : 2) });
+      node = await runInNode({ ...opts, budgetSeconds: opts.budgetSeconds || envBudget(nodeOnly ? 1 : 2) });
     } catch (e) {
       node = { error: errorText(e) };
     }

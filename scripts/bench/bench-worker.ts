@@ -18,6 +18,7 @@ const host: BenchHost = {
     ort.env.logLevel = 'error';
     return ort as unknown as OrtModule;
   },
+  deferOrt: false,
   visionProviders: ['webgpu', 'wasm'],
   wasmPaths: WASM_PATHS,
   async readPublic(path) {

@@ -272,8 +272,8 @@ export async function benchEngine(
   if (want.step) {
     if (opts.stepLayers) layersToTime = [Math.min(opts.stepLayers, L)];
     else if (plan.fits(est(full.step) * opts.stepRuns + est(full.passes))) layersToTime = [L];
-    else if (L > 2 && plan.fits(est(stepGflop(cfg, shape, 1).step + stepGflop(cfg, shape, 2).step))) layersToTime = [1, 2];
-    else if (plan.fits(est(stepGflop(cfg, shape, 1).step))) layersToTime = [1];
+    // The 2-layer step is decided again from the 1-layer one's measured time.
+    else if (plan.fits(est(stepGflop(cfg, shape, 1).step))) layersToTime = L > 2 ? [1, 2] : [1];
     host.progress(
       `engine: linear layers at ${rate.toFixed(3)} GFLOP/s; a ${L}-layer step is ~${est(full.step).toFixed(0)} s, ${plan.unlimited ? 'no time budget' : `${plan.remaining().toFixed(0)} s budget`}: timing ${layersToTime.length ? layersToTime.join(' and ') + '-layer steps' : 'nothing'}`,
     );
@@ -342,7 +342,7 @@ export async function benchEngine(
       for (let i = 0; i < k; i++) await engine.forward([noisySeq], { lora: true });
     }, passOpts);
     host.progress(`step: noisy pass (${layers} layers, LoRA on, no grad) ${noisy.msPerIteration.toFixed(0)} ms`);
-    const note = layers === L ? {} : { estimate: `timed at ${layers} of ${L} layers, not scaled` };
+    const note = layers === L ? {} : { estimate: `NOT a ${L}-layer figure: timed at ${layers} of ${L} layers, not scaled` };
     passes = {
       reference: fig(ref.msPerIteration, 'ms', ref.iterations, { msPerIteration: round(ref.msPerIteration), ...note }),
       noisy: fig(noisy.msPerIteration, 'ms', noisy.iterations, { msPerIteration: round(noisy.msPerIteration), ...note }),
@@ -454,10 +454,10 @@ function stepResult(
     notes.push(`only ${[...byLayers.keys()].join(' and ')}-layer steps fitted the time budget; the ${L}-layer figures are a linear fit in the layer count`);
   } else {
     const r = runs[0];
-    const basis = `not scaled: timed with ${r.layers} of ${L} layers only`;
+    const basis = `NOT a ${L}-layer figure: timed with ${r.layers} of ${L} layers only, not scaled`;
     step = { ...r.step, estimate: basis };
     phases = Object.fromEntries(PHASES.map((k) => [k, { ...r.phases[k], estimate: basis }])) as Record<Phase, Figure>;
-    notes.push(`only a ${r.layers}-layer step fitted the time budget; figures are for ${r.layers} layers`);
+    notes.push(`only a ${r.layers}-layer step fitted the time budget; step, phases, tokensPerSecond and stepsPerSecond are for ${r.layers} layers`);
   }
   const extra = step.estimate ? { estimate: step.estimate } : {};
   return {

@@ -5,7 +5,7 @@ import { bf16ToF32, f32ToBf16 } from '../model/safetensors';
 import { Rng } from '../util/rng';
 import { createOrtMatmul } from './ort';
 import { Budget, errorText, measure, round } from './timing';
-import { isMeasured, type BenchHost, type BenchOptions, type Failed, type Figure, type Outcome, type Skipped } from './types';
+import { isMeasured, type BenchHost, type BenchOptions, type Failed, type Figure, type OrtModule, type Outcome, type Skipped } from './types';
 
 export interface MatmulShape {
   IN: number;
@@ -58,6 +58,8 @@ export interface MatmulResult {
   T: number;
   method: string;
   shapes: MatmulShapeResult[];
+  /** ORT was timed after the other sections (Node: its session keeps a CPU core busy afterwards). */
+  ortTimedLast?: boolean;
   /** Geometric mean of the per-shape ratios, over the shapes where both were measured. */
   geomeanRatio: { f32?: { value: number; shapes: number }; bf16?: { value: number; shapes: number } };
 }
@@ -168,38 +170,51 @@ export interface Rates {
   ort?: number;
 }
 
-export async function benchMatmul(host: BenchHost, ctx: GpuContext, opts: BenchOptions, budget: Budget = new Budget(0), rates: Rates = {}): Promise<MatmulResult> {
+/** X [T, IN] ~ N(0, 1) and W [OUT, IN] ~ N(0, 1/IN) of shape number `i`, the same on every call. */
+function shapeData(seed: number, i: number, T: number, IN: number, OUT: number): { x: Float32Array; w: Float32Array } {
+  const rng = new Rng(seed * 1000 + i);
+  const x = new Float32Array(T * IN);
+  rng.fillNormal(x);
+  const w = new Float32Array(OUT * IN);
+  rng.fillNormal(w);
+  const s = 1 / Math.sqrt(IN);
+  for (let k = 0; k < w.length; k++) w[k] *= s;
+  return { x, w };
+}
+
+/** Skips a variant whose minimum runs (GFLOP / best rate so far) would overrun the budget. */
+function overBudget(budget: Budget, gflop: number, rate: number | undefined, runs: number): Skipped | null {
+  if (budget.unlimited || !rate) return null;
+  const need = (runs * gflop) / rate;
+  return budget.fits(need)
+    ? null
+    : { skipped: `needs about ${need.toFixed(0)} s (${runs} x ${gflop.toFixed(2)} GFLOP at ${rate.toFixed(3)} GFLOP/s seen on smaller products), over the ${budget.remaining().toFixed(0)} s left of this section's time budget; raise --budget-minutes` };
+}
+
+const budgetMs = (budget: Budget) => (budget.unlimited ? undefined : budget.remaining() * 1000);
+
+/**
+ * Our kernel on every shape, and ORT's right after ours on each shape unless `deferOrt`: then
+ * benchMatmulOrt() adds ORT later (in Node, an ORT WebGPU session keeps a CPU core busy for the
+ * rest of the process, which would slow everything timed after it).
+ */
+export async function benchMatmul(host: BenchHost, ctx: GpuContext, opts: BenchOptions, budget: Budget = new Budget(0), rates: Rates = {}, deferOrt = false): Promise<MatmulResult> {
   const spec = opts.profile === 'tiny' ? TINY_MATMUL : DEFAULT_MATMUL;
   const { T } = spec;
   const linear = await loadLinear();
-  let ort = await host.ortWebGpu().catch((e): Failed => ({ error: `onnxruntime-web could not be loaded: ${errorText(e)}` }));
-  const rng = new Rng(opts.seed);
   const shapes: MatmulShapeResult[] = [];
-  /** Skips a variant whose minimum runs (GFLOP / best rate so far) would overrun the budget. */
-  const overBudget = (gflop: number, rate: number | undefined, runs: number): Skipped | null => {
-    if (budget.unlimited || !rate) return null;
-    const need = (runs * gflop) / rate;
-    return budget.fits(need)
-      ? null
-      : { skipped: `needs about ${need.toFixed(0)} s (${runs} x ${gflop.toFixed(2)} GFLOP at ${rate.toFixed(3)} GFLOP/s seen on smaller products), over the ${budget.remaining().toFixed(0)} s left of this section's time budget; raise --budget-minutes` };
-  };
-  const budgetMs = () => (budget.unlimited ? undefined : budget.remaining() * 1000);
-  for (const { IN, OUT } of spec.shapes) {
+  const ortState = { ort: deferOrt ? null : await loadOrt(host) };
+  for (const [i, { IN, OUT }] of spec.shapes.entries()) {
     const label = `matmul ${T}x${IN}->${OUT}`;
     const gflop = (2 * T * IN * OUT) / 1e9;
-    const x = new Float32Array(T * IN);
-    rng.fillNormal(x);
-    const w = new Float32Array(OUT * IN);
-    rng.fillNormal(w);
-    const s = 1 / Math.sqrt(IN);
-    for (let i = 0; i < w.length; i++) w[i] *= s;
+    const { x, w } = shapeData(opts.seed, i, T, IN, OUT);
     const r: MatmulShapeResult = {
       T,
       IN,
       OUT,
       gflop: round(gflop, 4),
       ours: { f32: { skipped: 'not run' }, bf16: { skipped: 'not run' } },
-      ort: { skipped: 'not run' },
+      ort: { skipped: deferOrt ? 'not run yet' : 'not run' },
       ratioOursOverOrt: {},
     };
     const runOurs = async (dtype: 'f32' | 'bf16') => {
@@ -208,13 +223,12 @@ export async function benchMatmul(host: BenchHost, ctx: GpuContext, opts: BenchO
         return;
       }
       const rate0 = rates[dtype];
-      const skip = overBudget(gflop, rate0, rate0 === undefined || gflop / rate0 < LONG_WARMUP_S ? 2 : 1);
+      const warmup = rate0 === undefined || gflop / rate0 < LONG_WARMUP_S ? 'full' : 'one row';
+      const skip = overBudget(budget, gflop, rate0, warmup === 'full' ? 2 : 1);
       if (skip) r.ours[dtype] = skip;
       else {
         try {
-          const rate = rates[dtype];
-          const warmup = rate === undefined || gflop / rate < LONG_WARMUP_S ? 'full' : 'one row';
-          const v = await oursVariant(ctx, linear, dtype, x, w, T, IN, OUT, opts, budgetMs(), warmup);
+          const v = await oursVariant(ctx, linear, dtype, x, w, T, IN, OUT, opts, budgetMs(budget), warmup);
           r.ours[dtype] = v;
           rates[dtype] = Math.max(rates[dtype] ?? 0, gflop / (v.speed.msPerIteration! / 1000));
         } catch (e) {
@@ -223,55 +237,93 @@ export async function benchMatmul(host: BenchHost, ctx: GpuContext, opts: BenchO
       }
       host.progress(`${label} ours ${dtype}: ${describe(r.ours[dtype])}`);
     };
-    const runOrt = async () => {
-      if ('skipped' in ort || 'error' in ort) {
-        r.ort = ort;
-        return;
-      }
-      const skip = overBudget(gflop, rates.ort, 2); // its warm-up is a full run
-      if (skip) r.ort = skip;
-      else {
-        let session: Awaited<ReturnType<typeof createOrtMatmul>> | null = null;
-        try {
-          session = await createOrtMatmul(ort, T, IN, OUT, x, transpose(w, OUT, IN));
-          const t = await measure((n) => session!.run(n), { ...opts, budgetMs: budgetMs() });
-          const check = checkOutput(await session.read(), x, w, T, IN, OUT);
-          const value = gflops(T, IN, OUT, t.msPerIteration);
-          r.ort = { speed: { value: round(value), unit: 'GFLOP/s', iterations: t.iterations, msPerIteration: round(t.msPerIteration) }, check, io: { ...session.io }, warmup: 'full' };
-          rates.ort = Math.max(rates.ort ?? 0, value);
-        } catch (e) {
-          r.ort = { error: `onnxruntime-web webgpu MatMul: ${errorText(e)}` };
-          // A failure to even create a session will repeat for every shape.
-          if (!session) ort = r.ort as Failed;
-        } finally {
-          await session?.release().catch(() => undefined);
-        }
-      }
-      host.progress(`${label} ORT webgpu: ${describe(r.ort)}`);
-    };
     // The f32 pair first: when time runs short, the main comparison is the one kept.
     await runOurs('f32');
-    await runOrt();
+    if (ortState.ort) await runOrt(host, ortState, r, x, w, opts, budget, rates);
     await runOurs('bf16');
-    for (const dtype of ['f32', 'bf16'] as const) {
-      const a = r.ours[dtype];
-      if (isMeasured(a) && isMeasured(r.ort) && a.check.ok && r.ort.check.ok) r.ratioOursOverOrt[dtype] = round(a.speed.value / r.ort.speed.value);
-    }
-    if (r.ratioOursOverOrt.f32 !== undefined) host.progress(`${label} ours/ORT: f32 ${r.ratioOursOverOrt.f32}, bf16 ${r.ratioOursOverOrt.bf16}`);
+    setRatios(host, r);
     shapes.push(r);
   }
+  return { T, method: METHOD, shapes, geomeanRatio: geomeans(shapes) };
+}
+
+/** Adds ORT's figures (and the ratios) to a result made with `deferOrt`. */
+export async function benchMatmulOrt(host: BenchHost, result: MatmulResult, opts: BenchOptions, budget: Budget = new Budget(0), rates: Rates = {}): Promise<MatmulResult> {
+  const ortState = { ort: await loadOrt(host) };
+  for (const [i, r] of result.shapes.entries()) {
+    const { x, w } = shapeData(opts.seed, i, r.T, r.IN, r.OUT);
+    await runOrt(host, ortState, r, x, w, opts, budget, rates);
+    setRatios(host, r);
+  }
+  result.geomeanRatio = geomeans(result.shapes);
+  result.method += '; ORT timed after every other section of this environment (see ortTimedLast)';
+  result.ortTimedLast = true;
+  return result;
+}
+
+async function loadOrt(host: BenchHost): Promise<OrtModule | Skipped | Failed> {
+  return host.ortWebGpu().catch((e): Failed => ({ error: `onnxruntime-web could not be loaded: ${errorText(e)}` }));
+}
+
+async function runOrt(
+  host: BenchHost,
+  state: { ort: OrtModule | Skipped | Failed | null },
+  r: MatmulShapeResult,
+  x: Float32Array,
+  w: Float32Array,
+  opts: BenchOptions,
+  budget: Budget,
+  rates: Rates,
+): Promise<void> {
+  const ort = state.ort;
+  const { T, IN, OUT } = r;
+  const gflop = (2 * T * IN * OUT) / 1e9;
+  if (!ort) return;
+  if ('skipped' in ort || 'error' in ort) r.ort = ort;
+  else {
+    const skip = overBudget(budget, gflop, rates.ort, 2); // its warm-up is a full run
+    if (skip) r.ort = skip;
+    else {
+      let session: Awaited<ReturnType<typeof createOrtMatmul>> | null = null;
+      try {
+        session = await createOrtMatmul(ort, T, IN, OUT, x, transpose(w, OUT, IN));
+        const s = session;
+        const t = await measure((n) => s.run(n), { ...opts, budgetMs: budgetMs(budget) });
+        const check = checkOutput(await session.read(), x, w, T, IN, OUT);
+        const value = gflops(T, IN, OUT, t.msPerIteration);
+        r.ort = { speed: { value: round(value), unit: 'GFLOP/s', iterations: t.iterations, msPerIteration: round(t.msPerIteration) }, check, io: { ...session.io }, warmup: 'full' };
+        rates.ort = Math.max(rates.ort ?? 0, value);
+      } catch (e) {
+        r.ort = { error: `onnxruntime-web webgpu MatMul: ${errorText(e)}` };
+        // A failure to even create a session will repeat for every shape.
+        if (!session) state.ort = r.ort as Failed;
+      } finally {
+        await session?.release().catch(() => undefined);
+      }
+    }
+  }
+  host.progress(`matmul ${T}x${IN}->${OUT} ORT webgpu: ${describe(r.ort)}`);
+}
+
+function setRatios(host: BenchHost, r: MatmulShapeResult): void {
+  for (const dtype of ['f32', 'bf16'] as const) {
+    const a = r.ours[dtype];
+    if (isMeasured(a) && isMeasured(r.ort) && a.check.ok && r.ort.check.ok) r.ratioOursOverOrt[dtype] = round(a.speed.value / r.ort.speed.value);
+  }
+  if (r.ratioOursOverOrt.f32 !== undefined || r.ratioOursOverOrt.bf16 !== undefined)
+    host.progress(`matmul ${r.T}x${r.IN}->${r.OUT} ours/ORT: f32 ${r.ratioOursOverOrt.f32}, bf16 ${r.ratioOursOverOrt.bf16}`);
+}
+
+function geomeans(shapes: MatmulShapeResult[]): MatmulResult['geomeanRatio'] {
   const geo = (k: 'f32' | 'bf16') => {
     const v = shapes.map((s) => s.ratioOursOverOrt[k]).filter((x): x is number => x !== undefined);
     return v.length > 0 ? { value: round(Math.exp(v.reduce((a, b) => a + Math.log(b), 0) / v.length)), shapes: v.length } : undefined;
   };
-  return {
-    T,
-    method:
-      'wall clock over N back-to-back products (one submit each), GPU idle before and after; X and Y stay on the GPU for both; an untimed warm-up first (see each figure\'s warmup)',
-    shapes,
-    geomeanRatio: { f32: geo('f32'), bf16: geo('bf16') },
-  };
+  return { f32: geo('f32'), bf16: geo('bf16') };
 }
+
+const METHOD =
+  'wall clock over N back-to-back products (one submit each), GPU idle before and after; X and Y stay on the GPU for both; an untimed warm-up first (see each figure\'s warmup)';
 
 function describe(v: Outcome<MatmulVariant>): string {
   if ('skipped' in v) return `skipped (${v.skipped})`;

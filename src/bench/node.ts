@@ -100,6 +100,9 @@ export async function nodeHost(o: NodeHostOptions = {}): Promise<BenchHost> {
   const host: BenchHost = {
     env: 'node',
     ortWebGpu: loadOrtWebGpuInNode,
+    // Once a WebGPU session exists, onnxruntime-web keeps one CPU core busy in Node (seen: ~1 s of
+    // CPU per idle second, even after release), halving what a 2-core CPU adapter has left.
+    deferOrt: true,
     // VisionEncoder imports `onnxruntime-web`, whose Node entry is the wasm build.
     visionProviders: ['wasm'],
     async readPublic(path) {

@@ -33,8 +33,11 @@ export async function runBench(host: BenchHost, opts: BenchOptions): Promise<Env
   const secs = (since: number) => ((performance.now() - since) / 1000).toFixed(1);
   // The time budget is shared out by weight among the sections still to run.
   const budget = new Budget(opts.budgetSeconds);
-  const weights: Record<string, number> = { matmul: 4, engine: 4.5, vision: 1.5 };
-  const pending = new Set([want('matmul') && 'matmul', (want('step') || want('decode')) && 'engine', want('vision') && 'vision'].filter((x): x is string => !!x));
+  const deferOrt = host.deferOrt && want('matmul');
+  const weights: Record<string, number> = { matmul: deferOrt ? 3 : 4.5, engine: 4.5, vision: 1, ort: 1.5 };
+  const pending = new Set(
+    [want('matmul') && 'matmul', (want('step') || want('decode')) && 'engine', want('vision') && 'vision', deferOrt && 'ort'].filter((x): x is string => !!x),
+  );
   const sectionBudget = (name: string): Budget => {
     const total = [...pending].reduce((a, k) => a + weights[k], 0);
     const b = budget.share(weights[name] / total);
@@ -70,7 +73,7 @@ export async function runBench(host: BenchHost, opts: BenchOptions): Promise<Env
       host.progress(`matmul ...`);
       try {
         const { benchMatmul } = await import('./matmul');
-        out.sections.matmul = await benchMatmul(host, gpu(), opts, sectionBudget('matmul'), rates);
+        out.sections.matmul = await benchMatmul(host, gpu(), opts, sectionBudget('matmul'), rates, deferOrt);
       } catch (e) {
         out.sections.matmul = { error: errorText(e) };
       }
@@ -101,6 +104,18 @@ export async function runBench(host: BenchHost, opts: BenchOptions): Promise<Env
         out.sections.vision = { error: errorText(e) };
       }
       host.progress(`vision done in ${secs(ts)} s: ${JSON.stringify(out.sections.vision)}`);
+    }
+    const mm = out.sections.matmul;
+    if (deferOrt && mm && 'shapes' in mm) {
+      const ts = performance.now();
+      host.progress(`matmul (ORT, timed last) ...`);
+      try {
+        const { benchMatmulOrt } = await import('./matmul');
+        await benchMatmulOrt(host, mm, opts, sectionBudget('ort'), rates);
+      } catch (e) {
+        for (const s of mm.shapes) s.ort = { error: errorText(e) };
+      }
+      host.progress(`matmul (ORT) done in ${secs(ts)} s: ${JSON.stringify(mm.geomeanRatio)}`);
     }
   } finally {
     ctx?.destroy();

@@ -178,6 +178,8 @@ export interface BenchHost {
   env: 'node' | 'chromium';
   /** onnxruntime-web with its WebGPU execution provider usable here, or why not. */
   ortWebGpu(): Promise<OrtModule | Skipped>;
+  /** Time ORT's WebGPU MatMul after every other section (its session slows what runs after it). */
+  deferOrt: boolean;
   /** Execution providers the app's VisionEncoder (src/model/vision.ts) can use here. */
   visionProviders: readonly ('webgpu' | 'wasm')[];
   /** Where onnxruntime-web's .wasm files are served (browser), for VisionEncoder. */
