@@ -83,13 +83,7 @@ export class ModelSession {
       throw new Error(`${bundle.visionOnnxPath} gives features of width ${vision.encoder.hidden}, but the decoder's hidden size is ${config.decoder.hiddenSize}; the files belong to different models`);
     onProgress?.({ phase: 'upload', loaded: 0, total: 1 });
     const maxSeq = Math.min(opts.maxSeq, config.decoder.maxPositions);
-    const engine = await Engine.create(ctx, config.decoder, bundle.decoderTensors, {
-      maxBatch: 2,
-      maxSeq,
-      lora: { r: opts.lora.r, alpha: opts.lora.alpha, targets: engineTargets(opts.lora.targets), seed: opts.lora.seed },
-      imageTokenId: tokenizer.imageTokenId,
-      names: { prefix: bundle.decoderPrefix, lmHead: 'lm_head.weight' },
-    });
+    const engine = await createEngine(ctx, config, bundle.decoderTensors, bundle.decoderPrefix, tokenizer.imageTokenId, maxSeq, opts.lora);
     const d = config.decoder;
     let parameters = 0;
     for (const t of bundle.decoderTensors.values()) parameters += t.shape.reduce((a, b) => a * b, 1);
@@ -115,13 +109,7 @@ export class ModelSession {
   /** A new engine with another LoRA shape (rank/targets changed in the settings), same weights. */
   async rebuildEngine(ctx: GpuContext, lora: SessionOptions['lora']): Promise<void> {
     this.engine.destroy();
-    this.engine = await Engine.create(ctx, this.config.decoder, this.weights, {
-      maxBatch: 2,
-      maxSeq: this.opts.maxSeq,
-      lora: { r: lora.r, alpha: lora.alpha, targets: engineTargets(lora.targets), seed: lora.seed },
-      imageTokenId: this.tokenizer.imageTokenId,
-      names: { prefix: this.decoderPrefix, lmHead: 'lm_head.weight' },
-    });
+    this.engine = await createEngine(ctx, this.config, this.weights, this.decoderPrefix, this.tokenizer.imageTokenId, this.opts.maxSeq, lora);
     this.opts.lora = lora;
   }
 
@@ -152,6 +140,25 @@ export class ModelSession {
     this.engine.destroy();
     this.vision.dispose();
   }
+}
+
+/** The decoder engine for training: chosen and rejected of one example per batch. */
+function createEngine(
+  ctx: GpuContext,
+  config: ModelConfig,
+  weights: Map<string, import('../model/safetensors').RawTensor>,
+  prefix: string,
+  imageTokenId: number,
+  maxSeq: number,
+  lora: SessionOptions['lora'],
+): Promise<Engine> {
+  return Engine.create(ctx, config.decoder, weights, {
+    maxBatch: 2,
+    maxSeq,
+    lora: { r: lora.r, alpha: lora.alpha, targets: engineTargets(lora.targets), seed: lora.seed },
+    imageTokenId,
+    names: { prefix, lmHead: 'lm_head.weight' },
+  });
 }
 
 async function browserCache() {
