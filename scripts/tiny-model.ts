@@ -355,10 +355,16 @@ function configJson(): object {
   };
 }
 
+/**
+ * SmolVLM-256M-Instruct's preprocessor_config.json, value for value: Idefics3ImageProcessor with
+ * image splitting on (the longest edge resized to 2048, then 512-pixel tiles plus a global
+ * view), Lanczos resampling (PIL resample 1), rescale 1/255, mean and std 0.5. The tiny tower
+ * sees 512 x 512 images like the real one, so the same values hold.
+ */
 function preprocessorConfigJson(): object {
   return {
     do_convert_rgb: true,
-    do_image_splitting: false,
+    do_image_splitting: true,
     do_normalize: true,
     do_pad: true,
     do_rescale: true,
@@ -370,8 +376,28 @@ function preprocessorConfigJson(): object {
     processor_class: 'Idefics3Processor',
     resample: 1,
     rescale_factor: 1 / 255,
-    size: { longest_edge: TINY.vision.imageSize },
+    size: { longest_edge: 4 * TINY.vision.imageSize },
   };
+}
+
+/**
+ * The slow-tokenizer files the hub repository carries next to tokenizer.json, as the tokenizers
+ * library and transformers write them: vocab.json (the BPE vocabulary in id order, compact),
+ * merges.txt ("#version: 0.2" then one merge per line) and added_tokens.json (the added tokens
+ * past the base vocabulary, sorted keys, indent 2).
+ */
+function slowTokenizerFiles(tokenizerJson: Record<string, unknown>): Map<string, string> {
+  const model = tokenizerJson.model as { vocab: Record<string, number>; merges: string[] };
+  const vocab = Object.entries(model.vocab).sort((a, b) => a[1] - b[1]);
+  const added = (tokenizerJson.added_tokens as { id: number; content: string }[]).filter((t) => t.id >= vocab.length);
+  const addedSorted: Record<string, number> = {};
+  for (const t of [...added].sort((a, b) => (a.content < b.content ? -1 : a.content > b.content ? 1 : 0))) addedSorted[t.content] = t.id;
+  return new Map([
+    // Written by hand: a JS object would move integer-like keys ("0" .. "9") to the front.
+    ['vocab.json', `{${vocab.map(([token, id]) => `${JSON.stringify(token)}:${id}`).join(',')}}`],
+    ['merges.txt', ['#version: 0.2', ...model.merges].join('\n') + '\n'],
+    ['added_tokens.json', JSON.stringify(addedSorted, null, 2) + '\n'],
+  ]);
 }
 
 // ---------------------------------------------------------------- the folder
@@ -394,6 +420,7 @@ export function buildTinyModel(): Map<string, Uint8Array> {
   json('tokenizer.json', tokenizerJson, 0); // 49k vocabulary entries: compact
   json('tokenizer_config.json', tokenizerConfig);
   json('chat_template.json', { chat_template: SMOLVLM_CHAT_TEMPLATE });
+  for (const [path, text] of slowTokenizerFiles(tokenizerJson)) files.set(path, new TextEncoder().encode(text));
   json('special_tokens_map.json', {
     additional_special_tokens: ['<fake_token_around_image>', '<image>', '<end_of_utterance>'],
     bos_token: '<|im_start|>',

@@ -102,13 +102,69 @@ class FieldReader {
   }
 }
 
+/** Rope types transformers implements; the engine implements only the plain one ('default'). */
+const ROPE_TYPE_WHAT: Record<string, string> = {
+  linear: 'linear position interpolation',
+  dynamic: 'dynamic NTK scaling',
+  yarn: 'YaRN scaling',
+  longrope: 'LongRoPE scaling',
+  llama3: "Llama 3's frequency scaling",
+  proportional: 'proportional (partial) rotary embeddings',
+};
+
+/**
+ * The rotary settings as transformers 5 reads them (RotaryEmbeddingConfigMixin): `rope_scaling`
+ * (older files) or `rope_parameters` (what transformers 5 writes: {rope_theta, rope_type}),
+ * values inside the dict first, then the top-level `rope_theta` / `partial_rotary_factor`, then
+ * LlamaConfig's default theta 10000. Anything but plain rotary embeddings is refused by name.
+ */
+function readRope(r: FieldReader, where: string): { theta: number } {
+  const scaling = r.raw('rope_scaling');
+  const parameters = r.raw('rope_parameters');
+  for (const [key, v] of [['rope_scaling', scaling], ['rope_parameters', parameters]] as const) {
+    if (v !== undefined && v !== null && !isObject(v)) throw new ModelConfigError(`${where}.${key} must be an object or null, got ${JSON.stringify(v)}`);
+  }
+  // transformers: `rope_scaling or rope_parameters` (an empty dict counts as absent).
+  const pick = (v: unknown) => (isObject(v) && Object.keys(v).length > 0 ? v : undefined);
+  const key = pick(scaling) ? 'rope_scaling' : 'rope_parameters';
+  const dict = pick(scaling) ?? pick(parameters) ?? {};
+  const rope = new FieldReader(dict, `${where}.${key}`);
+  const nested = Object.keys(dict).filter((k) => isObject(dict[k]));
+  if (nested.length > 0)
+    throw new ModelConfigError(`${where}.${key} holds separate settings per layer type (${nested.join(', ')}); the engine implements one rotary setting for every layer`);
+  const rawType = rope.has('rope_type') ? rope.raw('rope_type') : rope.has('type') ? rope.raw('type') : 'default';
+  if (typeof rawType !== 'string') throw new ModelConfigError(`${where}.${key}.rope_type must be a string, got ${JSON.stringify(rawType)}`);
+  if (rawType !== 'default') {
+    const what = ROPE_TYPE_WHAT[rawType] ? ` (${ROPE_TYPE_WHAT[rawType]})` : '';
+    throw new ModelConfigError(
+      `${where}: ${key} ${JSON.stringify(dict)} is not supported: rope_type "${rawType}"${what} is not implemented by the engine, ` +
+        'which computes plain rotary embeddings (rope_type "default", Llama rotate-half). Choose a model without rope scaling',
+    );
+  }
+  const partial = rope.has('partial_rotary_factor') ? rope.number('partial_rotary_factor', 1) : r.number('partial_rotary_factor', 1);
+  if (partial !== 1)
+    throw new ModelConfigError(`${where}: partial_rotary_factor ${partial} rotates only part of each head; the engine rotates whole heads (partial_rotary_factor 1)`);
+  return { theta: rope.has('rope_theta') ? rope.number('rope_theta', 10000) : r.number('rope_theta', 10000) };
+}
+
+/** Fields that would change the decoder's math away from what the engine computes. */
 function rejectUnsupportedFeatures(r: FieldReader, where: string): void {
   const act = r.raw('hidden_act');
   if (act !== undefined && act !== 'silu') throw new ModelConfigError(`${where}: hidden_act "${String(act)}" is not supported; the engine implements the SiLU-gated MLP only`);
-  if (r.has('rope_scaling')) throw new ModelConfigError(`${where}: rope_scaling ${JSON.stringify(r.raw('rope_scaling'))} is not supported; the engine implements plain rotary embeddings (Llama rotate-half)`);
   for (const key of ['attention_bias', 'mlp_bias']) {
     if (r.bool(key, false)) throw new ModelConfigError(`${where}: ${key} is true, but the engine has no bias terms in the decoder`);
   }
+  if (r.bool('use_sliding_window', false) || (r.has('sliding_window') && r.raw('use_sliding_window') !== false))
+    throw new ModelConfigError(`${where}: sliding_window ${JSON.stringify(r.raw('sliding_window'))} limits attention to a window; the engine attends over the whole sequence`);
+  for (const key of ['attn_logit_softcapping', 'final_logit_softcapping']) {
+    if (r.has(key)) throw new ModelConfigError(`${where}: ${key} ${JSON.stringify(r.raw(key))} caps logits; the engine has no soft-capping`);
+  }
+  const layerTypes = r.raw('layer_types');
+  if (Array.isArray(layerTypes) && layerTypes.some((t) => t !== 'full_attention'))
+    throw new ModelConfigError(`${where}: layer_types ${JSON.stringify([...new Set(layerTypes)])} mixes attention kinds; the engine implements full attention in every layer`);
+  const noRope = r.raw('no_rope_layers');
+  if (Array.isArray(noRope) && noRope.some((v) => v === 0 || v === false))
+    throw new ModelConfigError(`${where}: no_rope_layers switches rotary embeddings off in some layers; the engine applies them in every layer`);
 }
 
 /**
@@ -117,6 +173,7 @@ function rejectUnsupportedFeatures(r: FieldReader, where: string): void {
  */
 function parseLlamaDecoder(r: FieldReader, where: string, tieWordEmbeddings: boolean, vocabFallback?: number): DecoderConfig {
   rejectUnsupportedFeatures(r, where);
+  const rope = readRope(r, where);
   const hiddenSize = r.requiredInt('hidden_size');
   const numHeads = r.requiredInt('num_attention_heads');
   const vocabSize = r.has('vocab_size') || vocabFallback === undefined ? r.requiredInt('vocab_size') : vocabFallback;
@@ -129,7 +186,7 @@ function parseLlamaDecoder(r: FieldReader, where: string, tieWordEmbeddings: boo
       headDim: r.optionalInt('head_dim'),
       intermediateSize: r.requiredInt('intermediate_size'),
       vocabSize,
-      ropeTheta: r.number('rope_theta', 10000),
+      ropeTheta: rope.theta,
       rmsNormEps: r.number('rms_norm_eps', 1e-6),
       maxPositions: r.int('max_position_embeddings', 2048),
       tieWordEmbeddings,

@@ -12,9 +12,11 @@ import { VisionEncoder } from '../../src/model/vision';
 import { checkDecoderTensors, decoderTensorNames } from '../../src/model/weights';
 
 const EXPECTED_FILES = [
+  'added_tokens.json',
   'chat_template.json',
   'config.json',
   'generation_config.json',
+  'merges.txt',
   'model.safetensors',
   'onnx/vision_encoder.onnx',
   'preprocessor_config.json',
@@ -22,6 +24,7 @@ const EXPECTED_FILES = [
   'special_tokens_map.json',
   'tokenizer.json',
   'tokenizer_config.json',
+  'vocab.json',
 ];
 
 async function listFiles(dir: string): Promise<string[]> {
@@ -79,7 +82,24 @@ describe('tiny model folder', () => {
     expect((await readJson('processor_config.json')).image_seq_len).toBe(cfg.vision!.imageSeqLen);
     expect((await readJson('generation_config.json')).eos_token_id).toBe(49279);
     const pre = await readJson('preprocessor_config.json');
-    expect(pre).toMatchObject({ image_mean: [0.5, 0.5, 0.5], image_std: [0.5, 0.5, 0.5], do_image_splitting: false });
+    // SmolVLM-256M-Instruct's own values: splitting on, longest edge 2048, 512-pixel tiles, Lanczos.
+    expect(pre).toEqual({
+      do_convert_rgb: true,
+      do_image_splitting: true,
+      do_normalize: true,
+      do_pad: true,
+      do_rescale: true,
+      do_resize: true,
+      image_mean: [0.5, 0.5, 0.5],
+      image_processor_type: 'Idefics3ImageProcessor',
+      image_std: [0.5, 0.5, 0.5],
+      max_image_size: { longest_edge: 512 },
+      processor_class: 'Idefics3Processor',
+      resample: 1,
+      rescale_factor: 0.00392156862745098,
+      size: { longest_edge: 2048 },
+    });
+    expect(pre.max_image_size.longest_edge).toBe(cfg.vision!.imageSize);
   });
 
   it('model.safetensors holds bf16 decoder tensors under the real names, plus vision tensors', async () => {
@@ -125,6 +145,27 @@ describe('tiny model folder', () => {
     const st = file.tensor('model.vision_model.embeddings.patch_embedding.weight').data;
     const fromSt = bf16ToF32(new Uint16Array(st.buffer.slice(st.byteOffset, st.byteOffset + st.byteLength)));
     expect(fromOnnx).toEqual(fromSt);
+  });
+
+  it('vocab.json, merges.txt and added_tokens.json say what tokenizer.json says', async () => {
+    const tj = await readJson('tokenizer.json');
+    const vocabText = (await read('vocab.json')).toString('utf8');
+    expect(vocabText.startsWith('{"<|endoftext|>":0,"<|im_start|>":1,')).toBe(true); // id order, compact
+    const vocab: Record<string, number> = JSON.parse(vocabText);
+    expect(vocab).toEqual(tj.model.vocab);
+    const ids = Object.values(vocab);
+    expect(new Set(ids).size).toBe(49152);
+    expect(Math.max(...ids)).toBe(49151);
+    const merges = (await read('merges.txt')).toString('utf8').split('\n');
+    expect(merges[0]).toBe('#version: 0.2');
+    expect(merges.at(-1)).toBe('');
+    expect(merges.slice(1, -1)).toEqual(tj.model.merges);
+    const added: Record<string, number> = await readJson('added_tokens.json');
+    const fromTokenizer = Object.fromEntries(tj.added_tokens.filter((t: { id: number }) => t.id >= 49152).map((t: { id: number; content: string }) => [t.content, t.id]));
+    expect(added).toEqual(fromTokenizer);
+    expect(Object.keys(added)).toEqual(Object.keys(added).sort());
+    expect(Object.keys(added)).toHaveLength(128);
+    expect([added['<global-img>'], added['<image>'], added['<end_of_utterance>']]).toEqual([49152, 49190, 49279]);
   });
 
   it('tokenizer files carry the SmolVLM special tokens and chat template', async () => {
