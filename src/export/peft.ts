@@ -11,6 +11,28 @@ export type LoraTarget = (typeof LORA_TARGETS)[number];
 
 export const DEFAULT_BASE_MODEL = 'HuggingFaceTB/SmolVLM-256M-Instruct';
 
+/**
+ * `base_model_name_or_path` of an adapter trained on the built-in tiny model. Not a hub id: the
+ * adapter only fits that model's folder (public/models/tiny), never SmolVLM itself.
+ */
+export const BUILTIN_BASE_MODEL = 'povid-webgpu/builtin-tiny';
+const LOCAL_PREFIX = 'local:';
+
+/** `base_model_name_or_path` of an adapter trained on a dropped folder: says it is a local folder, and which. */
+export function localBaseModel(folderName: string): string {
+  const name = folderName.trim().replace(/[\\/]+/g, '_');
+  return `${LOCAL_PREFIX}${name || 'unnamed-folder'}`;
+}
+
+/** One line for the page: where an adapter with this base model can be loaded. */
+export function adapterLoadHint(baseModel: string): string {
+  if (baseModel === BUILTIN_BASE_MODEL)
+    return `Trained on the built-in tiny model (base_model_name_or_path "${baseModel}"): it loads only onto that model's folder (public/models/tiny, made by npm run fixture), not onto SmolVLM from the hub.`;
+  if (baseModel.startsWith(LOCAL_PREFIX))
+    return `Trained on the local folder "${baseModel.slice(LOCAL_PREFIX.length)}": load it onto that same folder, e.g. PeftModel.from_pretrained(AutoModelForImageTextToText.from_pretrained("path/to/${baseModel.slice(LOCAL_PREFIX.length)}"), "adapter/").`;
+  return `Trained on ${baseModel}: load it onto that model, e.g. PeftModel.from_pretrained(AutoModelForImageTextToText.from_pretrained("${baseModel}"), "adapter/").`;
+}
+
 export interface LoraMatrices {
   layer: number;
   target: LoraTarget;

@@ -271,3 +271,32 @@ export function parseModelConfig(json: unknown, fileName = 'config.json'): Model
       '(a Llama-style decoder, optionally with an Idefics3/SmolVLM vision tower)',
   );
 }
+
+/** What generation_config.json says about ending an answer. */
+export interface GenerationConfig {
+  /** `eos_token_id`: one id or a list; generation stops at any of them. Empty when absent. */
+  eosTokenIds: number[];
+}
+
+export function parseGenerationConfig(json: unknown, fileName = 'generation_config.json'): GenerationConfig {
+  if (!isObject(json)) throw new ModelConfigError(`${fileName} is not a JSON object`);
+  const v = json.eos_token_id;
+  if (v === undefined || v === null) return { eosTokenIds: [] };
+  const list = Array.isArray(v) ? v : [v];
+  for (const id of list) {
+    if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0)
+      throw new ModelConfigError(`${fileName}: eos_token_id must be a token id or a list of token ids, got ${JSON.stringify(v)}`);
+  }
+  return { eosTokenIds: [...new Set(list as number[])] };
+}
+
+/**
+ * The tokens that end a generated answer, as transformers' generate() stops: every eos id of
+ * generation_config.json (or config.json's when the folder has none), plus the tokenizer's eos
+ * token (SmolVLM's <end_of_utterance>). Ids outside the vocabulary can never be sampled: dropped.
+ */
+export function stopTokenIds(config: Pick<ModelConfig, 'decoder' | 'eosTokenId'>, generation: GenerationConfig | undefined, tokenizerEos?: number): number[] {
+  const fromModel = generation && generation.eosTokenIds.length > 0 ? generation.eosTokenIds : config.eosTokenId !== undefined ? [config.eosTokenId] : [];
+  const ids = [...fromModel, ...(tokenizerEos !== undefined ? [tokenizerEos] : [])];
+  return [...new Set(ids)].filter((id) => id < config.decoder.vocabSize);
+}

@@ -4,7 +4,7 @@
 // fetch only the decoder's tensors out of model.safetensors.
 
 import type { ByteCache } from './cache';
-import { parseModelConfig, type ModelConfig } from './config';
+import { parseGenerationConfig, parseModelConfig, type GenerationConfig, type ModelConfig } from './config';
 import type { RawTensor } from './safetensors';
 import { findDecoderPrefix, loadDecoderTensors, type LoadDecoderTensorsOptions } from './weights';
 
@@ -528,6 +528,8 @@ export interface LoadModelBundleOptions extends OpenModelFilesOptions {
 
 export interface ModelBundle {
   config: ModelConfig;
+  /** generation_config.json, when the folder has one (its eos ids end generated answers). */
+  generationConfig?: GenerationConfig;
   tokenizerJson: unknown;
   tokenizerConfigJson: unknown; // undefined when the folder has no tokenizer_config.json
   chatTemplate?: string;
@@ -541,6 +543,7 @@ export interface ModelBundle {
 const CONFIG = 'config.json';
 const TOKENIZER = 'tokenizer.json';
 const WEIGHTS = 'model.safetensors';
+const GENERATION = 'generation_config.json';
 
 async function readJson(files: ModelFiles, path: string): Promise<unknown> {
   const text = await files.text(path);
@@ -621,15 +624,17 @@ export async function loadModelBundle(source: ModelSource, opts: LoadModelBundle
   }
   if (missing.length > 0) throw missingFilesError(files, source, missing);
 
-  const [tokenizerJson, tokenizerConfigJson, decoderTensors, visionOnnx] = await Promise.all([
+  const [tokenizerJson, tokenizerConfigJson, generationJson, decoderTensors, visionOnnx] = await Promise.all([
     readJson(files, TOKENIZER),
     optional(() => readJson(files, 'tokenizer_config.json')),
+    optional(() => readJson(files, GENERATION)),
     loadDecoderTensors(files, config.decoder, { ...opts.decoder, fileName: WEIGHTS, onProgress: opts.onProgress }),
     visionOnnxPath ? files.bytes(visionOnnxPath) : Promise.resolve(undefined),
   ]);
   const chatTemplate = await findChatTemplate(files, tokenizerConfigJson);
   return {
     config,
+    generationConfig: generationJson === undefined ? undefined : parseGenerationConfig(generationJson, GENERATION),
     tokenizerJson,
     tokenizerConfigJson,
     chatTemplate,

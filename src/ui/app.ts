@@ -47,7 +47,7 @@ export function startApp(root: HTMLElement, api: PovidWorkerApi): App {
     const usable = model !== null && !busy;
     table.setModelReady(usable);
     compare.setReady(usable);
-    downloads.setState({ model: usable, records: dataset.records.length });
+    downloads.setState({ model: usable, records: dataset.records.length, baseModel: model?.baseModel });
     settings.setDisabled(busy);
     picker.setLocked(busy);
     root.dataset.training = String(busy);

@@ -1,6 +1,7 @@
 // What leaves the browser, on the user's request only: the LoRA adapter in PEFT's format (one zip,
 // or the two files) and the preference dataset for training bigger models elsewhere. Also loads
 // a previously downloaded adapter back in.
+import { adapterLoadHint } from '../export/peft';
 import type { DropFile, PovidWorkerApi } from '../worker/api';
 import { h, saveBytes } from './dom';
 import { filesFromInput } from './drop-zone';
@@ -18,6 +19,8 @@ export class Downloads {
   private readonly adapterButtons: HTMLButtonElement[];
   private readonly datasetButton: HTMLButtonElement;
   private readonly loadInput: HTMLInputElement;
+  /** Where the adapter can be loaded: depends on the model it was trained on. */
+  private readonly baseNote: HTMLElement;
 
   constructor(
     private readonly api: Api,
@@ -43,17 +46,20 @@ export class Downloads {
       if (files.length) void this.loadAdapter(files);
     });
 
+    this.baseNote = h('p', { class: 'muted', testid: 'adapter-base-model' });
+
     this.el = h(
       'div',
       { class: 'downloads', testid: 'downloads' },
-      h('div', { class: 'download-group' }, h('h3', { text: 'LoRA adapter' }), h('p', { class: 'muted', text: 'PEFT format: load it with PeftModel.from_pretrained(model, folder) in Python.' }), h('div', { class: 'row' }, zip, config, weights)),
+      h('div', { class: 'download-group' }, h('h3', { text: 'LoRA adapter' }), h('p', { class: 'muted', text: 'PEFT format: load it with PeftModel.from_pretrained(model, folder) in Python.' }), h('div', { class: 'row' }, zip, config, weights), this.baseNote),
       h('div', { class: 'download-group' }, h('h3', { text: 'Dataset' }), h('p', { class: 'muted', text: 'Images plus preference records (TRL DPO and POVID JSON), to train a larger model on a GPU machine.' }), h('div', { class: 'row' }, this.datasetButton)),
       h('div', { class: 'download-group' }, h('h3', { text: 'Load an adapter' }), h('p', { class: 'muted', text: 'Choose adapter_config.json and adapter_model.safetensors together; then compare it above.' }), h('label', { class: 'button secondary' }, 'Choose adapter files…', this.loadInput)),
     );
     this.setState({ model: false, records: 0 });
   }
 
-  setState(s: { model: boolean; records: number }): void {
+  setState(s: { model: boolean; records: number; baseModel?: string }): void {
+    this.baseNote.textContent = s.baseModel ? adapterLoadHint(s.baseModel) : '';
     for (const b of this.adapterButtons) {
       b.disabled = !s.model;
       b.title = s.model ? '' : 'Load a model first';

@@ -34,6 +34,8 @@ export interface ModelSummary {
   parameters: number;
   visionBackend: 'webgpu' | 'wasm';
   gpuBytes: number;
+  /** The exported adapter's base_model_name_or_path: the hub id, or a name for the built-in model / a local folder. */
+  baseModel: string;
 }
 
 export interface DropFile {

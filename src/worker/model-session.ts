@@ -2,13 +2,14 @@
 // (onnxruntime-web) and the decoder in our WGSL engine, with per-image feature caching.
 import { Engine } from '../engine';
 import type { GpuContext } from '../gpu';
-import type { ModelConfig } from '../model/config';
+import { stopTokenIds, type ModelConfig } from '../model/config';
 import { CacheStorageByteCache } from '../model/cache';
 import { decodeImage, toPixelValues } from '../model/image';
 import { loadModelBundle, type ModelSource } from '../model/source';
 import { ChatTokenizer } from '../model/tokenizer';
 import { FeatureCache, VisionEncoder } from '../model/vision';
 import type { TrainingExample } from '../model/tokenizer';
+import { BUILTIN_BASE_MODEL, localBaseModel } from '../export/peft';
 import type { LoadProgress, ModelChoice, ModelSummary } from './api';
 
 export const BUILTIN_MODEL_PATH = 'models/tiny/';
@@ -22,18 +23,31 @@ export interface SessionOptions {
   baseUrl: string;
 }
 
-/** Where the built-in model lives, relative to the page. */
-export function modelSource(choice: ModelChoice, baseUrl: string): { source: ModelSource; name: string; hubId: string } {
+/**
+ * Where the model's files come from, its display name, the adapter's base_model_name_or_path
+ * (the hub id, or a name that says the built-in model / a local folder) and the hub id to name in
+ * the dataset export's training commands (none for the built-in model or a folder).
+ */
+export function modelSource(choice: ModelChoice, baseUrl: string): { source: ModelSource; name: string; baseModel: string; hubId?: string } {
   switch (choice.kind) {
     case 'builtin':
-      return { source: { kind: 'url', url: new URL(BUILTIN_MODEL_PATH, baseUrl).href }, name: 'built-in tiny model', hubId: DEFAULT_HUB_ID };
+      return { source: { kind: 'url', url: new URL(BUILTIN_MODEL_PATH, baseUrl).href }, name: 'built-in tiny model', baseModel: BUILTIN_BASE_MODEL };
     case 'hub':
-      return { source: { kind: 'hub', id: choice.id, baseUrl: choice.baseUrl, revision: choice.revision }, name: choice.id, hubId: choice.id };
+      return { source: { kind: 'hub', id: choice.id, baseUrl: choice.baseUrl, revision: choice.revision }, name: choice.id, baseModel: choice.id, hubId: choice.id };
     case 'url':
-      return { source: { kind: 'url', url: choice.url.endsWith('/') ? choice.url : `${choice.url}/` }, name: choice.url, hubId: choice.url };
-    case 'files':
-      return { source: { kind: 'files', files: new Map(choice.files.map((f) => [f.path, f.blob])) }, name: 'local folder', hubId: DEFAULT_HUB_ID };
+      return { source: { kind: 'url', url: choice.url.endsWith('/') ? choice.url : `${choice.url}/` }, name: choice.url, baseModel: choice.url };
+    case 'files': {
+      const folder = droppedFolderName(choice.files.map((f) => f.path));
+      return { source: { kind: 'files', files: new Map(choice.files.map((f) => [f.path, f.blob])) }, name: `local folder ${folder ?? ''}`.trim(), baseModel: localBaseModel(folder ?? '') };
+    }
   }
+}
+
+/** The dropped folder's own name ("SmolVLM-256M-Instruct/config.json" -> "SmolVLM-256M-Instruct"), if the paths carry it. */
+export function droppedFolderName(paths: readonly string[]): string | undefined {
+  const firsts = new Set(paths.map((p) => p.replace(/\\/g, '/').replace(/^(\.?\/)+/, '')).map((p) => (p.includes('/') ? p.split('/')[0] : '')));
+  const [only] = firsts;
+  return firsts.size === 1 && only ? only : undefined;
 }
 
 const ENGINE_TARGETS: Record<string, 'q' | 'k' | 'v' | 'o' | 'gate' | 'up' | 'down'> = {
@@ -59,14 +73,19 @@ export class ModelSession {
     readonly vision: VisionEncoder,
     public engine: Engine,
     readonly summary: ModelSummary,
-    readonly hubId: string,
+    /** The adapter's base_model_name_or_path (see modelSource). */
+    readonly baseModel: string,
+    /** The hub id, for hub models only. */
+    readonly hubId: string | undefined,
     readonly decoderPrefix: string,
     private weights: Map<string, import('../model/safetensors').RawTensor>,
     readonly opts: SessionOptions,
+    /** Tokens that end a generated answer: generation_config.json's eos ids and the tokenizer's eos. */
+    readonly stopTokens: readonly number[],
   ) {}
 
   static async load(ctx: GpuContext, choice: ModelChoice, opts: SessionOptions, onProgress?: (p: LoadProgress) => void): Promise<ModelSession> {
-    const { source, name, hubId } = modelSource(choice, opts.baseUrl);
+    const { source, name, baseModel, hubId } = modelSource(choice, opts.baseUrl);
     const cache = choice.kind === 'hub' || choice.kind === 'url' ? await browserCache() : undefined;
     onProgress?.({ phase: 'config', loaded: 0, total: 1 });
     const bundle = await loadModelBundle(source, {
@@ -97,9 +116,11 @@ export class ModelSession {
       parameters,
       visionBackend: vision.backend,
       gpuBytes: engine.memory().current,
+      baseModel,
     };
     onProgress?.({ phase: 'ready', loaded: 1, total: 1 });
-    return new ModelSession(ctx, config, tokenizer, vision.encoder, engine, summary, hubId, bundle.decoderPrefix, bundle.decoderTensors, { ...opts, maxSeq });
+    const stopTokens = stopTokenIds(config, bundle.generationConfig, tokenizer.eosId);
+    return new ModelSession(ctx, config, tokenizer, vision.encoder, engine, summary, baseModel, hubId, bundle.decoderPrefix, bundle.decoderTensors, { ...opts, maxSeq }, stopTokens);
   }
 
   get imageSeqLen(): number {

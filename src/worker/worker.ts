@@ -117,23 +117,24 @@ class PovidWorker implements PovidWorkerApi {
 
   private async generateText(s: ModelSession, question: string, features: Float32Array, lora: boolean, o: { maxNewTokens?: number; temperature?: number; topP?: number; seed?: number }, onToken?: (text: string) => void): Promise<string> {
     const tokens = s.promptTokens(question);
+    const stops = new Set(s.stopTokens);
     const out: number[] = [];
     const res = await s.engine.generate(
       { tokens, image: { features } },
       {
         maxNewTokens: o.maxNewTokens ?? 48,
         lora,
-        stopTokens: [s.tokenizer.eosId],
+        stopTokens: s.stopTokens,
         temperature: o.temperature ?? 0,
         topP: o.topP ?? 1,
         seed: o.seed ?? 0,
         onToken: (tok) => {
-          if (tok !== s.tokenizer.eosId) out.push(tok);
+          if (!stops.has(tok)) out.push(tok);
           onToken?.(s.tokenizer.decode(out, true));
         },
       },
     );
-    return s.tokenizer.decode(res.tokens.filter((t) => t !== s.tokenizer.eosId), true).trim();
+    return s.tokenizer.decode(res.tokens.filter((t) => !stops.has(t)), true).trim();
   }
 
   async generate(req: GenerateRequest, onToken?: (text: string) => void): Promise<string> {
@@ -239,7 +240,7 @@ class PovidWorker implements PovidWorkerApi {
   async exportAdapter(): Promise<{ zip: Uint8Array; files: { name: string; bytes: Uint8Array }[] }> {
     const s = this.model();
     const lora = s.engine.lora!;
-    const files = peftFromEngine(lora.layout, await lora.get(), s.hubId, s.decoderPrefix);
+    const files = peftFromEngine(lora.layout, await lora.get(), s.baseModel, s.decoderPrefix);
     const zip = zipAdapter(files);
     return Comlink.transfer(
       { zip, files: [{ name: 'adapter_config.json', bytes: files['adapter_config.json'] }, { name: 'adapter_model.safetensors', bytes: files['adapter_model.safetensors'] }] },

@@ -121,7 +121,7 @@ const api: PovidWorkerApi = {
     }
     onProgress?.({ phase: 'ready', loaded: 1, total: 1 });
     modelLoaded = true;
-    return { name: 'tiny (fake)', architecture: 'Idefics3ForConditionalGeneration', layers: 2, hidden: 64, vocab: 49280, imageSeqLen: 64, parameters: 6_500_000, visionBackend: 'wasm', gpuBytes: 26_000_000 };
+    return { name: 'tiny (fake)', architecture: 'Idefics3ForConditionalGeneration', layers: 2, hidden: 64, vocab: 49280, imageSeqLen: 64, parameters: 6_500_000, visionBackend: 'wasm', gpuBytes: 26_000_000, baseModel: 'povid-webgpu/builtin-tiny' };
   },
   async addFiles(files: DropFile[]) {
     const images = new Map(files.filter((f) => /\.(png|jpe?g|webp|gif|bmp)$/i.test(f.path)).map((f) => [f.path.split('/').pop()!.toLowerCase(), f.blob]));

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { unzipSync } from 'fflate';
-import { LORA_TARGETS, peftKey, readPeftAdapter, targetModulesRegex, writePeftAdapter, zipAdapter, type LoraMatrices } from '../../src/export/peft';
+import { adapterConfig, adapterLoadHint, BUILTIN_BASE_MODEL, localBaseModel, LORA_TARGETS, peftKey, readPeftAdapter, targetModulesRegex, writePeftAdapter, zipAdapter, type LoraMatrices } from '../../src/export/peft';
+import { droppedFolderName, modelSource } from '../../src/worker/model-session';
 import { parseSafetensorsHeader } from '../../src/model/safetensors';
 import { Rng } from '../../src/util/rng';
 
@@ -91,5 +92,38 @@ describe('PEFT adapter files', () => {
     expect(() => readPeftAdapter(new TextEncoder().encode('{'), files['adapter_model.safetensors'])).toThrow(/adapter_config.json is not valid JSON/);
     const dora = new TextEncoder().encode(JSON.stringify({ peft_type: 'LORA', r: 4, lora_alpha: 8, use_dora: true }));
     expect(() => readPeftAdapter(dora, files['adapter_model.safetensors'])).toThrow(/DoRA/);
+  });
+});
+
+describe('the base model an adapter names', () => {
+  const base = 'http://localhost:5173/';
+  const blob = new Blob(['{}']);
+
+  it('is the hub id for hub models, and says "built-in" or "local folder" otherwise', () => {
+    expect(modelSource({ kind: 'hub', id: 'HuggingFaceTB/SmolVLM-256M-Instruct' }, base)).toMatchObject({ baseModel: 'HuggingFaceTB/SmolVLM-256M-Instruct', hubId: 'HuggingFaceTB/SmolVLM-256M-Instruct' });
+    const builtin = modelSource({ kind: 'builtin' }, base);
+    expect(builtin.baseModel).toBe(BUILTIN_BASE_MODEL);
+    expect(builtin.baseModel).toBe('povid-webgpu/builtin-tiny');
+    expect(builtin.hubId).toBeUndefined(); // never passed off as SmolVLM
+    const folder = modelSource({ kind: 'files', files: [{ path: 'my-smolvlm/config.json', blob }, { path: 'my-smolvlm/onnx/vision_encoder.onnx', blob }] }, base);
+    expect(folder.baseModel).toBe('local:my-smolvlm');
+    expect(folder.hubId).toBeUndefined();
+    expect(modelSource({ kind: 'files', files: [{ path: 'config.json', blob }] }, base).baseModel).toBe('local:unnamed-folder');
+    expect(modelSource({ kind: 'url', url: 'http://models.local/smol' }, base).baseModel).toBe('http://models.local/smol');
+  });
+
+  it('finds the dropped folder name only when every path carries the same one', () => {
+    expect(droppedFolderName(['a/config.json', 'a/onnx/x.onnx'])).toBe('a');
+    expect(droppedFolderName(['./a\\config.json', 'a/tokenizer.json'])).toBe('a');
+    expect(droppedFolderName(['a/config.json', 'b/tokenizer.json'])).toBeUndefined();
+    expect(droppedFolderName(['config.json'])).toBeUndefined();
+    expect(localBaseModel(' weird/name ')).toBe('local:weird_name');
+  });
+
+  it('goes into adapter_config.json, and the page line says where the adapter loads', () => {
+    expect(adapterConfig({ ...spec, baseModel: BUILTIN_BASE_MODEL }).base_model_name_or_path).toBe('povid-webgpu/builtin-tiny');
+    expect(adapterLoadHint(BUILTIN_BASE_MODEL)).toMatch(/built-in tiny model .*public\/models\/tiny.*not onto SmolVLM/);
+    expect(adapterLoadHint('local:my-smolvlm')).toMatch(/local folder "my-smolvlm".*AutoModelForImageTextToText/);
+    expect(adapterLoadHint('HuggingFaceTB/SmolVLM-256M-Instruct')).toContain('AutoModelForImageTextToText.from_pretrained("HuggingFaceTB/SmolVLM-256M-Instruct")');
   });
 });
