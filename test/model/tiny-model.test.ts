@@ -4,7 +4,7 @@ import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeOnnxModel } from '../../scripts/onnx-writer';
 import { buildTinyModel, sha256, TINY, writeTinyModel } from '../../scripts/tiny-model';
-import { parseModelConfig } from '../../src/model/config';
+import { parseModelConfig, stopTokenIds } from '../../src/model/config';
 import { bf16ToF32, readSafetensors, tensorToF32 } from '../../src/model/safetensors';
 import { loadModelBundle } from '../../src/model/source';
 import { ChatTokenizer } from '../../src/model/tokenizer';
@@ -188,6 +188,8 @@ describe('tiny model folder', () => {
     const bundle = await loadModelBundle({ kind: 'files', files });
     expect(bundle.visionOnnxPath).toBe('onnx/vision_encoder.onnx');
     expect(bundle.decoderPrefix).toBe('model.text_model.');
+    expect(bundle.generationConfig).toEqual({ eosTokenIds: [49279] });
+    expect(stopTokenIds(bundle.config, bundle.generationConfig, 49279)).toEqual([49279]);
     expect([...bundle.decoderTensors.keys()].some((n) => n.includes('vision_model'))).toBe(false);
     const tok = ChatTokenizer.fromJson(bundle.tokenizerJson, bundle.tokenizerConfigJson, bundle.chatTemplate);
     const ex = tok.buildExample('What is in the picture?', 'A dog.', bundle.config.vision!.imageSeqLen);
