@@ -181,9 +181,14 @@ trainer does.
 
     pip install torch transformers trl peft accelerate datasets pillow
 
-    # one machine, 8 GPUs (data parallel)
+    # N GPUs on one machine (data parallel)
+    accelerate launch --num_processes N train_dpo.py --model ${model} --output povid-dpo
+    # e.g. 8 GPUs
     accelerate launch --multi_gpu --num_processes 8 train_dpo.py \\
         --model ${model} --output povid-dpo
+
+    # a smoke test on a CPU: one optimizer step, a small adapter
+    python train_dpo.py --model ${model} --max-steps 1 --grad-accum 1 --lora-r 8 --output /tmp/povid-dpo
 
     # models that do not fit one GPU: DeepSpeed ZeRO-3 (answer \`accelerate config\` once)
     accelerate config --config_file zero3.yaml
@@ -197,12 +202,17 @@ Defaults follow the POVID release: beta 0.1, sigmoid DPO, LoRA r 128 / alpha 256
 on the language model's linear layers only, cosine schedule with 3 % warm-up, weight decay 0,
 3 epochs (the release used learning rate 1e-7 on LLaVA-1.5-7B). \`--lora-targets\` is a regex
 matched against full module names; check it against \`model.named_modules()\` of your model.
-Use \`--full\` to train every weight instead of an adapter.
+Use \`--full\` to train every weight instead of an adapter, \`--max-steps\` to stop early.
+Precision follows the hardware: bf16 on GPUs that support it, fp16 mixed precision on older
+GPUs, float32 on a CPU.
 
 Load the data yourself:
 
+    import os
     from datasets import load_dataset, Image, Sequence
-    ds = load_dataset("json", data_files="trl.jsonl", split="train")
+
+    root = "povid-dataset"  # the folder this zip was extracted to
+    ds = load_dataset("json", data_files=os.path.join(root, "trl.jsonl"), split="train")
     ds = ds.map(lambda ex: {"images": [os.path.join(root, p) for p in ex["images"]]})
     ds = ds.cast_column("images", Sequence(Image()))
 `;
@@ -211,11 +221,15 @@ Load the data yourself:
 const TRAIN_DPO_PY = `#!/usr/bin/env python3
 """DPO fine-tuning of a vision-language model on this export with TRL's DPOTrainer.
 
-    accelerate launch --multi_gpu --num_processes 8 train_dpo.py --model ${DEFAULT_EXPORT_MODEL}
+    # GPUs (bf16 where the GPU supports it), data parallel over N processes
+    accelerate launch --num_processes N train_dpo.py --model ${DEFAULT_EXPORT_MODEL}
+    # a smoke test on CPU: one optimizer step
+    python train_dpo.py --model path/to/model --max-steps 1 --grad-accum 1 --lora-r 8 --output /tmp/povid-dpo
 
-A sketch: check the LoRA target regex and the batch settings against your model and GPUs.
+Check the LoRA target regex and the batch settings against your model and GPUs.
 """
 import argparse
+import dataclasses
 import os
 
 import torch
@@ -225,22 +239,46 @@ from transformers import AutoModelForImageTextToText, AutoProcessor
 from trl import DPOConfig, DPOTrainer
 
 LM_LINEAR = r".*(language_model|text_model).*\\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
+WARMUP = 0.03  # share of the steps spent warming up (POVID's release)
+
+
+def precision():
+    """bf16 where the GPU supports it, else fp16 mixed precision on a GPU, else float32 (CPU)."""
+    if not torch.cuda.is_available():
+        return dict(bf16=False, fp16=False), torch.float32
+    if torch.cuda.is_bf16_supported():
+        return dict(bf16=True, fp16=False), torch.bfloat16
+    return dict(bf16=False, fp16=True), torch.float32  # fp16 autocast needs float32 master weights
+
+
+def dpo_config(**kwargs):
+    """DPOConfig across TRL / transformers versions: the warm-up share is warmup_ratio in older
+    releases and a fractional warmup_steps in transformers 5; options a version lacks are left out."""
+    fields = {f.name for f in dataclasses.fields(DPOConfig)}
+    if "warmup_ratio" in fields:
+        kwargs["warmup_ratio"] = WARMUP
+    else:
+        kwargs["warmup_steps"] = WARMUP
+    return DPOConfig(**{k: v for k, v in kwargs.items() if k in fields})
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default="${DEFAULT_EXPORT_MODEL}")
+    p.add_argument("--model", default="${DEFAULT_EXPORT_MODEL}", help="hub id or local folder")
     p.add_argument("--data", default=os.path.dirname(os.path.abspath(__file__)), help="folder with trl.jsonl and images/")
     p.add_argument("--output", default="povid-dpo")
     p.add_argument("--epochs", type=float, default=3.0)
+    p.add_argument("--max-steps", type=int, default=-1, help="stop after this many optimizer steps (-1: run all epochs)")
     p.add_argument("--lr", type=float, default=1e-6)
     p.add_argument("--beta", type=float, default=0.1)
     p.add_argument("--batch-size", type=int, default=1, help="per device")
     p.add_argument("--grad-accum", type=int, default=8)
+    p.add_argument("--max-length", type=int, default=None, help="truncate longer pairs (tokens; default: no truncation, which keeps every image token)")
     p.add_argument("--lora-r", type=int, default=128)
     p.add_argument("--lora-alpha", type=int, default=256)
     p.add_argument("--lora-targets", default=LM_LINEAR, help="regex over full module names (language model only)")
     p.add_argument("--full", action="store_true", help="train all weights instead of a LoRA adapter")
+    p.add_argument("--no-gradient-checkpointing", action="store_true")
     a = p.parse_args()
 
     root = os.path.abspath(a.data)
@@ -249,8 +287,9 @@ def main():
     ds = ds.map(lambda ex: {"images": [os.path.join(root, x) for x in ex["images"]]})
     ds = ds.cast_column("images", Sequence(Image()))
 
+    flags, dtype = precision()
     processor = AutoProcessor.from_pretrained(a.model)
-    model = AutoModelForImageTextToText.from_pretrained(a.model, torch_dtype=torch.bfloat16)
+    model = AutoModelForImageTextToText.from_pretrained(a.model, dtype=dtype)
     peft_config = None
     if not a.full:
         peft_config = LoraConfig(
@@ -261,23 +300,24 @@ def main():
             task_type="CAUSAL_LM",
         )
 
-    args = DPOConfig(
+    args = dpo_config(
         output_dir=a.output,
         beta=a.beta,
-        loss_type="sigmoid",
+        loss_type=["sigmoid"],
         learning_rate=a.lr,
         lr_scheduler_type="cosine",
-        warmup_ratio=0.03,
         weight_decay=0.0,
         num_train_epochs=a.epochs,
+        max_steps=a.max_steps,
         per_device_train_batch_size=a.batch_size,
         gradient_accumulation_steps=a.grad_accum,
-        bf16=True,
-        gradient_checkpointing=True,
+        max_length=a.max_length,
+        gradient_checkpointing=not a.no_gradient_checkpointing,
         remove_unused_columns=False,
-        logging_steps=10,
+        logging_steps=1 if 0 < a.max_steps <= 10 else 10,
         save_strategy="epoch",
         report_to="none",
+        **flags,
     )
     trainer = DPOTrainer(
         model=model,

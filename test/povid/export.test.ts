@@ -93,6 +93,29 @@ describe('exportDataset', () => {
     expect(JSON.parse(dec.decode(files['povid-export.json']))).toMatchObject({ primary: 'povid.json', images: 'images', records: 4, trl_records: 4 });
   });
 
+  it("writes a train_dpo.py for today's TRL / transformers: no warmup_ratio, bf16 only where supported, CPU smoke test", async () => {
+    const imp = await sampleImport();
+    const files = unzipSync(await exportDataset(imp.records, imp.images, { baseModel: 'HuggingFaceTB/SmolVLM-256M-Instruct' }));
+    const script = dec.decode(files['train_dpo.py']);
+    expect(script).not.toMatch(/^\s+bf16=True,$/m); // an unconditional bf16 fails on a machine without a bf16 GPU
+    expect(script).toMatch(/if not torch\.cuda\.is_available\(\):\n\s+return dict\(bf16=False, fp16=False\), torch\.float32/);
+    expect(script).toContain('if torch.cuda.is_bf16_supported():');
+    expect(script).not.toMatch(/^\s*warmup_ratio=/m); // DPOConfig has no warmup_ratio in transformers 5
+    expect(script).toContain('kwargs["warmup_steps"] = WARMUP');
+    expect(script).toContain('"--max-steps"');
+    expect(script).toContain('AutoModelForImageTextToText');
+    expect(script).not.toContain('torch_dtype');
+    const readme = dec.decode(files['README.md']);
+    expect(readme).toContain('accelerate launch --num_processes N train_dpo.py --model HuggingFaceTB/SmolVLM-256M-Instruct');
+    expect(readme).toContain('python train_dpo.py --model HuggingFaceTB/SmolVLM-256M-Instruct --max-steps 1');
+    // The loading snippet defines every name it uses.
+    const snippet = readme.slice(readme.indexOf('Load the data yourself'));
+    expect(snippet.indexOf('import os')).toBeGreaterThan(0);
+    expect(snippet.indexOf('root = ')).toBeGreaterThan(snippet.indexOf('import os'));
+    expect(snippet.indexOf('root = ')).toBeLessThan(snippet.indexOf('os.path.join(root'));
+    expect(readme).not.toContain('AutoModelForVision2Seq');
+  });
+
   it('reads back to the same records (export -> import)', async () => {
     const imp = await sampleImport();
     const records: ExportRecord[] = imp.records.map((r, i) => (i === 1 ? { ...r, rejectedText: 'It is in a kitchen.' } : r));
