@@ -158,7 +158,8 @@ describe.skipIf(!hasChromium)('demo page: model, data, noise, training, compare,
     expect(await page.locator(tid('answer-lora')).getAttribute('data-state')).toBe('done');
     await screenshot(page, 'page-06-compare');
 
-    // 8. Download the adapter as a zip and as two files.
+    // 8. Download the adapter as a zip and as two files; the page says where it can be loaded.
+    expect(await page.textContent(tid('adapter-base-model'))).toMatch(/^Trained on the built-in tiny model .*povid-webgpu\/builtin-tiny.*public\/models\/tiny/);
     const download = async (id: string) => {
       const [dl] = await Promise.all([page.waitForEvent('download', { timeout: 60_000 }), page.click(tid(id))]);
       const path = await dl.path();
