@@ -2,7 +2,7 @@
 // embedding_replace_rows: out[positions[m], c] = rows[m, c] (image features over their placeholder rows)
 // One workgroup per row (row = wid.x + wid.y * nwg.x). No backward: embeddings and image features are frozen.
 
-// The table is bound as u32 words: f32 bits, or bf16 packed two per word (even element low).
+// The table is bound as u32 words: f32 bits, or bf16 pairs (bf16_unpack from bf16.wgsl, prepended by the host).
 override W_BF16: bool = false;
 
 const WG: u32 = 64u;
@@ -23,8 +23,7 @@ struct Params { N: u32, C: u32, V: u32, _pad: u32 }
 
 fn table_at(i: u32) -> f32 {
   if (W_BF16) {
-    let word = table[i >> 1u];
-    return bitcast<f32>(select(word << 16u, word & 0xffff0000u, (i & 1u) == 1u));
+    return bf16_unpack(table[i >> 1u], i);
   }
   return bitcast<f32>(table[i]);
 }

@@ -4,7 +4,8 @@
 //   backward_weight:  dW[OUT, IN]  +=  dout^T inp
 // All three are one tiled product C[M, N] = (C +) alpha * sum_k A(m, k) B(k, n) over strided operands
 // A(m, k) = a[aOff + m aSm + k aSk], B(k, n) = b[bOff + k bSk + n bSn] (LoRA reuses it with other
-// strides). B is read as u32 so that it can be f32 bits or bf16 packed two per u32 (BF16).
+// strides). B is read as u32 so that it can be f32 bits or bf16 pairs (BF16; bf16_unpack from bf16.wgsl,
+// which the host prepends).
 // Split-K (few outputs, long sums): workgroup z sums k in [z kPer, (z + 1) kPer) into the partial
 // slice c[z, M, N] (partial = 1), and linear_reduce adds the slices into C.
 struct Params {
@@ -32,8 +33,7 @@ var<workgroup> Bs: array<vec4<f32>, BK * WX * 2u>;
 
 fn loadB(i: u32) -> f32 {
   if (BF16) {
-    let w = b[i >> 1u];
-    return bitcast<f32>(select(w << 16u, w & 0xffff0000u, (i & 1u) == 1u));
+    return bf16_unpack(b[i >> 1u], i);
   }
   return bitcast<f32>(b[i]);
 }

@@ -2,7 +2,7 @@
 // rmsnorm_backward: dx = rstd * w * dy - x * rstd^3 / C * sum_c(dy * w * x)   (w frozen: no dw)
 // One workgroup per row (row = wid.x + wid.y * nwg.x, grid split by grid1d).
 
-// The weight is bound as u32 words: f32 bits, or bf16 packed two per word (even element low).
+// The weight is bound as u32 words: f32 bits, or bf16 pairs (bf16_unpack from bf16.wgsl, prepended by the host).
 override W_BF16: bool = false;
 // Backward: dinp += instead of =.
 override ACCUMULATE: bool = false;
@@ -29,8 +29,7 @@ var<workgroup> red: array<f32, WG>;
 
 fn w(c: u32) -> f32 {
   if (W_BF16) {
-    let word = weight[c >> 1u];
-    return bitcast<f32>(select(word << 16u, word & 0xffff0000u, (c & 1u) == 1u));
+    return bf16_unpack(weight[c >> 1u], c);
   }
   return bitcast<f32>(weight[c]);
 }

@@ -8,7 +8,6 @@ import type { DecoderConfig } from './config';
 import { attentionBackward } from './kernels/attention';
 import { scatterAddRows } from './kernels/gather';
 import { linearBackwardInput } from './kernels/linear';
-import { logprobBackward, type LogprobScratch } from './kernels/logprob';
 import { loraBackward } from './kernels/lora';
 import { addInPlace } from './kernels/residual';
 import { rmsnormBackward } from './kernels/rmsnorm';
@@ -39,13 +38,14 @@ function adaptedLinearBackward(
   xa: GPUBuffer | undefined,
   dxa: GPUBuffer,
   N: number,
+  splitK: GPUBuffer,
   accumulate: boolean,
   needInput = true,
 ): void {
   const { IN, OUT } = targetShape(cfg, target);
-  if (needInput) linearBackwardInput(ctx, dinp, dout, params.layers[l].linear[target], N, IN, OUT, { accumulate });
+  if (needInput) linearBackwardInput(ctx, dinp, dout, params.layers[l].linear[target], N, IN, OUT, { accumulate, splitK });
   const ab = lora.bindings(l, target);
-  if (ab && xa) loraBackward(ctx, dinp, ab.dA, ab.dB, dxa, dout, inp, xa, ab.A, ab.B, N, IN, OUT, lora.r, lora.scale);
+  if (ab && xa) loraBackward(ctx, dinp, ab.dA, ab.dB, dxa, dout, inp, xa, ab.A, ab.B, N, IN, OUT, lora.r, lora.scale, splitK);
 }
 
 /**
@@ -65,6 +65,7 @@ export function layerBackward(
   keyMask: GPUBuffer,
   B: number,
   T: number,
+  splitK: GPUBuffer,
   needInput = true,
 ): void {
   const N = B * T;
@@ -73,7 +74,7 @@ export function layerBackward(
   const { numHeads: NH, numKvHeads: NKV, headDim: HD, ropeTheta: theta } = cfg;
   const w = params.layers[l];
   const lin = (t: LoraTarget, dinp: GPUBuffer, dout: GPUBuffer, inp: GPUBuffer, accumulate: boolean, need = true) =>
-    adaptedLinearBackward(ctx, cfg, params, lora, l, t, dinp, dout, inp, a.xa[t], g.dxa, N, accumulate, need);
+    adaptedLinearBackward(ctx, cfg, params, lora, l, t, dinp, dout, inp, a.xa[t], g.dxa, N, splitK, accumulate, need);
   // MLP block: out = h + down(silu(gate) * up)
   lin('down', g.dsw, g.dres, a.sw, false);
   swigluBackward(ctx, g.dgate, g.dup, g.dsw, a.gate, a.up, N * FF);
@@ -82,7 +83,7 @@ export function layerBackward(
   rmsnormBackward(ctx, g.dres, g.dln, a.h, w.postNorm, a.rstd2, N, C, { accumulate: true }); // dres = dh
   // attention block: h = x + o(att)
   lin('o', g.datt, g.dres, a.att, false);
-  attentionBackward(ctx, g.dq, g.dk, g.dv, g.datt, a.q, a.k, a.v, a.att, a.lse, keyMask, B, T, NH, NKV, HD);
+  attentionBackward(ctx, g.dq, g.dk, g.dv, g.datt, a.q, a.k, a.v, a.att, a.lse, keyMask, B, T, NH, NKV, HD, g.attentionStats);
   ropeBackward(ctx, g.dq, g.dq, positions, N, NH, HD, theta); // in place: d(q before RoPE)
   ropeBackward(ctx, g.dk, g.dk, positions, N, NKV, HD, theta);
   if (!needInput) {
@@ -96,25 +97,6 @@ export function layerBackward(
   lin('k', g.dln, g.dk, a.ln1, true);
   lin('v', g.dln, g.dv, a.ln1, true);
   rmsnormBackward(ctx, g.dres, g.dln, x, w.inputNorm, a.rstd1, N, C, { accumulate: true }); // dres = dx
-}
-
-/**
- * Head backward for one set of targets: dh = d(sum_m dlogprob[m] logprob_m) / d hN over hN's
- * first M rows (overwritten).
- */
-export function headLogprobBackward(
-  ctx: GpuContext,
-  cfg: DecoderConfig,
-  params: DecoderParams,
-  acts: Activations,
-  scratch: LogprobScratch,
-  dh: GPUBuffer,
-  dlogprob: GPUBuffer,
-  targets: GPUBuffer,
-  lse: GPUBuffer,
-  M: number,
-): void {
-  logprobBackward(ctx, dh, dlogprob, acts.head.hN, params.lmHead, targets, lse, M, cfg.hiddenSize, cfg.vocabSize, scratch);
 }
 
 /**
@@ -142,5 +124,5 @@ export function decoderBackward(
   ctx.clear(g.dres, 0, N * C * 4);
   scatterAddRows(ctx, g.dres, g.dG, inputs.rows, M, C);
   for (let l = cfg.numLayers - 1; l >= 0; l--)
-    layerBackward(ctx, cfg, params, lora, l, acts.layers[l], acts.res[l], g, inputs.positions, inputs.keyMask, B, T, l > 0);
+    layerBackward(ctx, cfg, params, lora, l, acts.layers[l], acts.res[l], g, inputs.positions, inputs.keyMask, B, T, acts.scratch.splitK, l > 0);
 }

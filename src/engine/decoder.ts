@@ -10,11 +10,11 @@ import { fmtBytes, type GpuContext } from '../gpu';
 import { packBatch, uploadBatch, type PackLimits, type SequenceInput } from './batch';
 import { ConfigError, type DecoderConfig } from './config';
 import { EngineInputError, SequenceLengthError } from './errors';
-import { decoderForward, headForward, headLogprob, lastLogitsForward, sumBySlot } from './forward';
-import { generate, DecodeWorkspace, type GenerateOptions, type GenerateResult } from './generate';
-import { gradNormScratch, type GradNormScratch } from './kernels/adamw';
-import { destroyLogprobScratch, logprobScratch, type LogprobScratch } from './kernels/logprob';
-import { activationSpecs, allocate, checkPlan, normalizeLoraConfig, type Activations, type LoraConfig } from './layout';
+import { decoderForward, headForward, lastLogitsForward, trainingPass } from './forward';
+import { generate, type GenerateOptions, type GenerateResult } from './generate';
+import type { GradNormScratch } from './kernels/adamw';
+import { logprobChunk, logprobForward, sequenceLogprobSum, type LogprobScratch } from './kernels/logprob';
+import { allocate, checkPlan, listSpecs, normalizeLoraConfig, planSpecs, specBytes, type Activations, type LoraConfig } from './layout';
 import { LoraAdapter } from './lora';
 import { destroyDecoderParams, SMOLVLM_NAMES, uploadDecoderParams, type DecoderParams, type WeightDtype, type WeightNames, type WeightSource } from './params';
 import { povidStep, readMany, type PovidExample, type PovidStepOptions, type PovidStepResult } from './step';
@@ -45,7 +45,8 @@ export interface EngineCore {
   lora: LoraAdapter | null;
   acts: Activations;
   lpScratch: LogprobScratch;
-  normScratch: GradNormScratch;
+  /** null on an engine without training buffers. */
+  normScratch: GradNormScratch | null;
   limits: PackLimits;
 }
 
@@ -67,10 +68,20 @@ export interface ForwardResult {
   lastLogits?: Float32Array[];
 }
 
+/**
+ * Bytes of every GPU buffer the engine created (storage buffers, as GpuContext counts them; the
+ * context's own uniform and readback staging buffers are not the engine's).
+ */
 export interface EngineMemory {
   weights: number;
+  /** The flat LoRA buffers: parameters, gradients, Adam m and v. */
   lora: number;
+  /** The plan's inputs, activations and gradients. */
   activations: number;
+  /** The plan's kernel scratch, readback buffer and decode workspace. */
+  scratch: number;
+  /** weights + lora + activations + scratch: all the engine holds, fixed from creation on. */
+  total: number;
   /** Bytes the context holds now and at most since creation (all engines on it). */
   current: number;
   peak: number;
@@ -78,7 +89,8 @@ export interface EngineMemory {
 
 export class Engine implements EngineCore {
   readonly limits: PackLimits;
-  private decode: DecodeWorkspace | null = null;
+  readonly lpScratch: LogprobScratch;
+  readonly normScratch: GradNormScratch | null;
   private destroyed = false;
 
   private constructor(
@@ -87,13 +99,15 @@ export class Engine implements EngineCore {
     readonly params: DecoderParams,
     readonly lora: LoraAdapter | null,
     readonly acts: Activations,
-    readonly lpScratch: LogprobScratch,
-    readonly normScratch: GradNormScratch,
     private owned: GPUBuffer[],
-    readonly activationBytes: number,
+    private planBytes: { activations: number; scratch: number },
     readonly opts: EngineOptions,
   ) {
     this.limits = { maxBatch: opts.maxBatch, maxSeq: opts.maxSeq, maxImageRows: opts.maxImageRows ?? opts.maxBatch * opts.maxSeq, imageTokenId: opts.imageTokenId };
+    const { scratch, grads } = acts;
+    const M = opts.maxBatch * opts.maxSeq;
+    this.lpScratch = { M, V: cfg.vocabSize, Vc: logprobChunk(M, cfg.vocabSize), logits: scratch.logprobLogits, state: scratch.logprobState, splitK: scratch.splitK };
+    this.normScratch = grads && lora ? { n: lora.layout.totalFloats, a: grads.normA, b: grads.normB } : null;
   }
 
   static async create(ctx: GpuContext, cfg: DecoderConfig, weights: WeightSource, opts: EngineOptions): Promise<Engine> {
@@ -106,25 +120,27 @@ export class Engine implements EngineCore {
     const training = opts.training ?? lc !== null;
     const sizes = { maxBatch: opts.maxBatch, maxSeq: opts.maxSeq, maxImageRows: opts.maxImageRows ?? opts.maxBatch * opts.maxSeq, training };
     // Shapes first, so an impossible plan fails before anything is uploaded.
-    const specs = activationSpecs(cfg, sizes, lc);
-    const activationBytes = checkPlan(ctx, specs, `engine plan for ${opts.maxBatch} x ${opts.maxSeq} tokens`);
+    const loraLayout = lc ? LoraAdapter.layoutFor(ctx, cfg, lc, names.prefix) : null;
+    const specs = planSpecs(cfg, sizes, loraLayout);
+    checkPlan(ctx, specs, `engine plan for ${opts.maxBatch} x ${opts.maxSeq} tokens`);
+    const groupBytes = (...trees: unknown[]) => trees.reduce((n: number, tree) => n + listSpecs(tree).reduce((a, x) => a + specBytes(x.spec), 0), 0);
+    const planBytes = {
+      activations: groupBytes(specs.inputs, specs.head, specs.layers, specs.res, specs.grads),
+      scratch: groupBytes(specs.scratch, specs.decode),
+    };
     const params = uploadDecoderParams(ctx, cfg, weights, opts.weightDtype ?? 'bf16', names);
     const owned: GPUBuffer[] = [];
     let lora: LoraAdapter | null = null;
-    let lp: LogprobScratch | null = null;
     try {
       lora = lc ? LoraAdapter.create(ctx, cfg, lc, names.prefix) : null;
-      const acts = allocate(ctx, specs, 'act', owned);
-      const N = opts.maxBatch * opts.maxSeq;
-      lp = logprobScratch(ctx, N, cfg.vocabSize);
-      const normScratch = gradNormScratch(ctx, lora ? lora.layout.totalFloats : 1);
-      owned.push(normScratch.a, normScratch.b);
-      const engine = new Engine(ctx, cfg, params, lora, acts, lp, normScratch, owned, activationBytes, { ...opts, names });
+      const acts = allocate(ctx, specs, 'plan', owned);
+      ctx.upload(acts.decode.keyMask, new Uint32Array(opts.maxSeq).fill(1)); // every cached row is real
+      ctx.upload(acts.decode.lastRows, Int32Array.of(0));
+      const engine = new Engine(ctx, cfg, params, lora, acts, owned, planBytes, { ...opts, names });
       await ctx.sync(); // surface upload / allocation errors here rather than in the first step
       return engine;
     } catch (e) {
       for (const b of owned) ctx.destroyBuffer(b);
-      if (lp) destroyLogprobScratch(ctx, lp);
       lora?.destroy();
       destroyDecoderParams(ctx, params);
       throw e;
@@ -148,16 +164,16 @@ export class Engine implements EngineCore {
     const M = pack.rows.length;
     const I = pack.imageStart[B];
     uploadBatch(ctx, acts.inputs, pack);
-    decoderForward(ctx, cfg, params, acts, opts.lora ? this.lora : null, B, T, acts.inputs.imageRows, I);
-    const { head } = acts;
+    decoderForward(ctx, cfg, params, trainingPass(acts), opts.lora ? this.lora : null, B, T, { rows: acts.inputs.imageRows, pos: acts.inputs.imagePos, count: I });
+    const { head, inputs } = acts;
     if (M > 0) {
       headForward(ctx, cfg, params, acts, M);
-      headLogprob(ctx, cfg, params, acts, this.lpScratch, head.logprob, head.argmax, head.lse, acts.inputs.targets, M);
-      sumBySlot(ctx, head.policy, head.logprob, acts.inputs.slotOfRow, M, B);
+      logprobForward(ctx, head.logprob, head.argmax, head.lse, head.hN, params.lmHead, inputs.targets, M, cfg.hiddenSize, cfg.vocabSize, this.lpScratch);
+      sequenceLogprobSum(ctx, head.policy, head.logprob, inputs.slotOfRow, M, B);
     }
-    if (opts.lastLogits) lastLogitsForward(ctx, cfg, params, acts, B);
+    if (opts.lastLogits) lastLogitsForward(ctx, cfg, params, acts, acts.res[cfg.numLayers], inputs.lastRows, B);
     const V = cfg.vocabSize;
-    const [sumsB, lpB, amB, logitsB] = await readMany(ctx, [
+    const [sumsB, lpB, amB, logitsB] = await readMany(ctx, acts.scratch.readback, [
       { buf: head.policy, count: M > 0 ? B : 0 },
       { buf: head.logprob, count: M },
       { buf: head.argmax, count: M },
@@ -197,23 +213,19 @@ export class Engine implements EngineCore {
   /** KV-cache generation after a prompt (with image rows); see generate.ts. */
   generate(prompt: SequenceInput, opts: GenerateOptions): Promise<GenerateResult> {
     this.alive();
-    this.decode ??= new DecodeWorkspace(this.ctx, this.cfg, this.opts.maxSeq, this.lora?.r ?? 1);
-    return generate(this, this.decode, prompt, opts);
+    return generate(this, prompt, opts);
   }
 
   memory(): EngineMemory {
-    return {
-      weights: this.params.bytes,
-      lora: this.lora ? this.lora.layout.totalFloats * 16 : 0,
-      activations: this.activationBytes,
-      current: this.ctx.memory.current,
-      peak: this.ctx.memory.peak,
-    };
+    const weights = this.params.bytes;
+    const lora = this.lora ? this.lora.bytes : 0;
+    const { activations, scratch } = this.planBytes;
+    return { weights, lora, activations, scratch, total: weights + lora + activations + scratch, current: this.ctx.memory.current, peak: this.ctx.memory.peak };
   }
 
   describe(): string {
     const m = this.memory();
-    return `decoder ${this.cfg.numLayers} layers x ${this.cfg.hiddenSize}, weights ${this.params.dtype} ${fmtBytes(m.weights)}, LoRA ${this.lora ? `r ${this.lora.r} (${this.lora.layout.paramCount} params)` : 'none'}, activations ${fmtBytes(m.activations)} for ${this.opts.maxBatch} x ${this.opts.maxSeq}`;
+    return `decoder ${this.cfg.numLayers} layers x ${this.cfg.hiddenSize}, weights ${this.params.dtype} ${fmtBytes(m.weights)}, LoRA ${this.lora ? `r ${this.lora.r} (${this.lora.layout.paramCount} params)` : 'none'}, activations ${fmtBytes(m.activations)} and scratch ${fmtBytes(m.scratch)} for ${this.opts.maxBatch} x ${this.opts.maxSeq}`;
   }
 
   destroy(): void {
@@ -222,8 +234,6 @@ export class Engine implements EngineCore {
     this.ctx.flush();
     for (const b of this.owned) this.ctx.destroyBuffer(b);
     this.owned.length = 0;
-    this.decode?.destroy();
-    destroyLogprobScratch(this.ctx, this.lpScratch);
     this.lora?.destroy();
     destroyDecoderParams(this.ctx, this.params);
     this.ctx.dropBindGroupCache();

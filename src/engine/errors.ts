@@ -31,3 +31,35 @@ export class NonFiniteError extends Error {
     );
   }
 }
+
+/**
+ * Kernel arguments that do not fit together: a size that is not a positive integer, a buffer
+ * smaller than its shape, two windows of one buffer, a loss or optimizer setting out of range.
+ * Names the kernel and the argument; the message says what was expected and what came.
+ */
+export class KernelArgumentError extends Error {
+  override name = 'KernelArgumentError';
+  constructor(
+    readonly kernel: string,
+    readonly argument: string,
+    detail: string,
+  ) {
+    super(`${kernel}: ${argument} ${detail}`);
+  }
+}
+
+/** Throws unless `value` is an integer >= `min` (sizes: 0 allowed unless min says otherwise). */
+export function expectInteger(kernel: string, argument: string, value: number, min = 0): void {
+  const what = min === 0 ? 'a non-negative integer' : min === 1 ? 'a positive integer' : `an integer >= ${min}`;
+  if (!Number.isInteger(value) || value < min) throw new KernelArgumentError(kernel, argument, `must be ${what}, got ${value}`);
+}
+
+/**
+ * Throws unless the bound buffer (or window) `b` holds `count` values of `dtype` (4 bytes each;
+ * bf16 is packed two per 4-byte word). `shape` names the expected shape in the message.
+ */
+export function expectHolds(kernel: string, argument: string, b: { size: number }, count: number, dtype: 'f32' | 'i32' | 'u32' | 'bf16' = 'f32', shape?: readonly number[]): void {
+  const need = dtype === 'bf16' ? Math.ceil(count / 2) * 4 : count * 4;
+  if (b.size < need)
+    throw new KernelArgumentError(kernel, shape ? `${argument} [${shape.join(', ')}]` : argument, `holds ${b.size} bytes, needs ${need} (${count} ${dtype} values)`);
+}

@@ -1,24 +1,14 @@
 // KV-cache generation: prefill the prompt (image rows included) with the training forward, whose
-// per-layer k/v activations (B = 1, post-RoPE) ARE the key/value cache; then one token at a time:
-// each layer computes q/k/v for the new row, appends k/v to the cache and attends with Tq = 1,
-// Tk = cache length (qOffset = Tk - 1). The lm_head runs over the full vocabulary for that one row;
-// the logits are read back and the next token is chosen on the CPU (greedy or top-p sampling).
-import type { GpuContext } from '../gpu';
+// per-layer k/v activations (B = 1, post-RoPE) ARE the key/value cache; then one token at a time
+// through the same decoderForward with the cache: each layer appends the new row's k/v to the
+// cache and attends with Tq = 1 over the cache (qOffset = rows already cached). The lm_head runs
+// over the full vocabulary for that one row; the logits are read back and the next token is
+// chosen on the CPU (greedy or top-p sampling). Every buffer is the plan's (layout.ts `decode`).
 import { Rng } from '../util/rng';
 import { packBatch, uploadBatch, type SequenceInput } from './batch';
-import type { DecoderConfig } from './config';
 import type { EngineCore } from './decoder';
 import { EngineInputError, NonFiniteError } from './errors';
-import { adaptedLinearForward, decoderForward, lastLogitsForward } from './forward';
-import { attentionForward } from './kernels/attention';
-import { embeddingForward } from './kernels/embedding';
-import { linearForward } from './kernels/linear';
-import { residualForward } from './kernels/residual';
-import { rmsnormForward } from './kernels/rmsnorm';
-import { ropeForward } from './kernels/rope';
-import { swigluForward } from './kernels/swiglu';
-import type { LoraTarget } from './layout';
-import type { LoraAdapter } from './lora';
+import { decoderForward, lastLogitsForward, trainingPass, type KvCache, type PassBuffers } from './forward';
 
 export interface GenerateOptions {
   maxNewTokens: number;
@@ -46,109 +36,19 @@ export interface GenerateResult {
   logits?: Float32Array[];
 }
 
-/** Small buffers of the one-row decode step (allocated on first use, kept for the engine's life). */
-export class DecodeWorkspace {
-  readonly token: GPUBuffer;
-  readonly pos: GPUBuffer;
-  readonly ones: GPUBuffer; // key mask of the cache: every cached row is real
-  readonly x: GPUBuffer;
-  readonly x2: GPUBuffer;
-  readonly ln: GPUBuffer;
-  readonly rstd: GPUBuffer;
-  readonly q: GPUBuffer;
-  readonly k: GPUBuffer;
-  readonly v: GPUBuffer;
-  readonly att: GPUBuffer;
-  readonly lse: GPUBuffer;
-  readonly h: GPUBuffer;
-  readonly proj: GPUBuffer;
-  readonly gate: GPUBuffer;
-  readonly up: GPUBuffer;
-  readonly sw: GPUBuffer;
-  readonly xa: GPUBuffer;
-  readonly logits: GPUBuffer;
-  private all: GPUBuffer[] = [];
-
-  constructor(
-    private ctx: GpuContext,
-    cfg: DecoderConfig,
-    maxSeq: number,
-    r: number,
-  ) {
-    const C = cfg.hiddenSize;
-    const KV = cfg.numKvHeads * cfg.headDim;
-    const FF = cfg.intermediateSize;
-    const mk = (name: string, floats: number) => {
-      const b = ctx.createBuffer(`decode.${name}`, floats * 4);
-      this.all.push(b);
-      return b;
-    };
-    this.token = mk('token', 1);
-    this.pos = mk('pos', 1);
-    this.ones = mk('ones', maxSeq);
-    ctx.upload(this.ones, new Uint32Array(maxSeq).fill(1));
-    this.x = mk('x', C);
-    this.x2 = mk('x2', C);
-    this.ln = mk('ln', C);
-    this.rstd = mk('rstd', 1);
-    this.q = mk('q', C);
-    this.k = mk('k', KV);
-    this.v = mk('v', KV);
-    this.att = mk('att', C);
-    this.lse = mk('lse', cfg.numHeads);
-    this.h = mk('h', C);
-    this.proj = mk('proj', C);
-    this.gate = mk('gate', FF);
-    this.up = mk('up', FF);
-    this.sw = mk('sw', FF);
-    this.xa = mk('xa', r);
-    this.logits = mk('logits', cfg.vocabSize);
-  }
-
-  destroy(): void {
-    for (const b of this.all) this.ctx.destroyBuffer(b);
-    this.all = [];
-  }
-}
-
-/**
- * Records one decode step: the token in ws.token at cache row `row` (rotary position in ws.pos)
- * through every layer, appending its k/v to the cache; logits land in ws.logits.
- */
-function decodeStep(core: EngineCore, ws: DecodeWorkspace, lora: LoraAdapter | null, row: number): void {
-  const { ctx, cfg, params, acts } = core;
-  const C = cfg.hiddenSize;
-  const FF = cfg.intermediateSize;
-  const { numHeads: NH, numKvHeads: NKV, headDim: HD, ropeTheta: theta, rmsNormEps: eps } = cfg;
-  const KV = NKV * HD;
-  embeddingForward(ctx, ws.x, ws.token, params.embed, 1, C);
-  let x = ws.x;
-  let y = ws.x2;
-  for (let l = 0; l < cfg.numLayers; l++) {
-    const w = params.layers[l];
-    const cache = acts.layers[l];
-    const lin = (t: LoraTarget, out: GPUBuffer, inp: GPUBuffer) => adaptedLinearForward(ctx, cfg, params, lora, l, t, out, ws.xa, inp, 1);
-    rmsnormForward(ctx, ws.ln, ws.rstd, x, w.inputNorm, 1, C, eps);
-    lin('q', ws.q, ws.ln);
-    lin('k', ws.k, ws.ln);
-    lin('v', ws.v, ws.ln);
-    ropeForward(ctx, ws.q, ws.q, ws.pos, 1, NH, HD, theta);
-    ropeForward(ctx, ws.k, ws.k, ws.pos, 1, NKV, HD, theta);
-    ctx.copy(ws.k, cache.k, KV * 4, 0, row * KV * 4);
-    ctx.copy(ws.v, cache.v, KV * 4, 0, row * KV * 4);
-    attentionForward(ctx, ws.att, ws.lse, ws.q, cache.k, cache.v, ws.ones, 1, 1, row + 1, NH, NKV, HD, row);
-    lin('o', ws.proj, ws.att);
-    residualForward(ctx, ws.h, x, ws.proj, C);
-    rmsnormForward(ctx, ws.ln, ws.rstd, ws.h, w.postNorm, 1, C, eps);
-    lin('gate', ws.gate, ws.ln);
-    lin('up', ws.up, ws.ln);
-    swigluForward(ctx, ws.sw, ws.gate, ws.up, FF);
-    lin('down', ws.proj, ws.sw);
-    residualForward(ctx, y, ws.h, ws.proj, C);
-    [x, y] = [y, x];
-  }
-  rmsnormForward(ctx, ws.ln, ws.rstd, x, params.norm, 1, C, eps);
-  linearForward(ctx, ws.logits, ws.ln, params.lmHead, 1, C, cfg.vocabSize);
+/** The plan's decode workspace as a one-row pass; every layer shares its one-row activations. */
+function decodePass(core: EngineCore): PassBuffers {
+  const d = core.acts.decode;
+  const L = core.cfg.numLayers;
+  return {
+    tokens: d.tokens,
+    positions: d.positions,
+    keyMask: d.keyMask,
+    res: Array.from({ length: L + 1 }, (_, l) => d.res[l % 2]),
+    layers: Array.from({ length: L }, () => d.layer),
+    proj: d.proj,
+    splitK: core.acts.scratch.splitK,
+  };
 }
 
 /** Greedy (temperature 0) or temperature + top-p sampling from one row of logits. */
@@ -177,7 +77,7 @@ export function sampleToken(logits: Float32Array, temperature: number, topP: num
   return ids[ids.length - 1];
 }
 
-export async function generate(core: EngineCore, ws: DecodeWorkspace, prompt: SequenceInput, opts: GenerateOptions): Promise<GenerateResult> {
+export async function generate(core: EngineCore, prompt: SequenceInput, opts: GenerateOptions): Promise<GenerateResult> {
   const { ctx, cfg, params, acts } = core;
   const useLora = opts.lora ?? core.lora !== null;
   if (useLora && !core.lora) throw new EngineInputError('generate: lora: true on an engine created without an adapter');
@@ -194,9 +94,14 @@ export async function generate(core: EngineCore, ws: DecodeWorkspace, prompt: Se
   const pack = packBatch([{ tokens: prompt.tokens, positions: prompt.positions, image: prompt.image }], cfg, core.limits, () => 'prompt');
   const P = pack.T;
   uploadBatch(ctx, acts.inputs, pack);
-  decoderForward(ctx, cfg, params, acts, lora, 1, P, acts.inputs.imageRows, pack.imageStart[1]);
-  lastLogitsForward(ctx, cfg, params, acts, 1);
+  decoderForward(ctx, cfg, params, trainingPass(acts), lora, 1, P, { rows: acts.inputs.imageRows, pos: acts.inputs.imagePos, count: pack.imageStart[1] });
+  lastLogitsForward(ctx, cfg, params, acts, acts.res[cfg.numLayers], acts.inputs.lastRows, 1);
   let logits = await ctx.readF32(acts.head.logits, V);
+
+  const d = acts.decode;
+  const pass = decodePass(core);
+  // The prefill's k and v (B = 1) are the cache; d.keyMask is all ones, d.lastRows = [0] (set at creation).
+  const cache: KvCache = { layers: acts.layers, keyMask: d.keyMask, start: 0, stride: core.limits.maxSeq };
 
   const tokens: number[] = [];
   const kept: Float32Array[] = [];
@@ -211,10 +116,11 @@ export async function generate(core: EngineCore, ws: DecodeWorkspace, prompt: Se
         stopReason = 'capacity';
         break;
       }
-      ctx.upload(ws.token, Int32Array.of(tokens[i - 1])); // safe: the last read flushed all recorded work
-      ctx.upload(ws.pos, Int32Array.of(pos));
-      decodeStep(core, ws, lora, row);
-      logits = await ctx.readF32(ws.logits, V);
+      ctx.upload(d.tokens, Int32Array.of(tokens[i - 1])); // safe: the last read flushed all recorded work
+      ctx.upload(d.positions, Int32Array.of(pos));
+      decoderForward(ctx, cfg, params, pass, lora, 1, 1, null, { ...cache, start: row });
+      lastLogitsForward(ctx, cfg, params, acts, pass.res[cfg.numLayers], d.lastRows, 1);
+      logits = await ctx.readF32(acts.head.logits, V);
     }
     if (logits.some((v) => !Number.isFinite(v))) throw new NonFiniteError(`logits of generated token ${i}`, 'NaN or Inf in the forward pass');
     if (opts.keepLogits) kept.push(logits);

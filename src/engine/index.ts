@@ -14,5 +14,5 @@ export {
   type WeightNames,
   type WeightSource,
 } from './params';
-export { EngineInputError, SequenceLengthError, ImageRowsError, WeightError, NonFiniteError } from './errors';
+export { EngineInputError, SequenceLengthError, ImageRowsError, WeightError, NonFiniteError, KernelArgumentError } from './errors';
 export { ConfigError, makeDecoderConfig, SMOLVLM_256M_DECODER, type DecoderConfig } from './config';

@@ -1,8 +1,14 @@
 // The one place that owns memory layout (llm.c style): the shapes of the LoRA targets, the flat
-// LoRA buffer with its aligned offsets, and every activation the engine keeps for a (B, T) plan.
+// LoRA buffer with its aligned offsets, and every other buffer the engine keeps for a (B, T) plan:
+// activations, gradients, kernel scratch (split-K partials, log-prob chunk, attention-backward
+// statistics, gradient-norm partials), the readback buffer and the decode workspace.
 // Everything is sized here, checked against the device limits, then allocated once and reused.
 import { fmtBytes, GpuLimitError, type GpuContext } from '../gpu';
 import { ConfigError, type DecoderConfig } from './config';
+import { gradNormPartials } from './kernels/adamw';
+import { attentionStatsFloats } from './kernels/attention';
+import { SPLIT_K_FLOATS } from './kernels/linear';
+import { logprobChunk } from './kernels/logprob';
 
 // ---- linear layers and LoRA targets -------------------------------------------------------
 
@@ -125,7 +131,7 @@ export function loraLayout(cfg: DecoderConfig, lc: LoraConfig, prefix: string, a
   return { r: lc.r, alpha: lc.alpha, scale: lc.alpha / lc.r, targets: lc.targets, tensors, byLayer, totalFloats: offset, paramCount };
 }
 
-// ---- activations ---------------------------------------------------------------------------
+// ---- the plan: activations, scratch and the decode workspace ------------------------------
 
 export type ElemType = 'f32' | 'i32' | 'u32';
 
@@ -144,14 +150,16 @@ export interface PlanSizes {
   training: boolean; // allocate backward scratch
 }
 
-/** What the activation plan needs to know of the adapter. */
+/** What the plan needs to know of the adapter. */
 export interface LoraPlan {
   r: number;
   targets: readonly LoraTarget[];
+  /** Length of the flat LoRA buffer in f32 values (LoraLayout.totalFloats). */
+  totalFloats: number;
 }
 
-/** The activations kept per decoder layer for the backward pass. */
-function layerSpecs(cfg: DecoderConfig, N: number, lora: LoraPlan | null, NH: number) {
+/** The activations of one decoder layer's forward over N rows (kept for the backward). */
+function layerSpecs(cfg: DecoderConfig, N: number, lora: LoraPlan | null) {
   const C = cfg.hiddenSize;
   const KV = cfg.numKvHeads * cfg.headDim;
   const FF = cfg.intermediateSize;
@@ -164,7 +172,7 @@ function layerSpecs(cfg: DecoderConfig, N: number, lora: LoraPlan | null, NH: nu
     k: t([N, KV]), // after RoPE; also the key cache when decoding (B = 1)
     v: t([N, KV]), // also the value cache when decoding
     att: t([N, C]), // attention output before o_proj
-    lse: t([NH * N]), // softmax log-sum-exp per (row, head) for the backward
+    lse: t([cfg.numHeads * N]), // softmax log-sum-exp per (row, head) for the backward
     h: t([N, C]), // residual after the attention block
     ln2: t([N, C]), // post_attention_layernorm output
     rstd2: t([N]),
@@ -175,8 +183,20 @@ function layerSpecs(cfg: DecoderConfig, N: number, lora: LoraPlan | null, NH: nu
   };
 }
 
-/** Everything the engine allocates for a plan, by name. */
-export function activationSpecs(cfg: DecoderConfig, sizes: PlanSizes, lora: LoraPlan | null) {
+/**
+ * f32 values the one readback of a pass copies out: forward() reads B sums, M log-probs, M argmax
+ * and B x V last logits; a POVID step reads the loss, 3E policy and 3E reference sums (E <= B/2),
+ * the gradient norm, the finiteness flag and two y_n rows per chosen answer row.
+ */
+function readbackFloats(B: number, M: number, V: number): number {
+  return Math.max(B + 2 * M + B * V, 3 + 6 * Math.floor(B / 2) + 2 * M);
+}
+
+/**
+ * Every GPU buffer the engine allocates beyond its weights and the LoRA buffers, by name: inputs,
+ * activations, gradients, kernel scratch and the one-row decode workspace.
+ */
+export function planSpecs(cfg: DecoderConfig, sizes: PlanSizes, lora: LoraPlan | null) {
   const C = cfg.hiddenSize;
   const KV = cfg.numKvHeads * cfg.headDim;
   const FF = cfg.intermediateSize;
@@ -210,7 +230,8 @@ export function activationSpecs(cfg: DecoderConfig, sizes: PlanSizes, lora: Lora
     logprobN: t([M]), // log p(y_n) per row
     argmaxN: t([M], 'i32'),
     lseN: t([M]),
-    yn: t([M], 'i32'), // noise-triggered answer tokens (argmax on the noisy image)
+    yn: t([M], 'i32'), // noise-triggered answer tokens (the policy's argmax on the noisy image)
+    ynRef: t([M], 'i32'), // the reference model's own argmax on the noisy image
     policy: t([S]),
     ynSums: t([S]), // the y_n part of a sum vector before it is added in
     reference: t([S]),
@@ -224,9 +245,28 @@ export function activationSpecs(cfg: DecoderConfig, sizes: PlanSizes, lora: Lora
     rstdLast: t([B]),
     logits: t([B, V]),
   };
-  const layers = Array.from({ length: cfg.numLayers }, () => layerSpecs(cfg, N, lora, cfg.numHeads));
+  const layers = Array.from({ length: cfg.numLayers }, () => layerSpecs(cfg, N, lora));
   const res = Array.from({ length: cfg.numLayers + 1 }, () => t([N, C])); // residual stream into layer l
-  const scratch = { proj: t([N, C]) }; // o_proj / down_proj output before the residual add
+  const Vc = logprobChunk(M, V);
+  const scratch = {
+    proj: t([N, C]), // o_proj / down_proj output before the residual add
+    splitK: t([SPLIT_K_FLOATS]), // split-K partial sums of every matrix product (linear.ts)
+    logprobLogits: t([M, Vc]), // one vocabulary chunk of logits (logprob.ts)
+    logprobState: t([M, 2]), // running max and sum of exp per row
+    readback: t([readbackFloats(B, M, V)]), // what a pass copies out, read back in one transfer
+  };
+  // KV-cache decoding: one new token through every layer (the layers share these: no backward);
+  // the cache itself is the prefill's k and v in `layers`.
+  const decode = {
+    tokens: t([1], 'i32'),
+    positions: t([1], 'i32'),
+    lastRows: t([1], 'i32'), // row 0: the one row's logits
+    keyMask: t([sizes.maxSeq], 'u32'), // every cached row is real
+    res: [t([1, C]), t([1, C])], // residual stream, ping-pong between layers
+    layer: layerSpecs(cfg, 1, lora),
+    proj: t([1, C]),
+  };
+  const [normA, normB] = gradNormPartials(lora ? lora.totalFloats : 1);
   const grads = sizes.training
     ? {
         dres: t([N, C]),
@@ -244,12 +284,15 @@ export function activationSpecs(cfg: DecoderConfig, sizes: PlanSizes, lora: Lora
         dG: t([M, C]),
         dlogprob: t([M]),
         dlogprobN: t([M]),
+        attentionStats: t([attentionStatsFloats(B, cfg.numHeads, sizes.maxSeq)]), // attention backward scratch
+        normA: t([normA]), // gradient-norm partial sums (adamw.ts)
+        normB: t([normB]),
       }
     : null;
-  return { inputs, head, layers, res, scratch, grads };
+  return { inputs, head, layers, res, scratch, decode, grads };
 }
 
-export type ActivationSpecs = ReturnType<typeof activationSpecs>;
+export type PlanSpecs = ReturnType<typeof planSpecs>;
 
 /** A spec tree with every TensorSpec replaced by its GPU buffer. */
 export type Allocated<T> = T extends TensorSpec
@@ -260,9 +303,11 @@ export type Allocated<T> = T extends TensorSpec
       ? Allocated<U>[]
       : { [K in keyof T]: Allocated<T[K]> };
 
-export type Activations = Allocated<ActivationSpecs>;
+/** The plan's buffers (what forward, backward, step and generation work on). */
+export type Activations = Allocated<PlanSpecs>;
 
-export const specBytes = (s: TensorSpec): number => 4 * s.shape.reduce((a, b) => a * b, 1);
+/** Bytes of a tensor as GpuContext.createBuffer allocates it (4 per value, at least 4). */
+export const specBytes = (s: TensorSpec): number => Math.max(4, 4 * s.shape.reduce((a, b) => a * b, 1));
 
 /** Every tensor of a spec tree with a dotted name. */
 export function listSpecs(tree: unknown, prefix = ''): { name: string; spec: TensorSpec }[] {
@@ -289,7 +334,7 @@ export function checkPlan(ctx: GpuContext, tree: unknown, what: string): number 
     total += bytes;
     if (bytes > limit)
       throw new GpuLimitError(
-        `${what}: activation ${name} [${spec.shape.join(', ')}] needs ${fmtBytes(bytes)}, over this GPU's ${fmtBytes(limit)} buffer binding limit. ` +
+        `${what}: buffer ${name} [${spec.shape.join(', ')}] needs ${fmtBytes(bytes)}, over this GPU's ${fmtBytes(limit)} buffer binding limit. ` +
           'Use a smaller batch (maxBatch) or shorter sequences (maxSeq).',
       );
   }

@@ -52,11 +52,20 @@ export class LoraAdapter {
     this.byName = new Map(layout.tensors.map((t) => [t.name, t]));
   }
 
+  /** The layout an adapter on this context gets (offsets aligned for binding windows). */
+  static layoutFor(ctx: GpuContext, cfg: DecoderConfig, lc: LoraConfig, prefix: string): LoraLayout {
+    return loraLayout(cfg, lc, prefix, Math.max(256, ctx.limits.minStorageBufferOffsetAlignment));
+  }
+
   static create(ctx: GpuContext, cfg: DecoderConfig, lc: LoraConfig, prefix: string): LoraAdapter {
-    const align = ctx.limits.minStorageBufferOffsetAlignment;
-    const adapter = new LoraAdapter(ctx, loraLayout(cfg, lc, prefix, Math.max(256, align)));
+    const adapter = new LoraAdapter(ctx, LoraAdapter.layoutFor(ctx, cfg, lc, prefix));
     adapter.init(lc.seed);
     return adapter;
+  }
+
+  /** GPU bytes of the four flat buffers (parameters, gradients, Adam m and v). */
+  get bytes(): number {
+    return [this.params, this.grads, this.m, this.v].reduce((n, b) => n + b.size, 0);
   }
 
   get scale(): number {

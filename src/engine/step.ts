@@ -10,14 +10,15 @@
 //   (e) gradient norm, NaN/Inf check, AdamW (one dispatch over the flat LoRA buffer).
 // Log-prob slots follow povidLossForward: policy[3e + 0] chosen, [3e + 1] text-rejected, [3e + 2] noise.
 import type { GpuContext } from '../gpu';
-import { decoderBackward, headLogprobBackward } from './backward';
+import { decoderBackward } from './backward';
 import { packBatch, uploadBatch, type SequenceInput } from './batch';
 import type { EngineCore } from './decoder';
 import { EngineInputError, ImageRowsError, NonFiniteError } from './errors';
-import { decoderForward, headForward, headLogprob, sumBySlot } from './forward';
+import { decoderForward, headForward, trainingPass } from './forward';
 import { adamwStep, checkFinite, gradNormSquared } from './kernels/adamw';
 import { povidLossForward } from './kernels/dpo';
 import { gatherRows } from './kernels/gather';
+import { logprobBackward, logprobForward, sequenceLogprobSum } from './kernels/logprob';
 import { addInPlace } from './kernels/residual';
 
 export type PovidLossParams = Parameters<typeof povidLossForward>[7];
@@ -86,30 +87,29 @@ export interface PovidStepResult {
   timings?: StepTimings;
 }
 
-/** Copies several small buffers into one and reads it back once (one GPU round trip). */
-export async function readMany(ctx: GpuContext, parts: { buf: GPUBuffer; count: number }[]): Promise<ArrayBuffer[]> {
+/**
+ * Copies several small buffers (4-byte values) into `readback` (the plan's) and reads it back once:
+ * one GPU round trip.
+ */
+export async function readMany(ctx: GpuContext, readback: GPUBuffer, parts: { buf: GPUBuffer; count: number }[]): Promise<ArrayBuffer[]> {
   const total = parts.reduce((a, p) => a + p.count, 0);
   if (total === 0) {
     await ctx.sync();
     return parts.map(() => new ArrayBuffer(0));
   }
-  const tmp = ctx.createBuffer('step readback', total * 4);
-  try {
-    let off = 0;
-    for (const p of parts) {
-      if (p.count > 0) ctx.copy(p.buf, tmp, p.count * 4, 0, off * 4);
-      off += p.count;
-    }
-    const all = await ctx.read(tmp, total * 4);
-    off = 0;
-    return parts.map((p) => {
-      const s = all.slice(off * 4, (off + p.count) * 4);
-      off += p.count;
-      return s;
-    });
-  } finally {
-    ctx.destroyBuffer(tmp);
+  if (total * 4 > readback.size) throw new EngineInputError(`readback of ${total} values exceeds the plan's readback buffer (${readback.size / 4} values)`);
+  let off = 0;
+  for (const p of parts) {
+    if (p.count > 0) ctx.copy(p.buf, readback, p.count * 4, 0, off * 4);
+    off += p.count;
   }
+  const all = await ctx.read(readback, total * 4);
+  off = 0;
+  return parts.map((p) => {
+    const s = all.slice(off * 4, (off + p.count) * 4);
+    off += p.count;
+    return s;
+  });
 }
 
 class PhaseTimer {
@@ -133,13 +133,14 @@ class PhaseTimer {
 }
 
 export async function povidStep(core: EngineCore, examples: readonly PovidExample[], opts: PovidStepOptions): Promise<PovidStepResult> {
-  const { ctx, cfg, params, acts, lora, lpScratch } = core;
-  if (!lora || !acts.grads) throw new EngineInputError('povidStep: this engine was created without a LoRA adapter or without training buffers');
+  const { ctx, cfg, params, acts, lora, lpScratch, normScratch } = core;
+  if (!lora || !acts.grads || !normScratch) throw new EngineInputError('povidStep: this engine was created without a LoRA adapter or without training buffers');
   const E = examples.length;
   if (E === 0) throw new EngineInputError('povidStep: empty batch of examples');
   if (2 * E > core.limits.maxBatch)
     throw new EngineInputError(`povidStep: ${E} examples need ${2 * E} sequences per pass, over the engine's maxBatch ${core.limits.maxBatch}. Use smaller batches or a larger maxBatch.`);
   const C = cfg.hiddenSize;
+  const V = cfg.vocabSize;
   const timer = new PhaseTimer(ctx, !!opts.timing);
 
   // ---- inputs: [chosen_0 .. chosen_{E-1}, rejected_0 .. rejected_{E-1}] -------------------
@@ -188,11 +189,18 @@ export async function povidStep(core: EngineCore, examples: readonly PovidExampl
   ctx.upload(inputs.cachedRef, cached);
   if (opts.zeroGrads !== false) lora.zeroGrads();
 
+  // One pass's buffers, the images it can use, and the head's log-probs over the first m answer rows.
+  const pass = trainingPass(acts);
+  const clean = { rows: inputs.imageRows, pos: inputs.imagePos, count: 0 };
+  const noisyRows = { rows: inputs.noisyImageRows, pos: inputs.imagePos, count: Ic };
+  const logprobs = (m: number, logprob: GPUBuffer, argmax: GPUBuffer, lse: GPUBuffer, targets: GPUBuffer) =>
+    logprobForward(ctx, logprob, argmax, lse, head.hN, params.lmHead, targets, m, C, V, lpScratch);
+
   // ---- (a) noisy pass: y_n = argmax at the chosen answer positions -------------------------
   if (needNoise) {
-    decoderForward(ctx, cfg, params, acts, lora, E, T, inputs.noisyImageRows, Ic);
+    decoderForward(ctx, cfg, params, pass, lora, E, T, noisyRows);
     headForward(ctx, cfg, params, acts, Mc);
-    headLogprob(ctx, cfg, params, acts, lpScratch, head.logprob, head.yn, head.lse, inputs.targets, Mc);
+    logprobs(Mc, head.logprob, head.yn, head.lse, inputs.targets);
   } else {
     // Stage 1 (text rejections only) gives the noise term zero weight: skip the pass, and let
     // y_n = y_w so the (unused) noise slots stay well defined.
@@ -204,29 +212,29 @@ export async function povidStep(core: EngineCore, examples: readonly PovidExampl
     ctx.copy(inputs.cachedRef, head.reference, 3 * E * 4);
   } else if (useCache) {
     // Only log p_ref(y_n) is new; it needs the chosen sequences alone.
-    decoderForward(ctx, cfg, params, acts, null, E, T, inputs.imageRows, Ic);
+    decoderForward(ctx, cfg, params, pass, null, E, T, { ...clean, count: Ic });
     headForward(ctx, cfg, params, acts, Mc);
-    headLogprob(ctx, cfg, params, acts, lpScratch, head.logprobN, head.argmaxN, head.lseN, head.yn, Mc);
-    sumBySlot(ctx, head.ynSums, head.logprobN, inputs.slotOfYn, Mc, 3 * E);
+    logprobs(Mc, head.logprobN, head.argmaxN, head.lseN, head.yn);
+    sequenceLogprobSum(ctx, head.ynSums, head.logprobN, inputs.slotOfYn, Mc, 3 * E);
     ctx.copy(inputs.cachedRef, head.reference, 3 * E * 4);
     addInPlace(ctx, head.reference, head.ynSums, 3 * E);
   } else {
-    decoderForward(ctx, cfg, params, acts, null, B, T, inputs.imageRows, I);
+    decoderForward(ctx, cfg, params, pass, null, B, T, { ...clean, count: I });
     headForward(ctx, cfg, params, acts, M);
-    headLogprob(ctx, cfg, params, acts, lpScratch, head.logprob, head.argmax, head.lse, inputs.targets, M);
-    headLogprob(ctx, cfg, params, acts, lpScratch, head.logprobN, head.argmaxN, head.lseN, head.yn, Mc);
-    sumBySlot(ctx, head.reference, head.logprob, inputs.slotOfRow, M, 3 * E);
-    sumBySlot(ctx, head.ynSums, head.logprobN, inputs.slotOfYn, Mc, 3 * E);
+    logprobs(M, head.logprob, head.argmax, head.lse, inputs.targets);
+    logprobs(Mc, head.logprobN, head.argmaxN, head.lseN, head.yn);
+    sequenceLogprobSum(ctx, head.reference, head.logprob, inputs.slotOfRow, M, 3 * E);
+    sequenceLogprobSum(ctx, head.ynSums, head.logprobN, inputs.slotOfYn, Mc, 3 * E);
     addInPlace(ctx, head.reference, head.ynSums, 3 * E);
   }
 
   // ---- (b) policy: adapter on, clean image, activations kept for the backward ----------------
-  decoderForward(ctx, cfg, params, acts, lora, B, T, inputs.imageRows, I);
+  decoderForward(ctx, cfg, params, pass, lora, B, T, { ...clean, count: I });
   headForward(ctx, cfg, params, acts, M);
-  headLogprob(ctx, cfg, params, acts, lpScratch, head.logprob, head.argmax, head.lse, inputs.targets, M);
-  headLogprob(ctx, cfg, params, acts, lpScratch, head.logprobN, head.argmaxN, head.lseN, head.yn, Mc);
-  sumBySlot(ctx, head.policy, head.logprob, inputs.slotOfRow, M, 3 * E);
-  sumBySlot(ctx, head.ynSums, head.logprobN, inputs.slotOfYn, Mc, 3 * E);
+  logprobs(M, head.logprob, head.argmax, head.lse, inputs.targets);
+  logprobs(Mc, head.logprobN, head.argmaxN, head.lseN, head.yn);
+  sequenceLogprobSum(ctx, head.policy, head.logprob, inputs.slotOfRow, M, 3 * E);
+  sequenceLogprobSum(ctx, head.ynSums, head.logprobN, inputs.slotOfYn, Mc, 3 * E);
   addInPlace(ctx, head.policy, head.ynSums, 3 * E);
   await timer.mark('forward');
 
@@ -236,16 +244,16 @@ export async function povidStep(core: EngineCore, examples: readonly PovidExampl
   // d loss / d logprob_row = d loss / d (sum of its sequence): a gather of dPolicy by slot.
   gatherRows(ctx, g.dlogprob, head.dPolicy, inputs.slotOfRow, M, 1);
   gatherRows(ctx, g.dlogprobN, head.dPolicy, inputs.slotOfYn, Mc, 1);
-  headLogprobBackward(ctx, cfg, params, acts, lpScratch, g.dhN, g.dlogprob, inputs.targets, head.lse, M);
-  headLogprobBackward(ctx, cfg, params, acts, lpScratch, g.dhN2, g.dlogprobN, head.yn, head.lseN, Mc);
+  logprobBackward(ctx, g.dhN, g.dlogprob, head.hN, params.lmHead, inputs.targets, head.lse, M, C, V, lpScratch);
+  logprobBackward(ctx, g.dhN2, g.dlogprobN, head.hN, params.lmHead, head.yn, head.lseN, Mc, C, V, lpScratch);
   decoderBackward(ctx, cfg, params, acts, lora, B, T, M, Mc);
   await timer.mark('backward');
 
   // ---- (e) norm, finiteness, readback, AdamW --------------------------------------------------
   const n = lora.layout.totalFloats;
-  gradNormSquared(ctx, head.normSq, lora.grads, n, core.normScratch);
+  gradNormSquared(ctx, head.normSq, lora.grads, n, normScratch);
   checkFinite(ctx, head.finite, lora.grads, n, { clear: true });
-  const [lossB, polB, refB, normB, finB, ynB] = await readMany(ctx, [
+  const [lossB, polB, refB, normB, finB, ynB] = await readMany(ctx, acts.scratch.readback, [
     { buf: head.loss, count: 1 },
     { buf: head.policy, count: 3 * E },
     { buf: head.reference, count: 3 * E },

@@ -12,6 +12,9 @@ export interface MemoryStats {
   current: number;
   /** Highest `current` since the last resetPeak(). */
   peak: number;
+  /** Bytes of every buffer created so far, destroyed ones included (a difference of two readings
+   * is what was allocated in between, even if it was freed again). */
+  created: number;
 }
 
 const STORAGE = 0x80 | 0x08 | 0x04; // STORAGE | COPY_DST | COPY_SRC (GPUBufferUsage may not be global yet)
@@ -21,7 +24,7 @@ export class GpuContext {
   readonly features: GpuFeatures;
   readonly limits: GPUSupportedLimits;
   readonly adapterInfo: AcquiredDevice['adapterInfo'];
-  readonly memory: MemoryStats = { current: 0, peak: 0 };
+  readonly memory: MemoryStats = { current: 0, peak: 0, created: 0 };
 
   private modules = new Map<string, GPUShaderModule>();
   private pipelines = new Map<string, GPUComputePipeline>();
@@ -82,6 +85,7 @@ export class GpuContext {
     this.sizes.set(buffer, size);
     this.ids.set(buffer, this.nextId++);
     this.memory.current += size;
+    this.memory.created += size;
     this.memory.peak = Math.max(this.memory.peak, this.memory.current);
     return buffer;
   }

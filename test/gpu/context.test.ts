@@ -29,10 +29,14 @@ describe('GpuContext', () => {
   it('tracks memory and refuses buffers over the limits with a typed error', async () => {
     const ctx = await testGpu();
     const before = ctx.memory.current;
+    const createdBefore = ctx.memory.created;
     const b = ctx.createBuffer('probe', 4096);
     expect(ctx.memory.current).toBe(before + 4096);
     ctx.destroyBuffer(b);
     expect(ctx.memory.current).toBe(before);
+    // `created` keeps counting what was allocated, freed or not (sizes rounded up to 4 bytes).
+    ctx.destroyBuffer(ctx.createBuffer('odd', 5));
+    expect(ctx.memory.created).toBe(createdBefore + 4096 + 8);
     expect(() => ctx.createBuffer('too big', ctx.limits.maxBufferSize + 4)).toThrow(GpuLimitError);
     expect(() => ctx.createBuffer('too big', ctx.limits.maxBufferSize + 4)).toThrow(/too big/);
   });

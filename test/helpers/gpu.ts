@@ -1,5 +1,6 @@
 // One GPU context per test file (SwiftShader in Node), destroyed after the file's tests.
 import { afterAll } from 'vitest';
+import type { Weight } from '../../src/engine/kernels/types';
 import { GpuContext } from '../../src/gpu';
 
 let ctx: Promise<GpuContext> | null = null;
@@ -35,3 +36,6 @@ export function randn(n: number, rng: { normal(): number }, scale = 1): Float64A
   for (let i = 0; i < n; i++) out[i] = rng.normal() * scale;
   return out;
 }
+
+export const f32Weight = (buffer: GPUBuffer): Weight => ({ buffer, dtype: 'f32' });
+export const bf16Weight = (buffer: GPUBuffer): Weight => ({ buffer, dtype: 'bf16' });

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { AdamwParamsError, adamwStep, checkFinite, gradNormScratch, gradNormSquared, type AdamwHyper } from '../../src/engine/kernels/adamw';
+import { adamwStep, checkFinite, gradNormSquared, type AdamwHyper } from '../../src/engine/kernels/adamw';
+import { KernelArgumentError } from '../../src/engine/errors';
 import { Rng } from '../../src/util/rng';
 import { maxRelError, randn, testGpu } from '../helpers/gpu';
+import { gradNormScratchFor } from '../helpers/scratch';
 import * as ref from '../reference/adamw';
 
 
@@ -13,7 +15,7 @@ describe('gradNormSquared', () => {
       const g = new Float32Array(n);
       new Rng(n).fillNormal(g);
       const grads = ctx.createBufferFrom('grads', g);
-      const scratch = gradNormScratch(ctx, n);
+      const scratch = gradNormScratchFor(ctx, n);
       const out = ctx.createBuffer('normSq', 4);
       gradNormSquared(ctx, out, grads, n, scratch);
       const a = (await ctx.readF32(out))[0];
@@ -31,7 +33,7 @@ describe('gradNormSquared', () => {
   it('refuses scratch made for fewer values', async () => {
     const ctx = await testGpu();
     const b = ctx.createBuffer('b', 64);
-    expect(() => gradNormSquared(ctx, b, b, 5000, gradNormScratch(ctx, 100))).toThrow(AdamwParamsError);
+    expect(() => gradNormSquared(ctx, b, b, 5000, gradNormScratchFor(ctx, 100))).toThrow(KernelArgumentError);
   });
 });
 
@@ -56,7 +58,7 @@ describe('adamwStep vs float64 AdamW with global-norm clipping', () => {
       const v = ctx.createBuffer('v', n * 4);
       const grads = ctx.createBuffer('grads', n * 4);
       const normSq = ctx.createBuffer('normSq', 4);
-      const scratch = gradNormScratch(ctx, n);
+      const scratch = gradNormScratchFor(ctx, n);
       const rp = Float64Array.from(p0);
       const rm = new Float64Array(n);
       const rv = new Float64Array(n);
@@ -102,9 +104,9 @@ describe('adamwStep vs float64 AdamW with global-norm clipping', () => {
     const ctx = await testGpu();
     const b = ctx.createBuffer('b', 64);
     const hp: AdamwHyper = { ...base, step: 1, maxGradNorm: 1 };
-    expect(() => adamwStep(ctx, b, b, b, b, b, 4, { ...hp, step: 0 })).toThrow(AdamwParamsError);
+    expect(() => adamwStep(ctx, b, b, b, b, b, 4, { ...hp, step: 0 })).toThrow(KernelArgumentError);
     expect(() => adamwStep(ctx, b, b, b, b, b, 4, { ...hp, lr: NaN })).toThrow(/lr = NaN/);
-    expect(() => adamwStep(ctx, b, b, b, b, b, 4, { ...hp, beta2: 1 })).toThrow(AdamwParamsError);
+    expect(() => adamwStep(ctx, b, b, b, b, b, 4, { ...hp, beta2: 1 })).toThrow(KernelArgumentError);
   });
 });
 

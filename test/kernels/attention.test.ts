@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { attentionBackward, attentionForward, AttentionShapeError, LSE_EMPTY } from '../../src/engine/kernels/attention';
+import { KernelArgumentError } from '../../src/engine/errors';
+import { attentionBackward, attentionForward, LSE_EMPTY } from '../../src/engine/kernels/attention';
 import type { GpuContext } from '../../src/gpu';
 import { Rng } from '../../src/util/rng';
 import { maxRelError, randn, testGpu } from '../helpers/gpu';
+import { attentionStatsBuffer } from '../helpers/scratch';
 import * as ref from '../reference/attention';
 
 // f32 kernels vs the float64 reference: max relative error <= 1e-4, with an absolute floor of 1% of
@@ -169,6 +171,7 @@ describe('attention kernels', () => {
       attentionBackward(
         ctx, dq, dk, dv, up(ctx, 'dout', p.dout), up(ctx, 'q', p.q), up(ctx, 'k', p.k), up(ctx, 'v', p.v),
         up(ctx, 'out', Float64Array.from(got.out)), up(ctx, 'lse', Float64Array.from(got.lse)), up(ctx, 'mask', p.mask), B, T, NH, NKV, HD,
+        attentionStatsBuffer(ctx, B, NH, T),
       );
       const [rq, rk, rv] = [await ctx.readF32(dq), await ctx.readF32(dk), await ctx.readF32(dv)];
       expect(relErr(rq, gq), 'dq').toBeLessThan(TOL);
@@ -245,7 +248,7 @@ describe('attention kernels', () => {
     const ctx = await testGpu();
     const b = ctx.createBuffer('b', 1 << 16);
     expect(() => attentionForward(ctx, b, b, b, b, b, b, 1, 4, 4, 3, 2, 8, 0)).toThrow(/not a multiple/);
-    expect(() => attentionForward(ctx, b, b, b, b, b, b, 1, 4, 4, 2, 1, 6, 0)).toThrow(AttentionShapeError);
+    expect(() => attentionForward(ctx, b, b, b, b, b, b, 1, 4, 4, 2, 1, 6, 0)).toThrow(KernelArgumentError);
     expect(() => attentionForward(ctx, b, b, b, b, b, b, 1, 2, 4, 2, 1, 8, 3)).toThrow(/qOffset \+ Tq <= Tk/);
     expect(() => attentionForward(ctx, b, b, b, b, b, b, 1, 4096, 4096, 2, 1, 8, 0)).toThrow(/holds 65536 bytes/);
   });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { POVID_STATS, PovidParamsError, PovidStat, povidLossForward, type PovidLossParams } from '../../src/engine/kernels/dpo';
+import { KernelArgumentError } from '../../src/engine/errors';
+import { POVID_STATS, PovidStat, povidLossForward, type PovidLossParams } from '../../src/engine/kernels/dpo';
 import { Rng } from '../../src/util/rng';
 import { maxRelError, testGpu } from '../helpers/gpu';
 import * as ref from '../reference/dpo';
@@ -91,9 +92,9 @@ describe('povid loss kernel vs float64 reference', () => {
   it('rejects bad settings with a typed error', async () => {
     const ctx = await testGpu();
     const b = ctx.createBuffer('b', 64);
-    expect(() => povidLossForward(ctx, b, b, b, b, b, 1, { mode: 'povid', beta: 0, wText: 0.5, wNoise: 0.5 })).toThrow(PovidParamsError);
+    expect(() => povidLossForward(ctx, b, b, b, b, b, 1, { mode: 'povid', beta: 0, wText: 0.5, wNoise: 0.5 })).toThrow(KernelArgumentError);
     expect(() => povidLossForward(ctx, b, b, b, b, b, 1, { mode: 'ipo' as 'povid', beta: 0.1, wText: 0.5, wNoise: 0.5 })).toThrow(/unknown mode/);
-    expect(() => povidLossForward(ctx, b, b, b, b, b, 0, MODES[0])).toThrow(PovidParamsError);
+    expect(() => povidLossForward(ctx, b, b, b, b, b, 0, MODES[0])).toThrow(KernelArgumentError);
   });
 });
 

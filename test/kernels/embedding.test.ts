@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { embeddingForward, replaceRows } from '../../src/engine/kernels/embedding';
-import { bf16Weight, f32Weight } from '../../src/engine/kernels/types';
 import { Rng } from '../../src/util/rng';
-import { randn, testGpu } from '../helpers/gpu';
+import { bf16Weight, f32Weight, randn, testGpu } from '../helpers/gpu';
 import * as ref from '../reference/embedding';
 
 // Copies: the GPU must reproduce the (f32 or bf16-widened) reference bit for bit (error 0).

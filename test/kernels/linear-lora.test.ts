@@ -7,6 +7,7 @@ import { loraBackward, loraForward } from '../../src/engine/kernels/lora';
 import { f32ToBf16 } from '../../src/model/safetensors';
 import { Rng } from '../../src/util/rng';
 import { maxRelError, testGpu } from '../helpers/gpu';
+import { splitKBuffer } from '../helpers/scratch';
 import * as ref from '../reference/linear';
 import * as refLora from '../reference/lora';
 
@@ -75,7 +76,7 @@ describe('LoRA (Y += s (X A^T) B^T), A and B as windows of one flat buffer', () 
     const bx = ctx.createBufferFrom('x', x);
     const by = ctx.createBufferFrom('y', y0);
     const bxa = ctx.createBuffer('xa', T * R * 4);
-    loraForward(ctx, by, bxa, bx, winA, winB, T, IN, OUT, R, s);
+    loraForward(ctx, by, bxa, bx, winA, winB, T, IN, OUT, R, s, splitKBuffer(ctx));
     const ry = Float64Array.from(y0);
     const rxa = new Float64Array(T * R);
     const [x64, A64, B64] = [x, A, B].map((v) => Float64Array.from(v));
@@ -86,7 +87,7 @@ describe('LoRA (Y += s (X A^T) B^T), A and B as windows of one flat buffer', () 
     const bd = ctx.createBufferFrom('dout', dout);
     const bdx = ctx.createBufferFrom('dx', new Float32Array(T * IN).fill(1));
     const bdxa = ctx.createBuffer('dxa', T * R * 4);
-    loraBackward(ctx, bdx, dA, dB, bdxa, bd, bx, bxa, winA, winB, T, IN, OUT, R, s);
+    loraBackward(ctx, bdx, dA, dB, bdxa, bd, bx, bxa, winA, winB, T, IN, OUT, R, s, splitKBuffer(ctx));
     const rdx = new Float64Array(T * IN).fill(1);
     const rdA = new Float64Array(R * IN);
     const rdB = new Float64Array(OUT * R);
@@ -102,7 +103,7 @@ describe('LoRA (Y += s (X A^T) B^T), A and B as windows of one flat buffer', () 
     const T = 9, IN = 16, OUT = 12, R = 4;
     const y0 = rand(T * OUT);
     const by = ctx.createBufferFrom('y', y0);
-    loraForward(ctx, by, ctx.createBuffer('xa', T * R * 4), ctx.createBufferFrom('x', rand(T * IN)), ctx.createBufferFrom('A', rand(R * IN)), ctx.createBuffer('B', OUT * R * 4), T, IN, OUT, R, 2);
+    loraForward(ctx, by, ctx.createBuffer('xa', T * R * 4), ctx.createBufferFrom('x', rand(T * IN)), ctx.createBufferFrom('A', rand(R * IN)), ctx.createBuffer('B', OUT * R * 4), T, IN, OUT, R, 2, splitKBuffer(ctx));
     expect(Array.from(await ctx.readF32(by))).toEqual(Array.from(y0));
   });
 });

@@ -5,12 +5,14 @@
 // Tolerance: max |gpu - ref| / max(|ref|, floor) <= 1e-4 with floor = 0.01 sqrt(K), K the length
 // of the sum (entries of a sum of K unit-sized products are ~sqrt(K); f32 error ~1e-7 sqrt(K)).
 import { describe, expect, it } from 'vitest';
+import { KernelArgumentError } from '../../src/engine/errors';
 import { bf16ToF32, f32ToBf16 } from '../../src/model/safetensors';
-import { GEMV_MAX_T, LinearShapeError, linearBackwardInput, linearBackwardWeight, linearForward } from '../../src/engine/kernels/linear';
+import { GEMV_MAX_T, linearBackwardInput, linearBackwardWeight, linearForward } from '../../src/engine/kernels/linear';
 import type { Weight } from '../../src/engine/kernels/types';
 import type { GpuContext } from '../../src/gpu';
 import { Rng } from '../../src/util/rng';
 import { maxRelError, testGpu } from '../helpers/gpu';
+import { splitKBuffer } from '../helpers/scratch';
 import * as ref from '../reference/linear';
 
 const TOL = 1e-4;
@@ -46,13 +48,14 @@ describe('linear: GPU vs float64 reference', () => {
   for (const [T, IN, OUT, dtype, what] of cases) {
     it(`T ${T}, ${IN} -> ${OUT}, ${dtype} weights (${what})`, async () => {
       const ctx = await testGpu();
+      const splitK = splitKBuffer(ctx);
       const x = rand(T * IN);
       const { weight, values: w } = makeWeight(ctx, rand(OUT * IN, 0.5), dtype);
       const bx = ctx.createBufferFrom('x', x);
 
       // forward, overwrite: start from garbage to show it is not read
       const by = ctx.createBufferFrom('y', rand(T * OUT, 100));
-      linearForward(ctx, by, bx, weight, T, IN, OUT);
+      linearForward(ctx, by, bx, weight, T, IN, OUT, { splitK });
       const ry = new Float64Array(T * OUT);
       ref.linearForward(ry, f64(x), w, T, IN, OUT);
       expectClose(await ctx.readF32(by), ry, IN, 'forward');
@@ -60,7 +63,7 @@ describe('linear: GPU vs float64 reference', () => {
       // forward, accumulate
       const y0 = rand(T * OUT);
       const bya = ctx.createBufferFrom('y acc', y0);
-      linearForward(ctx, bya, bx, weight, T, IN, OUT, { accumulate: true });
+      linearForward(ctx, bya, bx, weight, T, IN, OUT, { accumulate: true, splitK });
       const rya = f64(y0);
       ref.linearForward(rya, f64(x), w, T, IN, OUT, { accumulate: true });
       expectClose(await ctx.readF32(bya), rya, IN, 'forward accumulate');
@@ -69,13 +72,13 @@ describe('linear: GPU vs float64 reference', () => {
       const dout = rand(T * OUT);
       const bd = ctx.createBufferFrom('dout', dout);
       const bdx = ctx.createBufferFrom('dx', rand(T * IN, 100));
-      linearBackwardInput(ctx, bdx, bd, weight, T, IN, OUT);
+      linearBackwardInput(ctx, bdx, bd, weight, T, IN, OUT, { splitK });
       const rdx = new Float64Array(T * IN);
       ref.linearBackwardInput(rdx, f64(dout), w, T, IN, OUT);
       expectClose(await ctx.readF32(bdx), rdx, OUT, 'backward input');
       const dx0 = rand(T * IN);
       const bdxa = ctx.createBufferFrom('dx acc', dx0);
-      linearBackwardInput(ctx, bdxa, bd, weight, T, IN, OUT, { accumulate: true });
+      linearBackwardInput(ctx, bdxa, bd, weight, T, IN, OUT, { accumulate: true, splitK });
       const rdxa = f64(dx0);
       ref.linearBackwardInput(rdxa, f64(dout), w, T, IN, OUT, { accumulate: true });
       expectClose(await ctx.readF32(bdxa), rdxa, OUT, 'backward input accumulate');
@@ -84,11 +87,19 @@ describe('linear: GPU vs float64 reference', () => {
       const dw0 = rand(OUT * IN);
       const bdw = ctx.createBufferFrom('dW', dw0);
       const before = ctx.dispatchCount;
-      linearBackwardWeight(ctx, bdw, bd, bx, T, IN, OUT);
+      linearBackwardWeight(ctx, bdw, bd, bx, T, IN, OUT, { splitK });
       if (T >= 1024) expect(ctx.dispatchCount - before, 'split-K: partial sums, then their reduction').toBe(2);
       const rdw = f64(dw0);
       ref.linearBackwardWeight(rdw, f64(dout), f64(x), T, IN, OUT);
       expectClose(await ctx.readF32(bdw), rdw, T, 'backward weight');
+      if (T >= 1024) {
+        // Without a split-K buffer the same sum runs in one pass, with the same result.
+        const bdw1 = ctx.createBufferFrom('dW unsplit', dw0);
+        const before1 = ctx.dispatchCount;
+        linearBackwardWeight(ctx, bdw1, bd, bx, T, IN, OUT);
+        expect(ctx.dispatchCount - before1, 'no split-K buffer: one pass').toBe(1);
+        expectClose(await ctx.readF32(bdw1), rdw, T, 'backward weight, unsplit');
+      }
     });
   }
 
@@ -127,12 +138,12 @@ describe('linear: GPU vs float64 reference', () => {
     }
   });
 
-  it('refuses buffers smaller than the shapes with a LinearShapeError naming the operand', async () => {
+  it('refuses buffers smaller than the shapes with a KernelArgumentError naming the operand', async () => {
     const ctx = await testGpu();
     const T = 4, IN = 8, OUT = 6;
     const weight: Weight = { buffer: ctx.createBuffer('W', OUT * IN * 4), dtype: 'f32' };
     const x = ctx.createBuffer('x', T * IN * 4);
-    expect(() => linearForward(ctx, ctx.createBuffer('y', T * OUT * 4 - 4), x, weight, T, IN, OUT)).toThrow(LinearShapeError);
+    expect(() => linearForward(ctx, ctx.createBuffer('y', T * OUT * 4 - 4), x, weight, T, IN, OUT)).toThrow(KernelArgumentError);
     expect(() => linearForward(ctx, ctx.createBuffer('y', T * OUT * 4), x, weight, T, IN + 1, OUT)).toThrow(/inp \[4, 9\]/);
     // bf16 needs half the bytes: the f32-sized buffer is enough, a half-sized one for f32 is not
     const half = ctx.createBuffer('W half', (OUT * IN * 4) / 2);

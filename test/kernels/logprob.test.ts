@@ -1,17 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import {
-  LogprobShapeError,
-  destroyLogprobScratch,
-  logprobBackward,
-  logprobForward,
-  logprobScratch,
-  sequenceLogprobSum,
-} from '../../src/engine/kernels/logprob';
-import { bf16Weight, f32Weight, type Weight } from '../../src/engine/kernels/types';
+import { KernelArgumentError } from '../../src/engine/errors';
+import { logprobBackward, logprobChunk, logprobForward, sequenceLogprobSum } from '../../src/engine/kernels/logprob';
+import type { Weight } from '../../src/engine/kernels/types';
 import type { GpuContext } from '../../src/gpu';
 import { bf16ToF32, f32ToBf16 } from '../../src/model/safetensors';
 import { Rng } from '../../src/util/rng';
-import { maxRelError, randn, testGpu } from '../helpers/gpu';
+import { bf16Weight, f32Weight, maxRelError, randn, testGpu } from '../helpers/gpu';
+import { destroyLogprobScratch, logprobScratchFor } from '../helpers/scratch';
 import * as ref from '../reference/logprob';
 
 
@@ -62,7 +57,7 @@ describe('logprob kernels vs float64 full-softmax reference', () => {
           const h32 = new Float32Array(randn(M * C, rng));
           const h = Float64Array.from(h32);
           const targets = makeTargets(V, rng);
-          const scratch = logprobScratch(ctx, M, V, { chunk });
+          const scratch = logprobScratchFor(ctx, M, V, { chunk });
           if (chunk) expect(scratch.Vc).toBe(chunk);
 
           const bufs = {
@@ -103,7 +98,7 @@ describe('logprob kernels vs float64 full-softmax reference', () => {
     // rows 640/650 tie below them.
     for (const [v, val] of [[350, 1], [5, 1], [7, 1], [640, 0.5], [650, 0.5]] as const) for (let c = 0; c < C; c++) w[v * C + c] = val;
     const h = Float32Array.from(randn(M * C, rng), Math.abs);
-    const scratch = logprobScratch(ctx, M, V, { chunk: 300 });
+    const scratch = logprobScratchFor(ctx, M, V, { chunk: 300 });
     const argmax = ctx.createBuffer('argmax', M * 4);
     const targets = Int32Array.from({ length: M }, (_, m) => m);
     const lp = ctx.createBuffer('logprob', M * 4);
@@ -122,7 +117,7 @@ describe('logprob kernels vs float64 full-softmax reference', () => {
     const head = makeHead(ctx, V, 'f32', rng);
     const noisy = new Float32Array(randn(M * C, rng));
     const clean = new Float32Array(randn(M * C, rng));
-    const scratch = logprobScratch(ctx, M, V, { chunk: 300 });
+    const scratch = logprobScratchFor(ctx, M, V, { chunk: 300 });
     const [lpN, amN, lseN, lp, am, lse] = ['lpN', 'amN', 'lseN', 'lp', 'am', 'lse'].map((n) => ctx.createBuffer(n, M * 4));
     logprobForward(ctx, lpN, amN, lseN, ctx.createBufferFrom('noisy', noisy), head.weight, ctx.createBufferFrom('t', new Int32Array(M)), M, C, V, scratch);
     // targets = the noisy pass's argmax buffer, as recorded.
@@ -143,7 +138,7 @@ describe('logprob kernels vs float64 full-softmax reference', () => {
     const targets = makeTargets(V, rng);
     targets[3] = V;
     targets[4] = -1;
-    const scratch = logprobScratch(ctx, M, V, { chunk: 300 });
+    const scratch = logprobScratchFor(ctx, M, V, { chunk: 300 });
     const lp = ctx.createBuffer('lp', M * 4);
     const h = ctx.createBufferFrom('h', new Float32Array(randn(M * C, rng)));
     logprobForward(ctx, lp, ctx.createBuffer('am', M * 4), ctx.createBuffer('lse', M * 4), h, head.weight, ctx.createBufferFrom('t', targets), M, C, V, scratch);
@@ -151,18 +146,17 @@ describe('logprob kernels vs float64 full-softmax reference', () => {
     expect(Number.isNaN(got[3])).toBe(true);
     expect(Number.isNaN(got[4])).toBe(true);
     expect(Number.isFinite(got[5])).toBe(true);
-    const small = logprobScratch(ctx, 10, V);
-    expect(() => logprobForward(ctx, lp, lp, lp, h, head.weight, lp, M, C, V, small)).toThrow(LogprobShapeError);
+    const small = logprobScratchFor(ctx, 10, V);
+    expect(() => logprobForward(ctx, lp, lp, lp, h, head.weight, lp, M, C, V, small)).toThrow(KernelArgumentError);
     expect(() => logprobForward(ctx, lp, lp, lp, h, head.weight, lp, M, C, 1237, scratch)).toThrow(/vocabulary/);
   });
 
   it('chooses Vc under the byte cap', async () => {
-    const ctx = await testGpu();
-    const s = logprobScratch(ctx, 2048, 49152);
-    expect(s.Vc * 2048 * 4).toBeLessThanOrEqual(32 * 2 ** 20);
-    expect(s.Vc).toBe(4096);
-    expect(logprobScratch(ctx, 3, 1001).Vc).toBe(1001); // whole vocabulary
-    expect(logprobScratch(ctx, M, 1000, { chunk: 301 }).Vc).toBe(301);
+    const Vc = logprobChunk(2048, 49152);
+    expect(Vc * 2048 * 4).toBeLessThanOrEqual(32 * 2 ** 20);
+    expect(Vc).toBe(4096);
+    expect(logprobChunk(3, 1001)).toBe(1001); // whole vocabulary
+    expect(logprobChunk(M, 1000, { chunk: 301 })).toBe(301);
   });
 });
 

@@ -6,11 +6,12 @@
 // entry (e.g. 0.05 * 0.2 sqrt(IN) for xa = X A^T with unit X and A ~ 0.2): errors of the chained
 // f32 products (xa feeds out, dxa feeds dA and dX) are relative to the terms, not to the sum.
 import { describe, expect, it } from 'vitest';
-import { LinearShapeError } from '../../src/engine/kernels/linear';
+import { KernelArgumentError } from '../../src/engine/errors';
 import { loraBackward, loraForward } from '../../src/engine/kernels/lora';
 import type { GpuContext } from '../../src/gpu';
 import { Rng } from '../../src/util/rng';
 import { maxRelError, testGpu } from '../helpers/gpu';
+import { splitKBuffer } from '../helpers/scratch';
 import * as ref from '../reference/lora';
 
 const TOL = 1e-4;
@@ -60,7 +61,7 @@ describe('LoRA: GPU vs float64 reference', () => {
       const bx = ctx.createBufferFrom('x', x);
       const by = ctx.createBufferFrom('y', y0);
       const bxa = ctx.createBufferFrom('xa', rand(T * R, 100)); // overwritten
-      loraForward(ctx, by, bxa, bx, params.A, params.B, T, IN, OUT, R, scale);
+      loraForward(ctx, by, bxa, bx, params.A, params.B, T, IN, OUT, R, scale, splitKBuffer(ctx));
       const ry = f64(y0);
       const rxa = new Float64Array(T * R);
       ref.loraForward(ry, rxa, x64, A64, B64, T, IN, OUT, R, scale);
@@ -71,7 +72,7 @@ describe('LoRA: GPU vs float64 reference', () => {
       const dx0 = rand(T * IN);
       const bdx = ctx.createBufferFrom('dx', dx0);
       const bdxa = ctx.createBufferFrom('dxa', rand(T * R, 100)); // scratch, overwritten
-      loraBackward(ctx, bdx, grads.A, grads.B, bdxa, ctx.createBufferFrom('dout', dout), bx, bxa, params.A, params.B, T, IN, OUT, R, scale);
+      loraBackward(ctx, bdx, grads.A, grads.B, bdxa, ctx.createBufferFrom('dout', dout), bx, bxa, params.A, params.B, T, IN, OUT, R, scale, splitKBuffer(ctx));
       const rdx = f64(dx0);
       const rdA = f64(dA0);
       const rdB = f64(dB0);
@@ -93,12 +94,12 @@ describe('LoRA: GPU vs float64 reference', () => {
     const by = ctx.createBufferFrom('y', y0);
     const bx = ctx.createBufferFrom('x', x);
     const bxa = ctx.createBuffer('xa', T * R * 4);
-    loraForward(ctx, by, bxa, bx, params.A, params.B, T, IN, OUT, R, scale);
+    loraForward(ctx, by, bxa, bx, params.A, params.B, T, IN, OUT, R, scale, splitKBuffer(ctx));
     expect(Array.from(await ctx.readF32(by))).toEqual(Array.from(y0));
     const grads = packAdapter(ctx, 'lora grads', new Float32Array(R * IN), new Float32Array(OUT * R));
     const dx0 = rand(T * IN);
     const bdx = ctx.createBufferFrom('dx', dx0);
-    loraBackward(ctx, bdx, grads.A, grads.B, ctx.createBuffer('dxa', T * R * 4), ctx.createBufferFrom('dout', dout), bx, bxa, params.A, params.B, T, IN, OUT, R, scale);
+    loraBackward(ctx, bdx, grads.A, grads.B, ctx.createBuffer('dxa', T * R * 4), ctx.createBufferFrom('dout', dout), bx, bxa, params.A, params.B, T, IN, OUT, R, scale, splitKBuffer(ctx));
     const g = await ctx.readF32(grads.buffer);
     // with B = 0: dxa = 0, so dA = 0 and dX unchanged; dB = s dout^T xa is not zero
     expect(g.slice(0, R * IN).every((v) => v === 0)).toBe(true);
@@ -116,10 +117,10 @@ describe('LoRA: GPU vs float64 reference', () => {
     const T = 4, IN = 8, OUT = 6, R = 4;
     const buf = (n: number) => ctx.createBuffer('b', n * 4);
     const small = { buffer: buf(R * IN), offset: 0, size: (R - 1) * IN * 4 };
-    expect(() => loraForward(ctx, buf(T * OUT), buf(T * R), buf(T * IN), small, buf(OUT * R), T, IN, OUT, R, 1)).toThrow(LinearShapeError);
-    expect(() => loraForward(ctx, buf(T * OUT), buf(T * R), buf(T * IN), small, buf(OUT * R), T, IN, OUT, R, 1)).toThrow(/loraA \[4, 8\]/);
-    expect(() => loraBackward(ctx, buf(T * IN), buf(R * IN), buf(OUT * R), buf(T * R - 1), buf(T * OUT), buf(T * IN), buf(T * R), buf(R * IN), buf(OUT * R), T, IN, OUT, R, 1)).toThrow(/dxa/);
-    expect(() => loraForward(ctx, buf(T * OUT), buf(T * R), buf(T * IN), buf(R * IN), buf(OUT * R), T, IN, OUT, R, NaN)).toThrow(/scale/);
+    expect(() => loraForward(ctx, buf(T * OUT), buf(T * R), buf(T * IN), small, buf(OUT * R), T, IN, OUT, R, 1, splitKBuffer(ctx))).toThrow(KernelArgumentError);
+    expect(() => loraForward(ctx, buf(T * OUT), buf(T * R), buf(T * IN), small, buf(OUT * R), T, IN, OUT, R, 1, splitKBuffer(ctx))).toThrow(/loraA \[4, 8\]/);
+    expect(() => loraBackward(ctx, buf(T * IN), buf(R * IN), buf(OUT * R), buf(T * R - 1), buf(T * OUT), buf(T * IN), buf(T * R), buf(R * IN), buf(OUT * R), T, IN, OUT, R, 1, splitKBuffer(ctx))).toThrow(/dxa/);
+    expect(() => loraForward(ctx, buf(T * OUT), buf(T * R), buf(T * IN), buf(R * IN), buf(OUT * R), T, IN, OUT, R, NaN, splitKBuffer(ctx))).toThrow(/scale/);
     await ctx.sync();
   });
 });

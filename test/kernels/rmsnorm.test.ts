@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { rmsnormBackward, rmsnormForward } from '../../src/engine/kernels/rmsnorm';
-import { bf16Weight, f32Weight } from '../../src/engine/kernels/types';
 import { Rng } from '../../src/util/rng';
-import { maxRelError, randn, testGpu } from '../helpers/gpu';
+import { bf16Weight, f32Weight, maxRelError, randn, testGpu } from '../helpers/gpu';
 import * as ref from '../reference/rmsnorm';
 
 // f32 kernels vs the float64 reference: max relative error <= 1e-4 with an absolute floor of 1e-3.

@@ -2,6 +2,7 @@
 // gradNormSquared -> adamwStep reads the norm from a buffer, so no CPU round trip per step.
 import { grid1d, type Binding, type GpuContext } from '../../gpu';
 import code from '../../../shaders/adamw.wgsl?raw';
+import { KernelArgumentError } from '../errors';
 
 /** Values reduced by one workgroup of adamw_norm_sq (256 threads x 8). */
 const BLOCK = 2048;
@@ -20,29 +21,27 @@ export interface AdamwHyper {
   gradScale?: number;
 }
 
-export class AdamwParamsError extends Error {
-  override name = 'AdamwParamsError';
-}
-
-/** Ping-pong buffers for the partial sums of gradNormSquared. */
+/** Ping-pong buffers for the partial sums of gradNormSquared over up to n values. */
 export interface GradNormScratch {
   n: number;
+  /** gradNormPartials(n)[0] f32 values. */
   a: GPUBuffer;
+  /** gradNormPartials(n)[1] f32 values. */
   b: GPUBuffer;
 }
 
-export function gradNormScratch(ctx: GpuContext, n: number): GradNormScratch {
+/** Sizes (f32 values) of the two partial-sum buffers of gradNormSquared over n values. */
+export function gradNormPartials(n: number): [number, number] {
   const n1 = Math.ceil(n / BLOCK);
-  const n2 = Math.ceil(n1 / BLOCK);
-  return { n, a: ctx.createBuffer('grad norm partials a', Math.max(1, n1) * 4), b: ctx.createBuffer('grad norm partials b', Math.max(1, n2) * 4) };
+  return [Math.max(1, n1), Math.max(1, Math.ceil(n1 / BLOCK))];
 }
 
 /**
  * out[0] = sum_i grads[i]^2, by a fixed tree of workgroup sums (deterministic: same bits
- * every run). `scratch` from gradNormScratch(ctx, >= n).
+ * every run). `scratch` holds gradNormPartials(>= n) values.
  */
 export function gradNormSquared(ctx: GpuContext, out: Binding, grads: Binding, n: number, scratch: GradNormScratch): void {
-  if (scratch.n < n) throw new AdamwParamsError(`gradNormSquared: scratch was made for ${scratch.n} values, not ${n}; call gradNormScratch(ctx, ${n})`);
+  if (scratch.n < n) throw new KernelArgumentError('gradNormSquared', 'scratch', `was made for ${scratch.n} values, not ${n}; size it with gradNormPartials(${n})`);
   if (n === 0) {
     ctx.clear('buffer' in out ? out.buffer : out, 'buffer' in out ? out.offset : 0, 4);
     return;
@@ -82,11 +81,11 @@ export function adamwStep(
 ): void {
   const scale = hp.gradScale ?? 1;
   for (const [k, x] of Object.entries({ ...hp, gradScale: scale }))
-    if (!Number.isFinite(x)) throw new AdamwParamsError(`adamwStep: ${k} = ${x} is not a finite number; check the optimizer settings`);
-  if (!Number.isInteger(hp.step) || hp.step < 1) throw new AdamwParamsError(`adamwStep: step = ${hp.step}; steps count from 1`);
-  if (!(hp.beta1 >= 0 && hp.beta1 < 1 && hp.beta2 >= 0 && hp.beta2 < 1)) throw new AdamwParamsError(`adamwStep: beta1 = ${hp.beta1}, beta2 = ${hp.beta2} must lie in [0, 1)`);
+    if (!Number.isFinite(x)) throw new KernelArgumentError('adamwStep', k, `= ${x} is not a finite number; check the optimizer settings`);
+  if (!Number.isInteger(hp.step) || hp.step < 1) throw new KernelArgumentError('adamwStep', 'step', `= ${hp.step}; steps count from 1`);
+  if (!(hp.beta1 >= 0 && hp.beta1 < 1 && hp.beta2 >= 0 && hp.beta2 < 1)) throw new KernelArgumentError('adamwStep', 'beta1, beta2', `= ${hp.beta1}, ${hp.beta2} must lie in [0, 1)`);
   if (hp.eps <= 0 || hp.maxGradNorm < 0 || scale <= 0 || hp.lr < 0 || hp.weightDecay < 0)
-    throw new AdamwParamsError(`adamwStep: need eps > 0, maxGradNorm >= 0, gradScale > 0, lr >= 0, weightDecay >= 0 (got ${hp.eps}, ${hp.maxGradNorm}, ${scale}, ${hp.lr}, ${hp.weightDecay})`);
+    throw new KernelArgumentError('adamwStep', 'hyperparameters', `need eps > 0, maxGradNorm >= 0, gradScale > 0, lr >= 0, weightDecay >= 0 (got ${hp.eps}, ${hp.maxGradNorm}, ${scale}, ${hp.lr}, ${hp.weightDecay})`);
   const buf = new ArrayBuffer(48);
   new Uint32Array(buf, 0, 1)[0] = n;
   // Differences from 1 in float64 here: in f32, 1 - beta2 (0.999) is off by 1.3e-5 relative.

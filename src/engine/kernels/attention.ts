@@ -13,10 +13,7 @@
 // A padding query sees nothing: out = 0 and lse = LSE_EMPTY (-3e38), never NaN; its gradients are 0.
 import { grid1d, type Binding, type GpuContext } from '../../gpu';
 import source from '../../../shaders/attention.wgsl?raw';
-
-export class AttentionShapeError extends Error {
-  override name = 'AttentionShapeError';
-}
+import { expectHolds, KernelArgumentError } from '../errors';
 
 /** lse of a row that sees no key (the f32 stand-in for log 0). */
 export const LSE_EMPTY = -3.0e38;
@@ -55,21 +52,19 @@ function params(B: number, Tq: number, Tk: number, NH: number, NKV: number, qOff
   return buf;
 }
 
-function checkShape(B: number, Tq: number, Tk: number, NH: number, NKV: number, HD: number, qOffset: number, S: number): void {
+function checkShape(kernel: string, B: number, Tq: number, Tk: number, NH: number, NKV: number, HD: number, qOffset: number, S: number): void {
   const ints = { B, Tq, Tk, NH, NKV, HD, kvStride: S };
   for (const [name, x] of Object.entries(ints))
-    if (!Number.isInteger(x) || x <= 0) throw new AttentionShapeError(`attention: ${name} must be a positive integer, got ${x}`);
-  if (HD % 4 !== 0 || HD > MAX_HD) throw new AttentionShapeError(`attention: head_dim ${HD} must be a multiple of 4 and at most ${MAX_HD}`);
-  if (NH % NKV !== 0) throw new AttentionShapeError(`attention: ${NH} query heads are not a multiple of the ${NKV} key/value heads`);
+    if (!Number.isInteger(x) || x <= 0) throw new KernelArgumentError(kernel, name, `must be a positive integer, got ${x}`);
+  if (HD % 4 !== 0 || HD > MAX_HD) throw new KernelArgumentError(kernel, 'head_dim', `${HD} must be a multiple of 4 and at most ${MAX_HD}`);
+  if (NH % NKV !== 0) throw new KernelArgumentError(kernel, 'NKV', `${NH} query heads are not a multiple of the ${NKV} key/value heads`);
   if (!Number.isInteger(qOffset) || qOffset < 0 || qOffset + Tq > Tk)
-    throw new AttentionShapeError(`attention: queries at positions ${qOffset}..${qOffset + Tq - 1} need their own keys, but only ${Tk} keys are given (qOffset + Tq <= Tk)`);
-  if (Tk > S) throw new AttentionShapeError(`attention: ${Tk} keys do not fit the k/v row stride ${S} per batch element`);
+    throw new KernelArgumentError(kernel, 'qOffset', `${qOffset}: queries at positions ${qOffset}..${qOffset + Tq - 1} need their own keys, but only ${Tk} keys are given (qOffset + Tq <= Tk)`);
+  if (Tk > S) throw new KernelArgumentError(kernel, 'kvStride', `${S}: ${Tk} keys do not fit the k/v rows per batch element`);
 }
 
-function checkSize(name: string, b: Binding, floats: number): void {
-  if (b.size < floats * 4)
-    throw new AttentionShapeError(`attention: ${name} holds ${b.size} bytes, the shape needs ${floats * 4}; check B, T, heads and head_dim`);
-}
+/** f32 values of attentionBackward's `stats` scratch: (lse * log2 e, dout . out) per (row, head). */
+export const attentionStatsFloats = (B: number, NH: number, T: number): number => 2 * B * NH * T;
 
 /**
  * out = softmax(scale q k^T + causal/padding mask) v for each query head; also saves lse.
@@ -95,38 +90,26 @@ export function attentionForward(
   opts: AttentionOptions = {},
 ): void {
   const S = opts.kvStride ?? Tk;
-  checkShape(B, Tq, Tk, NH, NKV, HD, qOffset, S);
-  checkSize('out', out, B * Tq * NH * HD);
-  checkSize('lse', lse, B * NH * Tq);
-  checkSize('q', q, B * Tq * NH * HD);
-  checkSize('k', k, ((B - 1) * S + Tk) * NKV * HD);
-  checkSize('v', v, ((B - 1) * S + Tk) * NKV * HD);
-  checkSize('keyMask', keyMask, (B - 1) * S + Tk);
+  const K = 'attentionForward';
+  checkShape(K, B, Tq, Tk, NH, NKV, HD, qOffset, S);
+  const kvRows = (B - 1) * S + Tk;
+  expectHolds(K, 'out', out, B * Tq * NH * HD, 'f32', [B * Tq, NH * HD]);
+  expectHolds(K, 'lse', lse, B * NH * Tq, 'f32', [B, NH, Tq]);
+  expectHolds(K, 'q', q, B * Tq * NH * HD, 'f32', [B * Tq, NH * HD]);
+  expectHolds(K, 'k', k, kvRows * NKV * HD, 'f32', [kvRows, NKV * HD]);
+  expectHolds(K, 'v', v, kvRows * NKV * HD, 'f32', [kvRows, NKV * HD]);
+  expectHolds(K, 'keyMask', keyMask, kvRows, 'u32', [kvRows]);
   const u = ctx.uniform(params(B, Tq, Tk, NH, NKV, qOffset, S, HD));
   const bindings = [out, lse, q, k, v, keyMask];
   if (Tq < DECODE_MAX_TQ) ctx.dispatch(ctx.pipeline(shader(HD), 'attention_forward_decode'), u, bindings, [Tq, NH, B]);
   else ctx.dispatch(ctx.pipeline(shader(HD), 'attention_forward'), u, bindings, [Math.ceil(Tq / BQ), NH, B]);
 }
 
-// Per-row (lse * log2 e, dout.out) of the backward: a scratch buffer per context, grown on demand.
-const scratch = new WeakMap<GpuContext, GPUBuffer>();
-function statsBuffer(ctx: GpuContext, bytes: number): GPUBuffer {
-  const old = scratch.get(ctx);
-  if (old && old.size >= bytes) return old;
-  if (old) {
-    ctx.flush(); // work recorded so far may still read it
-    ctx.destroyBuffer(old);
-  }
-  const b = ctx.createBuffer('attention backward stats', bytes);
-  scratch.set(ctx, b);
-  return b;
-}
-
 /**
  * The training case's backward (Tq = Tk = T, qOffset = 0, k/v stride T), from the forward's out and
  * lse. Overwrites dq [B*T, NH*HD], dk and dv [B*T, NKV*HD]; dk and dv sum over the query heads that
- * share a KV head. Rows of padding tokens get zero gradients. Uses a context-owned scratch buffer
- * of B*NH*T*8 bytes.
+ * share a KV head. Rows of padding tokens get zero gradients. `stats` is scratch of
+ * attentionStatsFloats(B, NH, T) f32 values (overwritten).
  */
 export function attentionBackward(
   ctx: GpuContext,
@@ -145,15 +128,17 @@ export function attentionBackward(
   NH: number,
   NKV: number,
   HD: number,
+  stats: Binding,
 ): void {
-  checkShape(B, T, T, NH, NKV, HD, 0, T);
-  for (const [name, b] of [['dq', dq], ['dout', dout], ['q', q], ['out', out]] as const) checkSize(name, b, B * T * NH * HD);
-  for (const [name, b] of [['dk', dk], ['dv', dv], ['k', k], ['v', v]] as const) checkSize(name, b, B * T * NKV * HD);
-  checkSize('lse', lse, B * NH * T);
-  checkSize('keyMask', keyMask, B * T);
+  const K = 'attentionBackward';
+  checkShape(K, B, T, T, NH, NKV, HD, 0, T);
+  for (const [name, b] of [['dq', dq], ['dout', dout], ['q', q], ['out', out]] as const) expectHolds(K, name, b, B * T * NH * HD, 'f32', [B * T, NH * HD]);
+  for (const [name, b] of [['dk', dk], ['dv', dv], ['k', k], ['v', v]] as const) expectHolds(K, name, b, B * T * NKV * HD, 'f32', [B * T, NKV * HD]);
+  expectHolds(K, 'lse', lse, B * NH * T, 'f32', [B, NH, T]);
+  expectHolds(K, 'keyMask', keyMask, B * T, 'u32', [B * T]);
+  expectHolds(K, 'stats', stats, attentionStatsFloats(B, NH, T), 'f32', [B * NH * T, 2]);
   const code = shader(HD);
   const u = ctx.uniform(params(B, T, T, NH, NKV, 0, T, HD));
-  const stats = statsBuffer(ctx, B * NH * T * 8);
   ctx.dispatch(ctx.pipeline(code, 'attention_backward_stats'), u, [stats, dout, out, lse], grid1d(Math.ceil((B * NH * T) / 64)));
   ctx.dispatch(ctx.pipeline(code, 'attention_backward_dq'), u, [dq, dout, q, k, v, stats, keyMask], [Math.ceil(T / BQ), NH, B]);
   ctx.dispatch(ctx.pipeline(code, 'attention_backward_dkv'), u, [dk, dv, dout, q, k, v, stats, keyMask], [Math.ceil(T / BQ), NKV, B]);

@@ -1,6 +1,7 @@
 // POVID / DPO loss on per-sequence log-prob sums: one tiny dispatch, no CPU round trip.
 import type { Binding, GpuContext } from '../../gpu';
 import code from '../../../shaders/dpo.wgsl?raw';
+import { KernelArgumentError } from '../errors';
 
 export type PovidMode = 'povid' | 'dpo-text' | 'weighted';
 
@@ -37,10 +38,6 @@ export const PovidStat = {
   loss: 7,
 } as const;
 
-export class PovidParamsError extends Error {
-  override name = 'PovidParamsError';
-}
-
 const MODES: Record<PovidMode, number> = { povid: 0, 'dpo-text': 1, weighted: 2 };
 
 /** Fills in the weighted-mode defaults and checks the numbers; shared with the reference. */
@@ -51,11 +48,11 @@ export function resolvePovidParams(params: PovidLossParams): Required<PovidLossP
     beta1: params.beta1 ?? params.wText * params.beta,
     beta2: params.beta2 ?? params.wNoise * params.beta,
   };
-  if (!(r.mode in MODES)) throw new PovidParamsError(`povid loss: unknown mode '${r.mode}'; use 'povid', 'dpo-text' or 'weighted'`);
+  if (!(r.mode in MODES)) throw new KernelArgumentError('povidLoss', 'mode', `'${r.mode}': unknown mode; use 'povid', 'dpo-text' or 'weighted'`);
   for (const k of ['beta', 'wText', 'wNoise', 'alpha', 'beta1', 'beta2'] as const) {
-    if (!Number.isFinite(r[k])) throw new PovidParamsError(`povid loss: ${k} = ${r[k]} is not a finite number; set it in the training settings`);
+    if (!Number.isFinite(r[k])) throw new KernelArgumentError('povidLoss', k, `= ${r[k]} is not a finite number; set it in the training settings`);
   }
-  if (r.beta <= 0) throw new PovidParamsError(`povid loss: beta = ${r.beta} must be > 0 (the release uses 0.1)`);
+  if (r.beta <= 0) throw new KernelArgumentError('povidLoss', 'beta', `= ${r.beta} must be > 0 (the release uses 0.1)`);
   return r;
 }
 
@@ -74,7 +71,7 @@ export function povidLossForward(
   E: number,
   params: PovidLossParams,
 ): void {
-  if (!(E >= 1)) throw new PovidParamsError(`povid loss: E = ${E} examples; a batch needs at least one`);
+  if (!(E >= 1)) throw new KernelArgumentError('povidLossForward', 'E', `= ${E} examples; a batch needs at least one`);
   const r = resolvePovidParams(params);
   const buf = new ArrayBuffer(32);
   new Uint32Array(buf, 0, 2).set([E, MODES[r.mode]]);

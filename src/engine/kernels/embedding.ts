@@ -2,7 +2,10 @@
 // No backward: the embedding table and the vision features are frozen.
 import { grid1d, type Binding, type GpuContext } from '../../gpu';
 import type { Weight } from './types';
-import code from '../../../shaders/embedding.wgsl?raw';
+import bf16Source from '../../../shaders/bf16.wgsl?raw';
+import source from '../../../shaders/embedding.wgsl?raw';
+
+const code = `${bf16Source}\n${source}`; // bf16_unpack for bf16 weights
 
 const params = (N: number, C: number, V: number): Uint32Array => new Uint32Array([N, C, V, 0]);
 

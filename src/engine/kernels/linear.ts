@@ -1,15 +1,12 @@
 // Host side of shaders/linear.wgsl: linear layers with weights stored [OUT, IN] as checkpoints
 // store them (Y = X W^T), and the strided tiled product behind them that LoRA reuses.
-import code from '../../../shaders/linear.wgsl?raw';
+import bf16Source from '../../../shaders/bf16.wgsl?raw';
+import linear from '../../../shaders/linear.wgsl?raw';
 import { GpuLimitError, grid1d, type Binding, type GpuContext } from '../../gpu';
+import { expectHolds, expectInteger, KernelArgumentError } from '../errors';
 import type { Weight } from './types';
 
-/** A size, offset or buffer that does not fit the product asked for (a caller bug). */
-export class LinearShapeError extends Error {
-  override name = 'LinearShapeError';
-}
-
-export const linearFlops = (T: number, IN: number, OUT: number): number => 2 * T * IN * OUT;
+const code = `${bf16Source}\n${linear}`;
 
 /** A strided operand: X(i, j) = x[off + i * s0 + j * s1] (elements), f32 unless `bf16`. */
 export interface MatmulOperand {
@@ -43,21 +40,6 @@ function tileFor(M: number, N: number): Tile {
 /** Forward products with at most this many tokens take the matrix-vector kernel. */
 export const GEMV_MAX_T = 4;
 
-function checkSize(what: string, n: number): void {
-  if (!Number.isInteger(n) || n < 0) throw new LinearShapeError(`${what} must be a non-negative integer, got ${n}`);
-}
-
-function bindingBytes(b: Binding): number {
-  return b.size; // a GPUBuffer's size, or the window's
-}
-
-/** Throws unless `b` holds `floats` elements (f32, or bf16 when `bf16`). */
-function checkHolds(what: string, b: Binding, floats: number, bf16 = false): void {
-  const need = bf16 ? Math.ceil(floats / 2) * 4 : floats * 4;
-  if (bindingBytes(b) < need)
-    throw new LinearShapeError(`${what}: ${bindingBytes(b)} bytes bound, the product needs ${need} (${floats} ${bf16 ? 'bf16' : 'f32'} values)`);
-}
-
 /** The kernel's uniform block (struct Params in linear.wgsl). */
 function params(M: number, N: number, K: number, A: MatmulOperand | null, B: MatmulOperand | null, alpha: number, accumulate: boolean, kPer = K, partial = false): ArrayBuffer {
   const u = new ArrayBuffer(64);
@@ -67,34 +49,43 @@ function params(M: number, N: number, K: number, A: MatmulOperand | null, B: Mat
   return u;
 }
 
+const SPLIT_BELOW = 64; // output tiles (workgroups) under which a long sum is split
+const SPLIT_TARGET = 128; // workgroups a split aims for
+
 /**
  * K-slices for a product with few output tiles and a long sum (LoRA's dA [R, IN] and dB [OUT, R]
  * sum over all tokens): enough workgroups to fill a GPU, slices no shorter than 256.
  */
-export function splitCount(workgroups: number, K: number): number {
-  if (workgroups >= 64 || K < 1024) return 1;
-  return Math.max(1, Math.min(Math.ceil(128 / workgroups), Math.floor(K / 256), 64));
-}
-
-const scratchOf = new WeakMap<GpuContext, GPUBuffer>();
-
-/** The split-K partial sums: one buffer per context, grown on demand. */
-function scratch(ctx: GpuContext, floats: number): GPUBuffer {
-  let b = scratchOf.get(ctx);
-  if (!b || b.size < floats * 4) {
-    if (b) {
-      ctx.flush(); // recorded dispatches may still use the old one
-      ctx.destroyBuffer(b);
-    }
-    b = ctx.createBuffer('linear split-K partials', Math.max(floats * 4, 1 << 16));
-    scratchOf.set(ctx, b);
-  }
-  return b;
+function splitCount(workgroups: number, K: number): number {
+  if (workgroups >= SPLIT_BELOW || K < 1024) return 1;
+  return Math.max(1, Math.min(Math.ceil(SPLIT_TARGET / workgroups), Math.floor(K / 256), 64));
 }
 
 /**
- * C[M, N] = (C +) alpha * sum_k A(m, k) B(k, n), C row-major [M, N]. Records one dispatch.
- * Only B may be bf16. Sizes are checked by the public wrappers.
+ * f32 values of split-K partials that any product may need, whatever its shape: S slices of
+ * M x N with S <= splitCount(wg) = ceil(128 / wg) and M x N <= wg tiles of 64 x 64 values (every
+ * tile shape covers 4096), wg < 64 workgroups. About 3 MiB; the engine plans one such buffer.
+ */
+export const SPLIT_K_FLOATS = ((): number => {
+  const tileValues = Math.max(...[SQUARE, THIN_N, THIN_M].map((t) => t.WX * 8 * t.WY * 8));
+  let most = 0;
+  for (let wg = 1; wg < SPLIT_BELOW; wg++) most = Math.max(most, Math.ceil(SPLIT_TARGET / wg) * wg * tileValues);
+  return most;
+})();
+
+/** Options of the products: C += instead of =, and the split-K partials buffer. */
+export interface MatmulOptions {
+  accumulate?: boolean;
+  /**
+   * Scratch for split-K partial sums (SPLIT_K_FLOATS f32 values). Without it a product with few
+   * output tiles and a long sum runs in one pass: the same result, on fewer workgroups.
+   */
+  splitK?: Binding;
+}
+
+/**
+ * C[M, N] = (C +) alpha * sum_k A(m, k) B(k, n), C row-major [M, N]. Records one dispatch (two when
+ * the sum is split over workgroups). Only B may be bf16. Sizes are checked by the public wrappers.
  */
 export function matmul(
   ctx: GpuContext,
@@ -105,7 +96,7 @@ export function matmul(
   M: number,
   N: number,
   K: number,
-  opts: { alpha?: number; accumulate?: boolean } = {},
+  opts: MatmulOptions & { alpha?: number } = {},
 ): void {
   if (M === 0 || N === 0) return;
   const tile = tileFor(M, N);
@@ -116,14 +107,15 @@ export function matmul(
   const pipe = ctx.pipeline(code, entry, { BF16: B.bf16 ? 1 : 0, WX: tile.WX, WY: tile.WY, BK: tile.BK });
   const alpha = opts.alpha ?? 1;
   const accumulate = !!opts.accumulate;
-  const splits = splitCount(gx * gy, K);
+  const splits = opts.splitK ? splitCount(gx * gy, K) : 1;
   if (splits <= 1) {
     ctx.dispatch(pipe, ctx.uniform(params(M, N, K, A, B, alpha, accumulate)), [c, A.binding, B.binding], [gx, gy]);
     return;
   }
   const kPer = Math.ceil(K / splits / tile.BK) * tile.BK;
   const S = Math.ceil(K / kPer);
-  const part = scratch(ctx, S * M * N);
+  const part = opts.splitK!;
+  if (part.size < S * M * N * 4) throw new KernelArgumentError(entry, 'splitK', `holds ${part.size} bytes, ${S} partial slices of [${M}, ${N}] need ${S * M * N * 4}`);
   ctx.dispatch(pipe, ctx.uniform(params(M, N, K, A, B, 1, false, kPer, true)), [part, A.binding, B.binding], [gx, gy, S]);
   ctx.dispatch(ctx.pipeline(code, 'linear_reduce'), ctx.uniform(params(M, N, S, null, null, alpha, accumulate)), [c, part], grid1d(Math.ceil((M * N) / 256), maxDim));
 }
@@ -137,15 +129,14 @@ export function linearForward(
   T: number,
   IN: number,
   OUT: number,
-  opts: { accumulate?: boolean } = {},
+  opts: MatmulOptions = {},
 ): void {
-  checkSize('linearForward T', T);
-  checkSize('linearForward IN', IN);
-  checkSize('linearForward OUT', OUT);
+  const k = 'linearForward';
+  for (const [name, n] of [['T', T], ['IN', IN], ['OUT', OUT]] as const) expectInteger(k, name, n);
   const bf16 = weight.dtype === 'bf16';
-  checkHolds(`linearForward out [${T}, ${OUT}]`, out, T * OUT);
-  checkHolds(`linearForward inp [${T}, ${IN}]`, inp, T * IN);
-  checkHolds(`linearForward weight [${OUT}, ${IN}]`, weight.buffer, OUT * IN, bf16);
+  expectHolds(k, 'out', out, T * OUT, 'f32', [T, OUT]);
+  expectHolds(k, 'inp', inp, T * IN, 'f32', [T, IN]);
+  expectHolds(k, 'weight', weight.buffer, OUT * IN, weight.dtype, [OUT, IN]);
   if (T === 0 || OUT === 0) return;
   const A = { binding: inp, s0: IN, s1: 1 };
   const B = { binding: weight.buffer, s0: 1, s1: IN, bf16 };
@@ -168,25 +159,32 @@ export function linearBackwardInput(
   T: number,
   IN: number,
   OUT: number,
-  opts: { accumulate?: boolean } = {},
+  opts: MatmulOptions = {},
 ): void {
-  checkSize('linearBackwardInput T', T);
-  checkSize('linearBackwardInput IN', IN);
-  checkSize('linearBackwardInput OUT', OUT);
+  const k = 'linearBackwardInput';
+  for (const [name, n] of [['T', T], ['IN', IN], ['OUT', OUT]] as const) expectInteger(k, name, n);
   const bf16 = weight.dtype === 'bf16';
-  checkHolds(`linearBackwardInput dinp [${T}, ${IN}]`, dinp, T * IN);
-  checkHolds(`linearBackwardInput dout [${T}, ${OUT}]`, dout, T * OUT);
-  checkHolds(`linearBackwardInput weight [${OUT}, ${IN}]`, weight.buffer, OUT * IN, bf16);
+  expectHolds(k, 'dinp', dinp, T * IN, 'f32', [T, IN]);
+  expectHolds(k, 'dout', dout, T * OUT, 'f32', [T, OUT]);
+  expectHolds(k, 'weight', weight.buffer, OUT * IN, weight.dtype, [OUT, IN]);
   matmul(ctx, 'linear_backward_input', dinp, { binding: dout, s0: OUT, s1: 1 }, { binding: weight.buffer, s0: IN, s1: 1, bf16 }, T, IN, OUT, opts);
 }
 
 /** dweight[OUT, IN] += dout^T inp (f32; parameter gradients always accumulate). */
-export function linearBackwardWeight(ctx: GpuContext, dweight: Binding, dout: Binding, inp: Binding, T: number, IN: number, OUT: number): void {
-  checkSize('linearBackwardWeight T', T);
-  checkSize('linearBackwardWeight IN', IN);
-  checkSize('linearBackwardWeight OUT', OUT);
-  checkHolds(`linearBackwardWeight dweight [${OUT}, ${IN}]`, dweight, OUT * IN);
-  checkHolds(`linearBackwardWeight dout [${T}, ${OUT}]`, dout, T * OUT);
-  checkHolds(`linearBackwardWeight inp [${T}, ${IN}]`, inp, T * IN);
-  matmul(ctx, 'linear_backward_weight', dweight, { binding: dout, s0: 1, s1: OUT }, { binding: inp, s0: IN, s1: 1 }, OUT, IN, T, { accumulate: true });
+export function linearBackwardWeight(
+  ctx: GpuContext,
+  dweight: Binding,
+  dout: Binding,
+  inp: Binding,
+  T: number,
+  IN: number,
+  OUT: number,
+  opts: Pick<MatmulOptions, 'splitK'> = {},
+): void {
+  const k = 'linearBackwardWeight';
+  for (const [name, n] of [['T', T], ['IN', IN], ['OUT', OUT]] as const) expectInteger(k, name, n);
+  expectHolds(k, 'dweight', dweight, OUT * IN, 'f32', [OUT, IN]);
+  expectHolds(k, 'dout', dout, T * OUT, 'f32', [T, OUT]);
+  expectHolds(k, 'inp', inp, T * IN, 'f32', [T, IN]);
+  matmul(ctx, 'linear_backward_weight', dweight, { binding: dout, s0: 1, s1: OUT }, { binding: inp, s0: IN, s1: 1 }, OUT, IN, T, { accumulate: true, splitK: opts.splitK });
 }

@@ -7,14 +7,11 @@
 // which fails for C = 72 or odd C, and a copy of the rows would cost memory and bandwidth.
 import { grid1d, type Binding, type GpuContext } from '../../gpu';
 import code from '../../../shaders/logprob.wgsl?raw';
+import { expectHolds, expectInteger, KernelArgumentError } from '../errors';
 import { matmul } from './linear';
 import type { Weight } from './types';
 
-export class LogprobShapeError extends Error {
-  override name = 'LogprobShapeError';
-}
-
-/** Working memory of logprobForward / logprobBackward (from logprobScratch). */
+/** Working memory of logprobForward / logprobBackward (buffers of the engine's plan). */
 export interface LogprobScratch {
   /** Largest M it serves. */
   M: number;
@@ -23,53 +20,43 @@ export interface LogprobScratch {
   /** Columns per chunk (the last chunk is ragged when Vc does not divide V). */
   Vc: number;
   /** [M, Vc] f32: one chunk of logits, then of d logprob / d logits. */
-  logits: GPUBuffer;
+  logits: Binding;
   /** [M, 2] f32: running max and sum of exp(z - max). */
-  state: GPUBuffer;
+  state: Binding;
+  /** Split-K partials of the backward's products (SPLIT_K_FLOATS f32 values, linear.ts). */
+  splitK: Binding;
 }
 
-export interface LogprobScratchOptions {
-  /** Columns per chunk (default: the most that fit maxChunkBytes, at most V). */
-  chunk?: number;
-  /** Cap on the logits chunk, M * Vc * 4 bytes (default 32 MiB). */
-  maxChunkBytes?: number;
-}
+/** Default cap on the logits chunk, M * Vc * 4 bytes. */
+const LOGPROB_CHUNK_BYTES = 32 * 2 ** 20;
 
-/** Scratch for up to M rows over a vocabulary of V. */
-export function logprobScratch(ctx: GpuContext, M: number, V: number, opts: LogprobScratchOptions = {}): LogprobScratch {
-  if (!(M >= 1 && V >= 1)) throw new LogprobShapeError(`logprobScratch: M = ${M} rows and V = ${V} words must both be >= 1`);
-  const cap = Math.floor((opts.maxChunkBytes ?? 32 * 2 ** 20) / (4 * M));
-  const Vc = Math.max(1, Math.min(Math.floor(opts.chunk ?? cap), V));
-  return {
-    M,
-    V,
-    Vc,
-    logits: ctx.createBuffer('logprob logits chunk', M * Vc * 4),
-    state: ctx.createBuffer('logprob running state', M * 2 * 4),
-  };
-}
-
-export function destroyLogprobScratch(ctx: GpuContext, s: LogprobScratch): void {
-  ctx.destroyBuffer(s.logits);
-  ctx.destroyBuffer(s.state);
+/**
+ * Columns per chunk for up to M rows over a vocabulary of V: `chunk` when given, else the most
+ * that fit `maxChunkBytes` (default LOGPROB_CHUNK_BYTES), at most V.
+ */
+export function logprobChunk(M: number, V: number, opts: { chunk?: number; maxChunkBytes?: number } = {}): number {
+  expectInteger('logprobChunk', 'M', M, 1);
+  expectInteger('logprobChunk', 'V', V, 1);
+  const cap = Math.floor((opts.maxChunkBytes ?? LOGPROB_CHUNK_BYTES) / (4 * M));
+  return Math.max(1, Math.min(Math.floor(opts.chunk ?? cap), V));
 }
 
 function check(what: string, s: LogprobScratch, lmHead: Weight, M: number, C: number, V: number): void {
-  if (M > s.M) throw new LogprobShapeError(`${what}: ${M} answer rows but the scratch holds ${s.M}; make it with logprobScratch(ctx, ${M}, ${V})`);
-  if (V !== s.V) throw new LogprobShapeError(`${what}: vocabulary ${V} but the scratch was made for ${s.V}`);
-  const bytes = V * C * (lmHead.dtype === 'bf16' ? 2 : 4);
-  if (lmHead.buffer.size < bytes)
-    throw new LogprobShapeError(`${what}: lm_head buffer has ${lmHead.buffer.size} bytes, [${V}, ${C}] ${lmHead.dtype} needs ${bytes}`);
+  if (M > s.M) throw new KernelArgumentError(what, 'scratch', `holds ${s.M} rows, ${M} answer rows were given`);
+  if (V !== s.V) throw new KernelArgumentError(what, 'scratch', `was made for a vocabulary of ${s.V}, not ${V}`);
+  expectHolds(what, 'scratch.logits', s.logits, s.M * s.Vc, 'f32', [s.M, s.Vc]);
+  expectHolds(what, 'scratch.state', s.state, s.M * 2, 'f32', [s.M, 2]);
+  expectHolds(what, 'lmHead', lmHead.buffer, V * C, lmHead.dtype, [V, C]);
 }
 
 /** logits[M, W] = h[M, C] lmHead[v0 : v0 + W, :]^T (linearForward on a row window). */
-function chunkLogits(ctx: GpuContext, logits: Binding, h: Binding, lmHead: Weight, v0: number, W: number, M: number, C: number): void {
-  matmul(ctx, 'linear_forward', logits, { binding: h, off: 0, s0: C, s1: 1 }, { binding: lmHead.buffer, off: v0 * C, s0: 1, s1: C, bf16: lmHead.dtype === 'bf16' }, M, W, C);
+function chunkLogits(ctx: GpuContext, logits: Binding, h: Binding, lmHead: Weight, v0: number, W: number, M: number, C: number, splitK: Binding): void {
+  matmul(ctx, 'linear_forward', logits, { binding: h, off: 0, s0: C, s1: 1 }, { binding: lmHead.buffer, off: v0 * C, s0: 1, s1: C, bf16: lmHead.dtype === 'bf16' }, M, W, C, { splitK });
 }
 
 /** dh[M, C] (+)= g[M, W] lmHead[v0 : v0 + W, :] (linearBackwardInput on a row window). */
-function chunkBackward(ctx: GpuContext, dh: Binding, g: Binding, lmHead: Weight, v0: number, W: number, M: number, C: number, accumulate: boolean): void {
-  matmul(ctx, 'linear_backward_input', dh, { binding: g, off: 0, s0: W, s1: 1 }, { binding: lmHead.buffer, off: v0 * C, s0: C, s1: 1, bf16: lmHead.dtype === 'bf16' }, M, C, W, { accumulate });
+function chunkBackward(ctx: GpuContext, dh: Binding, g: Binding, lmHead: Weight, v0: number, W: number, M: number, C: number, accumulate: boolean, splitK: Binding): void {
+  matmul(ctx, 'linear_backward_input', dh, { binding: g, off: 0, s0: W, s1: 1 }, { binding: lmHead.buffer, off: v0 * C, s0: C, s1: 1, bf16: lmHead.dtype === 'bf16' }, M, C, W, { accumulate, splitK });
 }
 
 /**
@@ -96,7 +83,7 @@ export function logprobForward(
   const pipe = ctx.pipeline(code, 'logprob_forward');
   for (let v0 = 0; v0 < V; v0 += scratch.Vc) {
     const W = Math.min(scratch.Vc, V - v0);
-    chunkLogits(ctx, scratch.logits, h, lmHead, v0, W, M, C);
+    chunkLogits(ctx, scratch.logits, h, lmHead, v0, W, M, C, scratch.splitK);
     const flags = (v0 === 0 ? 1 : 0) | (v0 + W === V ? 2 : 0);
     ctx.dispatch(pipe, ctx.uniform(new Uint32Array([M, W, v0, flags])), [logprob, argmax, lse, scratch.state, scratch.logits, targets], grid1d(M));
   }
@@ -124,9 +111,9 @@ export function logprobBackward(
   const pipe = ctx.pipeline(code, 'logprob_backward');
   for (let v0 = 0; v0 < V; v0 += scratch.Vc) {
     const W = Math.min(scratch.Vc, V - v0);
-    chunkLogits(ctx, scratch.logits, h, lmHead, v0, W, M, C);
+    chunkLogits(ctx, scratch.logits, h, lmHead, v0, W, M, C, scratch.splitK);
     ctx.dispatch(pipe, ctx.uniform(new Uint32Array([M, W, v0, 0])), [scratch.logits, targets, lse, dlogprob], grid1d(Math.ceil((M * W) / 256)));
-    chunkBackward(ctx, dh, scratch.logits, lmHead, v0, W, M, C, v0 > 0);
+    chunkBackward(ctx, dh, scratch.logits, lmHead, v0, W, M, C, v0 > 0, scratch.splitK);
   }
 }
 

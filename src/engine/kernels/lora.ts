@@ -2,18 +2,15 @@
 //   forward:  xa = X A^T (saved for the backward);  Y += s xa B^T
 //   backward: dB += s dY^T xa;  dxa = s dY B;  dA += dxa^T X;  dX += dxa A
 // Every product is linear.wgsl's tiled kernel with LoRA's strides; the [T, R] and [R, IN] ones
-// take its thin tiles (16 wide along the rank) instead of 64 x 64.
+// take its thin tiles (16 wide along the rank) instead of 64 x 64. The sums over tokens (dA, dB)
+// are split over workgroups into `splitK` (SPLIT_K_FLOATS f32 values, see linear.ts).
 import type { Binding, GpuContext } from '../../gpu';
-import { LinearShapeError, matmul } from './linear';
-
-function check(what: string, name: string, b: Binding, floats: number): void {
-  if (b.size < floats * 4) throw new LinearShapeError(`${what}: ${name} has ${b.size} bytes bound, needs ${floats * 4} (${floats} f32 values)`);
-}
+import { expectHolds, expectInteger, KernelArgumentError } from '../errors';
+import { matmul } from './linear';
 
 function checkSizes(what: string, T: number, IN: number, OUT: number, R: number, scale: number): void {
-  for (const [n, v] of [['T', T], ['IN', IN], ['OUT', OUT], ['R', R]] as const)
-    if (!Number.isInteger(v) || v < 0) throw new LinearShapeError(`${what}: ${n} must be a non-negative integer, got ${v}`);
-  if (!Number.isFinite(scale)) throw new LinearShapeError(`${what}: scale (alpha / r) must be finite, got ${scale}`);
+  for (const [n, v] of [['T', T], ['IN', IN], ['OUT', OUT], ['R', R]] as const) expectInteger(what, n, v);
+  if (!Number.isFinite(scale)) throw new KernelArgumentError(what, 'scale (alpha / r)', `must be finite, got ${scale}`);
 }
 
 /** xa[T, R] = inp A^T; out[T, OUT] += scale xa B^T. */
@@ -29,16 +26,17 @@ export function loraForward(
   OUT: number,
   R: number,
   scale: number,
+  splitK: Binding,
 ): void {
   const what = 'loraForward';
   checkSizes(what, T, IN, OUT, R, scale);
-  check(what, `out [${T}, ${OUT}]`, out, T * OUT);
-  check(what, `xa [${T}, ${R}]`, xa, T * R);
-  check(what, `inp [${T}, ${IN}]`, inp, T * IN);
-  check(what, `loraA [${R}, ${IN}]`, loraA, R * IN);
-  check(what, `loraB [${OUT}, ${R}]`, loraB, OUT * R);
-  matmul(ctx, 'linear_forward', xa, { binding: inp, s0: IN, s1: 1 }, { binding: loraA, s0: 1, s1: IN }, T, R, IN);
-  matmul(ctx, 'linear_forward', out, { binding: xa, s0: R, s1: 1 }, { binding: loraB, s0: 1, s1: R }, T, OUT, R, { alpha: scale, accumulate: true });
+  expectHolds(what, 'out', out, T * OUT, 'f32', [T, OUT]);
+  expectHolds(what, 'xa', xa, T * R, 'f32', [T, R]);
+  expectHolds(what, 'inp', inp, T * IN, 'f32', [T, IN]);
+  expectHolds(what, 'loraA', loraA, R * IN, 'f32', [R, IN]);
+  expectHolds(what, 'loraB', loraB, OUT * R, 'f32', [OUT, R]);
+  matmul(ctx, 'linear_forward', xa, { binding: inp, s0: IN, s1: 1 }, { binding: loraA, s0: 1, s1: IN }, T, R, IN, { splitK });
+  matmul(ctx, 'linear_forward', out, { binding: xa, s0: R, s1: 1 }, { binding: loraB, s0: 1, s1: R }, T, OUT, R, { alpha: scale, accumulate: true, splitK });
 }
 
 /**
@@ -61,20 +59,21 @@ export function loraBackward(
   OUT: number,
   R: number,
   scale: number,
+  splitK: Binding,
 ): void {
   const what = 'loraBackward';
   checkSizes(what, T, IN, OUT, R, scale);
-  check(what, `dinp [${T}, ${IN}]`, dinp, T * IN);
-  check(what, `dA [${R}, ${IN}]`, dA, R * IN);
-  check(what, `dB [${OUT}, ${R}]`, dB, OUT * R);
-  check(what, `dxa [${T}, ${R}]`, dxa, T * R);
-  check(what, `dout [${T}, ${OUT}]`, dout, T * OUT);
-  check(what, `inp [${T}, ${IN}]`, inp, T * IN);
-  check(what, `xa [${T}, ${R}]`, xa, T * R);
-  check(what, `loraA [${R}, ${IN}]`, loraA, R * IN);
-  check(what, `loraB [${OUT}, ${R}]`, loraB, OUT * R);
-  matmul(ctx, 'linear_backward_weight', dB, { binding: dout, s0: 1, s1: OUT }, { binding: xa, s0: R, s1: 1 }, OUT, R, T, { alpha: scale, accumulate: true });
-  matmul(ctx, 'linear_backward_input', dxa, { binding: dout, s0: OUT, s1: 1 }, { binding: loraB, s0: R, s1: 1 }, T, R, OUT, { alpha: scale });
-  matmul(ctx, 'linear_backward_weight', dA, { binding: dxa, s0: 1, s1: R }, { binding: inp, s0: IN, s1: 1 }, R, IN, T, { accumulate: true });
-  matmul(ctx, 'linear_backward_input', dinp, { binding: dxa, s0: R, s1: 1 }, { binding: loraA, s0: IN, s1: 1 }, T, IN, R, { accumulate: true });
+  expectHolds(what, 'dinp', dinp, T * IN, 'f32', [T, IN]);
+  expectHolds(what, 'dA', dA, R * IN, 'f32', [R, IN]);
+  expectHolds(what, 'dB', dB, OUT * R, 'f32', [OUT, R]);
+  expectHolds(what, 'dxa', dxa, T * R, 'f32', [T, R]);
+  expectHolds(what, 'dout', dout, T * OUT, 'f32', [T, OUT]);
+  expectHolds(what, 'inp', inp, T * IN, 'f32', [T, IN]);
+  expectHolds(what, 'xa', xa, T * R, 'f32', [T, R]);
+  expectHolds(what, 'loraA', loraA, R * IN, 'f32', [R, IN]);
+  expectHolds(what, 'loraB', loraB, OUT * R, 'f32', [OUT, R]);
+  matmul(ctx, 'linear_backward_weight', dB, { binding: dout, s0: 1, s1: OUT }, { binding: xa, s0: R, s1: 1 }, OUT, R, T, { alpha: scale, accumulate: true, splitK });
+  matmul(ctx, 'linear_backward_input', dxa, { binding: dout, s0: OUT, s1: 1 }, { binding: loraB, s0: R, s1: 1 }, T, R, OUT, { alpha: scale, splitK });
+  matmul(ctx, 'linear_backward_weight', dA, { binding: dxa, s0: 1, s1: R }, { binding: inp, s0: IN, s1: 1 }, R, IN, T, { accumulate: true, splitK });
+  matmul(ctx, 'linear_backward_input', dinp, { binding: dxa, s0: R, s1: 1 }, { binding: loraA, s0: IN, s1: 1 }, T, IN, R, { accumulate: true, splitK });
 }

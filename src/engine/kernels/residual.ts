@@ -1,10 +1,7 @@
 // Elementwise adds of the residual stream (and of gradients that meet at a branch).
 import { grid1d, type Binding, type GpuContext } from '../../gpu';
 import code from '../../../shaders/residual.wgsl?raw';
-
-export class ResidualAliasError extends Error {
-  override name = 'ResidualAliasError';
-}
+import { KernelArgumentError } from '../errors';
 
 type Window = { buffer: GPUBuffer; offset: number; size: number };
 const win = (b: Binding): Window => ('buffer' in b ? b : { buffer: b, offset: 0, size: b.size });
@@ -15,7 +12,7 @@ function same(a: Binding, b: Binding): boolean {
   if (x.buffer !== y.buffer) return false;
   if (x.offset === y.offset && x.size === y.size) return true;
   // WebGPU cannot bind one buffer as writable and read-only in one dispatch, whatever the ranges.
-  throw new ResidualAliasError('residual: out and an input are different windows of one buffer, which WebGPU cannot bind together; pass the very same binding (in place) or use separate buffers');
+  throw new KernelArgumentError('residualForward', 'out', 'and an input are different windows of one buffer, which WebGPU cannot bind together; pass the very same binding (in place) or use separate buffers');
 }
 
 /** out = a + b over n f32 elements; out may be a (or b), then this is addInPlace. */

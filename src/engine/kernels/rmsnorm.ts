@@ -1,7 +1,10 @@
 // RMSNorm over the last dimension with a frozen weight (input_layernorm, post_attention_layernorm, norm).
 import { grid1d, type Binding, type GpuContext } from '../../gpu';
 import type { Weight } from './types';
-import code from '../../../shaders/rmsnorm.wgsl?raw';
+import bf16Source from '../../../shaders/bf16.wgsl?raw';
+import source from '../../../shaders/rmsnorm.wgsl?raw';
+
+const code = `${bf16Source}\n${source}`; // bf16_unpack for bf16 weights
 
 function params(N: number, C: number, eps: number): ArrayBuffer {
   const buf = new ArrayBuffer(16);

@@ -2,10 +2,7 @@
 // i + HD/2, both at inv_freq[i] = theta^(-2i/HD), angle = position * inv_freq[i]).
 import { grid1d, type Binding, type GpuContext } from '../../gpu';
 import code from '../../../shaders/rope.wgsl?raw';
-
-export class RopeShapeError extends Error {
-  override name = 'RopeShapeError';
-}
+import { KernelArgumentError } from '../errors';
 
 const MAX_HD = 256; // the uniform holds 128 frequency pairs
 
@@ -20,10 +17,10 @@ function top8(x: number): number {
  * The uniform: N, NH, HD/2, then per pair i the frequency in turns per position (inv_freq / 2pi,
  * computed in float64) split as f1 + f2 + f3, f1 and f2 with 8 significant bits each.
  */
-function params(N: number, NH: number, HD: number, theta: number): ArrayBuffer {
+function params(kernel: string, N: number, NH: number, HD: number, theta: number): ArrayBuffer {
   if (!Number.isInteger(HD) || HD <= 0 || HD % 2 !== 0 || HD > MAX_HD)
-    throw new RopeShapeError(`rope: head_dim ${HD} must be an even number of at most ${MAX_HD}`);
-  if (!(theta > 0)) throw new RopeShapeError(`rope: theta must be positive, got ${theta}`);
+    throw new KernelArgumentError(kernel, 'head_dim', `${HD} must be an even number of at most ${MAX_HD}`);
+  if (!(theta > 0)) throw new KernelArgumentError(kernel, 'theta', `must be positive, got ${theta}`);
   const buf = new ArrayBuffer(16 + 128 * 16);
   const u = new Uint32Array(buf, 0, 4);
   u[0] = N;
@@ -42,9 +39,10 @@ function params(N: number, NH: number, HD: number, theta: number): ArrayBuffer {
 }
 
 function run(ctx: GpuContext, entry: string, out: Binding, inp: Binding, positions: Binding, N: number, NH: number, HD: number, theta: number): void {
-  const u = ctx.uniform(params(N, NH, HD, theta));
+  const kernel = entry === 'rope_forward' ? 'ropeForward' : 'ropeBackward';
+  const u = ctx.uniform(params(kernel, N, NH, HD, theta));
   const groups = grid1d(Math.ceil((N * NH * HD) / 2 / 64));
-  if (sameWindow(out, inp)) ctx.dispatch(ctx.pipeline(code, `${entry}_inplace`), u, [out, positions], groups);
+  if (sameWindow(kernel, out, inp)) ctx.dispatch(ctx.pipeline(code, `${entry}_inplace`), u, [out, positions], groups);
   else ctx.dispatch(ctx.pipeline(code, entry), u, [out, inp, positions], groups);
 }
 
@@ -65,10 +63,10 @@ type Window = { buffer: GPUBuffer; offset: number; size: number };
 const win = (b: Binding): Window => ('buffer' in b ? b : { buffer: b, offset: 0, size: b.size });
 
 /** The same memory (then the in-place entry point runs); a partial overlap cannot be bound. */
-function sameWindow(a: Binding, b: Binding): boolean {
+function sameWindow(kernel: string, a: Binding, b: Binding): boolean {
   const x = win(a);
   const y = win(b);
   if (x.buffer !== y.buffer) return false;
   if (x.offset === y.offset && x.size === y.size) return true;
-  throw new RopeShapeError('rope: out and inp are different windows of one buffer; pass the same binding to rotate in place, or separate buffers');
+  throw new KernelArgumentError(kernel, 'out, inp', 'are different windows of one buffer; pass the same binding to rotate in place, or separate buffers');
 }

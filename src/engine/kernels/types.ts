@@ -5,6 +5,3 @@ export interface Weight {
   buffer: GPUBuffer;
   dtype: 'f32' | 'bf16';
 }
-
-export const f32Weight = (buffer: GPUBuffer): Weight => ({ buffer, dtype: 'f32' });
-export const bf16Weight = (buffer: GPUBuffer): Weight => ({ buffer, dtype: 'bf16' });
