@@ -2,6 +2,7 @@
 export { Engine, type EngineOptions, type EngineMemory, type ForwardOptions, type ForwardResult } from './decoder';
 export type { SequenceInput, ImageInput } from './batch';
 export type { PovidExample, PovidStepOptions, PovidStepResult, PovidExampleResult, PovidLossParams, OptimizerOptions, StepTimings } from './step';
+export type { NoiseReference } from './kernels/dpo';
 export { sampleToken, type GenerateOptions, type GenerateResult } from './generate';
 export { LoraAdapter, type LoraState } from './lora';
 export { LORA_TARGETS, DEFAULT_LORA, TARGET_MODULE, type LoraConfig, type LoraTarget, type LoraTensor } from './layout';

@@ -1,9 +1,12 @@
-// One POVID training step (POVID.md "Loss", as the released code computes it), on the GPU with a
-// single readback:
+// One POVID training step (docs/method.md), on the GPU with a single readback:
 //   (a) noisy pass: LoRA on, the chosen answer y_w teacher-forced on the NOISY image features;
 //       the argmax at every answer position is the noise-triggered answer y_n (no gradient);
+//   (a') with noiseReference 'own-argmax' (the release's definition, the default): the same pass
+//       with the adapter off gives the reference's own noise-triggered answer y_n_ref;
 //   (c) reference: LoRA off on the clean image: log p(y_w), log p(y_t) (cacheable per example)
-//       and log p(y_n), read from the y_w pass with targets y_n;
+//       and the noise term, read from the y_w pass: log p_ref(y_n_ref) ('own-argmax') or
+//       log p_ref(y_n) ('policy-argmax'). The noise is drawn afresh for every use of an example,
+//       so the noise term is never cached;
 //   (b) policy: LoRA on, clean image, chosen and text-rejected sequences in one batch;
 //       log p(y_n) is a second log-softmax read of the chosen pass's answer rows;
 //   (d) loss -> d(policy sums) -> per-row d(logprob) -> lm_head/final norm -> layers;
@@ -16,7 +19,7 @@ import type { EngineCore } from './decoder';
 import { EngineInputError, ImageRowsError, NonFiniteError } from './errors';
 import { decoderForward, headForward, trainingPass } from './forward';
 import { adamwStep, checkFinite, gradNormSquared } from './kernels/adamw';
-import { povidLossForward } from './kernels/dpo';
+import { povidLossForward, resolvePovidParams } from './kernels/dpo';
 import { gatherRows } from './kernels/gather';
 import { logprobBackward, logprobForward, sequenceLogprobSum } from './kernels/logprob';
 import { addInPlace } from './kernels/residual';
@@ -64,8 +67,11 @@ export interface PovidExampleResult {
   rewards: { chosen: number; text: number; noise: number };
   /** rewards.chosen - rewards.text / rewards.noise. */
   margins: { text: number; noise: number };
-  /** The noise-triggered answer tokens y_n (one per chosen answer position). */
+  /** The noise-triggered answer tokens y_n (the policy's argmax; one per chosen answer position). */
   yn: Int32Array;
+  /** The tokens the reference side of the noise term scores: the reference model's own argmax on
+   * the noisy image ('own-argmax'), or y_n again ('policy-argmax', 'dpo-text'). */
+  ynReference: Int32Array;
 }
 
 export interface StepTimings {
@@ -155,7 +161,9 @@ export async function povidStep(core: EngineCore, examples: readonly PovidExampl
   const Ic = imageStart[E];
   const I = imageStart[B];
   const noisy = new Float32Array(Ic * C);
-  const needNoise = opts.loss.mode !== 'dpo-text';
+  const loss = resolvePovidParams(opts.loss); // refuse bad settings before anything is recorded
+  const needNoise = loss.mode !== 'dpo-text';
+  const ownArgmax = needNoise && loss.noiseReference === 'own-argmax';
   examples.forEach((x, e) => {
     const rows = imageStart[e + 1] - imageStart[e];
     if (!x.noisyImage) {
@@ -206,15 +214,22 @@ export async function povidStep(core: EngineCore, examples: readonly PovidExampl
     // y_n = y_w so the (unused) noise slots stay well defined.
     ctx.copy(inputs.targets, head.yn, Mc * 4);
   }
+  // ---- (a') the reference's own noise-triggered answer: the same pass, adapter off ----------
+  if (ownArgmax) {
+    decoderForward(ctx, cfg, params, pass, null, E, T, noisyRows);
+    headForward(ctx, cfg, params, acts, Mc);
+    logprobs(Mc, head.logprob, head.ynRef, head.lse, inputs.targets);
+  }
+  const refYn = ownArgmax ? head.ynRef : head.yn; // what the reference's noise term scores
 
   // ---- (c) reference: adapter off ------------------------------------------------------------
   if (useCache && !needNoise) {
     ctx.copy(inputs.cachedRef, head.reference, 3 * E * 4);
   } else if (useCache) {
-    // Only log p_ref(y_n) is new; it needs the chosen sequences alone.
+    // Only the noise term is new; it needs the chosen sequences alone.
     decoderForward(ctx, cfg, params, pass, null, E, T, { ...clean, count: Ic });
     headForward(ctx, cfg, params, acts, Mc);
-    logprobs(Mc, head.logprobN, head.argmaxN, head.lseN, head.yn);
+    logprobs(Mc, head.logprobN, head.argmaxN, head.lseN, refYn);
     sequenceLogprobSum(ctx, head.ynSums, head.logprobN, inputs.slotOfYn, Mc, 3 * E);
     ctx.copy(inputs.cachedRef, head.reference, 3 * E * 4);
     addInPlace(ctx, head.reference, head.ynSums, 3 * E);
@@ -222,7 +237,7 @@ export async function povidStep(core: EngineCore, examples: readonly PovidExampl
     decoderForward(ctx, cfg, params, pass, null, B, T, { ...clean, count: I });
     headForward(ctx, cfg, params, acts, M);
     logprobs(M, head.logprob, head.argmax, head.lse, inputs.targets);
-    logprobs(Mc, head.logprobN, head.argmaxN, head.lseN, head.yn);
+    logprobs(Mc, head.logprobN, head.argmaxN, head.lseN, refYn);
     sequenceLogprobSum(ctx, head.reference, head.logprob, inputs.slotOfRow, M, 3 * E);
     sequenceLogprobSum(ctx, head.ynSums, head.logprobN, inputs.slotOfYn, Mc, 3 * E);
     addInPlace(ctx, head.reference, head.ynSums, 3 * E);
@@ -239,7 +254,7 @@ export async function povidStep(core: EngineCore, examples: readonly PovidExampl
   await timer.mark('forward');
 
   // ---- (d) loss and backward ---------------------------------------------------------------
-  povidLossForward(ctx, head.loss, head.dPolicy, head.stats, head.policy, head.reference, E, opts.loss);
+  povidLossForward(ctx, head.loss, head.dPolicy, head.stats, head.policy, head.reference, E, loss);
   await timer.mark('loss');
   // d loss / d logprob_row = d loss / d (sum of its sequence): a gather of dPolicy by slot.
   gatherRows(ctx, g.dlogprob, head.dPolicy, inputs.slotOfRow, M, 1);
@@ -253,15 +268,16 @@ export async function povidStep(core: EngineCore, examples: readonly PovidExampl
   const n = lora.layout.totalFloats;
   gradNormSquared(ctx, head.normSq, lora.grads, n, normScratch);
   checkFinite(ctx, head.finite, lora.grads, n, { clear: true });
-  const [lossB, polB, refB, normB, finB, ynB] = await readMany(ctx, acts.scratch.readback, [
+  const [lossB, polB, refB, normB, finB, ynB, ynRefB] = await readMany(ctx, acts.scratch.readback, [
     { buf: head.loss, count: 1 },
     { buf: head.policy, count: 3 * E },
     { buf: head.reference, count: 3 * E },
     { buf: head.normSq, count: 1 },
     { buf: head.finite, count: 1 },
     { buf: head.yn, count: Mc },
+    { buf: head.ynRef, count: ownArgmax ? Mc : 0 },
   ]);
-  const loss = new Float32Array(lossB)[0];
+  const lossValue = new Float32Array(lossB)[0];
   const policy = new Float32Array(polB);
   const reference = new Float32Array(refB);
   const kinds = ['chosen', 'text-rejected', 'noise-rejected'];
@@ -269,7 +285,7 @@ export async function povidStep(core: EngineCore, examples: readonly PovidExampl
     if (!Number.isFinite(policy[i])) throw new NonFiniteError(`policy log-probability of example ${Math.floor(i / 3)} (${kinds[i % 3]})`, `value ${policy[i]}`);
     if (!Number.isFinite(reference[i])) throw new NonFiniteError(`reference log-probability of example ${Math.floor(i / 3)} (${kinds[i % 3]})`, `value ${reference[i]}`);
   }
-  if (!Number.isFinite(loss)) throw new NonFiniteError('loss', `value ${loss}`);
+  if (!Number.isFinite(lossValue)) throw new NonFiniteError('loss', `value ${lossValue}`);
   if (!finiteFlagOk(new Uint32Array(finB)[0])) {
     const grads = await lora.getGrads();
     let where = 'unknown tensor';
@@ -301,8 +317,9 @@ export async function povidStep(core: EngineCore, examples: readonly PovidExampl
   }
   await timer.mark('optimizer');
 
-  const beta = opts.loss.beta;
+  const beta = loss.beta;
   const yn = new Int32Array(ynB);
+  const ynRef = ownArgmax ? new Int32Array(ynRefB) : yn;
   const results: PovidExampleResult[] = examples.map((_, e) => {
     const p = { chosen: policy[3 * e], text: policy[3 * e + 1], noise: policy[3 * e + 2] };
     const r = { chosen: reference[3 * e], text: reference[3 * e + 1], noise: reference[3 * e + 2] };
@@ -313,11 +330,12 @@ export async function povidStep(core: EngineCore, examples: readonly PovidExampl
       rewards,
       margins: { text: rewards.chosen - rewards.text, noise: rewards.chosen - rewards.noise },
       yn: yn.slice(rowStart[e], rowStart[e + 1]),
+      ynReference: ynRef.slice(rowStart[e], rowStart[e + 1]),
     };
   });
   const t = timer.ms;
   return {
-    loss,
+    loss: lossValue,
     examples: results,
     gradNorm,
     updated: update,

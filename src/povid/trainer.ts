@@ -77,7 +77,12 @@ export function validateTrainConfig(c: TrainConfig): void {
   if (!Number.isInteger(c.noiseStep) || c.noiseStep < 0 || c.noiseStep > 999) throw new TrainingError(`noise step must be a whole number in 0..999, got ${c.noiseStep}`);
   if (!(c.warmupRatio >= 0 && c.warmupRatio < 1)) throw new TrainingError(`warm-up ratio must be in [0, 1), got ${c.warmupRatio}`);
   if (!['povid', 'dpo-text', 'two-stage', 'weighted'].includes(c.lossMode)) throw new TrainingError(`unknown loss mode "${c.lossMode}"`);
+  if (c.noiseReference !== undefined && !['own-argmax', 'policy-argmax'].includes(c.noiseReference))
+    throw new TrainingError(`unknown noise-term reference "${String(c.noiseReference)}": use "own-argmax" (the release) or "policy-argmax"`);
 }
+
+/** The noise term's reference side; configs saved before the setting existed get the release's. */
+const noiseReferenceOf = (c: TrainConfig): 'own-argmax' | 'policy-argmax' => c.noiseReference ?? 'own-argmax';
 
 /** -log sigmoid(x), stable for large |x|. */
 const softplusNeg = (x: number): number => (x > 0 ? Math.log1p(Math.exp(-x)) : -x + Math.log1p(Math.exp(x)));
@@ -135,7 +140,7 @@ export class PovidTrainer {
 
   private lossParams(mode: 'povid' | 'dpo-text' | 'weighted') {
     const c = this.config;
-    return { beta: c.beta, mode, wText: c.wText, wNoise: c.wNoise };
+    return { beta: c.beta, mode, wText: c.wText, wNoise: c.wNoise, noiseReference: noiseReferenceOf(c) };
   }
 
   private async povidExample(ex: TrainExample, use: number, mode: string): Promise<PovidExample> {
@@ -295,14 +300,20 @@ export class PovidTrainer {
       let dn = 0;
       if (mode !== 'dpo-text') {
         const noisy = await this.deps.encodeImage(noisyPixels(ex.pixels, c.noiseStep, c.seed ^ 0x7fff, i));
-        const np = await engine.forward([{ ...ex.chosen, image: { ...ex.chosen.image!, features: noisy } }], { lora: true });
-        const yn = np.argmax[0];
-        const tg = Int32Array.from(ex.chosen.targets!);
-        let k = 0;
-        for (let t = 0; t < tg.length; t++) if (tg[t] >= 0) tg[t] = yn[k++];
-        const withYn = { ...ex.chosen, targets: tg };
+        // y_n: the argmax on the noisy image with y_w teacher-forced, then scored on the clean one;
+        // the reference side scores its own argmax ('own-argmax', the release) or the policy's.
+        const noisySeq = { ...ex.chosen, image: { ...ex.chosen.image!, features: noisy } };
+        const answer = async (lora: boolean) => {
+          const yn = (await engine.forward([noisySeq], { lora })).argmax[0];
+          const tg = Int32Array.from(ex.chosen.targets!);
+          let k = 0;
+          for (let t = 0; t < tg.length; t++) if (tg[t] >= 0) tg[t] = yn[k++];
+          return { ...ex.chosen, targets: tg };
+        };
+        const withYn = await answer(true);
+        const withYnRef = noiseReferenceOf(c) === 'own-argmax' ? await answer(false) : withYn;
         const pn = await engine.forward([withYn], { lora: true });
-        const rn = await engine.forward([withYn], { lora: false });
+        const rn = await engine.forward([withYnRef], { lora: false });
         dn = pn.logprobSums[0] - rn.logprobSums[0];
       }
       const b = c.beta;

@@ -47,6 +47,11 @@ const LOSS_MODES: { value: LossMode; label: string; help: string }[] = [
   { value: 'weighted', label: 'Weighted margin', help: 'One sigmoid over the weighted margin Δ(chosen) − (w_text·Δ(text) + w_noise·Δ(noise)), as the paper writes it.' },
 ];
 
+const NOISE_REFERENCES: { value: TrainConfig['noiseReference']; label: string }[] = [
+  { value: 'own-argmax', label: "Reference's own noisy answer (release)" },
+  { value: 'policy-argmax', label: "Policy's noisy answer" },
+];
+
 export class SettingsError extends Error {
   override name = 'SettingsError';
 }
@@ -63,6 +68,7 @@ export function validateConfig(c: TrainConfig): string[] {
   if (!Array.isArray(c.loraTargets) || c.loraTargets.length === 0) errors.push('Pick at least one LoRA target.');
   else if (c.loraTargets.some((t) => !(LORA_TARGETS as readonly string[]).includes(t))) errors.push('Unknown LoRA target.');
   if (!LOSS_MODES.some((m) => m.value === c.lossMode)) errors.push('Unknown loss mode.');
+  if (!NOISE_REFERENCES.some((m) => m.value === c.noiseReference)) errors.push('Unknown noise-term reference.');
   return errors;
 }
 
@@ -83,6 +89,7 @@ export class Settings {
   private readonly numbers = new Map<NumberKey, HTMLInputElement>();
   private readonly targets = new Map<string, HTMLInputElement>();
   private readonly lossMode: HTMLSelectElement;
+  private readonly noiseReference: HTMLSelectElement;
   private readonly errors: HTMLElement;
 
   constructor(private readonly onChange?: (c: TrainConfig) => void) {
@@ -109,6 +116,15 @@ export class Settings {
       lossHelp.textContent = LOSS_MODES.find((m) => m.value === this.lossMode.value)?.help ?? '';
     };
     this.lossMode.addEventListener('change', explainLoss);
+
+    this.noiseReference = h('select', { testid: 'setting-noiseReference' }, ...NOISE_REFERENCES.map((m) => h('option', { text: m.label, attrs: { value: m.value } })));
+    advanced.push(
+      row(
+        'Noise term reference',
+        this.noiseReference,
+        "Which noisy-image answer the frozen model scores in the noise term: its own argmax (as the released code does) or the one the adapted model gave.",
+      ),
+    );
 
     const boxes = h('div', { class: 'checks', attrs: { role: 'group', 'aria-label': 'LoRA targets' } });
     for (const t of LORA_TARGETS) {
@@ -154,11 +170,12 @@ export class Settings {
     for (const [t, cb] of this.targets) cb.checked = c.loraTargets.includes(t);
     this.lossMode.value = c.lossMode;
     this.lossMode.dispatchEvent(new Event('change'));
+    this.noiseReference.value = c.noiseReference;
   }
 
   /** The current values, unchecked (NaN where a box does not hold a number). */
   read(): TrainConfig {
-    const c: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, loraTargets: [...LORA_TARGETS].filter((t) => this.targets.get(t)?.checked), lossMode: this.lossMode.value as LossMode };
+    const c: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, loraTargets: [...LORA_TARGETS].filter((t) => this.targets.get(t)?.checked), lossMode: this.lossMode.value as LossMode, noiseReference: this.noiseReference.value as TrainConfig['noiseReference'] };
     for (const [k, input] of this.numbers) c[k] = input.value.trim() === '' ? NaN : Number(input.value);
     return c;
   }

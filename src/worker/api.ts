@@ -91,6 +91,8 @@ export interface TrainConfig {
   epochs: number; // used when steps is 0
   steps: number; // 0 = use epochs
   lossMode: LossMode;
+  /** Reference side of the noise term: the reference's own noisy argmax (the release) or the policy's y_n. */
+  noiseReference: 'own-argmax' | 'policy-argmax';
   stage1Fraction: number; // two-stage: share of steps that are text-only DPO
   wText: number; // 0.5
   wNoise: number; // 0.5
@@ -186,6 +188,7 @@ export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   epochs: 3,
   steps: 0,
   lossMode: 'povid',
+  noiseReference: 'own-argmax',
   stage1Fraction: 0.5,
   wText: 0.5,
   wNoise: 0.5,

@@ -8,6 +8,8 @@ export interface PovidLossParams {
   alpha?: number;
   beta1?: number;
   beta2?: number;
+  /** Which y_n the reference side of the noise term scores (povid.ts; the loss itself only sees sums). */
+  noiseReference?: 'own-argmax' | 'policy-argmax';
 }
 
 const K = 8;

@@ -1,8 +1,9 @@
-// Float64 reference of one POVID step (src/engine/step.ts), as the released code computes it
-// (POVID.md "Loss"): per example
+// Float64 reference of one POVID step (src/engine/step.ts; docs/method.md): per example
 //   y_n     = argmax tokens of the policy on the NOISY image with y_w teacher-forced
+//   y_n_ref = the same with the adapter off ('own-argmax', the released code's definition), or
+//             y_n itself ('policy-argmax')
 //   policy  = [log pi(y_w|clean), log pi(y_t|clean), log pi(y_n|clean)]  (y_n read from the y_w pass)
-//   ref     = the same with the adapter off
+//   ref     = [log pi_ref(y_w|clean), log pi_ref(y_t|clean), log pi_ref(y_n_ref|clean)]
 //   loss    = povidLossForward(policy, ref)   (dpo.ts), gradient through the clean passes only.
 import { povidLossForward } from './dpo';
 import {
@@ -32,6 +33,8 @@ export interface RefPovidResult {
   dPolicy: Float64Array;
   stats: Float64Array;
   yn: Int32Array[];
+  /** The tokens the reference's noise term scored (y_n_ref, or y_n under 'policy-argmax'). */
+  ynReference: Int32Array[];
   grads: Map<string, Float64Array>;
 }
 
@@ -44,6 +47,8 @@ export function povidReference(m: RefModel, examples: RefExample[], params: RefL
   const policy = new Float64Array(3 * E);
   const reference = new Float64Array(3 * E);
   const yn: Int32Array[] = [];
+  const ynReference: Int32Array[] = [];
+  const own = params.mode !== 'dpo-text' && (params.noiseReference ?? 'own-argmax') === 'own-argmax';
   const caches = examples.map((ex, e) => {
     const c = scoredRows(ex.chosen);
     const r = scoredRows(ex.rejected);
@@ -55,11 +60,18 @@ export function povidReference(m: RefModel, examples: RefExample[], params: RefL
       y = headLogprob(m, headForward(m, fN, c.rows), c.targets).argmax;
     }
     yn.push(y);
+    // (a') the reference's own noise-triggered answer: the noisy pass with the adapter off
+    let yRef = y;
+    if (own) {
+      const noisy: RefSequence = { ...ex.chosen, imageRows: ex.noisyImageRows };
+      yRef = headLogprob(m, headForward(m, decoderForward(m, noisy, false), c.rows), c.targets).argmax;
+    }
+    ynReference.push(yRef);
     // (c) reference: adapter off
     const fRc = decoderForward(m, ex.chosen, false);
     const hRc = headForward(m, fRc, c.rows);
     reference[3 * e] = sum(headLogprob(m, hRc, c.targets).logprob);
-    reference[3 * e + 2] = sum(headLogprob(m, hRc, y).logprob);
+    reference[3 * e + 2] = sum(headLogprob(m, hRc, yRef).logprob);
     const fRr = decoderForward(m, ex.rejected, false);
     reference[3 * e + 1] = sum(headLogprob(m, headForward(m, fRr, r.rows), r.targets).logprob);
     // (b) policy: adapter on, clean image
@@ -92,5 +104,5 @@ export function povidReference(m: RefModel, examples: RefExample[], params: RefL
     headBackward(m, k.hr, k.r.targets, k.lr.lse, new Float64Array(k.r.rows.length).fill(dPolicy[3 * e + 1]), dxr);
     decoderBackward(m, ex.rejected, k.fr, dxr, grads);
   });
-  return { loss: loss[0], policy, reference, dPolicy, stats, yn, grads };
+  return { loss: loss[0], policy, reference, dPolicy, stats, yn, ynReference, grads };
 }

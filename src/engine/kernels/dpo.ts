@@ -1,9 +1,21 @@
 // POVID / DPO loss on per-sequence log-prob sums: one tiny dispatch, no CPU round trip.
+// The kernel sees only the sums; which tokens the noise term scores (noiseReference) is decided
+// by the step (step.ts) that computes them.
 import type { Binding, GpuContext } from '../../gpu';
 import code from '../../../shaders/dpo.wgsl?raw';
 import { KernelArgumentError } from '../errors';
 
 export type PovidMode = 'povid' | 'dpo-text' | 'weighted';
+
+/**
+ * Which noise-triggered answer the reference side of the noise term scores.
+ * own-argmax: the reference model's own argmax under the noisy image (y_w teacher-forced), read
+ *   from its clean-image log-softmax: the released code, which repeats the noisy procedure with
+ *   the adapter off. policy-argmax: the policy's y_n, scored under the reference.
+ * With a zero adapter (B = 0) the two argmaxes are the same tokens and so are the losses.
+ */
+export type NoiseReference = 'own-argmax' | 'policy-argmax';
+export const NOISE_REFERENCES: readonly NoiseReference[] = ['own-argmax', 'policy-argmax'];
 
 export interface PovidLossParams {
   /** DPO temperature (0.1 in the release). */
@@ -18,6 +30,8 @@ export interface PovidLossParams {
   alpha?: number;
   beta1?: number;
   beta2?: number;
+  /** The reference side of the noise term (default 'own-argmax', the release's definition). */
+  noiseReference?: NoiseReference;
 }
 
 /** Numbers per example in `stats`. */
@@ -40,10 +54,11 @@ export const PovidStat = {
 
 const MODES: Record<PovidMode, number> = { povid: 0, 'dpo-text': 1, weighted: 2 };
 
-/** Fills in the weighted-mode defaults and checks the numbers; shared with the reference. */
+/** Fills in the defaults (weighted mode, noise reference) and checks every setting. */
 export function resolvePovidParams(params: PovidLossParams): Required<PovidLossParams> {
   const r = {
     ...params,
+    noiseReference: params.noiseReference ?? 'own-argmax',
     alpha: params.alpha ?? params.beta,
     beta1: params.beta1 ?? params.wText * params.beta,
     beta2: params.beta2 ?? params.wNoise * params.beta,
@@ -52,6 +67,8 @@ export function resolvePovidParams(params: PovidLossParams): Required<PovidLossP
   for (const k of ['beta', 'wText', 'wNoise', 'alpha', 'beta1', 'beta2'] as const) {
     if (!Number.isFinite(r[k])) throw new KernelArgumentError('povidLoss', k, `= ${r[k]} is not a finite number; set it in the training settings`);
   }
+  if (!NOISE_REFERENCES.includes(r.noiseReference))
+    throw new KernelArgumentError('povidLoss', 'noiseReference', `'${r.noiseReference}': unknown; use 'own-argmax' (the release) or 'policy-argmax'`);
   if (r.beta <= 0) throw new KernelArgumentError('povidLoss', 'beta', `= ${r.beta} must be > 0 (the release uses 0.1)`);
   return r;
 }
