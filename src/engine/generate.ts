@@ -7,7 +7,7 @@ import type { GpuContext } from '../gpu';
 import { Rng } from '../util/rng';
 import { packBatch, uploadBatch, type SequenceInput } from './batch';
 import type { DecoderConfig } from './config';
-import type { EngineCore } from './decoder';
+import type { EngineCore } from './core';
 import { EngineInputError, NonFiniteError } from './errors';
 import { adaptedLinearForward, decoderForward, lastLogitsForward } from './forward';
 import { attentionForward } from './kernels/attention';
@@ -17,7 +17,7 @@ import { residualForward } from './kernels/residual';
 import { rmsnormForward } from './kernels/rmsnorm';
 import { ropeForward } from './kernels/rope';
 import { swigluForward } from './kernels/swiglu';
-import type { LoraTarget } from './layout';
+import type { LoraTarget } from './checkpoint';
 import type { LoraAdapter } from './lora';
 
 export interface GenerateOptions {

@@ -12,7 +12,7 @@
 import type { GpuContext } from '../gpu';
 import { decoderBackward, headLogprobBackward } from './backward';
 import { packBatch, uploadBatch, type SequenceInput } from './batch';
-import type { EngineCore } from './decoder';
+import type { EngineCore } from './core';
 import { EngineInputError, ImageRowsError, NonFiniteError } from './errors';
 import { decoderForward, headForward, headLogprob, sumBySlot } from './forward';
 import { adamwStep, checkFinite, gradNormSquared } from './kernels/adamw';

@@ -5,7 +5,7 @@
 // Tolerance: max |gpu - ref| / max(|ref|, floor) <= 1e-4 with floor = 0.01 sqrt(K), K the length
 // of the sum (entries of a sum of K unit-sized products are ~sqrt(K); f32 error ~1e-7 sqrt(K)).
 import { describe, expect, it } from 'vitest';
-import { bf16ToF32, f32ToBf16 } from '../../src/model/safetensors';
+import { bf16ToF32, f32ToBf16 } from '../../src/util/dtype';
 import { GEMV_MAX_T, LinearShapeError, linearBackwardInput, linearBackwardWeight, linearForward } from '../../src/engine/kernels/linear';
 import type { Weight } from '../../src/engine/kernels/types';
 import type { GpuContext } from '../../src/gpu';

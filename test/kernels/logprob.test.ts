@@ -9,7 +9,7 @@ import {
 } from '../../src/engine/kernels/logprob';
 import { bf16Weight, f32Weight, type Weight } from '../../src/engine/kernels/types';
 import type { GpuContext } from '../../src/gpu';
-import { bf16ToF32, f32ToBf16 } from '../../src/model/safetensors';
+import { bf16ToF32, f32ToBf16 } from '../../src/util/dtype';
 import { Rng } from '../../src/util/rng';
 import { maxRelError, randn, testGpu } from '../helpers/gpu';
 import * as ref from '../reference/logprob';
