@@ -31,7 +31,7 @@ export function parseCustomModel(text: string): ModelChoice {
     return { kind: 'url', url: t };
   }
   if (HUB_ID.test(t)) return { kind: 'hub', id: t };
-  throw new Error('Enter a hub id such as HuggingFaceTB/SmolVLM-256M-Instruct or a URL starting with https://');
+  throw new Error(`Enter a hub id such as ${SMOLVLM_HUB_ID} or a URL starting with https://`);
 }
 
 /** Folder uploads name files "folder/config.json"; the model wants paths relative to the folder. */
