@@ -5,7 +5,8 @@
 import { createHash } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { f32ToBf16, bf16ToF32, writeSafetensors, type RawTensor } from '../src/model/safetensors';
+import { writeSafetensors } from '../src/model/safetensors';
+import { bf16ToF32, f32ToBf16, type RawTensor } from '../src/util/dtype';
 import { Rng } from '../src/util/rng';
 import { OnnxDataType, OnnxGraphBuilder } from './onnx-writer';
 import { buildTinyTokenizer, SMOLVLM_CHAT_TEMPLATE } from './tiny-tokenizer';

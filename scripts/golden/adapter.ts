@@ -4,7 +4,8 @@
 // it into the engine. A from PEFT's init range, B random (a trained-looking adapter), fixed seed.
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { BUILTIN_BASE_MODEL, LORA_TARGETS, writePeftAdapter, type LoraMatrices, type LoraTarget } from '../../src/export/peft';
+import { LORA_TARGETS, type LoraTarget } from '../../src/engine/checkpoint';
+import { BUILTIN_BASE_MODEL, writePeftAdapter, type LoraMatrices } from '../../src/export/peft';
 import { parseModelConfig } from '../../src/model/config';
 import { Rng } from '../../src/util/rng';
 
@@ -16,7 +17,7 @@ function projectionDims(c: { hiddenSize: number; headDim: number; numHeads: numb
   const q = c.numHeads * c.headDim;
   const kv = c.numKvHeads * c.headDim;
   const ff = c.intermediateSize;
-  return { q_proj: [C, q], k_proj: [C, kv], v_proj: [C, kv], o_proj: [q, C], gate_proj: [C, ff], up_proj: [C, ff], down_proj: [ff, C] };
+  return { q: [C, q], k: [C, kv], v: [C, kv], o: [q, C], gate: [C, ff], up: [C, ff], down: [ff, C] };
 }
 
 function goldenAdapterMatrices(decoder: Parameters<typeof projectionDims>[0] & { numLayers: number }): LoraMatrices[] {

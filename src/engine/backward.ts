@@ -14,8 +14,8 @@ import { rmsnormBackward } from './kernels/rmsnorm';
 import { ropeBackward } from './kernels/rope';
 import { swigluBackward } from './kernels/swiglu';
 import type { LayerBuffers } from './forward';
-import type { Activations, LoraTarget } from './layout';
-import { targetShape } from './layout';
+import { targetShape, type LoraTarget } from './checkpoint';
+import type { Activations } from './layout';
 import type { LoraAdapter } from './lora';
 import type { DecoderParams } from './params';
 

@@ -8,7 +8,9 @@
 //   engine.destroy();
 import { fmtBytes, type GpuContext } from '../gpu';
 import { packBatch, uploadBatch, type PackLimits, type SequenceInput } from './batch';
+import { SMOLVLM_NAMES, type WeightNames } from './checkpoint';
 import { ConfigError, type DecoderConfig } from './config';
+import type { EngineCore } from './core';
 import { EngineInputError, SequenceLengthError } from './errors';
 import { decoderForward, headForward, lastLogitsForward, trainingPass } from './forward';
 import { generate, type GenerateOptions, type GenerateResult } from './generate';
@@ -16,7 +18,7 @@ import type { GradNormScratch } from './kernels/adamw';
 import { logprobChunk, logprobForward, sequenceLogprobSum, type LogprobScratch } from './kernels/logprob';
 import { allocate, checkPlan, listSpecs, normalizeLoraConfig, planSpecs, specBytes, type Activations, type LoraConfig } from './layout';
 import { LoraAdapter } from './lora';
-import { destroyDecoderParams, SMOLVLM_NAMES, uploadDecoderParams, type DecoderParams, type WeightDtype, type WeightNames, type WeightSource } from './params';
+import { destroyDecoderParams, uploadDecoderParams, type DecoderParams, type WeightDtype, type WeightSource } from './params';
 import { povidStep, readMany, type PovidExample, type PovidStepOptions, type PovidStepResult } from './step';
 
 export interface EngineOptions {
@@ -35,19 +37,6 @@ export interface EngineOptions {
   imageTokenId?: number;
   /** Allocate the backward pass's buffers (default true). */
   training?: boolean;
-}
-
-/** What step.ts and generate.ts work with. */
-export interface EngineCore {
-  ctx: GpuContext;
-  cfg: DecoderConfig;
-  params: DecoderParams;
-  lora: LoraAdapter | null;
-  acts: Activations;
-  lpScratch: LogprobScratch;
-  /** null on an engine without training buffers. */
-  normScratch: GradNormScratch | null;
-  limits: PackLimits;
 }
 
 export interface ForwardOptions {

@@ -19,8 +19,8 @@ import { residualForward } from './kernels/residual';
 import { rmsnormForward } from './kernels/rmsnorm';
 import { ropeForward } from './kernels/rope';
 import { swigluForward } from './kernels/swiglu';
-import type { Activations, LoraTarget } from './layout';
-import { targetShape } from './layout';
+import { targetShape, type LoraTarget } from './checkpoint';
+import type { Activations } from './layout';
 import type { LoraAdapter } from './lora';
 import type { DecoderParams } from './params';
 

@@ -6,7 +6,7 @@
 // chosen on the CPU (greedy or top-p sampling). Every buffer is the plan's (layout.ts `decode`).
 import { Rng } from '../util/rng';
 import { packBatch, uploadBatch, type SequenceInput } from './batch';
-import type { EngineCore } from './decoder';
+import type { EngineCore } from './core';
 import { EngineInputError, NonFiniteError } from './errors';
 import { decoderForward, lastLogitsForward, trainingPass, type KvCache, type PassBuffers } from './forward';
 

@@ -5,15 +5,15 @@ export type { PovidExample, PovidStepOptions, PovidStepResult, PovidExampleResul
 export type { NoiseReference } from './kernels/dpo';
 export { sampleToken, type GenerateOptions, type GenerateResult } from './generate';
 export { LoraAdapter, type LoraState } from './lora';
-export { LORA_TARGETS, DEFAULT_LORA, TARGET_MODULE, type LoraConfig, type LoraTarget, type LoraTensor } from './layout';
 export {
   expectedWeights,
-  randomDecoderWeights,
-  roundToBf16,
+  LORA_TARGETS,
   SMOLVLM_NAMES,
-  type WeightDtype,
+  TARGET_MODULE,
+  type LoraTarget,
   type WeightNames,
-  type WeightSource,
-} from './params';
+} from './checkpoint';
+export { DEFAULT_LORA, type LoraConfig, type LoraTensor } from './layout';
+export { randomDecoderWeights, type WeightDtype, type WeightSource } from './params';
 export { EngineInputError, SequenceLengthError, ImageRowsError, WeightError, NonFiniteError, KernelArgumentError } from './errors';
 export { ConfigError, makeDecoderConfig, SMOLVLM_256M_DECODER, type DecoderConfig } from './config';

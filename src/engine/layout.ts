@@ -1,51 +1,15 @@
-// The one place that owns memory layout (llm.c style): the shapes of the LoRA targets, the flat
-// LoRA buffer with its aligned offsets, and every other buffer the engine keeps for a (B, T) plan:
-// activations, gradients, kernel scratch (split-K partials, log-prob chunk, attention-backward
-// statistics, gradient-norm partials), the readback buffer and the decode workspace.
-// Everything is sized here, checked against the device limits, then allocated once and reused.
+// The one place that owns memory layout (llm.c style): the flat LoRA buffer with its aligned
+// offsets (shapes and names from checkpoint.ts), and every other buffer the engine keeps for a
+// (B, T) plan: activations, gradients, kernel scratch (split-K partials, log-prob chunk,
+// attention-backward statistics, gradient-norm partials), the readback buffer and the decode
+// workspace. Everything is sized here, checked against the device limits, then allocated once.
 import { fmtBytes, GpuLimitError, type GpuContext } from '../gpu';
+import { LORA_TARGETS, loraName, targetShape, type LoraTarget } from './checkpoint';
 import { ConfigError, type DecoderConfig } from './config';
 import { gradNormPartials } from './kernels/adamw';
 import { attentionStatsFloats } from './kernels/attention';
 import { SPLIT_K_FLOATS } from './kernels/linear';
 import { logprobChunk } from './kernels/logprob';
-
-// ---- linear layers and LoRA targets -------------------------------------------------------
-
-/** The seven linear layers of a decoder layer that LoRA can adapt. */
-export const LORA_TARGETS = ['q', 'k', 'v', 'o', 'gate', 'up', 'down'] as const;
-export type LoraTarget = (typeof LORA_TARGETS)[number];
-
-/** Module path of a target inside a layer, as Hugging Face names it. */
-export const TARGET_MODULE: Readonly<Record<LoraTarget, string>> = {
-  q: 'self_attn.q_proj',
-  k: 'self_attn.k_proj',
-  v: 'self_attn.v_proj',
-  o: 'self_attn.o_proj',
-  gate: 'mlp.gate_proj',
-  up: 'mlp.up_proj',
-  down: 'mlp.down_proj',
-};
-
-/** [in, out] features of a target's linear layer (its weight is [out, in]). */
-export function targetShape(cfg: DecoderConfig, t: LoraTarget): { IN: number; OUT: number } {
-  const C = cfg.hiddenSize;
-  const KV = cfg.numKvHeads * cfg.headDim;
-  const FF = cfg.intermediateSize;
-  switch (t) {
-    case 'q':
-    case 'o':
-      return { IN: C, OUT: C };
-    case 'k':
-    case 'v':
-      return { IN: C, OUT: KV };
-    case 'gate':
-    case 'up':
-      return { IN: C, OUT: FF };
-    case 'down':
-      return { IN: FF, OUT: C };
-  }
-}
 
 // ---- LoRA: one flat buffer ----------------------------------------------------------------
 
@@ -105,7 +69,7 @@ export function loraLayout(cfg: DecoderConfig, lc: LoraConfig, prefix: string, a
   let paramCount = 0;
   const add = (layer: number, target: LoraTarget, kind: 'A' | 'B', shape: [number, number]): LoraTensor => {
     const t: LoraTensor = {
-      name: `${prefix}layers.${layer}.${TARGET_MODULE[target]}.lora_${kind}.weight`,
+      name: loraName(prefix, layer, target, kind),
       layer,
       target,
       kind,

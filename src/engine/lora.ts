@@ -6,7 +6,8 @@ import type { Binding, GpuContext } from '../gpu';
 import { Rng } from '../util/rng';
 import type { DecoderConfig } from './config';
 import { EngineInputError } from './errors';
-import { loraLayout, type LoraConfig, type LoraLayout, type LoraTarget, type LoraTensor } from './layout';
+import type { LoraTarget } from './checkpoint';
+import { loraLayout, type LoraConfig, type LoraLayout, type LoraTensor } from './layout';
 
 /** The windows of one adapted linear layer. */
 export interface LoraBindings {

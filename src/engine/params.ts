@@ -1,25 +1,15 @@
-// The frozen decoder weights on the GPU, named as Hugging Face names them
-// (transformers/models/llama/modeling_llama.py; SmolVLM's text model under `model.text_model.`).
+// The frozen decoder weights on the GPU, under the checkpoint's names (checkpoint.ts).
 // bf16 checkpoints stay bf16 (two values per u32); f16/f32 ones are converted to the chosen dtype.
 // RMSNorm weights are always kept in f32 (tiny, and bf16 -> f32 is exact).
 import type { GpuContext } from '../gpu';
-import { bf16ToF32, f16ToF32, f32ToBf16, tensorToF32, type RawTensor } from '../model/safetensors';
+import { DTYPE_SIZE, f32ToBf16, tensorToBf16, tensorToF32, type RawTensor } from '../util/dtype';
 import { Rng } from '../util/rng';
+import { expectedWeights, LORA_TARGETS, SMOLVLM_NAMES, weightName, type LoraTarget, type WeightNames, type WeightSpec } from './checkpoint';
 import type { DecoderConfig } from './config';
 import { WeightError } from './errors';
 import type { Weight } from './kernels/types';
-import { LORA_TARGETS, TARGET_MODULE, targetShape, type LoraTarget } from './layout';
 
 export type WeightDtype = 'bf16' | 'f32';
-
-export interface WeightNames {
-  /** Prefix of the decoder's modules: 'model.text_model.' for SmolVLM, 'model.' for Llama. */
-  prefix: string;
-  /** Name of the output projection (not under the prefix in either family). */
-  lmHead: string;
-}
-
-export const SMOLVLM_NAMES: WeightNames = { prefix: 'model.text_model.', lmHead: 'lm_head.weight' };
 
 export interface LayerWeights {
   inputNorm: Weight; // input_layernorm [C]
@@ -40,30 +30,6 @@ export interface DecoderParams {
 /** Host-side weights: a safetensors tensor, or plain f32 values in the checkpoint's layout. */
 export type WeightSource = ReadonlyMap<string, RawTensor | Float32Array>;
 
-export interface WeightSpec {
-  name: string;
-  shape: number[];
-  role: 'embed' | 'linear' | 'norm' | 'lmHead';
-}
-
-/** Every tensor the decoder needs, with the shape the config implies. */
-export function expectedWeights(cfg: DecoderConfig, names: WeightNames = SMOLVLM_NAMES): WeightSpec[] {
-  const C = cfg.hiddenSize;
-  const p = names.prefix;
-  const out: WeightSpec[] = [{ name: `${p}embed_tokens.weight`, shape: [cfg.vocabSize, C], role: 'embed' }];
-  for (let l = 0; l < cfg.numLayers; l++) {
-    out.push({ name: `${p}layers.${l}.input_layernorm.weight`, shape: [C], role: 'norm' });
-    for (const target of LORA_TARGETS) {
-      const { IN, OUT } = targetShape(cfg, target);
-      out.push({ name: `${p}layers.${l}.${TARGET_MODULE[target]}.weight`, shape: [OUT, IN], role: 'linear' });
-    }
-    out.push({ name: `${p}layers.${l}.post_attention_layernorm.weight`, shape: [C], role: 'norm' });
-  }
-  out.push({ name: `${p}norm.weight`, shape: [C], role: 'norm' });
-  if (!cfg.tieWordEmbeddings) out.push({ name: names.lmHead, shape: [cfg.vocabSize, C], role: 'lmHead' });
-  return out;
-}
-
 /**
  * Seeded random weights for a config (tests, benchmarks): embeddings N(0, 1), linear layers
  * N(0, 1/IN), norms 1 + N(0, 0.1^2), lm_head N(0, 4/C) so the next-token distributions are neither
@@ -83,11 +49,6 @@ export function randomDecoderWeights(cfg: DecoderConfig, seed: number, names: We
   return out;
 }
 
-/** The f32 values a bf16 upload of `x` holds (round to nearest even), for references in tests. */
-export function roundToBf16(x: Float32Array): Float32Array {
-  return bf16ToF32(f32ToBf16(x));
-}
-
 function shapeStr(s: readonly number[]): string {
   return `[${s.join(', ')}]`;
 }
@@ -102,21 +63,10 @@ function convert(spec: WeightSpec, src: RawTensor | Float32Array, dtype: WeightD
   }
   if (src.shape.length !== spec.shape.length || src.shape.some((d, i) => d !== spec.shape[i]))
     throw new WeightError(`weight ${spec.name}: shape ${shapeStr(src.shape)}, expected ${shapeStr(spec.shape)} from config.json. The checkpoint and config.json belong to different models.`);
-  const itemSize = src.dtype === 'F32' ? 4 : 2;
+  const itemSize = DTYPE_SIZE[src.dtype];
   if (src.data.length !== count * itemSize)
     throw new WeightError(`weight ${spec.name}: ${src.data.length} bytes for ${count} ${src.dtype} values. The file is damaged: download it again.`);
-  if (dtype === 'bf16') {
-    if (src.dtype === 'BF16') {
-      const bytes = src.data.byteOffset % 2 === 0 ? src.data : src.data.slice();
-      return new Uint16Array(bytes.buffer, bytes.byteOffset, count);
-    }
-    if (src.dtype === 'F16') {
-      const bytes = src.data.byteOffset % 2 === 0 ? src.data : src.data.slice();
-      return f32ToBf16(f16ToF32(new Uint16Array(bytes.buffer, bytes.byteOffset, count)));
-    }
-    return f32ToBf16(tensorToF32(src));
-  }
-  return tensorToF32(src);
+  return dtype === 'bf16' ? tensorToBf16(src) : tensorToF32(src);
 }
 
 /** Uploads the decoder's weights; missing or mis-shaped tensors are a WeightError naming them. */
@@ -147,20 +97,19 @@ export function uploadDecoderParams(
   try {
     const bySpec = new Map(specs.map((s) => [s.name, s]));
     const get = (name: string) => load(bySpec.get(name)!);
-    const p = names.prefix;
-    const embed = get(`${p}embed_tokens.weight`);
+    const embed = get(weightName.embed(names));
     const layers: LayerWeights[] = [];
     for (let l = 0; l < cfg.numLayers; l++) {
       const linear = {} as Record<LoraTarget, Weight>;
-      for (const target of LORA_TARGETS) linear[target] = get(`${p}layers.${l}.${TARGET_MODULE[target]}.weight`);
+      for (const target of LORA_TARGETS) linear[target] = get(weightName.linear(names, l, target));
       layers.push({
-        inputNorm: get(`${p}layers.${l}.input_layernorm.weight`),
-        postNorm: get(`${p}layers.${l}.post_attention_layernorm.weight`),
+        inputNorm: get(weightName.inputNorm(names, l)),
+        postNorm: get(weightName.postNorm(names, l)),
         linear,
       });
     }
-    const norm = get(`${p}norm.weight`);
-    const lmHead = cfg.tieWordEmbeddings ? embed : get(names.lmHead);
+    const norm = get(weightName.norm(names));
+    const lmHead = cfg.tieWordEmbeddings ? embed : get(weightName.lmHead(names));
     return { dtype, embed, layers, norm, lmHead, bytes, buffers };
   } catch (e) {
     for (const b of buffers) ctx.destroyBuffer(b);

@@ -15,7 +15,7 @@
 import type { GpuContext } from '../gpu';
 import { decoderBackward } from './backward';
 import { packBatch, uploadBatch, type SequenceInput } from './batch';
-import type { EngineCore } from './decoder';
+import type { EngineCore } from './core';
 import { EngineInputError, ImageRowsError, NonFiniteError } from './errors';
 import { decoderForward, headForward, trainingPass } from './forward';
 import { adamwStep, checkFinite, gradNormSquared } from './kernels/adamw';

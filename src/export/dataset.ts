@@ -8,6 +8,7 @@
 // The zip's bytes depend only on the input (fixed timestamps, no dates in the files).
 
 import { zip, type AsyncZippable } from 'fflate';
+import { LORA_PROJECTIONS } from '../engine/checkpoint';
 import { EXPORT_MANIFEST } from '../povid/dataset';
 import { injectHallucination } from '../povid/inject';
 import type { PreferenceRecord } from '../povid/types';
@@ -238,7 +239,7 @@ from peft import LoraConfig
 from transformers import AutoModelForImageTextToText, AutoProcessor
 from trl import DPOConfig, DPOTrainer
 
-LM_LINEAR = r".*(language_model|text_model).*\\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
+LM_LINEAR = r".*(language_model|text_model).*\\.(${LORA_PROJECTIONS.join('|')})"
 WARMUP = 0.03  # share of the steps spent warming up (POVID's release)
 
 

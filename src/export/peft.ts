@@ -2,14 +2,12 @@
 // `PeftModel.from_pretrained(base, folder)` loads it as is:
 //   adapter_config.json          sorted keys, indent 2
 //   adapter_model.safetensors    base_model.model.<module>.lora_A.weight [r, in] / lora_B.weight [out, r], F32
+// Tensor keys, module paths and targets come from src/engine/checkpoint.ts.
 import { zipSync } from 'fflate';
-import { readSafetensors, writeSafetensors, type RawTensor } from '../model/safetensors';
-
-/** Projection names as the decoder's modules are called in the checkpoint. */
-export const LORA_TARGETS = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
-export type LoraTarget = (typeof LORA_TARGETS)[number];
-
-export const DEFAULT_BASE_MODEL = 'HuggingFaceTB/SmolVLM-256M-Instruct';
+import { LORA_TARGETS, parsePeftKey, peftKey, SMOLVLM_HUB_ID, SMOLVLM_NAMES, targetBlock, targetProjection, type LoraTarget } from '../engine/checkpoint';
+import type { LoraLayout } from '../engine/layout';
+import { readSafetensors, writeSafetensors } from '../model/safetensors';
+import type { RawTensor } from '../util/dtype';
 
 /**
  * `base_model_name_or_path` of an adapter trained on the built-in tiny model. Not a hub id: the
@@ -57,19 +55,6 @@ export class AdapterFormatError extends Error {
   override name = 'AdapterFormatError';
 }
 
-function block(target: LoraTarget): 'self_attn' | 'mlp' {
-  return target === 'gate_proj' || target === 'up_proj' || target === 'down_proj' ? 'mlp' : 'self_attn';
-}
-
-/** The module's full name in the base model, e.g. model.text_model.layers.0.self_attn.q_proj. */
-export function moduleName(prefix: string, layer: number, target: LoraTarget): string {
-  return `${prefix}layers.${layer}.${block(target)}.${target}`;
-}
-
-export function peftKey(prefix: string, layer: number, target: LoraTarget, which: 'A' | 'B'): string {
-  return `base_model.model.${moduleName(prefix, layer, target)}.lora_${which}.weight`;
-}
-
 function escapeRegex(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
@@ -79,8 +64,9 @@ function escapeRegex(s: string): string {
  * suffixes would also match the vision tower's q/k/v projections, so the regex names the text model.
  */
 export function targetModulesRegex(prefix: string, targets: readonly LoraTarget[]): string {
-  const attn = targets.filter((t) => block(t) === 'self_attn').map((t) => t.replace('_proj', ''));
-  const mlp = targets.filter((t) => block(t) === 'mlp').map((t) => t.replace('_proj', ''));
+  const names = (block: 'self_attn' | 'mlp') => targets.filter((t) => targetBlock(t) === block).map((t) => targetProjection(t).replace(/_proj$/, ''));
+  const attn = names('self_attn');
+  const mlp = names('mlp');
   const parts: string[] = [];
   if (attn.length) parts.push(`self_attn\\.(${attn.join('|')})_proj`);
   if (mlp.length) parts.push(`mlp\\.(${mlp.join('|')})_proj`);
@@ -140,7 +126,7 @@ export function writePeftAdapter(spec: AdapterSpec, matrices: LoraMatrices[]): A
   const tensors: RawTensor[] = [];
   for (const m of matrices) {
     if (m.A.length !== spec.r * m.inFeatures || m.B.length !== m.outFeatures * spec.r)
-      throw new AdapterFormatError(`layer ${m.layer} ${m.target}: LoRA matrices do not match r = ${spec.r}, in = ${m.inFeatures}, out = ${m.outFeatures}`);
+      throw new AdapterFormatError(`layer ${m.layer} ${targetProjection(m.target)}: LoRA matrices do not match r = ${spec.r}, in = ${m.inFeatures}, out = ${m.outFeatures}`);
     tensors.push({ name: peftKey(spec.decoderPrefix, m.layer, m.target, 'A'), dtype: 'F32', shape: [spec.r, m.inFeatures], data: f32Bytes(m.A) });
     tensors.push({ name: peftKey(spec.decoderPrefix, m.layer, m.target, 'B'), dtype: 'F32', shape: [m.outFeatures, spec.r], data: f32Bytes(m.B) });
   }
@@ -173,26 +159,24 @@ export function readPeftAdapter(configBytes: Uint8Array, weightsBytes: Uint8Arra
   if (typeof r !== 'number' || !(r > 0) || typeof alpha !== 'number') throw new AdapterFormatError('adapter_config.json: r and lora_alpha must be numbers');
   if (cfg.use_dora === true || cfg.use_rslora === true) throw new AdapterFormatError('adapter_config.json: DoRA and rsLoRA adapters are not supported');
   const { header, tensor } = readSafetensors(weightsBytes, fileName);
-  const re = /^base_model\.model\.(.*)layers\.(\d+)\.(self_attn|mlp)\.(\w+_proj)\.lora_([AB])\.weight$/;
   const found = new Map<string, { A?: RawTensor; B?: RawTensor; layer: number; target: LoraTarget; prefix: string }>();
   for (const name of header.tensors.keys()) {
-    const m = re.exec(name);
-    if (!m || !(LORA_TARGETS as readonly string[]).includes(m[4]))
-      throw new AdapterFormatError(`${fileName}: unexpected tensor "${name}"; only LoRA matrices of the decoder's projections are supported`);
-    const key = `${m[2]}.${m[4]}`;
-    const entry = found.get(key) ?? { layer: Number(m[2]), target: m[4] as LoraTarget, prefix: m[1] };
-    entry[m[5] as 'A' | 'B'] = tensor(name);
+    const k = parsePeftKey(name);
+    if (!k) throw new AdapterFormatError(`${fileName}: unexpected tensor "${name}"; only LoRA matrices of the decoder's projections are supported`);
+    const key = `${k.layer}.${k.target}`;
+    const entry = found.get(key) ?? { layer: k.layer, target: k.target, prefix: k.prefix };
+    entry[k.kind] = tensor(name);
     found.set(key, entry);
   }
   const matrices: LoraMatrices[] = [];
-  let prefix = 'model.text_model.';
+  let prefix = SMOLVLM_NAMES.prefix;
   const targets = new Set<LoraTarget>();
   for (const e of found.values()) {
-    if (!e.A || !e.B) throw new AdapterFormatError(`${fileName}: layer ${e.layer} ${e.target} has only one of lora_A / lora_B`);
+    if (!e.A || !e.B) throw new AdapterFormatError(`${fileName}: layer ${e.layer} ${targetProjection(e.target)} has only one of lora_A / lora_B`);
     const [ra, inF] = e.A.shape;
     const [outF, rb] = e.B.shape;
     if (ra !== r || rb !== r || e.A.shape.length !== 2 || e.B.shape.length !== 2)
-      throw new AdapterFormatError(`${fileName}: layer ${e.layer} ${e.target} has shapes ${JSON.stringify(e.A.shape)} / ${JSON.stringify(e.B.shape)}, expected r = ${r}`);
+      throw new AdapterFormatError(`${fileName}: layer ${e.layer} ${targetProjection(e.target)} has shapes ${JSON.stringify(e.A.shape)} / ${JSON.stringify(e.B.shape)}, expected r = ${r}`);
     const toF32 = (t: RawTensor) => {
       if (t.dtype !== 'F32') throw new AdapterFormatError(`${fileName}: ${t.name} is ${t.dtype}; adapters are read as F32`);
       return new Float32Array(t.data.buffer.slice(t.data.byteOffset, t.data.byteOffset + t.data.byteLength));
@@ -207,7 +191,7 @@ export function readPeftAdapter(configBytes: Uint8Array, weightsBytes: Uint8Arra
       r,
       alpha,
       targets: LORA_TARGETS.filter((t) => targets.has(t)),
-      baseModel: typeof cfg.base_model_name_or_path === 'string' ? cfg.base_model_name_or_path : DEFAULT_BASE_MODEL,
+      baseModel: typeof cfg.base_model_name_or_path === 'string' ? cfg.base_model_name_or_path : SMOLVLM_HUB_ID,
       decoderPrefix: prefix,
     },
     matrices,
@@ -216,7 +200,7 @@ export function readPeftAdapter(configBytes: Uint8Array, weightsBytes: Uint8Arra
 
 /** The engine's adapter (layout + values by name, see src/engine/lora.ts) as PEFT files. */
 export function peftFromEngine(
-  layout: { r: number; alpha: number; targets: readonly string[]; byLayer: Partial<Record<string, { A: { name: string; shape: [number, number] }; B: { name: string; shape: [number, number] } }>>[] },
+  layout: Pick<LoraLayout, 'r' | 'alpha' | 'targets' | 'byLayer'>,
   values: ReadonlyMap<string, Float32Array>,
   baseModel: string,
   decoderPrefix: string,
@@ -224,14 +208,14 @@ export function peftFromEngine(
   const matrices: LoraMatrices[] = [];
   layout.byLayer.forEach((entry, layer) => {
     for (const t of LORA_TARGETS) {
-      const pair = entry[t.replace('_proj', '')];
+      const pair = entry[t];
       if (!pair) continue;
       const A = values.get(pair.A.name);
       const B = values.get(pair.B.name);
-      if (!A || !B) throw new AdapterFormatError(`the adapter has no values for layer ${layer} ${t}`);
+      if (!A || !B) throw new AdapterFormatError(`the adapter has no values for layer ${layer} ${targetProjection(t)}`);
       matrices.push({ layer, target: t, A, B, inFeatures: pair.A.shape[1], outFeatures: pair.B.shape[0] });
     }
   });
-  const targets = LORA_TARGETS.filter((t) => layout.targets.includes(t.replace('_proj', '')));
+  const targets = LORA_TARGETS.filter((t) => layout.targets.includes(t));
   return writePeftAdapter({ r: layout.r, alpha: layout.alpha, targets, baseModel, decoderPrefix }, matrices);
 }

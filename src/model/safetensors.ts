@@ -9,12 +9,11 @@
 // Tensors of a dtype we do not compute in (I64, F64, ...) do not make the file unreadable: a
 // checkpoint may carry such tensors next to the ones we need (e.g. position ids of the vision
 // tower). They are recorded in `unsupportedTensors` and only asking for one of them is an error.
-
-export type SafeDtype = 'BF16' | 'F16' | 'F32';
+import { DTYPE_SIZE, type RawTensor, type TensorDtype } from '../util/dtype';
 
 export interface TensorInfo {
   name: string;
-  dtype: SafeDtype;
+  dtype: TensorDtype;
   shape: number[];
   begin: number; // relative to the data section, as in data_offsets
   end: number; // exclusive
@@ -38,26 +37,16 @@ export interface SafetensorsHeader {
   metadata: Record<string, string>;
 }
 
-export interface RawTensor {
-  name: string;
-  dtype: SafeDtype;
-  shape: number[];
-  data: Uint8Array; // raw little-endian bytes, product(shape) * itemsize long
-}
-
 export class SafetensorsError extends Error {
   override name = 'SafetensorsError';
 }
-
-/** Bytes per element of each supported dtype. */
-export const DTYPE_SIZE: Readonly<Record<SafeDtype, number>> = { BF16: 2, F16: 2, F32: 4 };
 
 /** The safetensors reference implementation refuses headers above 100 MB; so do we. */
 export const MAX_HEADER_LENGTH = 100_000_000;
 
 const SUPPORTED = 'only BF16, F16 and F32 tensors are supported';
 
-function isSafeDtype(d: string): d is SafeDtype {
+function isTensorDtype(d: string): d is TensorDtype {
   return d === 'BF16' || d === 'F16' || d === 'F32';
 }
 
@@ -158,7 +147,7 @@ export function parseSafetensorsHeader(bytes: Uint8Array, fileName: string, file
       fail(fileName, `${where} ends at data offset ${end}, past the end of the ${dataSize}-byte data section`, 'The file is truncated or damaged: download it again');
     }
     const dims = shape as number[];
-    if (isSafeDtype(dtype)) {
+    if (isTensorDtype(dtype)) {
       const count = elementCount(dims);
       const expected = count === undefined ? undefined : count * DTYPE_SIZE[dtype];
       if (expected === undefined || !Number.isSafeInteger(expected) || end - begin !== expected) {
@@ -232,7 +221,7 @@ export function writeSafetensors(tensors: RawTensor[], metadata?: Record<string,
   let offset = 0;
   for (const t of tensors) {
     if (t.name === '__metadata__' || t.name in header) throw new SafetensorsError(`writeSafetensors: duplicate or reserved tensor name "${t.name}"`);
-    if (!isSafeDtype(t.dtype)) throw new SafetensorsError(`writeSafetensors: tensor "${t.name}" has dtype ${String(t.dtype)}; ${SUPPORTED}`);
+    if (!isTensorDtype(t.dtype)) throw new SafetensorsError(`writeSafetensors: tensor "${t.name}" has dtype ${String(t.dtype)}; ${SUPPORTED}`);
     const count = elementCount(t.shape);
     if (!t.shape.every(isNonNegativeInteger) || count === undefined || count * DTYPE_SIZE[t.dtype] !== t.data.length) {
       throw new SafetensorsError(`writeSafetensors: tensor "${t.name}" (${t.dtype} ${JSON.stringify(t.shape)}) has ${t.data.length} bytes of data, which does not match its shape`);
@@ -254,103 +243,5 @@ export function writeSafetensors(tensors: RawTensor[], metadata?: Record<string,
   return out;
 }
 
-// ---- element conversions (host assumed little-endian, as every browser platform is) ----
-
-/** bf16 is the top half of an f32: shift the bits back up. */
-export function bf16ToF32(u16: Uint16Array): Float32Array {
-  const out = new Float32Array(u16.length);
-  const bits = new Uint32Array(out.buffer);
-  for (let i = 0; i < u16.length; i++) bits[i] = u16[i]! << 16;
-  return out;
-}
-
-/** Round-to-nearest-even; NaN stays a (quiet) NaN instead of rounding into infinity. */
-export function f32ToBf16(f: Float32Array): Uint16Array {
-  const bits = new Uint32Array(f.buffer, f.byteOffset, f.length);
-  const out = new Uint16Array(f.length);
-  for (let i = 0; i < f.length; i++) {
-    const x = bits[i]!;
-    if ((x & 0x7fffffff) > 0x7f800000) out[i] = (x >>> 16) | 0x0040;
-    else out[i] = (x + 0x7fff + ((x >>> 16) & 1)) >>> 16;
-  }
-  return out;
-}
-
-export function f16ToF32(u16: Uint16Array): Float32Array {
-  const out = new Float32Array(u16.length);
-  const bits = new Uint32Array(out.buffer);
-  for (let i = 0; i < u16.length; i++) {
-    const h = u16[i]!;
-    const sign = (h & 0x8000) << 16;
-    const exp = (h >>> 10) & 0x1f;
-    const mant = h & 0x3ff;
-    if (exp === 0) {
-      // zero or subnormal: mant * 2^-24, exact in f32
-      out[i] = (sign ? -1 : 1) * mant * 2 ** -24;
-    } else if (exp === 0x1f) {
-      bits[i] = sign | 0x7f800000 | (mant << 13);
-    } else {
-      bits[i] = sign | ((exp + 112) << 23) | (mant << 13);
-    }
-  }
-  return out;
-}
-
-/** Round-to-nearest-even, overflow to infinity, gradual underflow to f16 subnormals. */
-export function f32ToF16(f: Float32Array): Uint16Array {
-  const bits = new Uint32Array(f.buffer, f.byteOffset, f.length);
-  const out = new Uint16Array(f.length);
-  for (let i = 0; i < f.length; i++) {
-    const x = bits[i]!;
-    const sign = (x >>> 16) & 0x8000;
-    const exp = (x >>> 23) & 0xff;
-    let mant = x & 0x7fffff;
-    if (exp === 0xff) {
-      out[i] = sign | 0x7c00 | (mant ? 0x200 | (mant >>> 13) : 0);
-      continue;
-    }
-    const e = exp - 127 + 15;
-    if (e >= 0x1f) {
-      out[i] = sign | 0x7c00;
-    } else if (e <= 0) {
-      if (e < -10) {
-        out[i] = sign; // below half the smallest subnormal
-        continue;
-      }
-      mant |= 0x800000;
-      const shift = 14 - e;
-      let h = mant >>> shift;
-      const rem = mant & ((1 << shift) - 1);
-      const halfway = 1 << (shift - 1);
-      if (rem > halfway || (rem === halfway && (h & 1))) h++;
-      out[i] = sign | h;
-    } else {
-      let h = (e << 10) | (mant >>> 13);
-      const rem = mant & 0x1fff;
-      if (rem > 0x1000 || (rem === 0x1000 && (h & 1))) h++; // a carry into the exponent is correct
-      out[i] = sign | h;
-    }
-  }
-  return out;
-}
-
-/** A typed-array view when the bytes are aligned, otherwise an aligned copy. */
-function alignedBytes(data: Uint8Array, itemSize: number): Uint8Array {
-  return data.byteOffset % itemSize === 0 ? data : data.slice();
-}
-
-/** Decodes any supported dtype to f32 (always a fresh array). */
-export function tensorToF32(t: RawTensor): Float32Array {
-  const itemSize = DTYPE_SIZE[t.dtype];
-  if (t.data.length % itemSize !== 0) throw new SafetensorsError(`tensor "${t.name}": ${t.data.length} bytes is not a whole number of ${t.dtype} elements`);
-  const data = alignedBytes(t.data, itemSize);
-  const n = data.length / itemSize;
-  switch (t.dtype) {
-    case 'F32':
-      return new Float32Array(data.buffer, data.byteOffset, n).slice();
-    case 'BF16':
-      return bf16ToF32(new Uint16Array(data.buffer, data.byteOffset, n));
-    case 'F16':
-      return f16ToF32(new Uint16Array(data.buffer, data.byteOffset, n));
-  }
-}
+// The dtype conversions live in src/util/dtype.ts; these two are re-exported for the benchmark.
+export { bf16ToF32, f32ToBf16 } from '../util/dtype';

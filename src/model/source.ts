@@ -5,7 +5,7 @@
 
 import type { ByteCache } from './cache';
 import { parseGenerationConfig, parseModelConfig, type GenerationConfig, type ModelConfig } from './config';
-import type { RawTensor } from './safetensors';
+import type { RawTensor } from '../util/dtype';
 import { findDecoderPrefix, loadDecoderTensors, type LoadDecoderTensorsOptions } from './weights';
 
 export { loadDecoderTensors } from './weights';

@@ -1,57 +1,25 @@
-// The text decoder's tensors in a Hugging Face checkpoint: their names and shapes for a given
-// DecoderConfig (transformers/models/llama/modeling_llama.py; nn.Linear weights are [out, in]),
-// and loading only those tensors from model.safetensors by HTTP range, never the vision tower's.
+// The text decoder's tensors in a Hugging Face checkpoint (names and shapes: src/engine/checkpoint.ts):
+// which naming the file uses, checking them against the config, and loading only those tensors
+// from model.safetensors by HTTP range, never the vision tower's.
 
+import { DECODER_PREFIXES, decoderNames, expectedWeights, weightName } from '../engine/checkpoint';
 import type { DecoderConfig } from '../engine/config';
-import { parseSafetensorsHeader, readHeaderLength, requireTensorInfo, type RawTensor, type SafetensorsHeader, type TensorInfo } from './safetensors';
+import type { RawTensor } from '../util/dtype';
+import { parseSafetensorsHeader, readHeaderLength, requireTensorInfo, type SafetensorsHeader, type TensorInfo } from './safetensors';
 import type { DownloadProgress, ModelFiles } from './source';
-
-export interface DecoderTensorSpec {
-  name: string;
-  shape: number[];
-}
 
 /** The checkpoint does not hold the decoder the config describes. */
 export class ModelWeightsError extends Error {
   override name = 'ModelWeightsError';
 }
 
-/** Idefics3 (SmolVLM) nests the decoder under model.text_model.; a plain Llama under model. */
-export const DECODER_PREFIXES = ['model.text_model.', 'model.'] as const;
-export const LM_HEAD = 'lm_head.weight';
-
-/** Every decoder tensor with its expected shape, lm_head last (omitted when tied to embed_tokens). */
-export function decoderTensorNames(cfg: DecoderConfig, prefix = 'model.text_model.'): DecoderTensorSpec[] {
-  const C = cfg.hiddenSize;
-  const qDim = cfg.numHeads * cfg.headDim;
-  const kvDim = cfg.numKvHeads * cfg.headDim;
-  const FF = cfg.intermediateSize;
-  const specs: DecoderTensorSpec[] = [{ name: `${prefix}embed_tokens.weight`, shape: [cfg.vocabSize, C] }];
-  for (let i = 0; i < cfg.numLayers; i++) {
-    const layer = `${prefix}layers.${i}.`;
-    specs.push(
-      { name: `${layer}input_layernorm.weight`, shape: [C] },
-      { name: `${layer}self_attn.q_proj.weight`, shape: [qDim, C] },
-      { name: `${layer}self_attn.k_proj.weight`, shape: [kvDim, C] },
-      { name: `${layer}self_attn.v_proj.weight`, shape: [kvDim, C] },
-      { name: `${layer}self_attn.o_proj.weight`, shape: [C, qDim] },
-      { name: `${layer}post_attention_layernorm.weight`, shape: [C] },
-      { name: `${layer}mlp.gate_proj.weight`, shape: [FF, C] },
-      { name: `${layer}mlp.up_proj.weight`, shape: [FF, C] },
-      { name: `${layer}mlp.down_proj.weight`, shape: [C, FF] },
-    );
-  }
-  specs.push({ name: `${prefix}norm.weight`, shape: [C] });
-  if (!cfg.tieWordEmbeddings) specs.push({ name: LM_HEAD, shape: [cfg.vocabSize, C] });
-  return specs;
-}
-
 /** Which naming the checkpoint uses, told by where its embed_tokens lives. */
 export function findDecoderPrefix(names: Iterable<string>, fileName = 'model.safetensors'): string {
   const set = new Set(names);
-  for (const prefix of DECODER_PREFIXES) if (set.has(`${prefix}embed_tokens.weight`)) return prefix;
+  const embed = (prefix: string) => weightName.embed(decoderNames(prefix));
+  for (const prefix of DECODER_PREFIXES) if (set.has(embed(prefix))) return prefix;
   throw new ModelWeightsError(
-    `${fileName} has no decoder embedding (${DECODER_PREFIXES.map((p) => `${p}embed_tokens.weight`).join(' or ')}); ` +
+    `${fileName} has no decoder embedding (${DECODER_PREFIXES.map(embed).join(' or ')}); ` +
       'it is not an Idefics3/SmolVLM or Llama checkpoint. Use the model.safetensors that belongs to this config.json',
   );
 }
@@ -62,13 +30,13 @@ function allNames(header: SafetensorsHeader): string[] {
 
 /**
  * Checks that every decoder tensor is present, readable and shaped as the config says.
- * Returns their records in decoderTensorNames order.
+ * Returns their records in expectedWeights order.
  */
 export function checkDecoderTensors(header: SafetensorsHeader, cfg: DecoderConfig, fileName = 'model.safetensors'): TensorInfo[] {
   const prefix = findDecoderPrefix(allNames(header), fileName);
-  return decoderTensorNames(cfg, prefix).map(({ name, shape }) => {
+  return expectedWeights(cfg, decoderNames(prefix)).map(({ name, shape, role }) => {
     if (!header.tensors.has(name) && !header.unsupportedTensors.has(name)) {
-      const hint = name === LM_HEAD ? ' (config.json says tie_word_embeddings is false, so a separate lm_head is needed)' : '';
+      const hint = role === 'lmHead' ? ' (config.json says tie_word_embeddings is false, so a separate lm_head is needed)' : '';
       throw new ModelWeightsError(`${fileName} has no tensor "${name}"${hint}. The weights do not match config.json: use the files of one model together`);
     }
     const info = requireTensorInfo(header, name, fileName);
@@ -172,6 +140,6 @@ export async function loadDecoderTensors(files: ModelFiles, cfg: DecoderConfig, 
   const workers = Math.max(1, Math.min(opts.concurrency ?? 4, pieces.length));
   await Promise.all(Array.from({ length: workers }, worker));
 
-  // Same order as decoderTensorNames, for readers that iterate.
+  // Same order as expectedWeights, for readers that iterate.
   return new Map(infos.map((i) => [i.name, out.get(i.name)!]));
 }

@@ -70,6 +70,18 @@ export function addDiffusionNoise(
   return out;
 }
 
+/**
+ * Noise for the `use`-th use of an example, on pixel values in [-1, 1] (the vision encoder's
+ * input): new noise at every use, the same for a (seed, use).
+ */
+export function noisyPixels(pixels: Float32Array, t: number, seed: number, use: number): Float32Array {
+  const x01 = new Float32Array(pixels.length);
+  for (let i = 0; i < x01.length; i++) x01[i] = (pixels[i] + 1) * 0.5;
+  const noisy = addDiffusionNoise(x01, t, new Rng((seed * 1000003 + use * 7919 + 17) >>> 0));
+  for (let i = 0; i < noisy.length; i++) noisy[i] = noisy[i] * 2 - 1;
+  return noisy;
+}
+
 /** What a Canvas ImageData holds; a real ImageData is returned where the constructor exists. */
 export interface ImageDataLike {
   data: Uint8ClampedArray;

@@ -2,43 +2,15 @@
 // use), encode it, and take one engine step on the combined loss; warm-up + cosine learning
 // rate, gradient accumulation, held-out evaluation, checkpoints, pause / resume / cancel.
 // It runs wherever the engine runs: the app's Worker, and Node in the tests.
-import type { Engine, PovidExample, PovidStepResult, SequenceInput } from '../engine';
-import type { TrainingExample } from '../model/tokenizer';
-import { Rng } from '../util/rng';
-import type { EvalMetrics, LossMode, StepMetrics, TrainConfig } from '../worker/api';
+import type { Engine, PovidExample, PovidStepResult } from '../engine';
 import { StorageQuotaError, type Checkpoint, type CheckpointStore } from './checkpoint';
-import { addDiffusionNoise } from './noise';
+import type { EvalMetrics, LossMode, StepMetrics, TrainConfig } from './config';
+import { noisyPixels } from './noise';
+import { noisyFeatures, povidExample, type ImageDeps, type NoiseFn, type TrainExample } from './prepare';
 import { exampleOrder, learningRateAt, totalOptimizerSteps } from './schedule';
-
-/** An example ready for the engine: token sequences with the clean image's features. */
-export interface TrainExample {
-  id: string;
-  chosen: SequenceInput;
-  rejected: SequenceInput;
-  /** The clean image as the vision encoder takes it: [3, S, S] in [-1, 1]. */
-  pixels: Float32Array;
-  /** LoRA-off log-prob sums, computed once (prepare) and cached. */
-  reference?: { chosen: number; rejected: number };
-}
 
 export class TrainingError extends Error {
   override name = 'TrainingError';
-}
-
-/** Engine sequence from the tokenizer's example: targets only at answer positions. */
-export function toSequence(ex: TrainingExample, features: Float32Array): SequenceInput {
-  const targets = new Int32Array(ex.targets.length);
-  for (let t = 0; t < targets.length; t++) targets[t] = ex.answerMask[t] ? ex.targets[t] : -1;
-  return { tokens: ex.inputIds, targets, image: { features, positions: ex.imagePositions } };
-}
-
-/** Noise drawn for the `use`-th use of an example: new noise every time, the same for a seed. */
-export function noisyPixels(pixels: Float32Array, t: number, seed: number, use: number): Float32Array {
-  const x01 = new Float32Array(pixels.length);
-  for (let i = 0; i < x01.length; i++) x01[i] = (pixels[i] + 1) * 0.5;
-  const noisy = addDiffusionNoise(x01, t, new Rng((seed * 1000003 + use * 7919 + 17) >>> 0));
-  for (let i = 0; i < noisy.length; i++) noisy[i] = noisy[i] * 2 - 1;
-  return noisy;
 }
 
 export interface TrainerCallbacks {
@@ -52,6 +24,8 @@ export interface TrainerDeps {
   engine: Engine;
   /** Image features [imageSeqLen, hidden] of pixels [3, S, S] in [-1, 1]. */
   encodeImage: (pixels: Float32Array) => Promise<Float32Array>;
+  /** The image noise per use (default: noisyPixels, POVID's diffusion noise). */
+  noise?: NoiseFn;
   store?: CheckpointStore;
   runId?: string;
   /** Token ids to text, to show the noise-triggered answer y_n. */
@@ -94,6 +68,7 @@ export class PovidTrainer {
   private resumeGate: (() => void) | null = null;
   private cancelled = false;
   private history: StepMetrics[] = [];
+  private images: ImageDeps;
 
   constructor(
     private deps: TrainerDeps,
@@ -103,6 +78,7 @@ export class PovidTrainer {
     readonly datasetKey: string,
   ) {
     validateTrainConfig(config);
+    this.images = { encodeImage: deps.encodeImage, noise: deps.noise ?? noisyPixels };
     if (train.length === 0) throw new TrainingError('the dataset has no valid training record: add images with questions and answers first');
     this.totalSteps = totalOptimizerSteps(train.length, config);
     this.order = exampleOrder(train.length, this.totalSteps * config.gradAccumulation, config.seed);
@@ -143,9 +119,8 @@ export class PovidTrainer {
     return { beta: c.beta, mode, wText: c.wText, wNoise: c.wNoise, noiseReference: noiseReferenceOf(c) };
   }
 
-  private async povidExample(ex: TrainExample, use: number, mode: string): Promise<PovidExample> {
-    const noisyImage = mode === 'dpo-text' ? undefined : await this.deps.encodeImage(noisyPixels(ex.pixels, this.config.noiseStep, this.config.seed, use));
-    return { chosen: ex.chosen, rejected: ex.rejected, noisyImage, reference: ex.reference };
+  private exampleForUse(ex: TrainExample, use: number, mode: string): Promise<PovidExample> {
+    return povidExample(this.images, ex, mode === 'dpo-text' ? null : { t: this.config.noiseStep, seed: this.config.seed, use });
   }
 
   /** Runs to the end (or until cancelled); `from` continues a checkpointed run. */
@@ -189,7 +164,7 @@ export class PovidTrainer {
         const ex = this.train[this.order[micro]];
         exampleId = ex.id;
         const p0 = performance.now();
-        const pe = await this.povidExample(ex, micro, mode);
+        const pe = await this.exampleForUse(ex, micro, mode);
         prep += performance.now() - p0;
         result = await engine.povidStep([pe], {
           loss: this.lossParams(mode),
@@ -299,7 +274,7 @@ export class PovidTrainer {
       const dt = pol.logprobSums[1] - ref.rejected;
       let dn = 0;
       if (mode !== 'dpo-text') {
-        const noisy = await this.deps.encodeImage(noisyPixels(ex.pixels, c.noiseStep, c.seed ^ 0x7fff, i));
+        const noisy = await noisyFeatures(this.images, ex.pixels, { t: c.noiseStep, seed: c.seed ^ 0x7fff, use: i });
         // y_n: the argmax on the noisy image with y_w teacher-forced, then scored on the clean one;
         // the reference side scores its own argmax ('own-argmax', the release) or the policy's.
         const noisySeq = { ...ex.chosen, image: { ...ex.chosen.image!, features: noisy } };

@@ -1,12 +1,11 @@
 // Which model to fine-tune: the built-in tiny model (offline), SmolVLM-256M from the hub, any hub
 // id or URL, or a model folder from disk. Shows download progress and then the model's summary.
 import * as Comlink from 'comlink';
-import type { DropFile, LoadProgress, ModelChoice, ModelSummary, PovidWorkerApi } from '../worker/api';
+import { SMOLVLM_HUB_ID, type DropFile, type LoadProgress, type ModelChoice, type ModelSummary, type PovidWorkerApi } from '../worker/api';
 import { clear, formatBytes, h, uid } from './dom';
 import { filesFromDataTransfer, filesFromInput } from './drop-zone';
 import type { Toasts } from './toast';
 
-export const SMOLVLM_ID = 'HuggingFaceTB/SmolVLM-256M-Instruct';
 const HUB_ID = /^[A-Za-z0-9][\w.-]*\/[\w.-]+$/;
 
 type Kind = 'builtin' | 'smolvlm' | 'custom' | 'folder';
@@ -32,7 +31,7 @@ export function parseCustomModel(text: string): ModelChoice {
     return { kind: 'url', url: t };
   }
   if (HUB_ID.test(t)) return { kind: 'hub', id: t };
-  throw new Error('Enter a hub id such as HuggingFaceTB/SmolVLM-256M-Instruct or a URL starting with https://');
+  throw new Error(`Enter a hub id such as ${SMOLVLM_HUB_ID} or a URL starting with https://`);
 }
 
 /** Folder uploads name files "folder/config.json"; the model wants paths relative to the folder. */
@@ -115,7 +114,7 @@ export class ModelPicker {
         { class: 'choices' },
         h('legend', { class: 'sr-only', text: 'Model' }),
         radio('builtin', 'Built-in tiny model', 'Served with the page, works offline: for trying the pipeline end to end. Its answers are noise.'),
-        radio('smolvlm', 'SmolVLM-256M-Instruct', `${SMOLVLM_ID} from the Hugging Face hub: several hundred MB, cached after the first download.`),
+        radio('smolvlm', 'SmolVLM-256M-Instruct', `${SMOLVLM_HUB_ID} from the Hugging Face hub: several hundred MB, cached after the first download.`),
         h('div', { class: 'choice-with-input' }, radio('custom', 'Another model', 'A hub id or a URL of a model folder (same architecture).'), this.custom),
         h('div', { class: 'choice-with-input' }, radio('folder', 'A folder on this computer', 'Nothing is uploaded; the files are read in the browser.'), folderBox),
       ),
@@ -150,7 +149,7 @@ export class ModelPicker {
       case 'builtin':
         return { kind: 'builtin' };
       case 'smolvlm':
-        return { kind: 'hub', id: SMOLVLM_ID };
+        return { kind: 'hub', id: SMOLVLM_HUB_ID };
       case 'custom':
         return parseCustomModel(this.custom.value);
       case 'folder':

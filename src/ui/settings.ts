@@ -1,10 +1,9 @@
 // Training settings: the defaults of DEFAULT_TRAIN_CONFIG, one line of explanation each, checked
 // before training starts. Kept in localStorage so a reload (and a resumed checkpoint) keeps them.
-import { DEFAULT_TRAIN_CONFIG, type LossMode, type TrainConfig } from '../worker/api';
+import { DEFAULT_TRAIN_CONFIG, LORA_PROJECTIONS, type LossMode, type TrainConfig } from '../worker/api';
 import { h, uid } from './dom';
 
 const STORAGE_KEY = 'povid.settings.v1';
-export const LORA_TARGETS = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
 
 type NumberKey = { [K in keyof TrainConfig]: TrainConfig[K] extends number ? K : never }[keyof TrainConfig];
 
@@ -66,7 +65,7 @@ export function validateConfig(c: TrainConfig): string[] {
     else if (v < f.min || v > f.max) errors.push(`${f.label} must be between ${f.min} and ${f.max}.`);
   }
   if (!Array.isArray(c.loraTargets) || c.loraTargets.length === 0) errors.push('Pick at least one LoRA target.');
-  else if (c.loraTargets.some((t) => !(LORA_TARGETS as readonly string[]).includes(t))) errors.push('Unknown LoRA target.');
+  else if (c.loraTargets.some((t) => !LORA_PROJECTIONS.includes(t))) errors.push('Unknown LoRA target.');
   if (!LOSS_MODES.some((m) => m.value === c.lossMode)) errors.push('Unknown loss mode.');
   if (!NOISE_REFERENCES.some((m) => m.value === c.noiseReference)) errors.push('Unknown noise-term reference.');
   return errors;
@@ -127,7 +126,7 @@ export class Settings {
     );
 
     const boxes = h('div', { class: 'checks', attrs: { role: 'group', 'aria-label': 'LoRA targets' } });
-    for (const t of LORA_TARGETS) {
+    for (const t of LORA_PROJECTIONS) {
       const cb = h('input', { testid: `setting-target-${t}`, attrs: { type: 'checkbox', value: t } });
       this.targets.set(t, cb);
       boxes.append(h('label', { class: 'check' }, cb, ` ${t}`));
@@ -175,7 +174,7 @@ export class Settings {
 
   /** The current values, unchecked (NaN where a box does not hold a number). */
   read(): TrainConfig {
-    const c: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, loraTargets: [...LORA_TARGETS].filter((t) => this.targets.get(t)?.checked), lossMode: this.lossMode.value as LossMode, noiseReference: this.noiseReference.value as TrainConfig['noiseReference'] };
+    const c: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, loraTargets: LORA_PROJECTIONS.filter((t) => this.targets.get(t)?.checked), lossMode: this.lossMode.value as LossMode, noiseReference: this.noiseReference.value as TrainConfig['noiseReference'] };
     for (const [k, input] of this.numbers) c[k] = input.value.trim() === '' ? NaN : Number(input.value);
     return c;
   }

@@ -1,6 +1,11 @@
 // The contract between the page and the Worker (comlink). The Worker owns the GPU, the model,
 // the dataset and the training loop; the page only renders what these calls return and stream.
 // Callbacks are passed wrapped in Comlink.proxy().
+import type { EvalMetrics, StepMetrics, TrainConfig } from '../povid/config';
+
+// Training's settings and reports are defined where training lives; the page takes them from here.
+export { DEFAULT_TRAIN_CONFIG, type EvalMetrics, type LossMode, type StepMetrics, type TrainConfig } from '../povid/config';
+export { LORA_PROJECTIONS, SMOLVLM_HUB_ID } from '../engine/checkpoint';
 
 export type ModelChoice =
   | { kind: 'builtin' } // public/models/tiny, offline
@@ -76,62 +81,6 @@ export interface DatasetView {
   problems: Problem[];
 }
 
-export type LossMode = 'povid' | 'dpo-text' | 'two-stage' | 'weighted';
-
-export interface TrainConfig {
-  loraRank: number; // 16
-  loraAlpha: number; // 32
-  loraTargets: string[]; // ['q_proj','k_proj','v_proj','o_proj','gate_proj','up_proj','down_proj']
-  beta: number; // 0.1
-  learningRate: number; // 2e-5
-  warmupRatio: number; // 0.03
-  weightDecay: number; // 0
-  maxGradNorm: number; // 1.0
-  gradAccumulation: number; // 1
-  epochs: number; // used when steps is 0
-  steps: number; // 0 = use epochs
-  lossMode: LossMode;
-  /** Reference side of the noise term: the reference's own noisy argmax (the release) or the policy's y_n. */
-  noiseReference: 'own-argmax' | 'policy-argmax';
-  stage1Fraction: number; // two-stage: share of steps that are text-only DPO
-  wText: number; // 0.5
-  wNoise: number; // 0.5
-  noiseStep: number; // 500
-  seed: number;
-  heldoutFraction: number; // 0.1
-  evalEvery: number; // steps
-  checkpointEvery: number; // steps
-}
-
-export interface StepMetrics {
-  step: number;
-  totalSteps: number;
-  epoch: number;
-  loss: number;
-  rewardChosen: number;
-  rewardText: number;
-  rewardNoise: number;
-  marginText: number;
-  marginNoise: number;
-  accuracy: number;
-  gradNorm: number;
-  learningRate: number;
-  tokensPerSecond: number;
-  etaSeconds: number;
-  exampleId: string;
-  /** The teacher-forced argmax answer y_n under the noisy image (what the loss pushes down). */
-  noiseAnswer?: string;
-  ms: { reference: number; noisy: number; forward: number; backward: number; optimizer: number };
-}
-
-export interface EvalMetrics {
-  step: number;
-  loss: number;
-  accuracy: number;
-  marginText: number;
-  marginNoise: number;
-}
-
 export interface GenerateRequest {
   recordId?: string;
   image?: Blob;
@@ -174,27 +123,3 @@ export interface PovidWorkerApi {
   loadAdapter(files: DropFile[]): Promise<void>;
   exportDataset(): Promise<Uint8Array>;
 }
-
-export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
-  loraRank: 16,
-  loraAlpha: 32,
-  loraTargets: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'],
-  beta: 0.1,
-  learningRate: 2e-5,
-  warmupRatio: 0.03,
-  weightDecay: 0,
-  maxGradNorm: 1,
-  gradAccumulation: 1,
-  epochs: 3,
-  steps: 0,
-  lossMode: 'povid',
-  noiseReference: 'own-argmax',
-  stage1Fraction: 0.5,
-  wText: 0.5,
-  wNoise: 0.5,
-  noiseStep: 500,
-  seed: 42,
-  heldoutFraction: 0.1,
-  evalEvery: 10,
-  checkpointEvery: 10,
-};

@@ -1,6 +1,7 @@
 // A loaded model inside the Worker: tokenizer and chat template, the frozen vision encoder
 // (onnxruntime-web) and the decoder in our WGSL engine, with per-image feature caching.
 import { Engine } from '../engine';
+import { decoderNames, type LoraTarget } from '../engine/checkpoint';
 import type { GpuContext } from '../gpu';
 import { stopTokenIds, type ModelConfig } from '../model/config';
 import { CacheStorageByteCache } from '../model/cache';
@@ -8,17 +9,16 @@ import { decodeImage, toPixelValues } from '../model/image';
 import { loadModelBundle, type ModelSource } from '../model/source';
 import { ChatTokenizer } from '../model/tokenizer';
 import { FeatureCache, VisionEncoder } from '../model/vision';
-import type { TrainingExample } from '../model/tokenizer';
 import { BUILTIN_BASE_MODEL, localBaseModel } from '../export/peft';
+import type { RawTensor } from '../util/dtype';
 import type { LoadProgress, ModelChoice, ModelSummary } from './api';
 
 export const BUILTIN_MODEL_PATH = 'models/tiny/';
-export const DEFAULT_HUB_ID = 'HuggingFaceTB/SmolVLM-256M-Instruct';
 
 export interface SessionOptions {
   /** Longest training sequence (prompt with image tokens + answer). */
   maxSeq: number;
-  lora: { r: number; alpha: number; targets: string[]; seed: number };
+  lora: { r: number; alpha: number; targets: LoraTarget[]; seed: number };
   /** Base URL the page is served from (for the built-in model). */
   baseUrl: string;
 }
@@ -50,18 +50,6 @@ export function droppedFolderName(paths: readonly string[]): string | undefined 
   return firsts.size === 1 && only ? only : undefined;
 }
 
-const ENGINE_TARGETS: Record<string, 'q' | 'k' | 'v' | 'o' | 'gate' | 'up' | 'down'> = {
-  q_proj: 'q', k_proj: 'k', v_proj: 'v', o_proj: 'o', gate_proj: 'gate', up_proj: 'up', down_proj: 'down',
-};
-
-export function engineTargets(targets: string[]): ('q' | 'k' | 'v' | 'o' | 'gate' | 'up' | 'down')[] {
-  return targets.map((t) => {
-    const e = ENGINE_TARGETS[t];
-    if (!e) throw new Error(`unknown LoRA target "${t}"; choose from ${Object.keys(ENGINE_TARGETS).join(', ')}`);
-    return e;
-  });
-}
-
 export class ModelSession {
   readonly features = new FeatureCache(256);
   private pixelCache = new Map<string, Float32Array>();
@@ -78,7 +66,7 @@ export class ModelSession {
     /** The hub id, for hub models only. */
     readonly hubId: string | undefined,
     readonly decoderPrefix: string,
-    private weights: Map<string, import('../model/safetensors').RawTensor>,
+    private weights: Map<string, RawTensor>,
     readonly opts: SessionOptions,
     /** Tokens that end a generated answer: generation_config.json's eos ids and the tokenizer's eos. */
     readonly stopTokens: readonly number[],
@@ -149,10 +137,6 @@ export class ModelSession {
     return this.features.getOrCompute(key, async () => this.vision.encode(await this.pixels(key, blob)));
   }
 
-  example(question: string, answer: string): TrainingExample {
-    return this.tokenizer.buildExample(question, answer, this.imageSeqLen);
-  }
-
   promptTokens(question: string): number[] {
     return this.tokenizer.encode(this.tokenizer.renderPrompt(question, { imageSeqLen: this.imageSeqLen, withImage: true }));
   }
@@ -167,7 +151,7 @@ export class ModelSession {
 function createEngine(
   ctx: GpuContext,
   config: ModelConfig,
-  weights: Map<string, import('../model/safetensors').RawTensor>,
+  weights: Map<string, RawTensor>,
   prefix: string,
   imageTokenId: number,
   maxSeq: number,
@@ -176,9 +160,9 @@ function createEngine(
   return Engine.create(ctx, config.decoder, weights, {
     maxBatch: 2,
     maxSeq,
-    lora: { r: lora.r, alpha: lora.alpha, targets: engineTargets(lora.targets), seed: lora.seed },
+    lora,
     imageTokenId,
-    names: { prefix, lmHead: 'lm_head.weight' },
+    names: decoderNames(prefix),
   });
 }
 

@@ -1,13 +1,15 @@
 // The Web Worker: owns the GPU, the model, the dataset and the training loop. The page calls
 // these methods through comlink and renders what they return and stream.
 import * as Comlink from 'comlink';
+import { loraName, targetsOfProjections } from '../engine/checkpoint';
 import { peftFromEngine, readPeftAdapter, zipAdapter } from '../export/peft';
 import { exportDataset } from '../export/dataset';
 import { DeviceLostError, GpuContext } from '../gpu';
 import { IndexedDbCheckpointStore, MemoryCheckpointStore, type CheckpointStore } from '../povid/checkpoint';
 import { readZip } from '../povid/formats/zip';
-import { noiseImageBlob } from '../povid/noise';
-import { PovidTrainer, noisyPixels, toSequence, TrainingError, type TrainExample } from '../povid/trainer';
+import { noiseImageBlob, noisyPixels } from '../povid/noise';
+import { noisyFeatures, prepareExamples, type ImageDeps, type PrepareDeps, type TrainExample } from '../povid/prepare';
+import { PovidTrainer, TrainingError } from '../povid/trainer';
 import {
   DEFAULT_TRAIN_CONFIG,
   type DatasetView,
@@ -66,7 +68,8 @@ class PovidWorker implements PovidWorkerApi {
     this.session = null;
     this.examples.clear();
     const c = DEFAULT_TRAIN_CONFIG;
-    this.session = await ModelSession.load(ctx, choice, { maxSeq: MAX_SEQ, baseUrl: pageBase(), lora: { r: c.loraRank, alpha: c.loraAlpha, targets: c.loraTargets, seed: c.seed } }, onProgress);
+    const lora = { r: c.loraRank, alpha: c.loraAlpha, targets: targetsOfProjections(c.loraTargets), seed: c.seed };
+    this.session = await ModelSession.load(ctx, choice, { maxSeq: MAX_SEQ, baseUrl: pageBase(), lora }, onProgress);
     this.choice = choice;
     const s = this.session;
     const promptBudget = s.promptTokens('').length + 32;
@@ -109,7 +112,7 @@ class PovidWorker implements PovidWorkerApi {
     const s = this.model();
     const r = this.dataset.get(id);
     const pixels = await s.pixels(r.image, await this.image(id));
-    const features = await s.vision.encode(noisyPixels(pixels, t, DEFAULT_TRAIN_CONFIG.seed, 0));
+    const features = await noisyFeatures(imageDeps(s), pixels, { t, seed: DEFAULT_TRAIN_CONFIG.seed, use: 0 });
     const text = await this.generateText(s, r.question, features, true, { maxNewTokens });
     r.noisyAnswer = text;
     return text;
@@ -152,39 +155,25 @@ class PovidWorker implements PovidWorkerApi {
       throw new Error('pick a record image or drop an image to ask about');
     }
     const features = req.noiseStep !== undefined
-      ? await s.vision.encode(noisyPixels(await s.pixels(key, blob), req.noiseStep, req.seed ?? 0, 0))
+      ? await noisyFeatures(imageDeps(s), await s.pixels(key, blob), { t: req.noiseStep, seed: req.seed ?? 0, use: 0 })
       : await s.imageFeatures(key, blob);
     return this.generateText(s, req.question, features, req.lora, req, onToken);
   }
 
-  private async prepareExamples(s: ModelSession, ids: string[], onStatus?: (m: string) => void): Promise<TrainExample[]> {
-    const out: TrainExample[] = [];
-    for (const [i, id] of ids.entries()) {
-      let ex = this.examples.get(id);
-      if (!ex) {
-        onStatus?.(`encoding images ${i + 1}/${ids.length}`);
-        const r = this.dataset.get(id);
-        const blob = await this.image(id);
-        const pixels = await s.pixels(r.image, blob);
-        const features = await s.imageFeatures(r.image, blob);
-        ex = {
-          id,
-          chosen: toSequence(s.example(r.question, r.chosen), features),
-          rejected: toSequence(s.example(r.question, r.rejectedText), features),
-          pixels,
-        };
-        this.examples.set(id, ex);
-      }
-      out.push(ex);
-    }
-    return out;
+  /** The records' training examples, prepared once per record and kept until it is edited. */
+  private prepareExamples(s: ModelSession, ids: string[], onStatus?: (m: string) => void): Promise<TrainExample[]> {
+    const load = async (id: string) => {
+      const r = this.dataset.get(id);
+      return { id, image: r.image, blob: await this.image(id), question: r.question, chosen: r.chosen, rejected: r.rejectedText };
+    };
+    return prepareExamples(prepareDeps(s), ids, load, { cache: this.examples, onExample: (n, total) => onStatus?.(`encoding images ${n}/${total}`) });
   }
 
   async train(config: TrainConfig, onStep: (m: StepMetrics) => void, onEval?: (m: EvalMetrics) => void, onStatus?: (s: string) => void): Promise<{ steps: number; stopped: 'done' | 'cancelled' }> {
     const s = this.model();
     if (this.dataset.records.size === 0) throw new TrainingError('The dataset has no valid record yet: drop images with a questions-and-answers file first.');
     const ctx = await this.gpu();
-    const lora = { r: config.loraRank, alpha: config.loraAlpha, targets: config.loraTargets, seed: config.seed };
+    const lora = { r: config.loraRank, alpha: config.loraAlpha, targets: targetsOfProjections(config.loraTargets), seed: config.seed };
     const cur = s.opts.lora;
     const sameShape = cur.r === lora.r && cur.alpha === lora.alpha && cur.targets.join() === lora.targets.join();
     const checkpoint = await this.store.load().catch(() => null);
@@ -201,7 +190,7 @@ class PovidWorker implements PovidWorkerApi {
     const train = await this.prepareExamples(s, split.train.map((r) => r.id), onStatus);
     const heldout = await this.prepareExamples(s, split.heldout.map((r) => r.id), onStatus);
     const run = async (from: typeof checkpoint) => {
-      this.trainer = new PovidTrainer({ engine: s.engine, encodeImage: (p) => s.vision.encode(p), store: this.store, decode: (ids) => s.tokenizer.decode(ids, true) }, train, heldout, config, datasetKey);
+      this.trainer = new PovidTrainer({ engine: s.engine, ...imageDeps(s), store: this.store, decode: (ids) => s.tokenizer.decode(ids, true) }, train, heldout, config, datasetKey);
       onStatus?.('training');
       return this.trainer.run({ onStep, onEval, onStatus }, from);
     };
@@ -266,9 +255,8 @@ class PovidWorker implements PovidWorkerApi {
     await s.rebuildEngine(ctx, { r: spec.r, alpha: spec.alpha, targets: spec.targets, seed: s.opts.lora.seed });
     const values = new Map<string, Float32Array>();
     for (const m of matrices) {
-      const mod = m.target === 'gate_proj' || m.target === 'up_proj' || m.target === 'down_proj' ? 'mlp' : 'self_attn';
-      values.set(`${s.decoderPrefix}layers.${m.layer}.${mod}.${m.target}.lora_A.weight`, m.A);
-      values.set(`${s.decoderPrefix}layers.${m.layer}.${mod}.${m.target}.lora_B.weight`, m.B);
+      values.set(loraName(s.decoderPrefix, m.layer, m.target, 'A'), m.A);
+      values.set(loraName(s.decoderPrefix, m.layer, m.target, 'B'), m.B);
     }
     await s.engine.lora!.set(values);
   }
@@ -287,6 +275,21 @@ class PovidWorker implements PovidWorkerApi {
     );
     return Comlink.transfer(zip, [zip.buffer]);
   }
+}
+
+/** The session's vision encoder with POVID's image noise. */
+function imageDeps(s: ModelSession): ImageDeps {
+  return { encodeImage: (p) => s.vision.encode(p), noise: noisyPixels };
+}
+
+/** The session's tokenizer, image decoding and feature cache, for preparing examples. */
+function prepareDeps(s: ModelSession): PrepareDeps {
+  return {
+    chat: s.tokenizer,
+    imageSeqLen: s.imageSeqLen,
+    pixels: (key, blob) => s.pixels(key, blob),
+    features: (key, pixels) => s.features.getOrCompute(key, () => s.vision.encode(pixels)),
+  };
 }
 
 async function quickHash(blob: Blob): Promise<string> {

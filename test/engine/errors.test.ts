@@ -5,9 +5,9 @@ import { GpuLimitError } from '../../src/gpu';
 import { ConfigError } from '../../src/engine/config';
 import { Engine } from '../../src/engine/decoder';
 import { EngineInputError, ImageRowsError, NonFiniteError, SequenceLengthError, WeightError } from '../../src/engine/errors';
-import { LORA_TARGETS, type LoraTarget } from '../../src/engine/layout';
+import { LORA_TARGETS, type LoraTarget } from '../../src/engine/checkpoint';
 import { randomDecoderWeights } from '../../src/engine/params';
-import type { RawTensor } from '../../src/model/safetensors';
+import type { RawTensor } from '../../src/util/dtype';
 import { Rng } from '../../src/util/rng';
 import { IMAGE_TOKEN, makeExamples, makePrompt, makeSequence, randomAnswer, TINY, engineGpu } from './fixture';
 

@@ -3,9 +3,9 @@
 // sequence's numbers; last-position logits match.
 import { describe, expect, it } from 'vitest';
 import { Engine } from '../../src/engine/decoder';
-import { LORA_TARGETS } from '../../src/engine/layout';
-import { expectedWeights, randomDecoderWeights, roundToBf16, type WeightSource } from '../../src/engine/params';
-import { f16ToF32, f32ToBf16, f32ToF16, type RawTensor } from '../../src/model/safetensors';
+import { expectedWeights, LORA_TARGETS } from '../../src/engine/checkpoint';
+import { randomDecoderWeights, type WeightSource } from '../../src/engine/params';
+import { f16ToF32, f32ToBf16, f32ToF16, roundToBf16, type RawTensor } from '../../src/util/dtype';
 import { Rng } from '../../src/util/rng';
 import { refLora, refWeights, rowLogits, decoderForward as refForward, sequenceLogprob, type RefModel } from '../reference/decoder';
 import { IMAGE_TOKEN, makePrompt, makeSequence, normRelError, randomAnswer, randomLoraValues, TINY, toRef, engineGpu } from './fixture';

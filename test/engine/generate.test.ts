@@ -2,7 +2,7 @@
 // reference; seeded sampling is deterministic; stop token, callback and capacity end generation.
 import { describe, expect, it } from 'vitest';
 import { Engine } from '../../src/engine/decoder';
-import { LORA_TARGETS } from '../../src/engine/layout';
+import { LORA_TARGETS } from '../../src/engine/checkpoint';
 import { randomDecoderWeights } from '../../src/engine/params';
 import { Rng } from '../../src/util/rng';
 import { decoderForward as refForward, refLora, refWeights, rowLogits, type RefModel } from '../reference/decoder';

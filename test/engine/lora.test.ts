@@ -1,8 +1,8 @@
 // The LoRA adapter's flat layout, PEFT init and named access.
 import { describe, expect, it } from 'vitest';
 import { LoraAdapter } from '../../src/engine/lora';
-import { loraLayout, normalizeLoraConfig, targetShape } from '../../src/engine/layout';
-import { SMOLVLM_NAMES } from '../../src/engine/params';
+import { SMOLVLM_NAMES, targetShape } from '../../src/engine/checkpoint';
+import { loraLayout, normalizeLoraConfig } from '../../src/engine/layout';
 import { engineGpu, TINY } from './fixture';
 
 describe('LoRA adapter', () => {

@@ -3,7 +3,7 @@
 // POVID step, a forward pass and a generation (every buffer they use belongs to the plan).
 import { describe, expect, it } from 'vitest';
 import { Engine, type EngineOptions } from '../../src/engine/decoder';
-import { LORA_TARGETS } from '../../src/engine/layout';
+import { LORA_TARGETS } from '../../src/engine/checkpoint';
 import { randomDecoderWeights } from '../../src/engine/params';
 import { Rng } from '../../src/util/rng';
 import { IMAGE_TOKEN, makeExamples, makePrompt, randomLoraValues, TINY, engineGpu } from './fixture';

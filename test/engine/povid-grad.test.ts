@@ -8,8 +8,10 @@
 import { describe, expect, it } from 'vitest';
 import { Engine } from '../../src/engine/decoder';
 import type { NoiseReference } from '../../src/engine/kernels/dpo';
-import { LORA_TARGETS, type LoraConfig } from '../../src/engine/layout';
-import { randomDecoderWeights, roundToBf16, expectedWeights, type WeightDtype } from '../../src/engine/params';
+import { expectedWeights, LORA_TARGETS } from '../../src/engine/checkpoint';
+import type { LoraConfig } from '../../src/engine/layout';
+import { randomDecoderWeights, type WeightDtype } from '../../src/engine/params';
+import { roundToBf16 } from '../../src/util/dtype';
 import { refLora, refWeights } from '../reference/decoder';
 import { povidReference } from '../reference/povid';
 import { IMAGE_TOKEN, makeExamples, maxAbs, normRelError, randomLoraValues, refExamples, TINY, engineGpu } from './fixture';

@@ -2,8 +2,9 @@
 // parameters spread over layers and targets (A and B), tiny config.
 import { describe, expect, it } from 'vitest';
 import { makeDecoderConfig } from '../../src/engine/config';
-import { loraLayout, LORA_TARGETS } from '../../src/engine/layout';
-import { randomDecoderWeights, SMOLVLM_NAMES } from '../../src/engine/params';
+import { LORA_TARGETS, SMOLVLM_NAMES } from '../../src/engine/checkpoint';
+import { loraLayout } from '../../src/engine/layout';
+import { randomDecoderWeights } from '../../src/engine/params';
 import { Rng } from '../../src/util/rng';
 import { refWeights, type RefModel } from '../reference/decoder';
 import { povidReference } from '../reference/povid';

@@ -2,8 +2,9 @@
 // and gradient accumulation over micro-batches against one full batch.
 import { describe, expect, it } from 'vitest';
 import { Engine } from '../../src/engine/decoder';
-import { LORA_TARGETS, loraLayout } from '../../src/engine/layout';
-import { randomDecoderWeights, SMOLVLM_NAMES } from '../../src/engine/params';
+import { LORA_TARGETS, SMOLVLM_NAMES } from '../../src/engine/checkpoint';
+import { loraLayout } from '../../src/engine/layout';
+import { randomDecoderWeights } from '../../src/engine/params';
 import { adamwStep } from '../reference/adamw';
 import { refWeights, type RefModel } from '../reference/decoder';
 import { povidReference } from '../reference/povid';

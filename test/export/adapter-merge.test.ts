@@ -3,7 +3,7 @@
 // plain reference decoder's logits with the engine's adapter-on logits.
 import { describe, expect, it } from 'vitest';
 import { Engine } from '../../src/engine';
-import { TARGET_MODULE, type LoraTarget } from '../../src/engine/layout';
+import { TARGET_MODULE, type LoraTarget } from '../../src/engine/checkpoint';
 import { randomDecoderWeights } from '../../src/engine/params';
 import { peftFromEngine, readPeftAdapter } from '../../src/export/peft';
 import { parseSafetensorsHeader } from '../../src/model/safetensors';
@@ -38,8 +38,7 @@ describe('exported adapter vs the engine', () => {
       const scale = spec.alpha / spec.r;
       const merged64 = new Map<string, Float64Array>();
       for (const m of matrices) {
-        const engineTarget = m.target.replace('_proj', '') as LoraTarget;
-        const name = `model.text_model.layers.${m.layer}.${TARGET_MODULE[engineTarget]}.weight`;
+        const name = `model.text_model.layers.${m.layer}.${TARGET_MODULE[m.target]}.weight`;
         const W = Float64Array.from(weights.get(name)!);
         for (let o = 0; o < m.outFeatures; o++)
           for (let i = 0; i < m.inFeatures; i++) {

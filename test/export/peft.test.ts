@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { unzipSync } from 'fflate';
-import { adapterConfig, adapterLoadHint, BUILTIN_BASE_MODEL, localBaseModel, LORA_TARGETS, peftKey, readPeftAdapter, targetModulesRegex, writePeftAdapter, zipAdapter, type LoraMatrices } from '../../src/export/peft';
+import { LORA_TARGETS, peftKey, type LoraTarget } from '../../src/engine/checkpoint';
+import { adapterConfig, adapterLoadHint, BUILTIN_BASE_MODEL, localBaseModel, readPeftAdapter, targetModulesRegex, writePeftAdapter, zipAdapter, type LoraMatrices } from '../../src/export/peft';
 import { droppedFolderName, modelSource } from '../../src/worker/model-session';
 import { parseSafetensorsHeader } from '../../src/model/safetensors';
 import { Rng } from '../../src/util/rng';
@@ -9,8 +10,8 @@ const spec = { r: 4, alpha: 8, targets: [...LORA_TARGETS], baseModel: 'HuggingFa
 
 function matrices(layers: number, C: number, KV: number, FF: number): LoraMatrices[] {
   const rng = new Rng(3);
-  const dims: Record<string, [number, number]> = {
-    q_proj: [C, C], k_proj: [C, KV], v_proj: [C, KV], o_proj: [C, C], gate_proj: [C, FF], up_proj: [C, FF], down_proj: [FF, C],
+  const dims: Record<LoraTarget, [number, number]> = {
+    q: [C, C], k: [C, KV], v: [C, KV], o: [C, C], gate: [C, FF], up: [C, FF], down: [FF, C],
   };
   const out: LoraMatrices[] = [];
   for (let l = 0; l < layers; l++)
@@ -56,15 +57,13 @@ describe('PEFT adapter files', () => {
 
   it('limits target_modules to the text model (a full-match regex)', () => {
     const re = new RegExp(`^(?:${targetModulesRegex('model.text_model.', [...LORA_TARGETS])})$`);
-    for (const t of LORA_TARGETS) {
-      const block = ['gate_proj', 'up_proj', 'down_proj'].includes(t) ? 'mlp' : 'self_attn';
-      expect(re.test(`model.text_model.layers.12.${block}.${t}`)).toBe(true);
-    }
+    const modules = ['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj', 'self_attn.o_proj', 'mlp.gate_proj', 'mlp.up_proj', 'mlp.down_proj'];
+    for (const m of modules) expect(re.test(`model.text_model.layers.12.${m}`)).toBe(true);
     expect(re.test('model.vision_model.encoder.layers.0.self_attn.q_proj')).toBe(false);
     expect(re.test('model.vision_model.encoder.layers.0.mlp.fc1')).toBe(false);
     expect(re.test('model.connector.modality_projection.proj')).toBe(false);
     expect(re.test('lm_head')).toBe(false);
-    const qv = new RegExp(`^(?:${targetModulesRegex('model.text_model.', ['q_proj', 'v_proj'])})$`);
+    const qv = new RegExp(`^(?:${targetModulesRegex('model.text_model.', ['q', 'v'])})$`);
     expect(qv.test('model.text_model.layers.0.self_attn.q_proj')).toBe(true);
     expect(qv.test('model.text_model.layers.0.self_attn.k_proj')).toBe(false);
     expect(qv.test('model.text_model.layers.0.mlp.up_proj')).toBe(false);
@@ -84,7 +83,7 @@ describe('PEFT adapter files', () => {
     }
     const unzipped = unzipSync(zipAdapter(files));
     expect(Object.keys(unzipped).sort()).toEqual(['adapter_config.json', 'adapter_model.safetensors']);
-    expect(peftKey('model.text_model.', 3, 'up_proj', 'B')).toBe('base_model.model.model.text_model.layers.3.mlp.up_proj.lora_B.weight');
+    expect(peftKey('model.text_model.', 3, 'up', 'B')).toBe('base_model.model.model.text_model.layers.3.mlp.up_proj.lora_B.weight');
   });
 
   it('refuses adapters it cannot apply, naming the problem', () => {

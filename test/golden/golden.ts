@@ -4,7 +4,8 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { readSafetensors, tensorToF32 } from '../../src/model/safetensors';
+import { readSafetensors } from '../../src/model/safetensors';
+import { tensorToF32 } from '../../src/util/dtype';
 import { TINY_DIR } from '../train/tiny-model';
 import { writeTinyModel } from '../../scripts/tiny-model';
 

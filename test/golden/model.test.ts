@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine, type PovidExample } from '../../src/engine';
+import { decoderNames, loraName } from '../../src/engine/checkpoint';
 import { BUILTIN_BASE_MODEL, peftFromEngine, readPeftAdapter } from '../../src/export/peft';
 import type { GpuContext } from '../../src/gpu';
 import type { ModelBundle } from '../../src/model/source';
@@ -55,16 +56,15 @@ describe('engine vs transformers / PEFT / torch autograd (float64) on the built-
     engine = await Engine.create(ctx, bundle.config.decoder, bundle.decoderTensors, {
       maxBatch: 2,
       maxSeq: P + Math.max(golden.chosen_ids.length, golden.rejected_ids.length),
-      lora: { r: spec.r, alpha: spec.alpha, targets: spec.targets.map((t) => t.replace('_proj', '')) as never, seed: 0 },
+      lora: { r: spec.r, alpha: spec.alpha, targets: spec.targets, seed: 0 },
       imageTokenId: golden.image_token_id,
-      names: { prefix: bundle.decoderPrefix, lmHead: 'lm_head.weight' },
+      names: decoderNames(bundle.decoderPrefix),
     });
     // As the Worker loads an adapter file into the engine.
     const values = new Map<string, Float32Array>();
     for (const m of matrices) {
-      const block = ['gate_proj', 'up_proj', 'down_proj'].includes(m.target) ? 'mlp' : 'self_attn';
-      values.set(`${bundle.decoderPrefix}layers.${m.layer}.${block}.${m.target}.lora_A.weight`, m.A);
-      values.set(`${bundle.decoderPrefix}layers.${m.layer}.${block}.${m.target}.lora_B.weight`, m.B);
+      values.set(loraName(bundle.decoderPrefix, m.layer, m.target, 'A'), m.A);
+      values.set(loraName(bundle.decoderPrefix, m.layer, m.target, 'B'), m.B);
     }
     await engine.lora!.set(values);
   });

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { linearBackwardInput, linearBackwardWeight, linearForward } from '../../src/engine/kernels/linear';
 import { loraBackward, loraForward } from '../../src/engine/kernels/lora';
-import { f32ToBf16 } from '../../src/model/safetensors';
+import { f32ToBf16 } from '../../src/util/dtype';
 import { Rng } from '../../src/util/rng';
 import { maxRelError, testGpu } from '../helpers/gpu';
 import { splitKBuffer } from '../helpers/scratch';

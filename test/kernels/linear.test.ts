@@ -6,7 +6,7 @@
 // of the sum (entries of a sum of K unit-sized products are ~sqrt(K); f32 error ~1e-7 sqrt(K)).
 import { describe, expect, it } from 'vitest';
 import { KernelArgumentError } from '../../src/engine/errors';
-import { bf16ToF32, f32ToBf16 } from '../../src/model/safetensors';
+import { bf16ToF32, f32ToBf16 } from '../../src/util/dtype';
 import { GEMV_MAX_T, linearBackwardInput, linearBackwardWeight, linearForward } from '../../src/engine/kernels/linear';
 import type { Weight } from '../../src/engine/kernels/types';
 import type { GpuContext } from '../../src/gpu';

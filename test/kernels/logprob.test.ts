@@ -3,7 +3,7 @@ import { KernelArgumentError } from '../../src/engine/errors';
 import { logprobBackward, logprobChunk, logprobForward, sequenceLogprobSum } from '../../src/engine/kernels/logprob';
 import type { Weight } from '../../src/engine/kernels/types';
 import type { GpuContext } from '../../src/gpu';
-import { bf16ToF32, f32ToBf16 } from '../../src/model/safetensors';
+import { bf16ToF32, f32ToBf16 } from '../../src/util/dtype';
 import { Rng } from '../../src/util/rng';
 import { bf16Weight, f32Weight, maxRelError, randn, testGpu } from '../helpers/gpu';
 import { destroyLogprobScratch, logprobScratchFor } from '../helpers/scratch';

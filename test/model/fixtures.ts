@@ -3,9 +3,9 @@
 
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { expectedWeights } from '../../src/engine/checkpoint';
 import { makeDecoderConfig, type DecoderConfig } from '../../src/engine/config';
 import { Rng } from '../../src/util/rng';
-import { decoderTensorNames } from '../../src/model/weights';
 
 export const TINY_DECODER: DecoderConfig = makeDecoderConfig({
   hiddenSize: 8,
@@ -100,7 +100,7 @@ export function buildTinyCheckpoint(cfg: DecoderConfig = TINY_DECODER, seed = 1)
   const entries: RawEntry[] = [];
   const decoder = new Map<string, RawEntry>();
   let s = seed;
-  for (const spec of decoderTensorNames(cfg)) {
+  for (const spec of expectedWeights(cfg)) {
     const n = spec.shape.reduce((a, b) => a * b, 1);
     const e = { name: spec.name, dtype: 'BF16', shape: spec.shape, data: randomBytes(2 * n, s++) };
     entries.push(e);

@@ -2,17 +2,12 @@ import { describe, expect, it } from 'vitest';
 import {
   MAX_HEADER_LENGTH,
   SafetensorsError,
-  bf16ToF32,
-  f16ToF32,
-  f32ToBf16,
-  f32ToF16,
   parseSafetensorsHeader,
   readHeaderLength,
   readSafetensors,
-  tensorToF32,
   writeSafetensors,
-  type RawTensor,
 } from '../../src/model/safetensors';
+import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, tensorToF32, type RawTensor } from '../../src/util/dtype';
 import { buildFromHeader, buildSafetensorsFile, randomBytes } from './fixtures';
 
 const FILE = 'model.safetensors';

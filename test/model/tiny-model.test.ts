@@ -4,12 +4,14 @@ import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeOnnxModel } from '../../scripts/onnx-writer';
 import { buildTinyModel, sha256, TINY, writeTinyModel } from '../../scripts/tiny-model';
+import { expectedWeights } from '../../src/engine/checkpoint';
 import { parseModelConfig, stopTokenIds } from '../../src/model/config';
-import { bf16ToF32, readSafetensors, tensorToF32 } from '../../src/model/safetensors';
+import { readSafetensors } from '../../src/model/safetensors';
 import { loadModelBundle } from '../../src/model/source';
 import { ChatTokenizer } from '../../src/model/tokenizer';
 import { VisionEncoder } from '../../src/model/vision';
-import { checkDecoderTensors, decoderTensorNames } from '../../src/model/weights';
+import { checkDecoderTensors } from '../../src/model/weights';
+import { bf16ToF32, tensorToF32 } from '../../src/util/dtype';
 
 const EXPECTED_FILES = [
   'added_tokens.json',
@@ -106,7 +108,7 @@ describe('tiny model folder', () => {
     const file = readSafetensors(new Uint8Array(await read('model.safetensors')), 'model.safetensors');
     expect(file.header.metadata).toEqual({ format: 'pt' });
     const cfg = parseModelConfig(await readJson('config.json'));
-    expect(checkDecoderTensors(file.header, cfg.decoder)).toHaveLength(decoderTensorNames(cfg.decoder).length);
+    expect(checkDecoderTensors(file.header, cfg.decoder)).toHaveLength(expectedWeights(cfg.decoder).length);
     for (const t of file.header.tensors.values()) expect(t.dtype, t.name).toBe('BF16');
     expect(file.header.tensors.get('model.connector.modality_projection.proj.weight')?.shape).toEqual([64, 512]);
     expect(file.header.tensors.get('model.vision_model.embeddings.patch_embedding.weight')?.shape).toEqual([32, 3, 16, 16]);

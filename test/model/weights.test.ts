@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest';
+import { decoderNames, expectedWeights } from '../../src/engine/checkpoint';
 import { SMOLVLM_256M_DECODER, makeDecoderConfig } from '../../src/engine/config';
 import { SafetensorsError, readSafetensors } from '../../src/model/safetensors';
-import { ModelWeightsError, checkDecoderTensors, decoderTensorNames, findDecoderPrefix, planRangeRequests } from '../../src/model/weights';
+import { ModelWeightsError, checkDecoderTensors, findDecoderPrefix, planRangeRequests } from '../../src/model/weights';
 import { TINY_DECODER, buildSafetensorsFile, buildTinyCheckpoint, randomBytes, type RawEntry } from './fixtures';
 
-describe('decoderTensorNames', () => {
+describe('expectedWeights', () => {
   it('lists SmolVLM-256M’s decoder with grouped-query shapes', () => {
-    const specs = decoderTensorNames(SMOLVLM_256M_DECODER);
+    const specs = expectedWeights(SMOLVLM_256M_DECODER);
     expect(specs).toHaveLength(1 + 30 * 9 + 1 + 1);
     const byName = new Map(specs.map((s) => [s.name, s.shape]));
     expect(byName.get('model.text_model.embed_tokens.weight')).toEqual([49280, 576]);
@@ -17,14 +18,14 @@ describe('decoderTensorNames', () => {
     expect(byName.get('model.text_model.layers.0.mlp.down_proj.weight')).toEqual([576, 1536]);
     expect(byName.get('model.text_model.layers.0.mlp.gate_proj.weight')).toEqual([1536, 576]);
     expect(byName.get('model.text_model.norm.weight')).toEqual([576]);
-    expect(specs[specs.length - 1]).toEqual({ name: 'lm_head.weight', shape: [49280, 576] });
+    expect(specs[specs.length - 1]).toEqual({ name: 'lm_head.weight', shape: [49280, 576], role: 'lmHead' });
     const params = specs.reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1), 0);
     expect(params).toBe(162_974_016); // ~106M in the layers plus 28.4M each for embeddings and lm_head
   });
 
   it('omits lm_head when tied and uses the Llama prefix', () => {
     const tied = makeDecoderConfig({ ...TINY_DECODER, tieWordEmbeddings: true });
-    const specs = decoderTensorNames(tied, 'model.');
+    const specs = expectedWeights(tied, decoderNames('model.'));
     expect(specs.map((s) => s.name)).not.toContain('lm_head.weight');
     expect(specs[0]!.name).toBe('model.embed_tokens.weight');
     expect(specs).toHaveLength(1 + 2 * 9 + 1);
@@ -44,7 +45,7 @@ describe('checkDecoderTensors', () => {
   const file = 'model.safetensors';
 
   function withEntries(edit: (entries: RawEntry[]) => RawEntry[]) {
-    const entries = decoderTensorNames(TINY_DECODER).map((s, i) => ({
+    const entries = expectedWeights(TINY_DECODER).map((s, i) => ({
       name: s.name,
       dtype: 'BF16',
       shape: s.shape,
@@ -58,7 +59,7 @@ describe('checkDecoderTensors', () => {
     const header = readSafetensors(bytes, file).header;
     expect(header.unsupportedTensors.has('model.vision_model.embeddings.position_ids')).toBe(true);
     const infos = checkDecoderTensors(header, TINY_DECODER);
-    expect(infos.map((i) => i.name)).toEqual(decoderTensorNames(TINY_DECODER).map((s) => s.name));
+    expect(infos.map((i) => i.name)).toEqual(expectedWeights(TINY_DECODER).map((s) => s.name));
   });
 
   it('names a missing tensor', () => {

@@ -6,8 +6,8 @@
 //   out = h + down(silu(gate(ln2 h)) * up(ln2 h))
 // where each adapted linear is W x + (alpha/r) B A x.
 import type { DecoderConfig } from '../../src/engine/config';
-import { LORA_TARGETS, TARGET_MODULE, loraLayout, targetShape, type LoraConfig, type LoraLayout, type LoraTarget } from '../../src/engine/layout';
-import { SMOLVLM_NAMES, type WeightNames } from '../../src/engine/params';
+import { LORA_TARGETS, SMOLVLM_NAMES, TARGET_MODULE, targetShape, type LoraTarget, type WeightNames } from '../../src/engine/checkpoint';
+import { loraLayout, type LoraConfig, type LoraLayout } from '../../src/engine/layout';
 import { attentionBackward, attentionForward } from './attention';
 import { embeddingForward, replaceRows } from './embedding';
 import { gatherRows, scatterAddRows } from './gather';

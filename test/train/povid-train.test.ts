@@ -4,8 +4,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryCheckpointStore } from '../../src/povid/checkpoint';
 import { injectHallucination } from '../../src/povid/inject';
-import { PovidTrainer, toSequence, type TrainExample } from '../../src/povid/trainer';
-import { DEFAULT_TRAIN_CONFIG, type StepMetrics, type TrainConfig } from '../../src/worker/api';
+import { DEFAULT_TRAIN_CONFIG, type StepMetrics, type TrainConfig } from '../../src/povid/config';
+import { toSequence, type TrainExample } from '../../src/povid/prepare';
+import { PovidTrainer } from '../../src/povid/trainer';
 import type { GpuContext } from '../../src/gpu';
 import { testGpu } from '../helpers/gpu';
 import { discImage, loadTinySession, type TinySession } from './tiny-model';

@@ -3,6 +3,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { Engine } from '../../src/engine';
+import { decoderNames } from '../../src/engine/checkpoint';
 import type { GpuContext } from '../../src/gpu';
 import { loadModelBundle, type ModelBundle } from '../../src/model/source';
 import { ChatTokenizer } from '../../src/model/tokenizer';
@@ -37,7 +38,7 @@ export async function loadTinySession(ctx: GpuContext, lora: { r: number; alpha:
     maxSeq,
     lora,
     imageTokenId: tokenizer.imageTokenId,
-    names: { prefix: bundle.decoderPrefix, lmHead: 'lm_head.weight' },
+    names: decoderNames(bundle.decoderPrefix),
   });
   return { bundle, tokenizer, vision, engine };
 }

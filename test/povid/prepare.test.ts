@@ -1,0 +1,146 @@
+// Preparing training examples with the built-in tiny model's tokenizer and ONNX vision encoder
+// (WASM, no GPU): record -> pixels -> features, question + answers -> token sequences, and the
+// noisy image's features per use.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ChatTokenizer } from '../../src/model/tokenizer';
+import { VisionEncoder } from '../../src/model/vision';
+import { noisyPixels } from '../../src/povid/noise';
+import { noisyFeatures, povidExample, prepareExample, prepareExamples, type ExampleSource, type ImageDeps, type PrepareDeps } from '../../src/povid/prepare';
+import { discImage, loadTinyBundle } from '../train/tiny-model';
+
+const RECORDS: Omit<ExampleSource, 'blob'>[] = [
+  { id: 'r0', image: 'red.png', question: 'What is in the picture?', chosen: 'A red ball on a green lawn.', rejected: 'A red ball and a dog on a green lawn.' },
+  { id: 'r1', image: 'sun.png', question: 'Describe the image.', chosen: 'A yellow sun in a blue sky.', rejected: 'Two yellow suns in a blue sky.' },
+  { id: 'r2', image: 'red.png', question: 'What colour is the ball?', chosen: 'It is red.', rejected: 'It is blue.' },
+];
+
+describe('preparing examples', () => {
+  let tokenizer: ChatTokenizer;
+  let vision: VisionEncoder;
+  let images: Map<string, Float32Array>;
+  /** Which image keys were decoded and encoded, in order. */
+  let calls: { pixels: string[]; features: string[] };
+  let deps: PrepareDeps;
+  let imageDeps: ImageDeps;
+  const source = (i: number): ExampleSource => ({ ...RECORDS[i], blob: new Blob([RECORDS[i].image]) });
+
+  beforeAll(async () => {
+    const bundle = await loadTinyBundle();
+    tokenizer = ChatTokenizer.fromJson(bundle.tokenizerJson, bundle.tokenizerConfigJson, bundle.chatTemplate);
+    vision = await VisionEncoder.create(bundle.visionOnnx!, { executionProvider: 'wasm', numThreads: 1 });
+    const S = vision.imageSize;
+    images = new Map([
+      ['red.png', discImage(S, [220, 30, 30], [40, 160, 60], 0.4, 0.5, 0.2)],
+      ['sun.png', discImage(S, [250, 220, 40], [60, 120, 230], 0.6, 0.3, 0.25)],
+    ]);
+    imageDeps = { encodeImage: (p) => vision.encode(p), noise: noisyPixels };
+  });
+  afterAll(() => vision?.dispose());
+
+  const freshDeps = () => {
+    calls = { pixels: [], features: [] };
+    deps = {
+      chat: tokenizer,
+      imageSeqLen: vision.imageSeqLen,
+      // Stands in for decoding the blob: the test's images are drawn, not decoded.
+      pixels: async (key) => {
+        calls.pixels.push(key);
+        const p = images.get(key);
+        if (!p) throw new Error(`no test image ${key}`);
+        return p;
+      },
+      features: (key, pixels) => {
+        calls.features.push(key);
+        return vision.encode(pixels);
+      },
+    };
+  };
+
+  it('turns a record into two token sequences on the clean image, targets at the answer only', async () => {
+    freshDeps();
+    const ex = await prepareExample(deps, source(0));
+    expect(ex.id).toBe('r0');
+    expect(ex.pixels).toBe(images.get('red.png'));
+    expect(calls).toEqual({ pixels: ['red.png'], features: ['red.png'] });
+
+    const features = await vision.encode(images.get('red.png')!);
+    expect(features.length).toBe(vision.imageSeqLen * vision.hidden);
+    for (const [seq, answer] of [
+      [ex.chosen, RECORDS[0].chosen],
+      [ex.rejected, RECORDS[0].rejected],
+    ] as const) {
+      const t = tokenizer.buildExample(RECORDS[0].question, answer, vision.imageSeqLen);
+      expect(Array.from(seq.tokens)).toEqual(Array.from(t.inputIds));
+      const targets = Array.from(seq.targets!);
+      for (let i = 0; i < targets.length; i++) expect(targets[i]).toBe(t.answerMask[i] ? t.targets[i] : -1);
+      // The answer's tokens and the closing <end_of_utterance>, nothing of the prompt.
+      expect(targets.filter((x) => x >= 0).length).toBe(t.inputIds.length - t.promptLength);
+      expect(targets[targets.length - 2]).toBe(tokenizer.eosId);
+      expect(Array.from(seq.image!.positions!)).toEqual(Array.from(t.imagePositions));
+      expect(Array.from(seq.image!.positions!).every((p) => seq.tokens[p] === tokenizer.imageTokenId)).toBe(true);
+      expect(Array.from(seq.image!.features)).toEqual(Array.from(features));
+    }
+    // One encoding serves both answers.
+    expect(ex.rejected.image!.features).toBe(ex.chosen.image!.features);
+    expect(Array.from(ex.rejected.tokens)).not.toEqual(Array.from(ex.chosen.tokens));
+  });
+
+  it('prepares each record once, in order, and asks only for the ones not cached', async () => {
+    freshDeps();
+    const cache = new Map();
+    const loaded: string[] = [];
+    const progress: [number, number][] = [];
+    const load = async (id: string) => {
+      loaded.push(id);
+      return source(RECORDS.findIndex((r) => r.id === id));
+    };
+    const first = await prepareExamples(deps, ['r1', 'r0'], load, { cache, onExample: (n, total) => progress.push([n, total]) });
+    expect(first.map((e) => e.id)).toEqual(['r1', 'r0']);
+    expect(loaded).toEqual(['r1', 'r0']);
+    expect(progress).toEqual([
+      [1, 2],
+      [2, 2],
+    ]);
+    expect([...cache.keys()]).toEqual(['r1', 'r0']);
+
+    const again = await prepareExamples(deps, ['r0', 'r2', 'r1'], load, { cache, onExample: (n, total) => progress.push([n, total]) });
+    expect(again.map((e) => e.id)).toEqual(['r0', 'r2', 'r1']);
+    expect(again[0]).toBe(first[1]);
+    expect(again[2]).toBe(first[0]);
+    expect(loaded).toEqual(['r1', 'r0', 'r2']);
+    expect(progress.slice(2)).toEqual([[2, 3]]);
+    // r2 shares r0's image: the caller's caches are asked by image key.
+    expect(calls.pixels).toEqual(['sun.png', 'red.png', 'red.png']);
+
+    // Without a cache every record is prepared again.
+    const uncached = await prepareExamples(deps, ['r0'], load);
+    expect(uncached[0]).not.toBe(first[1]);
+    expect(loaded.at(-1)).toBe('r0');
+  });
+
+  it('gives the noisy image per use: the same for a (seed, use), new for another use, none for text-only DPO', async () => {
+    freshDeps();
+    const ex = { ...(await prepareExample(deps, source(1))), reference: { chosen: -3.5, rejected: -4.25 } };
+    const draw = { t: 500, seed: 7, use: 3 };
+    const a = await povidExample(imageDeps, ex, draw);
+    const b = await povidExample(imageDeps, ex, { ...draw });
+    const other = await povidExample(imageDeps, ex, { ...draw, use: 4 });
+    expect(a.chosen).toBe(ex.chosen);
+    expect(a.rejected).toBe(ex.rejected);
+    expect(a.reference).toEqual({ chosen: -3.5, rejected: -4.25 });
+    expect(Array.from(a.noisyImage!)).toEqual(Array.from(b.noisyImage!));
+    expect(Array.from(a.noisyImage!)).toEqual(Array.from(await vision.encode(noisyPixels(ex.pixels, 500, 7, 3))));
+    expect(Array.from(a.noisyImage!)).toEqual(Array.from(await noisyFeatures(imageDeps, ex.pixels, draw)));
+    expect(Array.from(other.noisyImage!)).not.toEqual(Array.from(a.noisyImage!));
+    expect(Array.from(a.noisyImage!)).not.toEqual(Array.from(ex.chosen.image!.features));
+
+    const textOnly = await povidExample(imageDeps, ex, null);
+    expect(textOnly.noisyImage).toBeUndefined();
+    expect(textOnly.chosen).toBe(ex.chosen);
+  });
+
+  it("passes on the tokenizer's error for an empty answer", async () => {
+    freshDeps();
+    await expect(prepareExample(deps, { ...source(0), rejected: '  ' })).rejects.toThrow(/the answer is empty/);
+  });
+});
