@@ -4,7 +4,7 @@
 
 import type { DecoderConfig } from '../engine/config';
 import { parseSafetensorsHeader, readHeaderLength, requireTensorInfo, type RawTensor, type SafetensorsHeader, type TensorInfo } from './safetensors';
-import type { DownloadProgress, ModelFiles } from './source';
+import type { DownloadProgress, ModelFiles } from './files';
 
 export interface DecoderTensorSpec {
   name: string;

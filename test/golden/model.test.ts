@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine, type PovidExample } from '../../src/engine';
 import { BUILTIN_BASE_MODEL, peftFromEngine, readPeftAdapter } from '../../src/export/peft';
 import type { GpuContext } from '../../src/gpu';
-import type { ModelBundle } from '../../src/model/source';
+import type { ModelBundle } from '../../src/model/bundle';
 import { testGpu } from '../helpers/gpu';
 import { loadTinyBundle } from '../train/tiny-model';
 import { answerTargets, GOLDEN_ADAPTER_DIR, loadModelGolden, maxAbs, maxAbsDiff, type ModelGolden } from './golden';

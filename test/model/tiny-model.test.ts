@@ -6,7 +6,7 @@ import { decodeOnnxModel } from '../../scripts/onnx-writer';
 import { buildTinyModel, sha256, TINY, writeTinyModel } from '../../scripts/tiny-model';
 import { parseModelConfig, stopTokenIds } from '../../src/model/config';
 import { bf16ToF32, readSafetensors, tensorToF32 } from '../../src/model/safetensors';
-import { loadModelBundle } from '../../src/model/source';
+import { loadModelBundle } from '../../src/model/bundle';
 import { ChatTokenizer } from '../../src/model/tokenizer';
 import { VisionEncoder } from '../../src/model/vision';
 import { checkDecoderTensors, decoderTensorNames } from '../../src/model/weights';

@@ -4,7 +4,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { Engine } from '../../src/engine';
 import type { GpuContext } from '../../src/gpu';
-import { loadModelBundle, type ModelBundle } from '../../src/model/source';
+import { loadModelBundle, type ModelBundle } from '../../src/model/bundle';
 import { ChatTokenizer } from '../../src/model/tokenizer';
 import { VisionEncoder } from '../../src/model/vision';
 import { writeTinyModel } from '../../scripts/tiny-model';
