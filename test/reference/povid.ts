@@ -1,5 +1,5 @@
 // Float64 reference of one POVID step (src/engine/step.ts), as the released code computes it
-// (POVID.md "Loss"): per example
+// (docs/method.md, "Loss"): per example
 //   y_n     = argmax tokens of the policy on the NOISY image with y_w teacher-forced
 //   policy  = [log pi(y_w|clean), log pi(y_t|clean), log pi(y_n|clean)]  (y_n read from the y_w pass)
 //   ref     = the same with the adapter off

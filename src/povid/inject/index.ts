@@ -1,5 +1,5 @@
 // Local text-hallucination injector: rewrites a correct answer y_w into a plausible but false
-// y_t (docs/method.md, "The text-injected answer"), without a remote model. Edit kinds, one
+// y_t (docs/method.md, "Three answers per example"), without a remote model. Edit kinds, one
 // module each:
 //   objects.ts     object: replace an object by another of its COCO supercategory, or add one
 //                  that often co-occurs with an object that is there ("a plate" -> "a plate next to a fork")
