@@ -4,14 +4,14 @@
 import type { Figure } from '../types';
 import { fig, PHASES, type Phase, type StepRun } from './results';
 
-export interface FullDepth {
+interface FullDepth {
   step: Figure;
   phases: Record<Phase, Figure>;
   notes: string[];
 }
 
 /** Through (1, a) and (2, b), at L layers; more layers never take less time, so at least max(a, b). */
-export function fitLayers(a: number, b: number, L: number): number {
+function fitLayers(a: number, b: number, L: number): number {
   return Math.max(a + (L - 1) * (b - a), a, b);
 }
 

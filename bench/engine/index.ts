@@ -20,10 +20,8 @@ import type { EngineSections } from './results';
 import { StepTimer } from './step-timer';
 import { loadEngine, makeWorkload, warmUp, type Workload } from './workload';
 
-export { TINY_SHAPE, DEFAULT_SHAPE, benchExample, tinyDecoderConfig, type StepShape } from './workload';
-export { stepGflop } from './estimate';
-export { PEAK_TARGET_BYTES } from './memory';
-export type { DecodeResult, EngineSections, StepResult, StepRun } from './results';
+export { TINY_SHAPE } from './workload';
+export type { EngineSections } from './results';
 
 export async function benchEngine(
   host: BenchHost,

@@ -3,7 +3,7 @@
 import { round } from '../timing';
 
 /** What 1 GB means in the target for the step's GPU memory. */
-export const PEAK_TARGET_BYTES = 1e9;
+const PEAK_TARGET_BYTES = 1e9;
 
 export interface PeakMemory {
   peakGpuBytes: number;

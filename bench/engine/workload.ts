@@ -16,17 +16,17 @@ export interface StepShape {
   newTokens: number; // decode: tokens generated
 }
 
-export const DEFAULT_SHAPE: StepShape = { seqLen: 256, imageRows: 64, answerTokens: 48, promptTokens: 80, newTokens: 32 };
+const DEFAULT_SHAPE: StepShape = { seqLen: 256, imageRows: 64, answerTokens: 48, promptTokens: 80, newTokens: 32 };
 export const TINY_SHAPE: StepShape = { seqLen: 24, imageRows: 6, answerTokens: 5, promptTokens: 12, newTokens: 4 };
 /** The warm-up engine's sequences: every pipeline of the real ones at a fraction of the work. */
-export const WARMUP_SHAPE: StepShape = { seqLen: 16, imageRows: 4, answerTokens: 4, promptTokens: 8, newTokens: 2 };
+const WARMUP_SHAPE: StepShape = { seqLen: 16, imageRows: 4, answerTokens: 4, promptTokens: 8, newTokens: 2 };
 
 export const LORA = { r: 16, alpha: 32 } as const;
 export const LOSS = { beta: 0.1, mode: 'povid', wText: 0.5, wNoise: 0.5 } as const;
 /** The image rows sit after `<|im_start|>User:<fake_token_around_image><global-img>`. */
 const IMAGE_AT = 4;
 
-export type EngineModule = typeof import('../../src/engine');
+type EngineModule = typeof import('../../src/engine');
 
 export async function loadEngine(): Promise<EngineModule | Skipped> {
   try {
@@ -38,7 +38,7 @@ export async function loadEngine(): Promise<EngineModule | Skipped> {
   }
 }
 
-export function tinyDecoderConfig(mod: EngineModule): DecoderConfig {
+function tinyDecoderConfig(mod: EngineModule): DecoderConfig {
   return mod.makeDecoderConfig({
     hiddenSize: 64,
     numLayers: 2,
@@ -73,7 +73,7 @@ function sequence(rng: Rng, cfg: DecoderConfig, len: number, answer: number, pro
 }
 
 /** One example: chosen and rejected answers after the same prompt and image, and a noisy image. */
-export function benchExample(cfg: DecoderConfig, shape: StepShape, seed: number): PovidExample {
+function benchExample(cfg: DecoderConfig, shape: StepShape, seed: number): PovidExample {
   const rng = new Rng(seed);
   const C = cfg.hiddenSize;
   const clean = features(rng, shape.imageRows, C, 0.5);
