@@ -1,6 +1,6 @@
 // The built-in tiny model: a SmolVLM-shaped Idefics3 checkpoint with a 64-wide, 2-layer decoder
 // and a one-block vision tower, written in exactly the hub repository's file formats and names
-// (SMOLVLM.md) so the loader, tokenizer, vision session and engine run on it unchanged.
+// (docs/model.md) so the loader, tokenizer, vision session and engine run on it unchanged.
 // Everything is derived from fixed seeds: the same bytes on every run.
 import { createHash } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -261,7 +261,7 @@ function linearInto(g: OnnxGraphBuilder, x: string, weight: Float32Array, out: n
 
 // ---------------------------------------------------------------- text decoder
 
-/** Decoder tensors in checkpoint order (names as in SMOLVLM.md), bf16-exact float32 values. */
+/** Decoder tensors in checkpoint order (names as in docs/model.md), bf16-exact float32 values. */
 export function tinyTextTensors(): { name: string; shape: number[]; data: Float32Array }[] {
   const { hiddenSize: C, numLayers, numHeads, numKvHeads, intermediateSize: FF, vocabSize } = TINY.text;
   const HD = C / numHeads;

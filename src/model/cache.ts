@@ -1,24 +1,10 @@
 // Byte caches for downloaded model files and byte ranges of them, so a page reload does not
-// download half a gigabyte again. Keys are chosen by the caller (source.ts: the file's URL, plus
-// the byte range for range pieces).
+// download half a gigabyte again. Keys are chosen by the caller (http-files.ts: the file's URL,
+// plus the byte range for range pieces).
 
 export interface ByteCache {
   get(key: string): Promise<Uint8Array | undefined>;
   put(key: string, bytes: Uint8Array): Promise<void>;
-}
-
-/** For tests and for Node: entries live as long as the object. */
-export class MemoryByteCache implements ByteCache {
-  /** Exposed so tests can inspect or damage entries. */
-  readonly entries = new Map<string, Uint8Array>();
-
-  async get(key: string): Promise<Uint8Array | undefined> {
-    return this.entries.get(key);
-  }
-
-  async put(key: string, bytes: Uint8Array): Promise<void> {
-    this.entries.set(key, bytes.slice()); // the caller may hold a view into a larger buffer
-  }
 }
 
 /** Response header holding the byte count written, to recognise an entry that was cut short. */

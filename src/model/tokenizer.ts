@@ -125,10 +125,6 @@ export class ChatTokenizer {
     return this.tokenizer.token_to_id(token);
   }
 
-  idToToken(id: number): string | undefined {
-    return this.tokenizer.id_to_token(id);
-  }
-
   /**
    * The prompt for one user question, ending with the generation prompt ("Assistant:").
    * With an image, its single <image> placeholder is expanded to imageSeqLen image tokens.

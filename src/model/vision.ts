@@ -110,17 +110,10 @@ export class VisionEncoder {
   }
 }
 
-/** SHA-256 of the bytes as hex: a cache key that follows the content, not the file name. */
-export async function contentKey(bytes: ArrayBufferView | ArrayBuffer): Promise<string> {
-  const view = bytes instanceof ArrayBuffer ? new Uint8Array(bytes) : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', view as Uint8Array<ArrayBuffer>));
-  return Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
-}
-
 /**
- * Image features per content key, least recently used dropped first. The clean image's features
- * never change during training, so each is computed once; noisy copies are new every time and
- * should not be cached.
+ * Image features per key (the caller's, e.g. a record's image), least recently used dropped
+ * first. The clean image's features never change during training, so each is computed once;
+ * noisy copies are new every time and should not be cached.
  */
 export class FeatureCache {
   private readonly map = new Map<string, Float32Array>();

@@ -6,7 +6,7 @@ import { DECODER_PREFIXES, decoderNames, expectedWeights, weightName } from '../
 import type { DecoderConfig } from '../engine/config';
 import type { RawTensor } from '../util/dtype';
 import { parseSafetensorsHeader, readHeaderLength, requireTensorInfo, type SafetensorsHeader, type TensorInfo } from './safetensors';
-import type { DownloadProgress, ModelFiles } from './source';
+import type { DownloadProgress, ModelFiles } from './files';
 
 /** The checkpoint does not hold the decoder the config describes. */
 export class ModelWeightsError extends Error {

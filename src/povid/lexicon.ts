@@ -1,7 +1,8 @@
-// Word lists for the local hallucination injector (inject.ts): the 80 COCO object categories
+// Word lists for the local hallucination injector (inject/): the 80 COCO object categories
 // with synonyms and plurals, which of them tend to appear together, and attribute / relation
-// words with the values they can be swapped for. Plus the few English word-form rules the
-// injector needs to keep grammar (articles, plurals, case).
+// words with the values they can be swapped for, each with the context words that tell when a
+// word has the sense the swap needs. Plus the few English word-form rules the injector needs to
+// keep grammar (articles, plurals, agreement, case).
 
 export type Supercategory =
   | 'person'
@@ -382,6 +383,8 @@ export const SIZE_SWAPS: Readonly<Record<string, readonly string[]>> = {
 
 /** Nouns after which 'short' means the opposite of 'long', not of 'tall'. */
 export const LONG_NOUNS: ReadonlySet<string> = new Set(['hair', 'sleeves', 'sleeve', 'skirt', 'dress', 'pants', 'line', 'distance', 'trip', 'tail', 'beard', 'walk', 'neck', 'legs', 'table', 'bench', 'train', 'shadow', 'shadows', 'grass', 'stick', 'board']);
+/** Units before 'tall', 'long' or 'wide' ('2 meters tall'), where the size word is a measure. */
+export const MEASURE_UNITS: ReadonlySet<string> = new Set(['meter', 'meters', 'metres', 'feet', 'foot', 'inches', 'inch', 'cm', 'm', 'ft', 'stories', 'storeys', 'floors', 'miles', 'kilometers', 'yards']);
 
 /** Materials used as adjectives ('a wooden table'). */
 export const MATERIAL_ADJECTIVES: readonly string[] = [
@@ -478,6 +481,18 @@ export const ATTRIBUTE_SWAPS: Readonly<Record<string, readonly string[]>> = {
   laughing: ['crying'],
 };
 
+/** Units before 'old' ('three years old'), where it gives an age rather than a quality. */
+export const AGE_UNITS: ReadonlySet<string> = new Set(['year', 'years', 'month', 'months', 'week', 'weeks', 'day', 'days']);
+
+/** Adjectives a noun phrase may start with, skipped to find its head noun. */
+export const ADJECTIVES: ReadonlySet<string> = new Set<string>([
+  ...COLORS,
+  ...Object.keys(SIZE_SWAPS),
+  ...Object.keys(ATTRIBUTE_SWAPS),
+  ...MATERIAL_ADJECTIVES.filter((m) => m !== 'wood'),
+  'single', 'other', 'more', 'extra', 'few', 'several', 'different', 'same', 'light', 'dark', 'pretty', 'beautiful', 'adult', 'baby',
+]);
+
 /** Multi-word spatial relations, matched before single words. */
 export const RELATION_PHRASES: Readonly<Record<string, readonly string[]>> = {
   'in front of': ['behind'],
@@ -546,8 +561,25 @@ export const RELATION_WORDS: Readonly<Record<string, readonly string[]>> = {
   lit: ['unlit', 'dark'],
 };
 
-/** Words whose relation sense needs context (see inject.ts). */
-export const CONTEXT_RELATIONS: ReadonlySet<string> = new Set(['left', 'right', 'on', 'top', 'bottom', 'front', 'back', 'open', 'day', 'night', 'sun', 'lit', 'near']);
+// Relation words need context to have their relation sense ('left' the room, 'on' time): the
+// words around them that show it.
+
+/** 'left' / 'right' as a side when followed by one of these ('the left side'). */
+export const LR_NEXT: ReadonlySet<string> = new Set(['side', 'sides', 'hand', 'hands', 'corner', 'of', 'half', 'edge', 'arm', 'leg', 'eye', 'foot', 'shoulder', 'wing', 'lane', 'ear', 'paw', 'wrist', 'part', 'panel']);
+/** ... or preceded by one of these ('on the upper left'). */
+export const LR_PREV: ReadonlySet<string> = new Set(['the', 'upper', 'lower', 'top', 'bottom', 'far', 'its', 'his', 'her', 'their', 'my', 'your', 'our']);
+/** 'top' / 'bottom' as a position when followed by one of these ('the top shelf'). */
+export const TB_NEXT: ReadonlySet<string> = new Set(['left', 'right', 'of', 'half', 'shelf', 'corner', 'part', 'row', 'floor', 'drawer', 'edge', 'portion', 'layer', 'section', 'rack', 'bunk', 'step']);
+/** 'front' / 'back' as a position when followed by one of these ('the back seat'). */
+export const FB_NEXT: ReadonlySet<string> = new Set(['door', 'seat', 'seats', 'wheel', 'wheels', 'yard', 'porch', 'row', 'window', 'tire', 'tires', 'legs', 'leg', 'paws', 'bumper', 'end', 'side', 'cover', 'page', 'of', 'entrance', 'garden', 'lawn']);
+/** Verbs of phrasal 'on' ('turned on', 'depends on'), never a place. */
+export const ON_PHRASAL: ReadonlySet<string> = new Set([
+  'turned', 'turn', 'turns', 'put', 'puts', 'putting', 'based', 'depend', 'depends', 'rely', 'relies', 'focus', 'focused', 'focuses',
+  'going', 'goes', 'go', 'went', 'carry', 'carries', 'carrying', 'keep', 'keeps', 'later', 'try', 'tries', 'trying', 'work', 'works',
+  'working', 'comment', 'agree', 'count', 'take', 'takes', 'taking', 'get', 'gets', 'getting', 'hang', 'hold', 'holds', 'holding',
+]);
+/** 'day' / 'night' as the scene's time when preceded by one of these ('a sunny day'). */
+export const DAY_PREV: ReadonlySet<string> = new Set(['the', 'a', 'this', 'sunny', 'clear', 'bright', 'rainy', 'cloudy', 'snowy', 'dark', 'summer', 'winter', 'beautiful', 'nice', 'warm', 'cold', 'quiet', 'busy']);
 
 /** Heads of noun phrases that 'on' can sensibly become 'under'. */
 export const SURFACES: ReadonlySet<string> = new Set([
@@ -608,6 +640,26 @@ export const FUNCTION_WORDS: ReadonlySet<string> = new Set([
   'appears', 'appear', 'seems', 'seem', 'looks', 'look', 'holds', 'hold', 'wears', 'wear', 'contains', 'contain', 'shows', 'show',
   'waits', 'wait', 'eats', 'eat', 'plays', 'play', 'runs', 'run', 'walks', 'walk', 'flies', 'fly', 'grazes', 'graze',
 ]);
+
+/** Words that may follow a noun after which an object is inserted ('a plate [next to a fork] sits'). */
+export const AFTER_NOUN_OK: ReadonlySet<string> = new Set([
+  'is', 'are', 'was', 'were', 'has', 'have', 'had', 'sits', 'sit', 'sitting', 'stands', 'standing', 'lies', 'lying', 'rests', 'resting',
+  'on', 'in', 'at', 'near', 'by', 'under', 'beside', 'behind', 'above', 'below', 'inside', 'outside', 'and', 'or', 'but', 'that',
+  'which', 'who', 'while', 'with', 'can', 'could', 'will', 'appears', 'seems', 'looks', 'waits', 'waiting', 'parked', 'placed', 'along',
+]);
+
+/** Determiners that open a noun phrase ('on the table'). */
+export const DETERMINERS: ReadonlySet<string> = new Set(['a', 'an', 'the', 'his', 'her', 'its', 'their', 'my', 'your', 'our', 'some', 'this', 'that', 'these', 'those']);
+
+/** Verbs that agree in number with their subject ('one dog is' / 'three dogs are'), and their other form. */
+export const COPULAS: Readonly<Record<string, string>> = { is: 'are', are: 'is', was: 'were', were: 'was', has: 'have', have: 'has' };
+/** Each agreeing verb in its plural form. */
+export const PLURAL_VERB: Readonly<Record<string, string>> = { is: 'are', are: 'are', was: 'were', were: 'were', has: 'have', have: 'have' };
+/** Each agreeing verb in its singular form. */
+export const SINGULAR_VERB: Readonly<Record<string, string>> = { is: 'is', are: 'is', was: 'was', were: 'was', has: 'has', have: 'has' };
+
+/** Nouns whose plural is the singular ('one sheep', 'two sheep'). */
+export const IRREGULAR_SAME: ReadonlySet<string> = new Set(['sheep', 'deer', 'fish', 'series', 'species', 'aircraft']);
 
 /** Irregular plurals (singular -> plural). */
 export const IRREGULAR_PLURALS: Readonly<Record<string, string>> = {

@@ -1,5 +1,5 @@
 // POVID's image distortion: one forward-diffusion step on pixel values in [0, 1]
-// (POVID.md "Image noise"):
+// (docs/method.md, "Image noise"):
 //   betas   = sigmoid(linspace(-6, 6, 1000)) * (5e-3 - 1e-5) + 1e-5
 //   abar_t  = prod_{s<=t} (1 - betas_s), t 0-based
 //   x_noisy = sqrt(abar_t) x + sqrt(1 - abar_t) eps, eps ~ N(0, 1) per channel value

@@ -11,14 +11,6 @@ export type ImageType = 'png' | 'jpeg' | 'gif' | 'webp' | 'bmp';
 /** File extensions the importer treats as images. */
 export const IMAGE_EXTENSIONS: ReadonlySet<string> = new Set(['jpg', 'jpeg', 'jpe', 'png', 'gif', 'webp', 'bmp']);
 
-export const IMAGE_MIME: Record<ImageType, string> = {
-  png: 'image/png',
-  jpeg: 'image/jpeg',
-  gif: 'image/gif',
-  webp: 'image/webp',
-  bmp: 'image/bmp',
-};
-
 /** Shortest file of each type that can hold a header (shorter means truncated). */
 const MIN_BYTES: Record<ImageType, number> = { png: 33, jpeg: 4, gif: 13, webp: 20, bmp: 26 };
 

@@ -3,10 +3,10 @@
 // pass. No timing assertions: only that figures are finite and positive.
 import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { TINY_SHAPE } from '../../src/bench/engine';
-import { checkOutput, TINY_MATMUL } from '../../src/bench/matmul';
-import type { EnvResult } from '../../src/bench/run';
-import { BenchOptionsError, benchOptionsToArgs, cliArgs, parseBenchOptions, type BenchOptions, type Figure } from '../../src/bench/types';
+import { TINY_SHAPE } from '../../bench/engine';
+import { checkOutput, TINY_MATMUL } from '../../bench/matmul';
+import type { EnvResult } from '../../bench/run';
+import { BenchOptionsError, benchOptionsToArgs, cliArgs, parseBenchOptions, type BenchOptions, type Figure } from '../../bench/types';
 import { hasChromium } from '../helpers/browser';
 
 const FAST = ['--tiny', '--quick', '--target-seconds=0.05', '--max-runs=3'];
@@ -133,7 +133,7 @@ describe('bench on tiny shapes', () => {
   // `npm run bench` end to end: the Node half in its child process, the Chromium half in the
   // page's Worker; every section, and the kernel profile of a step.
   it('prints one JSON document with Node and Chromium results (npm run bench -- --tiny)', async () => {
-    const args = ['vite-node', 'scripts/bench.ts', ...FAST, '--kernel-profile', ...(hasChromium ? [] : ['--node-only'])];
+    const args = ['vite-node', 'bench/main.ts', ...FAST, '--kernel-profile', ...(hasChromium ? [] : ['--node-only'])];
     const child = spawn('npx', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';

@@ -13,7 +13,7 @@ import { Engine, type PovidExample } from '../../src/engine';
 import { decoderNames, loraName } from '../../src/engine/checkpoint';
 import { BUILTIN_BASE_MODEL, peftFromEngine, readPeftAdapter } from '../../src/export/peft';
 import type { GpuContext } from '../../src/gpu';
-import type { ModelBundle } from '../../src/model/source';
+import type { ModelBundle } from '../../src/model/bundle';
 import { testGpu } from '../helpers/gpu';
 import { loadTinyBundle } from '../train/tiny-model';
 import { answerTargets, GOLDEN_ADAPTER_DIR, loadModelGolden, maxAbs, maxAbsDiff, type ModelGolden } from './golden';

@@ -1,5 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { ModelFileMissingError, loadModelBundle, normaliseDroppedPaths, type ModelSource } from '../../src/model/source';
+import { normaliseDroppedPaths } from '../../src/model/blob-files';
+import { loadModelBundle } from '../../src/model/bundle';
+import { ModelFileMissingError } from '../../src/model/files';
+import type { ModelSource } from '../../src/model/source';
 import { TINY_CONFIG_JSON, TINY_DECODER, buildTinyCheckpoint, randomBytes, startTestServer, type TestServer } from './fixtures';
 
 const encode = (v: unknown) => new TextEncoder().encode(typeof v === 'string' ? v : JSON.stringify(v));

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { CacheStorageByteCache, MemoryByteCache } from '../../src/model/cache';
+import { CacheStorageByteCache } from '../../src/model/cache';
+import { MemoryByteCache } from '../helpers/memory-cache';
 import { openModelFiles } from '../../src/model/source';
 import { randomBytes, startTestServer, type TestServer } from './fixtures';
 

@@ -1,8 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { MemoryByteCache } from '../../src/model/cache';
 import { SafetensorsError } from '../../src/model/safetensors';
-import { ModelFileMissingError, ModelSourceError, openModelFiles, type DownloadProgress } from '../../src/model/source';
+import { ModelFileMissingError, ModelSourceError, type DownloadProgress } from '../../src/model/files';
+import { openModelFiles } from '../../src/model/source';
 import { loadDecoderTensors } from '../../src/model/weights';
+import { MemoryByteCache } from '../helpers/memory-cache';
 import { TINY_DECODER, buildTinyCheckpoint, randomBytes, startTestServer, type TestServer } from './fixtures';
 
 let server: TestServer | undefined;

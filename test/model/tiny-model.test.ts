@@ -7,7 +7,7 @@ import { buildTinyModel, sha256, TINY, writeTinyModel } from '../../scripts/tiny
 import { expectedWeights } from '../../src/engine/checkpoint';
 import { parseModelConfig, stopTokenIds } from '../../src/model/config';
 import { readSafetensors } from '../../src/model/safetensors';
-import { loadModelBundle } from '../../src/model/source';
+import { loadModelBundle } from '../../src/model/bundle';
 import { ChatTokenizer } from '../../src/model/tokenizer';
 import { VisionEncoder } from '../../src/model/vision';
 import { checkDecoderTensors } from '../../src/model/weights';

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeOnnxModel, OnnxDataType } from '../../scripts/onnx-writer';
 import { buildVisionOnnx, TINY, tinyVisionWeights, type TinyVisionWeights } from '../../scripts/tiny-model';
 import { toPixelValues } from '../../src/model/image';
-import { contentKey, FeatureCache, VisionEncoder, VisionEncoderError } from '../../src/model/vision';
+import { FeatureCache, VisionEncoder, VisionEncoderError } from '../../src/model/vision';
 
 /**
  * Plain float64 forward of the tiny tower + connector, written from the Idefics3 / SigLIP
@@ -218,12 +218,5 @@ describe('FeatureCache', () => {
     expect(await c.getOrCompute('k', compute)).toBe(x);
     await expect(c.getOrCompute('bad', () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
     expect(c.get('bad')).toBeUndefined();
-  });
-
-  it('keys by content', async () => {
-    const a = await contentKey(new Uint8Array([1, 2, 3]));
-    expect(a).toMatch(/^[0-9a-f]{64}$/);
-    expect(await contentKey(new Uint8Array([0, 1, 2, 3]).subarray(1))).toBe(a);
-    expect(await contentKey(new Uint8Array([1, 2, 4]))).not.toBe(a);
   });
 });

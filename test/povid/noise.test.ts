@@ -12,7 +12,7 @@ function meanStd(x: ArrayLike<number>): { mean: number; std: number } {
 }
 
 describe('diffusion noise schedule', () => {
-  it("matches POVID.md's reference coefficients to 1e-4", () => {
+  it('matches the reference coefficients of docs/method.md to 1e-4', () => {
     const ref: [number, number, number][] = [
       [100, 0.99829, 0.05841],
       [300, 0.98098, 0.19409],

@@ -1,4 +1,4 @@
-// Float64 reference of one POVID step (src/engine/step.ts; docs/method.md): per example
+// Float64 reference of one POVID step (src/engine/step.ts; docs/method.md, "Loss"): per example
 //   y_n     = argmax tokens of the policy on the NOISY image with y_w teacher-forced
 //   y_n_ref = the same with the adapter off ('own-argmax', the released code's definition), or
 //             y_n itself ('policy-argmax')

@@ -5,7 +5,7 @@ import { join, relative } from 'node:path';
 import { Engine } from '../../src/engine';
 import { decoderNames } from '../../src/engine/checkpoint';
 import type { GpuContext } from '../../src/gpu';
-import { loadModelBundle, type ModelBundle } from '../../src/model/source';
+import { loadModelBundle, type ModelBundle } from '../../src/model/bundle';
 import { ChatTokenizer } from '../../src/model/tokenizer';
 import { VisionEncoder } from '../../src/model/vision';
 import { writeTinyModel } from '../../scripts/tiny-model';

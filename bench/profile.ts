@@ -2,7 +2,7 @@
 // with the GPU drained after each, summing wall-clock time per kernel entry point (and its
 // pipeline constants). Replays overwrite activations and gradients: profile an engine whose
 // results are no longer needed. Dispatches whose per-call uniform was already freed are skipped.
-import type { GpuContext } from '../gpu';
+import type { GpuContext } from '../src/gpu';
 import { round } from './timing';
 
 export interface KernelTime {

@@ -1,6 +1,6 @@
 // The benchmark itself, identical in Node and in the browser Worker: the requested sections on one
 // GpuContext, failures recorded in place of figures, progress reported as it goes.
-import { GpuContext } from '../gpu';
+import { GpuContext } from '../src/gpu';
 import type { EngineSections } from './engine';
 import type { MatmulResult } from './matmul';
 import { Budget, errorText, round } from './timing';

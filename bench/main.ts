@@ -1,7 +1,7 @@
 // `npm run -s bench [-- --quick] [--only=matmul,step,decode,vision] [--node-only | --browser-only]
 //                     [--budget-minutes=15] [--out=bench.json] [--kernel-profile] [--tiny]
 //                     [--step-layers=N] [--step-runs=N] [--target-seconds=S] [--min-runs=N] [--max-runs=N]`
-// Runs src/bench in Node (npm `webgpu`, in a child process) and in headless Chromium (a dedicated
+// Runs the benchmark in Node (npm `webgpu`, in a child process) and in headless Chromium (a dedicated
 // Worker started by a page of the Vite dev server, like the app), then prints ONE JSON document
 // on stdout: { machine, options, seconds, node, chromium }. Progress goes to stderr; `-s` keeps
 // npm's own banner off stdout, and --out writes the same JSON to a file.
@@ -15,17 +15,17 @@ import os from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { chromium } from 'playwright-core';
 import { createServer } from 'vite';
-import { useSwiftShaderIfNoDriver } from '../src/bench/node';
-import type { EnvResult } from '../src/bench/run';
-import { errorText } from '../src/bench/timing';
-import { benchOptionsToArgs, cliArgs, parseBenchOptions, type BenchOptions, type Failed, type Skipped } from '../src/bench/types';
+import { useSwiftShaderIfNoDriver } from './node';
+import type { EnvResult } from './run';
+import { errorText } from './timing';
+import { benchOptionsToArgs, cliArgs, parseBenchOptions, type BenchOptions, type Failed, type Skipped } from './types';
 import { CHROMIUM, CHROMIUM_ARGS, hasChromium } from '../test/helpers/browser';
 
 const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 
-/** The Node half in a child process (scripts/bench/node-run.ts), so nothing it leaves running slows the rest. */
+/** The Node half in a child process (bench/node-run.ts), so nothing it leaves running slows the rest. */
 async function runInNode(opts: BenchOptions): Promise<EnvResult | Failed> {
-  const child = spawn(process.execPath, ['node_modules/.bin/vite-node', 'scripts/bench/node-run.ts', ...benchOptionsToArgs(opts)], {
+  const child = spawn(process.execPath, ['node_modules/.bin/vite-node', 'bench/node-run.ts', ...benchOptionsToArgs(opts)], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: process.env,
   });
@@ -49,7 +49,7 @@ async function runInChromium(opts: BenchOptions): Promise<{ result: EnvResult | 
     server: { host: '127.0.0.1', port: 0, strictPort: false, hmr: false },
     // Pre-bundle what the bench Worker imports, so the dev server does not re-optimise (and
     // invalidate the Worker's modules) halfway through loading it.
-    optimizeDeps: { entries: ['scripts/bench/bench.html', 'scripts/bench/bench-worker.ts'], include: ['protobufjs'] },
+    optimizeDeps: { entries: ['bench/bench.html', 'bench/bench-worker.ts'], include: ['protobufjs'] },
   });
   await server.listen();
   const origin = `http://127.0.0.1:${(server.httpServer!.address() as AddressInfo).port}`;
@@ -65,7 +65,7 @@ async function runInChromium(opts: BenchOptions): Promise<{ result: EnvResult | 
     page.on('pageerror', (e) => log(`chromium page error: ${e.message}`));
     page.on('crash', () => log('chromium: the page crashed'));
     const query = benchOptionsToArgs(opts).map((a) => `arg=${encodeURIComponent(a)}`).join('&');
-    await page.goto(`${origin}/scripts/bench/bench.html?${query}`);
+    await page.goto(`${origin}/bench/bench.html?${query}`);
     const msg = (await page.evaluate(() => (window as unknown as { __bench: Promise<unknown> }).__bench)) as
       | { type: 'result'; result: EnvResult }
       | { type: 'error'; error: string };

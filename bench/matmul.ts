@@ -1,8 +1,8 @@
 // Section `matmul`: GFLOP/s of our linearForward (f32 and bf16 weights) against onnxruntime-web's
 // WebGPU MatMul on the same products, timed the same way, outputs checked against a CPU dot product.
-import type { GpuContext } from '../gpu';
-import { bf16ToF32, f32ToBf16 } from '../model/safetensors';
-import { Rng } from '../util/rng';
+import type { GpuContext } from '../src/gpu';
+import { bf16ToF32, f32ToBf16 } from '../src/util/dtype';
+import { Rng } from '../src/util/rng';
 import { createOrtMatmul } from './ort';
 import { Budget, errorText, measure, round } from './timing';
 import { isMeasured, type BenchHost, type BenchOptions, type Failed, type Figure, type OrtModule, type Outcome, type Skipped } from './types';
@@ -98,11 +98,11 @@ function gflops(T: number, IN: number, OUT: number, ms: number): number {
   return (2 * T * IN * OUT) / (ms * 1e6);
 }
 
-type LinearForward = typeof import('../engine/kernels/linear').linearForward;
+type LinearForward = typeof import('../src/engine/kernels/linear').linearForward;
 
 async function loadLinear(): Promise<LinearForward | Skipped> {
   try {
-    const mod = await import('../engine/kernels/linear');
+    const mod = await import('../src/engine/kernels/linear');
     if (typeof mod.linearForward !== 'function') return { skipped: 'src/engine/kernels/linear.ts has no linearForward export' };
     return mod.linearForward;
   } catch (e) {
@@ -168,6 +168,33 @@ export interface Rates {
   f32?: number;
   bf16?: number;
   ort?: number;
+}
+
+/**
+ * GFLOP/s of our bf16 linear layers on this device: from the matmul section when it ran, else
+ * timed here on one [256, 576] x [576, 1536] product (after a 1-row warm-up). The step and
+ * decode sections plan their time from it.
+ */
+export async function linearRate(ctx: GpuContext, rates: Rates): Promise<number> {
+  if (rates.bf16) return rates.bf16;
+  const linearForward = await loadLinear();
+  if (typeof linearForward !== 'function') throw new Error(linearForward.skipped);
+  const [T, IN, OUT] = [256, 576, 1536];
+  const x = ctx.createBuffer('calibration X', T * IN * 4);
+  const w = ctx.createBuffer('calibration W', IN * OUT * 2);
+  const y = ctx.createBuffer('calibration Y', T * OUT * 4);
+  try {
+    const weight = { buffer: w, dtype: 'bf16' as const };
+    linearForward(ctx, y, x, weight, 1, IN, OUT);
+    await ctx.sync();
+    const t0 = performance.now();
+    linearForward(ctx, y, x, weight, T, IN, OUT);
+    await ctx.sync();
+    rates.bf16 = (2 * T * IN * OUT) / ((performance.now() - t0) * 1e6);
+    return rates.bf16;
+  } finally {
+    for (const b of [x, w, y]) ctx.destroyBuffer(b);
+  }
 }
 
 /** X [T, IN] ~ N(0, 1) and W [OUT, IN] ~ N(0, 1/IN) of shape number `i`, the same on every call. */

@@ -1,6 +1,6 @@
 // A one-node MatMul ONNX model run on onnxruntime-web's WebGPU execution provider with its input
 // and output kept on the GPU, as the peer our linear kernel is compared with.
-import { OnnxDataType, OnnxGraphBuilder } from '../../scripts/onnx-writer';
+import { OnnxDataType, OnnxGraphBuilder } from '../scripts/onnx-writer';
 import type { OrtModule } from './types';
 
 /** Y [T, OUT] = X [T, IN] · W [IN, OUT], W an initializer. */

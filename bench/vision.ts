@@ -1,8 +1,8 @@
 // Section `vision`: milliseconds per image of the built-in tiny model's vision encoder
 // (public/models/tiny/onnx/vision_encoder.onnx, `npm run fixture`) through the app's own
 // VisionEncoder, on onnxruntime-web's WebGPU and wasm execution providers.
-import { VisionEncoder } from '../model/vision';
-import { Rng } from '../util/rng';
+import { VisionEncoder } from '../src/model/vision';
+import { Rng } from '../src/util/rng';
 import { Budget, errorText, measure, round } from './timing';
 import type { BenchHost, BenchOptions, Figure, Outcome, Skipped } from './types';
 

@@ -1,9 +1,9 @@
 // The benchmark in a dedicated Worker, the app's own code path: WebGPU from navigator.gpu,
 // onnxruntime-web's default browser bundle (webgpu + wasm EPs), public/ over HTTP from the dev server.
 import * as ort from 'onnxruntime-web';
-import { runBench } from '../../src/bench/run';
-import { errorText } from '../../src/bench/timing';
-import { parseBenchOptions, type BenchHost, type OrtModule } from '../../src/bench/types';
+import { runBench } from './run';
+import { errorText } from './timing';
+import { parseBenchOptions, type BenchHost, type OrtModule } from './types';
 
 /** Where the Vite dev server serves onnxruntime-web's .wasm files from the package. */
 const WASM_PATHS = '/node_modules/onnxruntime-web/dist/';
