@@ -37,7 +37,7 @@ export function makeDecoderConfig(c: Omit<DecoderConfig, 'headDim'> & { headDim?
   return { ...c, headDim };
 }
 
-/** SmolVLM-256M-Instruct's text decoder (SMOLVLM.md). */
+/** SmolVLM-256M-Instruct's text decoder (docs/model.md). */
 export const SMOLVLM_256M_DECODER: DecoderConfig = makeDecoderConfig({
   hiddenSize: 576,
   numLayers: 30,

@@ -1,4 +1,4 @@
-// The LoRA adapter in PEFT's on-disk format (POVID.md, "PEFT adapter format"), so that
+// The LoRA adapter in PEFT's on-disk format (docs/method.md, "The adapter files (PEFT)"), so that
 // `PeftModel.from_pretrained(base, folder)` loads it as is:
 //   adapter_config.json          sorted keys, indent 2
 //   adapter_model.safetensors    base_model.model.<module>.lora_A.weight [r, in] / lora_B.weight [out, r], F32

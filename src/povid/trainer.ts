@@ -1,4 +1,4 @@
-// The POVID training loop (POVID.md): for each example, noise its image afresh (seeded per
+// The POVID training loop (docs/method.md): for each example, noise its image afresh (seeded per
 // use), encode it, and take one engine step on the combined loss; warm-up + cosine learning
 // rate, gradient accumulation, held-out evaluation, checkpoints, pause / resume / cancel.
 // It runs wherever the engine runs: the app's Worker, and Node in the tests.
