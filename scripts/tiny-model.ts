@@ -3,10 +3,12 @@
 // (docs/model.md) so the loader, tokenizer, vision session and engine run on it unchanged.
 // Everything is derived from fixed seeds: the same bytes on every run.
 import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { writeSafetensors } from '../src/model/safetensors';
-import { bf16ToF32, f32ToBf16, type RawTensor } from '../src/util/dtype';
+import { fileURLToPath } from 'node:url';
+import { readSafetensors, writeSafetensors } from '../src/model/safetensors';
+import { bf16ToF32, f32ToBf16, tensorToF32, type RawTensor } from '../src/util/dtype';
 import { Rng } from '../src/util/rng';
 import { OnnxDataType, OnnxGraphBuilder } from './onnx-writer';
 import { buildTinyTokenizer, SMOLVLM_CHAT_TEMPLATE } from './tiny-tokenizer';
@@ -403,8 +405,17 @@ function slowTokenizerFiles(tokenizerJson: Record<string, unknown>): Map<string,
 
 // ---------------------------------------------------------------- the folder
 
+export interface TinyBuildOptions {
+  /**
+   * The weights learned by `npm run pretrain`: true (default) applies the committed file when it
+   * exists, false gives the seed-only model (pretraining's starting point), or the file's bytes.
+   */
+  pretrained?: boolean | Uint8Array;
+}
+
 /** Every file of the model folder, path relative to the folder -> bytes. */
-export function buildTinyModel(): Map<string, Uint8Array> {
+export function buildTinyModel(opts: TinyBuildOptions = {}): Map<string, Uint8Array> {
+  const learned = resolvePretrained(opts.pretrained ?? true);
   const files = new Map<string, Uint8Array>();
   const json = (path: string, value: unknown, indent = 2) => files.set(path, new TextEncoder().encode(JSON.stringify(value, null, indent) + '\n'));
   json('config.json', configJson());
@@ -430,9 +441,10 @@ export function buildTinyModel(): Map<string, Uint8Array> {
     unk_token: '<|endoftext|>',
   });
 
-  const vision = tinyVisionWeights();
+  const vision = learned ? applyPretrainedVision(tinyVisionWeights(), learned) : tinyVisionWeights();
+  const text = learned ? applyPretrained(tinyTextTensors(), learned) : tinyTextTensors();
   // Sorted by name as the hub's file is: lm_head, connector, text model, vision model.
-  const tensors = [...tinyTextTensors(), ...visionTensors(vision)].sort((a, b) => (a.name < b.name ? -1 : 1)).map(bf16Raw);
+  const tensors = [...text, ...visionTensors(vision)].sort((a, b) => (a.name < b.name ? -1 : 1)).map(bf16Raw);
   files.set('model.safetensors', writeSafetensors(tensors, { format: 'pt' }));
   files.set('onnx/vision_encoder.onnx', buildVisionOnnx(vision));
   return files;
@@ -443,8 +455,8 @@ export function sha256(bytes: Uint8Array): string {
 }
 
 /** Writes the folder; returns what was written. Overwrites, so running twice is harmless. */
-export async function writeTinyModel(outDir: string): Promise<{ path: string; bytes: number; sha256: string }[]> {
-  const files = buildTinyModel();
+export async function writeTinyModel(outDir: string, opts: TinyBuildOptions = {}): Promise<{ path: string; bytes: number; sha256: string }[]> {
+  const files = buildTinyModel(opts);
   const written = [];
   for (const [rel, bytes] of files) {
     const path = join(outDir, rel);
@@ -453,4 +465,104 @@ export async function writeTinyModel(outDir: string): Promise<{ path: string; by
     written.push({ path: rel, bytes: bytes.length, sha256: sha256(bytes) });
   }
   return written;
+}
+
+// ---------------------------------------------------------------- pretrained weights
+
+/**
+ * What `npm run pretrain` (scripts/pretrain/pretrain.py) learned on the benchmark scenes: every
+ * trained tensor under its checkpoint name (bf16), except the two vocabulary matrices, of which
+ * only the rows of the tokens that occur in the scene texts were trained; those rows are stored
+ * as `<name>:rows` [K, C] with their token ids in `vocab_rows` (F32, exact below 2^24). Every
+ * other row, and every tensor not in the file, is the seed's.
+ */
+export const PRETRAINED_FILE = fileURLToPath(new URL('./pretrain/tiny-pretrained.safetensors', import.meta.url));
+
+export const VOCAB_ROW_TENSORS = ['model.text_model.embed_tokens.weight', 'lm_head.weight'] as const;
+
+export interface PretrainedWeights {
+  tensors: Map<string, { shape: number[]; data: Float32Array }>;
+  rowIds: Int32Array;
+  metadata: Record<string, string>;
+}
+
+export class PretrainedWeightsError extends Error {
+  override name = 'PretrainedWeightsError';
+}
+
+export function readPretrained(bytes: Uint8Array, fileName = PRETRAINED_FILE): PretrainedWeights {
+  const file = readSafetensors(bytes, fileName);
+  const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
+  for (const [name, info] of file.header.tensors) if (name !== 'vocab_rows') tensors.set(name, { shape: info.shape, data: tensorToF32(file.tensor(name)) });
+  const ids = file.header.tensors.has('vocab_rows') ? tensorToF32(file.tensor('vocab_rows')) : new Float32Array(0);
+  const rowIds = Int32Array.from(ids);
+  for (const name of VOCAB_ROW_TENSORS) {
+    const t = tensors.get(`${name}:rows`);
+    if (t && (t.shape.length !== 2 || t.shape[0] !== rowIds.length)) {
+      throw new PretrainedWeightsError(`${fileName}: ${name}:rows has shape ${JSON.stringify(t.shape)} but vocab_rows lists ${rowIds.length} tokens; run \`npm run pretrain\` again`);
+    }
+  }
+  return { tensors, rowIds, metadata: file.header.metadata };
+}
+
+function resolvePretrained(p: boolean | Uint8Array): PretrainedWeights | null {
+  if (p === false) return null;
+  if (p === true) return existsSync(PRETRAINED_FILE) ? readPretrained(new Uint8Array(readFileSync(PRETRAINED_FILE))) : null;
+  return readPretrained(p, 'pretrained weights');
+}
+
+/** Replaces the seed's tensors by the learned ones (whole tensors, or vocabulary rows). */
+export function applyPretrained<T extends { name: string; shape: number[]; data: Float32Array }>(list: T[], learned: PretrainedWeights): T[] {
+  return list.map((t) => {
+    const whole = learned.tensors.get(t.name);
+    if (whole) {
+      if (whole.shape.join() !== t.shape.join()) {
+        throw new PretrainedWeightsError(`pretrained ${t.name} has shape ${JSON.stringify(whole.shape)}, the tiny model ${JSON.stringify(t.shape)}: the shapes in TINY changed since \`npm run pretrain\`; run it again`);
+      }
+      return { ...t, data: bf16Round(whole.data) };
+    }
+    const rows = learned.tensors.get(`${t.name}:rows`);
+    if (!rows) return t;
+    const C = t.shape[1];
+    if (rows.shape[1] !== C) throw new PretrainedWeightsError(`pretrained ${t.name}:rows is ${rows.shape[1]} wide, the tiny model ${C}; run \`npm run pretrain\` again`);
+    const data = t.data.slice();
+    learned.rowIds.forEach((id, k) => {
+      if (id < 0 || id >= t.shape[0]) throw new PretrainedWeightsError(`pretrained vocab_rows holds token id ${id}, outside the vocabulary of ${t.shape[0]}`);
+      data.set(bf16Round(rows.data.subarray(k * C, (k + 1) * C)), id * C);
+    });
+    return { ...t, data };
+  });
+}
+
+/** The vision tower and connector with the learned tensors (they go into the ONNX encoder too). */
+export function applyPretrainedVision(w: TinyVisionWeights, learned: PretrainedWeights): TinyVisionWeights {
+  const named = applyPretrained(visionTensors(w), learned);
+  const get = (name: string) => named.find((t) => t.name === name)!.data;
+  const p = (l: number) => `${V}.encoder.layers.${l}`;
+  return {
+    patchWeight: get(`${V}.embeddings.patch_embedding.weight`),
+    patchBias: get(`${V}.embeddings.patch_embedding.bias`),
+    positionEmbedding: get(`${V}.embeddings.position_embedding.weight`),
+    layers: w.layers.map((_, l) => ({
+      ln1Weight: get(`${p(l)}.layer_norm1.weight`),
+      ln1Bias: get(`${p(l)}.layer_norm1.bias`),
+      qWeight: get(`${p(l)}.self_attn.q_proj.weight`),
+      qBias: get(`${p(l)}.self_attn.q_proj.bias`),
+      kWeight: get(`${p(l)}.self_attn.k_proj.weight`),
+      kBias: get(`${p(l)}.self_attn.k_proj.bias`),
+      vWeight: get(`${p(l)}.self_attn.v_proj.weight`),
+      vBias: get(`${p(l)}.self_attn.v_proj.bias`),
+      oWeight: get(`${p(l)}.self_attn.out_proj.weight`),
+      oBias: get(`${p(l)}.self_attn.out_proj.bias`),
+      ln2Weight: get(`${p(l)}.layer_norm2.weight`),
+      ln2Bias: get(`${p(l)}.layer_norm2.bias`),
+      fc1Weight: get(`${p(l)}.mlp.fc1.weight`),
+      fc1Bias: get(`${p(l)}.mlp.fc1.bias`),
+      fc2Weight: get(`${p(l)}.mlp.fc2.weight`),
+      fc2Bias: get(`${p(l)}.mlp.fc2.bias`),
+    })),
+    postLnWeight: get(`${V}.post_layernorm.weight`),
+    postLnBias: get(`${V}.post_layernorm.bias`),
+    projWeight: get('model.connector.modality_projection.proj.weight'),
+  };
 }

@@ -1,0 +1,273 @@
+"""Pretrains the built-in tiny model on the benchmark scenes (`npm run pretrain`).
+
+transformers' own Idefics3ForConditionalGeneration on the tiny model's config, trained from the
+seed-only weights with next-token NLL on the answers (captions with the planted co-occurrence
+bias, object probes, colour and count answers) that scripts/pretrain/export-scenes.ts exported
+from the TypeScript generator: the same pixels and token ids the app and the engine see.
+
+Deterministic for a seed: torch.manual_seed, one thread by default, deterministic algorithms,
+a fixed batch order. Writes only what was learned (scripts/pretrain/tiny-pretrained.safetensors):
+every trained tensor in bf16 except the vocabulary matrices, of which only the rows of tokens that
+occur in the scene texts are trained and stored (`<name>:rows` with their ids in `vocab_rows`); the
+other rows stay the seed's and are frozen during training, so seed + file = the trained model.
+
+    python scripts/pretrain/pretrain.py [--data .pretrain] [--out FILE] [--seed 0] [--steps N]
+"""
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+import zlib
+
+import numpy as np
+import torch
+from safetensors.torch import save_file
+from transformers import Idefics3ForConditionalGeneration
+
+VOCAB_ROW_TENSORS = ("model.text_model.embed_tokens.weight", "lm_head.weight")
+
+
+def parse_args():
+    here = os.path.dirname(os.path.abspath(__file__))
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--data", default=".pretrain", help="folder written by export-scenes.ts")
+    p.add_argument("--out", default=os.path.join(here, "tiny-pretrained.safetensors"))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int, default=1500)
+    p.add_argument("--batch", type=int, default=8, help="scenes per step (each brings all its questions)")
+    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--warmup", type=int, default=60)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--eval-every", type=int, default=250)
+    p.add_argument("--log-every", type=int, default=25)
+    return p.parse_args()
+
+
+class Scenes:
+    """The exported pictures and token sequences."""
+
+    def __init__(self, folder):
+        with open(os.path.join(folder, "scenes.json")) as f:
+            meta = json.load(f)
+        self.meta = meta
+        self.size = meta["size"]
+        self.image_token = meta["imageTokenId"]
+        self.eos = meta["eosTokenId"]
+        self.bin = np.fromfile(os.path.join(folder, "scenes.bin"), dtype=np.uint8)
+        self.scenes = meta["scenes"]
+        self.by_scene = {}
+        for s in meta["sequences"]:
+            self.by_scene.setdefault(s["scene"], []).append(s)
+        self.pretrain = [i for i, s in enumerate(self.scenes) if s["split"] == "pretrain"]
+        self.val = [i for i, s in enumerate(self.scenes) if s["split"] == "val"]
+
+    def pixels(self, i):
+        """pixel_values [3, S, S] in [-1, 1], as src/model/image.ts computes them."""
+        s = self.scenes[i]
+        raw = zlib.decompress(self.bin[s["offset"] : s["offset"] + s["length"]].tobytes())
+        rgb = torch.frombuffer(bytearray(raw), dtype=torch.uint8).view(self.size, self.size, 3)
+        x = rgb.permute(2, 0, 1).to(torch.float32) / 255.0
+        return (x - 0.5) / 0.5
+
+    def vocab_rows(self):
+        ids = set()
+        for s in self.meta["sequences"]:
+            ids.update(s["ids"])
+        ids.discard(self.image_token)  # its embedding is replaced by image features
+        return sorted(ids)
+
+
+def batch_sequences(seqs, pad_id):
+    T = max(len(s["ids"]) for s in seqs)
+    ids = torch.full((len(seqs), T), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), T), dtype=torch.long)
+    for b, s in enumerate(seqs):
+        ids[b, : len(s["ids"])] = torch.tensor(s["ids"])
+        mask[b, : len(s["ids"])] = 1
+    return ids, mask
+
+
+def decoder_hidden(model, ids, mask, feats):
+    """Last hidden states [N, T, C] with each sequence's image rows set to its image's features."""
+    emb = model.model.text_model.get_input_embeddings()(ids)
+    emb = model.model.inputs_merger(ids, emb, feats.reshape(-1, feats.shape[-1]))
+    return model.model.text_model(inputs_embeds=emb, attention_mask=mask).last_hidden_state
+
+
+def image_features(model, pixels):
+    return model.model.get_image_features(pixels.unsqueeze(1)).pooler_output  # [n, 64, C]
+
+
+def nll(model, data, scene_ids, pad_id):
+    pixels = torch.stack([data.pixels(i) for i in scene_ids])
+    feats = image_features(model, pixels)
+    seqs, owner = [], []
+    for k, i in enumerate(scene_ids):
+        for s in data.by_scene[i]:
+            seqs.append(s)
+            owner.append(k)
+    ids, mask = batch_sequences(seqs, pad_id)
+    h = decoder_hidden(model, ids, mask, feats[torch.tensor(owner)])
+    rows, cols = [], []
+    for b, s in enumerate(seqs):
+        for t in range(s["promptLength"] - 1, len(s["ids"]) - 1):
+            rows.append(b)
+            cols.append(t)
+    rows = torch.tensor(rows)
+    cols = torch.tensor(cols)
+    logits = model.lm_head(h[rows, cols])
+    return torch.nn.functional.cross_entropy(logits, ids[rows, cols + 1])
+
+
+KIND_FORMS = {}
+
+
+def mentions(text, kinds):
+    """Kinds named in a generated caption (singular or plural word)."""
+    words = set(w.strip(".,").lower() for w in text.split())
+    return {k for k, forms in kinds.items() if words & forms}
+
+
+@torch.no_grad()
+def validate(model, data, tokenizer, pad_id, max_new=40, log=None):
+    """Greedy captions of the validation scenes: object recall, CHAIR_i and the planted rate."""
+    kinds = {}
+    for s in data.scenes:
+        for e in s["entries"]:
+            kinds.setdefault(e["kind"], set())
+    plural = {"fish": "fish"}
+    for k in kinds:
+        kinds[k] = {k, plural.get(k, k + "s")}
+    ids_list = [data.by_scene[i][0]["ids"][: data.by_scene[i][0]["promptLength"]] for i in data.val]
+    feats = torch.cat([image_features(model, torch.stack([data.pixels(i) for i in data.val[j : j + 16]])) for j in range(0, len(data.val), 16)])
+    outs = [[] for _ in data.val]
+    done = [False] * len(data.val)
+    for _ in range(max_new):
+        seqs = [{"ids": p + o} for p, o in zip(ids_list, outs)]
+        ids, mask = batch_sequences(seqs, pad_id)
+        h = decoder_hidden(model, ids, mask, feats)
+        last = torch.tensor([len(s["ids"]) - 1 for s in seqs])
+        nxt = model.lm_head(h[torch.arange(len(seqs)), last]).argmax(-1).tolist()
+        for b, t in enumerate(nxt):
+            if not done[b]:
+                outs[b].append(t)
+                done[b] = t == data.eos
+        if all(done):
+            break
+    present_total = recalled = mentioned_total = hallucinated = invited = planted = 0
+    samples = []
+    for b, i in enumerate(data.val):
+        text = tokenizer.decode([t for t in outs[b] if t != data.eos])
+        s = data.scenes[i]
+        truth = {e["kind"] for e in s["entries"]}
+        said = mentions(text, kinds)
+        present_total += len(truth)
+        recalled += len(truth & said)
+        mentioned_total += len(said)
+        hallucinated += len(said - truth)
+        for p in s["invited"]:
+            invited += 1
+            planted += p in said
+        if len(samples) < 4:
+            samples.append(f"{s['caption']!r} -> {text.strip()!r}")
+    res = {
+        "recall": recalled / max(1, present_total),
+        "chair_i": hallucinated / max(1, mentioned_total),
+        "planted": planted / max(1, invited),
+        "invited": invited,
+    }
+    if log:
+        log(f"  validation: recall {res['recall']:.3f}  CHAIR_i {res['chair_i']:.3f}  planted {res['planted']:.3f} of {invited}")
+        for x in samples:
+            log("   ", x)
+    return res
+
+
+def main():
+    args = parse_args()
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    torch.use_deterministic_algorithms(True)
+    start = time.time()
+
+    def log(*a):
+        print(f"[{time.time() - start:7.1f}s]", *a, flush=True)
+
+    data = Scenes(args.data)
+    model = Idefics3ForConditionalGeneration.from_pretrained(os.path.join(args.data, "model-init"), dtype=torch.float32, attn_implementation="eager")
+    model.train()
+    assert model.lm_head.weight.data_ptr() != model.model.text_model.embed_tokens.weight.data_ptr(), "lm_head must not be tied"
+    pad_id = model.config.pad_token_id
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(os.path.join(args.data, "model-init", "tokenizer.json"))
+
+    rows = torch.tensor(data.vocab_rows())
+    row_mask = torch.zeros(model.config.text_config.vocab_size, 1)
+    row_mask[rows] = 1.0
+    named = dict(model.named_parameters())
+    for name in VOCAB_ROW_TENSORS:
+        named[name].register_hook(lambda g: g * row_mask)
+    params = [p for p in model.parameters() if p.requires_grad]
+    log(f"{len(data.pretrain)} scenes, {sum(len(data.by_scene[i]) for i in data.pretrain)} sequences, {len(rows)} vocabulary rows trained, {sum(p.numel() for p in params)} parameters")
+
+    opt = torch.optim.AdamW(params, lr=args.lr, betas=(0.9, 0.98), weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / args.warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / args.steps)))
+    )
+    g = torch.Generator().manual_seed(args.seed)
+    order = []
+    ema = None
+    for step in range(args.steps):
+        if len(order) < args.batch:
+            order += [data.pretrain[i] for i in torch.randperm(len(data.pretrain), generator=g).tolist()]
+        batch, order = order[: args.batch], order[args.batch :]
+        loss = nll(model, data, batch, pad_id)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        sched.step()
+        ema = loss.item() if ema is None else 0.95 * ema + 0.05 * loss.item()
+        if (step + 1) % args.log_every == 0:
+            log(f"step {step + 1}/{args.steps}  loss {ema:.4f}  lr {sched.get_last_lr()[0]:.2e}")
+        if args.eval_every and (step + 1) % args.eval_every == 0 and step + 1 < args.steps:
+            model.eval()
+            validate(model, data, tokenizer, pad_id, log=log)
+            model.train()
+
+    # What the engine will run: bf16 weights.
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(p.to(torch.bfloat16).to(torch.float32))
+    model.eval()
+    res = validate(model, data, tokenizer, pad_id, log=log)
+
+    out = {}
+    for name, p in model.named_parameters():
+        t = p.detach().to(torch.bfloat16).contiguous()
+        if name in VOCAB_ROW_TENSORS:
+            out[f"{name}:rows"] = t[rows].contiguous()
+        else:
+            out[name] = t
+    out["vocab_rows"] = rows.to(torch.float32)
+    meta = {
+        "format": "pt",
+        "seed": str(args.seed),
+        "steps": str(args.steps),
+        "batch": str(args.batch),
+        "lr": str(args.lr),
+        "scenes": str(len(data.pretrain)),
+        "data_seed": str(data.meta["seed"]),
+        "validation": json.dumps(res),
+        "torch": torch.__version__,
+    }
+    save_file(out, args.out, metadata=meta)
+    log(f"wrote {args.out} ({os.path.getsize(args.out)} bytes)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
