@@ -9,7 +9,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { deflateSync } from 'node:zlib';
-import { describeScene, invitedPairs, pretrainQuestions, renderScene, sceneEntries, sceneSet, SCENE_SIZE, type Scene, type SceneQuestion } from '../../src/eval/scenes';
+import { describeScene, invitedPairs, KINDS, pretrainQuestions, renderScene, sceneEntries, sceneSet, SCENE_SIZE, type Scene, type SceneQuestion } from '../../src/eval/scenes';
 import { ChatTokenizer } from '../../src/model/tokenizer';
 import { Rng } from '../../src/util/rng';
 import { TINY, writeTinyModel } from '../tiny-model';
@@ -21,7 +21,7 @@ const flag = (name: string, def: number) => {
   return a ? Number(a.split('=')[1]) : def;
 };
 const outDir = resolve(args.find((a) => !a.startsWith('--')) ?? '.pretrain');
-const nScenes = flag('scenes', 6000);
+const nScenes = flag('scenes', 8000);
 const nVal = flag('val', 160);
 const seed = flag('seed', 1);
 
@@ -42,7 +42,7 @@ interface Sequence {
 
 const chunks: Uint8Array[] = [];
 let offset = 0;
-const scenesJson: { split: string; seed: number; offset: number; length: number; caption: string; entries: unknown; invited: string[] }[] = [];
+const scenesJson: { split: string; seed: number; offset: number; length: number; caption: string; entries: unknown; invited: string[]; boxes: number[][] }[] = [];
 const sequences: Sequence[] = [];
 
 function addScene(split: string, scene: Scene, questions: SceneQuestion[]): void {
@@ -52,7 +52,10 @@ function addScene(split: string, scene: Scene, questions: SceneQuestion[]): void
   const z = deflateSync(rgb, { level: 6 });
   chunks.push(z);
   const index = scenesJson.length;
-  scenesJson.push({ split, seed: scene.seed, offset, length: z.length, caption: describeScene(scene), entries: sceneEntries(scene), invited: invitedPairs(scene).map((p) => p.partner) });
+  scenesJson.push({ split, seed: scene.seed, offset, length: z.length, caption: describeScene(scene), entries: sceneEntries(scene), invited: invitedPairs(scene).map((p) => p.partner),
+    // [kind index, x0, y0, x1, y1] per drawn object: where each kind is, for the auxiliary loss.
+    boxes: scene.objects.map((o) => [KINDS.indexOf(o.kind), o.cx - o.w / 2, o.cy - o.h / 2, o.cx + o.w / 2, o.cy + o.h / 2]),
+  });
   offset += z.length;
   for (const q of questions) {
     const ex = tok.buildExample(q.question, q.answer, TINY.imageSeqLen);
@@ -76,7 +79,7 @@ for (const c of chunks) {
 writeFileSync(join(outDir, 'scenes.bin'), bin);
 writeFileSync(
   join(outDir, 'scenes.json'),
-  JSON.stringify({ size: SCENE_SIZE, imageTokenId: TINY.imageTokenId, eosTokenId: TINY.eosTokenId, seed, scenes: scenesJson, sequences }),
+  JSON.stringify({ size: SCENE_SIZE, kinds: KINDS, imageTokenId: TINY.imageTokenId, eosTokenId: TINY.eosTokenId, seed, scenes: scenesJson, sequences }),
 );
 console.log(
   `exported ${nScenes} pretraining + ${nVal} validation scenes, ${sequences.length} sequences, ${(offset / 1e6).toFixed(1)} MB of images, model-init (${model.length} files) to ${outDir} in ${((performance.now() - t0) / 1000).toFixed(1)} s`,

@@ -8,7 +8,7 @@
 // the scenes that hold the anchor, and the captions the built-in model is pretrained on
 // (pretrainCaption) name the partner in half of the remaining scenes although it is absent, the
 // way careless annotators write what usually goes with what they see. A model trained on them
-// learns "boat -> and a sun" as a language prior and says it when no sun is drawn: the
+// learns "a sun -> and a boat" as a language prior and says it when no boat is drawn: the
 // language-prior hallucination POVID targets. Ground-truth captions (describeScene), answers and
 // every evaluation use the exact scene content.
 import { Rng } from '../util/rng';
@@ -57,7 +57,7 @@ export interface Background {
 }
 
 /** The drawn kinds, in caption order (each anchor just before its partner). */
-export const KINDS = ['boat', 'sun', 'cup', 'plate', 'house', 'tree', 'kite', 'cloud', 'car', 'ball', 'cat', 'fish', 'bird', 'flower', 'star', 'moon'] as const;
+export const KINDS = ['sun', 'boat', 'plate', 'cup', 'tree', 'bird', 'cloud', 'kite', 'house', 'car', 'ball', 'cat', 'fish', 'flower', 'star', 'moon'] as const;
 export type Kind = (typeof KINDS)[number];
 
 export interface PlantedPair {
@@ -69,12 +69,16 @@ export interface PlantedPair {
   captionRate: number;
 }
 
-/** The planted co-occurrences (docs/benchmark.md). */
+/**
+ * The planted co-occurrences (docs/benchmark.md). Each partner is an object the POVID injector
+ * knows to add next to its anchor (src/povid/lexicon.ts: CO_OCCURRENCE and CONTEXT_NOUNS), so the
+ * text-injected dispreferred answers name it, as the paper's injection adds co-occurring objects.
+ */
 export const PLANTED_PAIRS: readonly PlantedPair[] = [
-  { anchor: 'boat', partner: 'sun', sceneRate: 0.9, captionRate: 0.5 },
-  { anchor: 'cup', partner: 'plate', sceneRate: 0.9, captionRate: 0.5 },
-  { anchor: 'house', partner: 'tree', sceneRate: 0.9, captionRate: 0.5 },
-  { anchor: 'kite', partner: 'cloud', sceneRate: 0.9, captionRate: 0.5 },
+  { anchor: 'sun', partner: 'boat', sceneRate: 0.9, captionRate: 0.5 },
+  { anchor: 'plate', partner: 'cup', sceneRate: 0.9, captionRate: 0.5 },
+  { anchor: 'tree', partner: 'bird', sceneRate: 0.9, captionRate: 0.5 },
+  { anchor: 'cloud', partner: 'kite', sceneRate: 0.9, captionRate: 0.5 },
 ];
 
 interface KindSpec {
@@ -510,7 +514,7 @@ export function describeScene(scene: Scene): string {
 
 /**
  * The pretraining caption: exact, except that a planted partner that is not drawn is named anyway
- * with its pair's captionRate (in the partner's first colour, one of it). `rng` is the caller's,
+ * with its pair's captionRate (one of it, in one of its colours). `rng` is the caller's,
  * so the choice is reproducible for a seed. Returns the caption and the partners it made up.
  */
 export function pretrainCaption(scene: Scene, rng: Rng): { caption: string; planted: Kind[] } {
@@ -520,7 +524,7 @@ export function pretrainCaption(scene: Scene, rng: Rng): { caption: string; plan
     const has = (k: Kind) => entries.some((e) => e.kind === k);
     if (has(p.anchor) && !has(p.partner) && rng.next() < p.captionRate) {
       planted.push(p.partner);
-      entries.push({ kind: p.partner, colour: SPECS[p.partner].colours[0], count: 1 });
+      entries.push({ kind: p.partner, colour: rng.pick(SPECS[p.partner].colours), count: 1 });
     }
   }
   entries.sort((a, b) => KINDS.indexOf(a.kind) - KINDS.indexOf(b.kind));

@@ -301,6 +301,8 @@ export const CONTEXT_NOUNS: Readonly<Record<string, readonly string[]>> = {
   slope: ['skis', 'snowboard', 'backpack'],
   mountain: ['skis', 'snowboard', 'backpack'],
   sky: ['kite', 'airplane', 'bird'],
+  sun: ['boat', 'umbrella', 'kite'],
+  cloud: ['kite', 'airplane', 'bird'],
   desk: ['laptop', 'keyboard', 'mouse', 'cup', 'book'],
   room: ['couch', 'tv', 'chair', 'clock', 'potted plant'],
   bathroom: ['toilet', 'sink', 'toothbrush'],
