@@ -11,7 +11,7 @@
 import { writeFile } from 'node:fs/promises';
 import { useSwiftShaderIfNoDriver } from '../src/bench/node';
 import { benchmarkExamples, evaluateScenes, plantedChoices, type BenchmarkReport, type PlantedChoice } from '../src/eval/benchmark';
-import { PLANTED_PAIRS, sceneSet } from '../src/eval/scenes';
+import { invitedPairs, PLANTED_PAIRS, sceneSet } from '../src/eval/scenes';
 import { GpuContext } from '../src/gpu';
 import { PovidTrainer, type TrainExample } from '../src/povid/trainer';
 import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../src/worker/api';
@@ -136,7 +136,7 @@ async function main() {
       plantedPairs: PLANTED_PAIRS,
       trainScenes: train.length,
       heldoutScenes: heldout.length,
-      heldoutInviting: heldout.filter((_, i) => i < Math.round(heldout.length * 0.5)).length,
+      heldoutInviting: heldout.filter((sc) => invitedPairs(sc).length > 0).length,
       records: data.examples.length,
       plantedInRejected: data.plantedInRejected,
       settings: { ...BASE, note: 'the app defaults (src/worker/api.ts DEFAULT_TRAIN_CONFIG) unless given on the command line' },

@@ -3,7 +3,11 @@
 transformers' own Idefics3ForConditionalGeneration on the tiny model's config, trained from the
 seed-only weights with next-token NLL on the answers (captions with the planted co-occurrence
 bias, object probes, colour and count answers) that scripts/pretrain/export-scenes.ts exported
-from the TypeScript generator: the same pixels and token ids the app and the engine see.
+from the TypeScript generator: the same pixels and token ids the app and the engine see. Two
+things make it fit a CPU budget: the softmax runs over the trained vocabulary rows plus a sample
+of the frozen ones (sampled softmax), and a training-only linear head on the 64 image features
+learns which kinds each 64 x 64 cell shows (dense supervision of the vision tower; the head is
+dropped).
 
 Deterministic for a seed: torch.manual_seed, one thread by default, deterministic algorithms,
 a fixed batch order. Writes only what was learned (scripts/pretrain/tiny-pretrained.safetensors):
@@ -36,14 +40,14 @@ def parse_args():
     p.add_argument("--data", default=".pretrain", help="folder written by export-scenes.ts")
     p.add_argument("--out", default=os.path.join(here, "tiny-pretrained.safetensors"))
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--steps", type=int, default=4000)
+    p.add_argument("--steps", type=int, default=10000)
     p.add_argument("--batch", type=int, default=8, help="scenes per step (each brings all its questions)")
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--warmup", type=int, default=60)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--aux-weight", type=float, default=2.0, help="weight of the auxiliary per-token kind loss")
     p.add_argument("--negatives", type=int, default=2048, help="frozen vocabulary rows sampled per step for the softmax")
-    p.add_argument("--eval-every", type=int, default=500)
+    p.add_argument("--eval-every", type=int, default=1000)
     p.add_argument("--log-every", type=int, default=25)
     return p.parse_args()
 
