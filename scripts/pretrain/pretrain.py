@@ -28,7 +28,6 @@ import zlib
 
 import numpy as np
 import torch
-from safetensors.torch import save_file
 from transformers import Idefics3ForConditionalGeneration
 
 VOCAB_ROW_TENSORS = ("model.text_model.embed_tokens.weight", "lm_head.weight")
@@ -151,7 +150,25 @@ def nll(model, data, scene_ids, pad_id, vocab, negatives):
     return torch.nn.functional.cross_entropy(logits, index[ids[rows, cols + 1]]), feats
 
 
-KIND_FORMS = {}
+def save_safetensors(tensors, path, metadata):
+    """safetensors with a fixed byte layout (tensors by name, metadata keys sorted): the same
+    training gives the same file, which safetensors' own writer does not promise."""
+    header = {"__metadata__": dict(sorted(metadata.items()))}
+    blobs, offset = [], 0
+    for name in sorted(tensors):
+        t = tensors[name].contiguous()
+        dtype = {torch.bfloat16: "BF16", torch.float32: "F32"}[t.dtype]
+        raw = (t.view(torch.int16) if t.dtype == torch.bfloat16 else t).numpy().tobytes()
+        header[name] = {"dtype": dtype, "shape": list(t.shape), "data_offsets": [offset, offset + len(raw)]}
+        blobs.append(raw)
+        offset += len(raw)
+    head = json.dumps(header, separators=(",", ":")).encode()
+    head += b" " * (-len(head) % 8)
+    with open(path, "wb") as f:
+        f.write(len(head).to_bytes(8, "little"))
+        f.write(head)
+        for b in blobs:
+            f.write(b)
 
 
 def mentions(text, kinds):
@@ -303,7 +320,7 @@ def main():
         "validation": json.dumps(res),
         "torch": torch.__version__,
     }
-    save_file(out, args.out, metadata=meta)
+    save_safetensors(out, args.out, meta)
     log(f"wrote {args.out} ({os.path.getsize(args.out)} bytes)")
 
 
