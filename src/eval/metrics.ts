@@ -26,15 +26,19 @@ export function ratio(num: number, den: number): Ratio {
 /** Canonical object names mentioned in a text (each name once per text). */
 export type MentionFinder = (text: string) => string[];
 
+/** An object mention with its place in the text (for highlighting). */
+export interface MentionSpan {
+  name: string;
+  start: number;
+  end: number;
+}
+
 function words(text: string): string[] {
   return text.toLowerCase().match(/[a-z]+/g) ?? [];
 }
 
-/**
- * A mention finder from canonical names and their surface forms (singular, plural, synonyms).
- * Multi-word forms ("sail boat") match as consecutive words.
- */
-export function makeMentionFinder(forms: Readonly<Record<string, readonly string[]>>): MentionFinder {
+/** Spans of the surface forms (singular, plural, synonyms; multi-word forms as consecutive words). */
+export function makeSpanFinder(forms: Readonly<Record<string, readonly string[]>>): (text: string) => MentionSpan[] {
   const table = new Map<string, string>();
   let longest = 1;
   for (const [name, fs] of Object.entries(forms)) {
@@ -45,20 +49,26 @@ export function makeMentionFinder(forms: Readonly<Record<string, readonly string
     }
   }
   return (text) => {
-    const ws = words(text);
-    const found = new Set<string>();
+    const ws = [...text.matchAll(/[A-Za-z]+/g)].map((m) => ({ w: m[0].toLowerCase(), start: m.index, end: m.index + m[0].length }));
+    const out: MentionSpan[] = [];
     for (let i = 0; i < ws.length; i++) {
       for (let n = Math.min(longest, ws.length - i); n >= 1; n--) {
-        const hit = table.get(ws.slice(i, i + n).join(' '));
+        const hit = table.get(ws.slice(i, i + n).map((x) => x.w).join(' '));
         if (hit) {
-          found.add(hit);
+          out.push({ name: hit, start: ws[i].start, end: ws[i + n - 1].end });
           i += n - 1;
           break;
         }
       }
     }
-    return [...found];
+    return out;
   };
+}
+
+/** A mention finder from canonical names and their surface forms. */
+export function makeMentionFinder(forms: Readonly<Record<string, readonly string[]>>): MentionFinder {
+  const spans = makeSpanFinder(forms);
+  return (text) => [...new Set(spans(text).map((s) => s.name))];
 }
 
 /** Synonyms a description of the benchmark's pictures may use for each kind. */
@@ -81,13 +91,21 @@ export const SCENE_SYNONYMS: Readonly<Record<Kind, readonly string[]>> = {
   moon: [],
 };
 
+const SCENE_FORMS = Object.fromEntries(KINDS.map((k) => [k, [k, pluralOf(k), ...SCENE_SYNONYMS[k]]]));
+
 /** Mentions of the benchmark's kinds. */
-export const findSceneMentions: MentionFinder = makeMentionFinder(
-  Object.fromEntries(KINDS.map((k) => [k, [k, pluralOf(k), ...SCENE_SYNONYMS[k]]])),
-);
+export const findSceneMentions: MentionFinder = makeMentionFinder(SCENE_FORMS);
+export const findSceneSpans = makeSpanFinder(SCENE_FORMS);
 
 /** Mentions of the injector's 80 COCO categories (its lexicon's forms and plurals). */
 export const findLexiconMentions: MentionFinder = (text) => [...new Set(findObjectMentions(text).map((m) => m.category))];
+export const findLexiconSpans = (text: string): MentionSpan[] => findObjectMentions(text).map((m) => ({ name: m.category, start: m.start, end: m.end }));
+
+/** The spans of a text that name objects not in `truth`: what a report highlights. */
+export function hallucinatedSpans(text: string, truth: readonly string[], spans: (text: string) => MentionSpan[] = findSceneSpans): MentionSpan[] {
+  const t = new Set(truth);
+  return spans(text).filter((s) => !t.has(s.name));
+}
 
 export interface ChairInput {
   /** The generated description. */

@@ -4,6 +4,8 @@ import {
   chair,
   estimateFromRecords,
   findLexiconMentions,
+  findLexiconSpans,
+  hallucinatedSpans,
   findSceneMentions,
   makeMentionFinder,
   parseColour,
@@ -26,6 +28,15 @@ describe('mention finders', () => {
     const find = makeMentionFinder({ 'hot dog': ['hot dog', 'hot dogs'], dog: ['dog', 'dogs'] });
     expect(find('Two hot dogs next to a dog.').sort()).toEqual(['dog', 'hot dog']);
     expect(find('A hot dog.')).toEqual(['hot dog']);
+  });
+
+  it('hallucinated spans point at the words to highlight', () => {
+    const text = 'A yellow sun and two Red Boats.';
+    const spans = hallucinatedSpans(text, ['sun']);
+    expect(spans).toEqual([{ name: 'boat', start: 25, end: 30 }]);
+    expect(text.slice(spans[0].start, spans[0].end)).toBe('Boats');
+    const lex = hallucinatedSpans('A man next to a dog.', ['person'], findLexiconSpans);
+    expect(lex.map((s) => s.name)).toEqual(['dog']);
   });
 
   it('the lexicon finder uses the injector categories', () => {
@@ -60,13 +71,13 @@ describe('CHAIR', () => {
 
   it('planted rate counts only scenes with the anchor and without the partner', () => {
     const r = plantedRate([
-      { text: 'A red boat and a yellow sun.', truth: ['boat'] }, // invited, named
-      { text: 'A red boat.', truth: ['boat'] }, // invited, not named
-      { text: 'A red boat and a yellow sun.', truth: ['boat', 'sun'] }, // not invited
-      { text: 'A cup and a plate.', truth: ['cup', 'boat'] }, // cup->plate invited and named; boat->sun invited
+      { text: 'A yellow sun and a red boat.', truth: ['sun'] }, // invited, named
+      { text: 'A yellow sun.', truth: ['sun'] }, // invited, not named
+      { text: 'A yellow sun and a red boat.', truth: ['sun', 'boat'] }, // not invited
+      { text: 'A plate and a cup.', truth: ['plate', 'sun'] }, // plate->cup invited and named; sun->boat invited
     ]);
     expect(r).toEqual({ value: 2 / 4, num: 2, den: 4 });
-    expect(plantedRate([{ text: 'A sun.', truth: ['sun'] }]).value).toBeNull();
+    expect(plantedRate([{ text: 'A boat.', truth: ['boat'] }]).value).toBeNull();
   });
 });
 
