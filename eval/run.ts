@@ -9,13 +9,14 @@
 // (POVID's loss with wText = 0, wNoise = 1), and POVID. Prints ONE JSON document on stdout;
 // progress goes to stderr.
 import { writeFile } from 'node:fs/promises';
-import { useSwiftShaderIfNoDriver } from '../src/bench/node';
+import { useSwiftShaderIfNoDriver } from '../bench/node';
 import { benchmarkExamples, evaluateScenes, plantedChoices, type BenchmarkReport, type PlantedChoice } from '../src/eval/benchmark';
 import { invitedPairs, PLANTED_PAIRS, sceneSet } from '../src/eval/scenes';
 import { GpuContext } from '../src/gpu';
-import { PovidTrainer, type TrainExample } from '../src/povid/trainer';
-import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../src/worker/api';
-import { engineTargets } from '../src/worker/model-session';
+import { targetsOfProjections } from '../src/engine/checkpoint';
+import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../src/povid/config';
+import type { TrainExample } from '../src/povid/prepare';
+import { PovidTrainer } from '../src/povid/trainer';
 import { loadBenchmarkSession, loadBuiltinModel, type BenchmarkSession } from './session';
 
 const log = (line: string) => process.stderr.write(`[eval] ${line}\n`);
@@ -74,7 +75,7 @@ async function main() {
   const t0 = performance.now();
   const ctx = await GpuContext.create();
   const bundle = await loadBuiltinModel();
-  const lora = { r: BASE.loraRank, alpha: BASE.loraAlpha, seed: BASE.seed, targets: engineTargets(BASE.loraTargets) };
+  const lora = { r: BASE.loraRank, alpha: BASE.loraAlpha, seed: BASE.seed, targets: targetsOfProjections(BASE.loraTargets) };
   const open = () => loadBenchmarkSession(ctx, { lora, maxBatch: 4 }, bundle);
   let s: BenchmarkSession = await open();
 

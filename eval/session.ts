@@ -5,7 +5,8 @@ import { buildTinyModel, type TinyBuildOptions } from '../scripts/tiny-model';
 import { Engine, type LoraTarget } from '../src/engine';
 import type { BenchmarkDeps } from '../src/eval/benchmark';
 import type { GpuContext } from '../src/gpu';
-import { loadModelBundle, type ModelBundle } from '../src/model/source';
+import { decoderNames } from '../src/engine/checkpoint';
+import { loadModelBundle, type ModelBundle } from '../src/model/bundle';
 import { ChatTokenizer } from '../src/model/tokenizer';
 import { VisionEncoder } from '../src/model/vision';
 
@@ -38,7 +39,7 @@ export async function loadBenchmarkSession(ctx: GpuContext, opts: SessionOptions
     maxSeq: opts.maxSeq ?? 160,
     lora: opts.lora,
     imageTokenId: tokenizer.imageTokenId,
-    names: { prefix: b.decoderPrefix, lmHead: 'lm_head.weight' },
+    names: decoderNames(b.decoderPrefix),
   });
   return {
     bundle: b,

@@ -5,7 +5,7 @@
 import type { Engine } from '../engine';
 import { toPixelValues } from '../model/image';
 import { injectHallucination } from '../povid/inject';
-import { toSequence, type TrainExample } from '../povid/trainer';
+import { toSequence, type TrainExample } from '../povid/prepare';
 import type { ChatTokenizer } from '../model/tokenizer';
 import { attributeAccuracy, chair, plantedRate, pope, type AttributeResult, type ChairResult, type PopeResult, type Ratio } from './metrics';
 import {

@@ -10,8 +10,8 @@ import { benchmarkExamples, evaluateScenes, plantedChoices, type PlantedChoice }
 import { invitedPairs, sceneSet } from '../../src/eval/scenes';
 import type { GpuContext } from '../../src/gpu';
 import { PovidTrainer } from '../../src/povid/trainer';
-import { DEFAULT_TRAIN_CONFIG, type StepMetrics, type TrainConfig } from '../../src/worker/api';
-import { engineTargets } from '../../src/worker/model-session';
+import { targetsOfProjections } from '../../src/engine/checkpoint';
+import { DEFAULT_TRAIN_CONFIG, type StepMetrics, type TrainConfig } from '../../src/povid/config';
 import { loadBenchmarkSession, type BenchmarkSession } from '../../eval/session';
 import { testGpu } from '../helpers/gpu';
 
@@ -44,7 +44,7 @@ describe('POVID on the benchmark scenes (built-in model)', () => {
   let s: BenchmarkSession;
   beforeAll(async () => {
     ctx = await testGpu();
-    s = await loadBenchmarkSession(ctx, { lora: { r: CONFIG.loraRank, alpha: CONFIG.loraAlpha, seed: CONFIG.seed, targets: engineTargets(CONFIG.loraTargets) }, maxBatch: 4 });
+    s = await loadBenchmarkSession(ctx, { lora: { r: CONFIG.loraRank, alpha: CONFIG.loraAlpha, seed: CONFIG.seed, targets: targetsOfProjections(CONFIG.loraTargets) }, maxBatch: 4 });
   });
   afterAll(() => s?.destroy());
 

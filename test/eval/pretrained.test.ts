@@ -5,7 +5,8 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { decodeOnnxModel } from '../../scripts/onnx-writer';
 import { applyPretrained, buildTinyModel, PRETRAINED_FILE, PretrainedWeightsError, readPretrained, tinyTextTensors, TINY } from '../../scripts/tiny-model';
-import { bf16ToF32, readSafetensors, tensorToF32, writeSafetensors } from '../../src/model/safetensors';
+import { readSafetensors, writeSafetensors } from '../../src/model/safetensors';
+import { bf16ToF32, tensorToF32 } from '../../src/util/dtype';
 
 const f32 = (file: ReturnType<typeof readSafetensors>, name: string) => tensorToF32(file.tensor(name));
 
