@@ -21,7 +21,7 @@ const flag = (name: string, def: number) => {
   return a ? Number(a.split('=')[1]) : def;
 };
 const outDir = resolve(args.find((a) => !a.startsWith('--')) ?? '.pretrain');
-const nScenes = flag('scenes', 12000);
+const nScenes = flag('scenes', 30000);
 const nVal = flag('val', 160);
 const seed = flag('seed', 1);
 

@@ -7,7 +7,7 @@ from the TypeScript generator: the same pixels and token ids the app and the eng
 things make it fit a CPU budget: the softmax runs over the trained vocabulary rows plus a sample
 of the frozen ones (sampled softmax), and a training-only linear head on the 64 image features
 learns which kinds each 64 x 64 cell shows (dense supervision of the vision tower; the head is
-dropped).
+dropped). Half of the pictures are mirrored (the texts name no left or right).
 
 Deterministic for a seed: torch.manual_seed, one thread by default, deterministic algorithms,
 a fixed batch order. Writes only what was learned (scripts/pretrain/tiny-pretrained.safetensors):
@@ -39,14 +39,14 @@ def parse_args():
     p.add_argument("--data", default=".pretrain", help="folder written by export-scenes.ts")
     p.add_argument("--out", default=os.path.join(here, "tiny-pretrained.safetensors"))
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--steps", type=int, default=10000)
+    p.add_argument("--steps", type=int, default=20000)
     p.add_argument("--batch", type=int, default=8, help="scenes per step (each brings all its questions)")
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--warmup", type=int, default=60)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--aux-weight", type=float, default=2.0, help="weight of the auxiliary per-token kind loss")
     p.add_argument("--negatives", type=int, default=2048, help="frozen vocabulary rows sampled per step for the softmax")
-    p.add_argument("--eval-every", type=int, default=1000)
+    p.add_argument("--eval-every", type=int, default=2500)
     p.add_argument("--log-every", type=int, default=25)
     return p.parse_args()
 
@@ -77,12 +77,14 @@ class Scenes:
         x = rgb.permute(2, 0, 1).to(torch.float32) / 255.0
         return (x - 0.5) / 0.5
 
-    def kind_labels(self, i, grid=8):
+    def kind_labels(self, i, grid=8, flip=False):
         """[grid * grid, kinds] 0/1: which kinds cover at least a quarter of each image token's
         cell (the connector's 64 tokens are an 8 x 8 grid of 64 x 64 pixel cells, row-major)."""
         cell = self.size / grid
         out = torch.zeros(grid * grid, len(self.meta["kinds"]))
         for k, x0, y0, x1, y1 in self.scenes[i]["boxes"]:
+            if flip:
+                x0, x1 = self.size - x1, self.size - x0
             for r in range(grid):
                 for c in range(grid):
                     w = min(x1, (c + 1) * cell) - max(x0, c * cell)
@@ -120,12 +122,15 @@ def image_features(model, pixels):
     return model.model.get_image_features(pixels.unsqueeze(1)).pooler_output  # [n, 64, C]
 
 
-def nll(model, data, scene_ids, pad_id, vocab, negatives):
+def nll(model, data, scene_ids, pad_id, vocab, negatives, flips=None):
     """Mean next-token NLL of the answers. The softmax runs over the trained vocabulary rows
     (`vocab`) and a sample of the frozen ones, each sampled logit standing for
     frozen / sampled rows (sampled softmax): far less work than all 49,280 rows, the same
     normaliser in expectation. The frozen rows get no gradient (see main)."""
     pixels = torch.stack([data.pixels(i) for i in scene_ids])
+    if flips is not None:
+        # Mirror images: the texts name no left or right, so a mirrored scene has the same answers.
+        pixels = torch.where(flips[:, None, None, None], pixels.flip(-1), pixels)
     feats = image_features(model, pixels)  # [n, 64, C]
     seqs, owner = [], []
     for k, i in enumerate(scene_ids):
@@ -276,8 +281,9 @@ def main():
             order += [data.pretrain[i] for i in torch.randperm(len(data.pretrain), generator=g).tolist()]
         batch, order = order[: args.batch], order[args.batch :]
         negatives = frozen_rows[torch.randint(len(frozen_rows), (args.negatives,), generator=g)]
-        loss_nll, feats = nll(model, data, batch, pad_id, rows, negatives)
-        labels = torch.stack([data.kind_labels(i) for i in batch])
+        flips = torch.rand(len(batch), generator=g) < 0.5
+        loss_nll, feats = nll(model, data, batch, pad_id, rows, negatives, flips)
+        labels = torch.stack([data.kind_labels(i, flip=bool(f)) for i, f in zip(batch, flips)])
         loss_aux = torch.nn.functional.binary_cross_entropy_with_logits(aux(feats), labels)
         loss = loss_nll + args.aux_weight * loss_aux
         opt.zero_grad(set_to_none=True)
