@@ -48,6 +48,7 @@ def parse_args():
     p.add_argument("--negatives", type=int, default=2048, help="frozen vocabulary rows sampled per step for the softmax")
     p.add_argument("--eval-every", type=int, default=2500)
     p.add_argument("--log-every", type=int, default=25)
+    p.add_argument("--checkpoint", action="store_true", help="also write the weights at each validation to OUT.partial")
     return p.parse_args()
 
 
@@ -237,6 +238,35 @@ def validate(model, data, tokenizer, pad_id, max_new=40, log=None):
     return res
 
 
+def learned(model, rows):
+    """What the file stores: every trained tensor in bf16, of the vocabulary matrices only the
+    trained rows, and the rows' ids."""
+    out = {}
+    for name, p in model.named_parameters():
+        t = p.detach().to(torch.bfloat16).contiguous()
+        if name in VOCAB_ROW_TENSORS:
+            out[f"{name}:rows"] = t[rows].contiguous()
+        else:
+            out[name] = t
+    out["vocab_rows"] = rows.to(torch.float32)
+    return out
+
+
+def run_metadata(args, data, res, steps):
+    return {
+        "format": "pt",
+        "seed": str(args.seed),
+        "steps": str(steps),
+        "batch": str(args.batch),
+        "lr": str(args.lr),
+        "aux_weight": str(args.aux_weight),
+        "scenes": str(len(data.pretrain)),
+        "data_seed": str(data.meta["seed"]),
+        "validation": json.dumps(res),
+        "torch": torch.__version__,
+    }
+
+
 def main():
     args = parse_args()
     torch.manual_seed(args.seed)
@@ -296,8 +326,10 @@ def main():
             log(f"step {step + 1}/{args.steps}  nll {ema[0]:.4f}  aux {ema[1]:.4f}  lr {sched.get_last_lr()[0]:.2e}")
         if args.eval_every and (step + 1) % args.eval_every == 0 and step + 1 < args.steps:
             model.eval()
-            validate(model, data, tokenizer, pad_id, log=log)
+            res = validate(model, data, tokenizer, pad_id, log=log)
             model.train()
+            if args.checkpoint:
+                save_safetensors(learned(model, rows), args.out + ".partial", run_metadata(args, data, res, step + 1))
 
     # What the engine will run: bf16 weights.
     with torch.no_grad():
@@ -306,27 +338,7 @@ def main():
     model.eval()
     res = validate(model, data, tokenizer, pad_id, log=log)
 
-    out = {}
-    for name, p in model.named_parameters():
-        t = p.detach().to(torch.bfloat16).contiguous()
-        if name in VOCAB_ROW_TENSORS:
-            out[f"{name}:rows"] = t[rows].contiguous()
-        else:
-            out[name] = t
-    out["vocab_rows"] = rows.to(torch.float32)
-    meta = {
-        "format": "pt",
-        "seed": str(args.seed),
-        "steps": str(args.steps),
-        "batch": str(args.batch),
-        "lr": str(args.lr),
-        "aux_weight": str(args.aux_weight),
-        "scenes": str(len(data.pretrain)),
-        "data_seed": str(data.meta["seed"]),
-        "validation": json.dumps(res),
-        "torch": torch.__version__,
-    }
-    save_safetensors(out, args.out, meta)
+    save_safetensors(learned(model, rows), args.out, run_metadata(args, data, res, args.steps))
     log(f"wrote {args.out} ({os.path.getsize(args.out)} bytes)")
 
 
