@@ -87,6 +87,13 @@ export function startApp(root: HTMLElement, api: PovidWorkerApi): App {
     sync();
     void dashboard.checkCheckpoint();
     toasts.show(`${summary.name} is ready.`, 'success');
+    // Records dropped before the model came are checked against its context now.
+    void toasts.guard('Could not check the records against the model', async () => {
+      const view = await api.datasetView();
+      table.render(view);
+      const n = view.records.filter((r) => r.split === 'excluded').length;
+      if (n > 0) toasts.show(`${n} record${n === 1 ? ' is' : 's are'} too long for ${summary.name}'s context and left out of training: see the problems above the table.`, 'error', 'Records too long');
+    });
   });
 
   const dashboard = new Dashboard(api, toasts, {

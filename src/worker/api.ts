@@ -62,12 +62,15 @@ export interface RecordView {
   edits: Edit[];
   /** What the model says on the noisy image (filled by prepare / noisyAnswer). */
   noisyAnswer?: string;
-  split: 'train' | 'heldout';
+  /** 'excluded': left out of training, `flag` says why (too long for the loaded model's context). */
+  split: 'train' | 'heldout' | 'excluded';
+  flag?: string;
 }
 
 export interface Problem {
   file: string;
   record?: string;
+  line?: number;
   reason: string;
 }
 
@@ -146,6 +149,8 @@ export interface PovidWorkerApi {
   gpuStatus(): Promise<GpuStatus>;
   loadModel(choice: ModelChoice, onProgress?: (p: LoadProgress) => void): Promise<ModelSummary>;
   addFiles(files: DropFile[]): Promise<DatasetView>;
+  /** The dataset as it is now (after a model load, records may have been flagged). */
+  datasetView(): Promise<DatasetView>;
   updateRecord(id: string, patch: Partial<Pick<RecordView, 'question' | 'chosen' | 'rejected'>>): Promise<RecordView>;
   removeRecord(id: string): Promise<DatasetView>;
   clearDataset(): Promise<void>;

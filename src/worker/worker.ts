@@ -36,7 +36,7 @@ class PovidWorker implements PovidWorkerApi {
   private ctx: GpuContext | null = null;
   private session: ModelSession | null = null;
   private choice: ModelChoice | null = null;
-  private dataset = new DatasetStore({ seed: DEFAULT_TRAIN_CONFIG.seed, strength: 0.5, heldoutFraction: DEFAULT_TRAIN_CONFIG.heldoutFraction });
+  private dataset = new DatasetStore({ seed: DEFAULT_TRAIN_CONFIG.seed, strength: 0.5, heldoutFraction: DEFAULT_TRAIN_CONFIG.heldoutFraction, decodeImage });
   private trainer: PovidTrainer | null = null;
   private store: CheckpointStore = typeof indexedDB !== 'undefined' ? new IndexedDbCheckpointStore() : new MemoryCheckpointStore();
   private examples = new Map<string, TrainExample>();
@@ -69,14 +69,16 @@ class PovidWorker implements PovidWorkerApi {
     this.session = await ModelSession.load(ctx, choice, { maxSeq: MAX_SEQ, baseUrl: pageBase(), lora: { r: c.loraRank, alpha: c.loraAlpha, targets: c.loraTargets, seed: c.seed } }, onProgress);
     this.choice = choice;
     const s = this.session;
-    const promptBudget = s.promptTokens('').length + 32;
-    this.dataset.opts.countTokens = (text) => s.tokenizer.encode(` ${text}`).length + 1;
-    this.dataset.opts.maxTokens = s.opts.maxSeq - promptBudget;
+    await this.dataset.setLimit({ model: s.summary.name, maxTokens: s.opts.maxSeq, length: (q, a) => s.example(q, a).inputIds.length });
     return s.summary;
   }
 
   async addFiles(files: DropFile[]): Promise<DatasetView> {
     return this.dataset.add(files);
+  }
+
+  async datasetView(): Promise<DatasetView> {
+    return this.dataset.view();
   }
 
   async updateRecord(id: string, patch: Partial<Pick<RecordView, 'question' | 'chosen' | 'rejected'>>): Promise<RecordView> {
@@ -287,6 +289,15 @@ class PovidWorker implements PovidWorkerApi {
     );
     return Comlink.transfer(zip, [zip.buffer]);
   }
+}
+
+/** Decodes an image fully, off the page's thread, so one that does not decode is refused at import. */
+async function decodeImage(blob: Blob): Promise<{ width: number; height: number }> {
+  if (typeof createImageBitmap !== 'function') throw new Error('this browser has no createImageBitmap');
+  const bitmap = await createImageBitmap(blob);
+  const size = { width: bitmap.width, height: bitmap.height };
+  bitmap.close();
+  return size;
 }
 
 async function quickHash(blob: Blob): Promise<string> {

@@ -167,6 +167,9 @@ const api: PovidWorkerApi = {
     const { blob: _b, ...v } = r;
     return v;
   },
+  async datasetView() {
+    return view();
+  },
   async removeRecord(id) {
     records.delete(id);
     return view();
