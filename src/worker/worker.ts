@@ -277,13 +277,14 @@ class PovidWorker implements PovidWorkerApi {
 
   async exportDataset(): Promise<Uint8Array> {
     const records = [...this.dataset.records.values()];
+    // One noisy copy per image (same step and seed): records sharing an image share its file.
     const noisy = new Map<string, Blob>();
     for (const r of records) {
       const blob = this.dataset.images.get(r.image);
-      if (blob) noisy.set(r.id, await noiseImageBlob(blob, DEFAULT_TRAIN_CONFIG.noiseStep, DEFAULT_TRAIN_CONFIG.seed));
+      if (blob && !noisy.has(r.image)) noisy.set(r.image, await noiseImageBlob(blob, DEFAULT_TRAIN_CONFIG.noiseStep, DEFAULT_TRAIN_CONFIG.seed));
     }
     const zip = await exportDataset(
-      records.map((r) => ({ ...r, rejected: r.rejectedSource === 'user' ? r.rejectedText : undefined, rejectedText: r.rejectedText, noisyImage: noisy.get(r.id) })),
+      records.map((r) => ({ ...r, rejected: r.rejectedSource === 'user' ? r.rejectedText : undefined, rejectedText: r.rejectedText, noisyImage: noisy.get(r.image) })),
       this.dataset.images,
       { baseModel: this.session?.hubId },
     );
