@@ -37,7 +37,10 @@ export function startApp(root: HTMLElement, api: PovidWorkerApi): App {
   let trainState: TrainState = 'idle';
 
   const gpu = new GpuCheck();
-  const settings = new Settings();
+  // The table shows the train / held-out split that the current settings give.
+  const settings = new Settings((c) => void refreshSplit(c));
+  const refreshSplit = (c: { seed: number; heldoutFraction: number }) =>
+    toasts.guard('Could not update the held-out records', async () => table.render(await api.datasetView({ seed: c.seed, heldoutFraction: c.heldoutFraction })));
   const compare = new CompareView(api, toasts, () => settings.read().noiseStep);
   const downloads = new Downloads(api, toasts, () => toasts.show('Compare it with the base model in step 5.', 'info'));
 
@@ -81,6 +84,8 @@ export function startApp(root: HTMLElement, api: PovidWorkerApi): App {
     }
   };
   const drop = new DropZone(addFiles);
+  const initial = settings.read();
+  if (Number.isFinite(initial.seed) && Number.isFinite(initial.heldoutFraction)) void refreshSplit(initial);
 
   const picker = new ModelPicker(api, toasts, (summary) => {
     model = summary;

@@ -149,8 +149,11 @@ export interface PovidWorkerApi {
   gpuStatus(): Promise<GpuStatus>;
   loadModel(choice: ModelChoice, onProgress?: (p: LoadProgress) => void): Promise<ModelSummary>;
   addFiles(files: DropFile[]): Promise<DatasetView>;
-  /** The dataset as it is now (after a model load, records may have been flagged). */
-  datasetView(): Promise<DatasetView>;
+  /**
+   * The dataset as it is now (after a model load, records may have been flagged); with `split`,
+   * first sets the seed and held-out fraction its train / held-out split is drawn with.
+   */
+  datasetView(split?: { seed: number; heldoutFraction: number }): Promise<DatasetView>;
   updateRecord(id: string, patch: Partial<Pick<RecordView, 'question' | 'chosen' | 'rejected'>>): Promise<RecordView>;
   removeRecord(id: string): Promise<DatasetView>;
   clearDataset(): Promise<void>;

@@ -77,7 +77,11 @@ class PovidWorker implements PovidWorkerApi {
     return this.dataset.add(files);
   }
 
-  async datasetView(): Promise<DatasetView> {
+  async datasetView(split?: { seed: number; heldoutFraction: number }): Promise<DatasetView> {
+    if (split) {
+      this.dataset.opts.seed = split.seed;
+      this.dataset.opts.heldoutFraction = split.heldoutFraction;
+    }
     return this.dataset.view();
   }
 

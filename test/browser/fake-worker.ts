@@ -167,7 +167,7 @@ const api: PovidWorkerApi = {
     const { blob: _b, ...v } = r;
     return v;
   },
-  async datasetView() {
+  async datasetView(_split?: { seed: number; heldoutFraction: number }) {
     return view();
   },
   async removeRecord(id) {
