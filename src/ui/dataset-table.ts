@@ -5,6 +5,7 @@
 // viewport are in the page (spacer rows stand in for the rest, at measured or estimated heights),
 // so 20,000 records cost a few dozen rows of DOM, and thumbnails load for those rows only.
 import type { DatasetView, PovidWorkerApi, Problem, RecordView } from '../worker/api';
+import { completeView } from './dataset-view';
 import { clear, h, plural, saveBytes } from './dom';
 import { NoiseSlider } from './noise-slider';
 import { RecordEditor } from './record-editor';
@@ -21,7 +22,7 @@ const ROW_CACHE = 150;
 /** Problems listed; the full list can be saved as a text file. */
 const PROBLEMS_SHOWN = 200;
 
-type Api = Pick<PovidWorkerApi, 'image' | 'noisyImage' | 'noisyAnswer' | 'updateRecord' | 'removeRecord' | 'clearDataset'>;
+type Api = Pick<PovidWorkerApi, 'image' | 'noisyImage' | 'noisyAnswer' | 'updateRecord' | 'removeRecord' | 'clearDataset' | 'recordsSlice' | 'datasetView'>;
 
 class RecordRow {
   readonly el: HTMLTableRowElement;
@@ -155,6 +156,8 @@ export class DatasetTable {
   /** Measured row heights by id (virtualised layout). */
   private readonly heights = new Map<string, number>();
   private measuredSum = 0;
+  /** Row offsets of the current records and heights (cleared when either changes). */
+  private topsCache: Float64Array | null = null;
   private layoutFrame = 0;
   /** Problems the user dismissed, by file, record and reason. */
   private readonly dismissed = new Set<string>();
@@ -239,6 +242,7 @@ export class DatasetTable {
     for (const r of view.records) this.rows.get(r.id)?.update(r);
     this.measuredSum = 0;
     for (const [id, px] of this.heights) (ids.has(id) ? (this.measuredSum += px) : this.heights.delete(id));
+    this.topsCache = null;
     this.scroller.classList.toggle('is-virtual', this.virtual);
     this.scroller.dataset.virtual = String(this.virtual);
     this.layout();
@@ -260,7 +264,7 @@ export class DatasetTable {
 
   async remove(id: string, name: string): Promise<void> {
     try {
-      this.render(await this.api.removeRecord(id));
+      this.render(await completeView(this.api, await this.api.removeRecord(id)));
     } catch (e) {
       this.onError(e, `Could not remove ${name}`);
     }
@@ -293,10 +297,12 @@ export class DatasetTable {
 
   /** Offsets of each row's top from the first row's, and the total at index n. */
   private tops(): Float64Array {
+    if (this.topsCache) return this.topsCache;
     const recs = this.view.records;
     const est = this.rowEstimate();
     const tops = new Float64Array(recs.length + 1);
     for (let i = 0; i < recs.length; i++) tops[i + 1] = tops[i] + (this.heights.get(recs[i].id) ?? est);
+    this.topsCache = tops;
     return tops;
   }
 
@@ -346,7 +352,10 @@ export class DatasetTable {
         this.heights.set(row.id, px);
         changed = true;
       }
-      if (changed) tops = this.tops();
+      if (changed) {
+        this.topsCache = null;
+        tops = this.tops();
+      }
       this.setSpacers(tops[first], tops[recs.length] - tops[last]);
     } else this.setSpacers(0, 0);
     this.evict(new Set(wanted));

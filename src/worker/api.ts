@@ -75,8 +75,13 @@ export interface Problem {
 }
 
 export interface DatasetView {
+  /** The records, or only the first ones when `total` is larger: read the rest with recordsSlice(). */
   records: RecordView[];
   problems: Problem[];
+  /** How many records there are (absent: all are in `records`). */
+  total?: number;
+  /** Changes with every change of the records; recordsSlice() refuses a stale one. */
+  version?: number;
 }
 
 export type LossMode = 'povid' | 'dpo-text' | 'two-stage' | 'weighted';
@@ -150,6 +155,11 @@ export interface PovidWorkerApi {
   loadModel(choice: ModelChoice, onProgress?: (p: LoadProgress) => void): Promise<ModelSummary>;
   addFiles(files: DropFile[]): Promise<DatasetView>;
   /**
+   * Records from `start` to `end` of the view numbered `version` (a large view comes in slices so
+   * that no single message stalls the page); throws when the records changed since that view.
+   */
+  recordsSlice(start: number, end: number, version: number): Promise<RecordView[]>;
+  /**
    * The dataset as it is now (after a model load, records may have been flagged); with `split`,
    * first sets the seed and held-out fraction its train / held-out split is drawn with.
    */
@@ -179,6 +189,11 @@ export interface PovidWorkerApi {
   /** adapter_config.json + adapter_model.safetensors, or a zip holding them. */
   loadAdapter(files: DropFile[]): Promise<void>;
   exportDataset(): Promise<Uint8Array>;
+}
+
+/** recordsSlice() was asked for a view the records have moved on from. */
+export class StaleViewError extends Error {
+  override name = 'StaleViewError';
 }
 
 export const DEFAULT_TRAIN_CONFIG: TrainConfig = {

@@ -22,6 +22,11 @@ export interface DatasetStoreOptions {
   heldoutFraction: number;
   /** Full decode of each image at import (createImageBitmap in the Worker). */
   decodeImage?: ImageDecoder;
+  /**
+   * Most records a view carries (default all); the rest are read with slice(). Keeps each
+   * message to the page small enough to deserialize without stalling it.
+   */
+  viewLimit?: number;
 }
 
 /** The loaded model's context: records whose prompt + answer do not fit are flagged. */
@@ -37,6 +42,8 @@ export class DatasetStore {
   readonly records = new Map<string, StoredRecord>();
   readonly images = new Map<string, Blob>();
   problems: Problem[] = [];
+  /** Bumped on every change of the records, so a view read in slices can tell it is stale. */
+  version = 0;
   /** Records left out of training, with the reason (too long for the loaded model's context). */
   private readonly flags = new Map<string, string>();
   private limit: LengthLimit | null = null;
@@ -50,6 +57,7 @@ export class DatasetStore {
   async setLimit(limit: LengthLimit | null): Promise<number> {
     this.limit = limit;
     this.flags.clear();
+    this.version++;
     let k = 0;
     for (const r of this.records.values()) {
       if (++k % YIELD_EVERY === 0) await yieldToEventLoop();
@@ -106,6 +114,7 @@ export class DatasetStore {
       this.checkLength(stored);
     }
     this.problems.push(...sortProblems(found));
+    this.version++;
     return this.view();
   }
 
@@ -145,6 +154,7 @@ export class DatasetStore {
     next.noisyAnswer = chosen === r.chosen && question === r.question ? r.noisyAnswer : undefined;
     this.records.set(id, next);
     this.checkLength(next);
+    this.version++;
     return this.viewOf(next, this.splitSets().heldout.has(id));
   }
 
@@ -152,6 +162,7 @@ export class DatasetStore {
     this.get(id);
     this.records.delete(id);
     this.flags.delete(id);
+    this.version++;
     return this.view();
   }
 
@@ -160,6 +171,7 @@ export class DatasetStore {
     this.images.clear();
     this.problems = [];
     this.flags.clear();
+    this.version++;
   }
 
   /** Records that can be trained on: all but the flagged ones. */
@@ -205,14 +217,28 @@ export class DatasetStore {
     };
   }
 
-  /** Problems of the imports, then one per flagged record (current: they go when the record is fixed). */
-  view(): DatasetView {
-    const { heldout } = this.splitSets();
+  /**
+   * Problems of the imports, then one per flagged record (current: they go when the record is
+   * fixed). Records up to `limit`; `total` and `version` tell the reader what slice() to ask for.
+   */
+  view(limit = this.opts.viewLimit ?? Infinity): DatasetView {
     const flagged: Problem[] = [];
     for (const [id, reason] of this.flags) {
       const r = this.records.get(id)!;
       flagged.push({ file: r.source.file, record: id, line: r.source.line, reason: r.source.line ? `line ${r.source.line}: ${reason}` : reason });
     }
-    return { records: [...this.records.values()].map((r) => this.viewOf(r, heldout.has(r.id))), problems: [...this.problems, ...sortProblems(flagged)] };
+    return { records: this.slice(0, limit), problems: [...this.problems, ...sortProblems(flagged)], total: this.records.size, version: this.version };
+  }
+
+  /** Views of the records from `start` to `end` (exclusive), in order. */
+  slice(start: number, end: number): RecordView[] {
+    const { heldout } = this.splitSets();
+    const out: RecordView[] = [];
+    let i = 0;
+    for (const r of this.records.values()) {
+      if (i >= end) break;
+      if (i++ >= start) out.push(this.viewOf(r, heldout.has(r.id)));
+    }
+    return out;
   }
 }

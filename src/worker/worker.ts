@@ -10,6 +10,7 @@ import { noiseImageBlob } from '../povid/noise';
 import { PovidTrainer, noisyPixels, toSequence, TrainingError, type TrainExample } from '../povid/trainer';
 import {
   DEFAULT_TRAIN_CONFIG,
+  StaleViewError,
   type DatasetView,
   type DropFile,
   type GenerateRequest,
@@ -27,6 +28,8 @@ import { DatasetStore } from './dataset-store';
 import { ModelSession } from './model-session';
 
 const MAX_SEQ = 384;
+/** Records per message to the page: about 10 ms to deserialize there. */
+const VIEW_SLICE = 1000;
 
 function pageBase(): string {
   return new URL(import.meta.env.BASE_URL ?? '/', self.location.origin).href;
@@ -36,7 +39,7 @@ class PovidWorker implements PovidWorkerApi {
   private ctx: GpuContext | null = null;
   private session: ModelSession | null = null;
   private choice: ModelChoice | null = null;
-  private dataset = new DatasetStore({ seed: DEFAULT_TRAIN_CONFIG.seed, strength: 0.5, heldoutFraction: DEFAULT_TRAIN_CONFIG.heldoutFraction, decodeImage });
+  private dataset = new DatasetStore({ seed: DEFAULT_TRAIN_CONFIG.seed, strength: 0.5, heldoutFraction: DEFAULT_TRAIN_CONFIG.heldoutFraction, decodeImage, viewLimit: VIEW_SLICE });
   private trainer: PovidTrainer | null = null;
   private store: CheckpointStore = typeof indexedDB !== 'undefined' ? new IndexedDbCheckpointStore() : new MemoryCheckpointStore();
   private examples = new Map<string, TrainExample>();
@@ -75,6 +78,11 @@ class PovidWorker implements PovidWorkerApi {
 
   async addFiles(files: DropFile[]): Promise<DatasetView> {
     return this.dataset.add(files);
+  }
+
+  async recordsSlice(start: number, end: number, version: number): Promise<RecordView[]> {
+    if (version !== this.dataset.version) throw new StaleViewError(`the dataset changed (view ${version}, now ${this.dataset.version}); read it again`);
+    return this.dataset.slice(start, end);
   }
 
   async datasetView(split?: { seed: number; heldoutFraction: number }): Promise<DatasetView> {
