@@ -6,7 +6,7 @@
 // so 20,000 records cost a few dozen rows of DOM, and thumbnails load for those rows only.
 import type { DatasetView, PovidWorkerApi, Problem, RecordView } from '../worker/api';
 import { completeView } from './dataset-view';
-import { clear, h, plural, saveBytes } from './dom';
+import { clear, debounce, h, plural, saveBytes } from './dom';
 import { NoiseSlider } from './noise-slider';
 import { RecordEditor } from './record-editor';
 
@@ -159,6 +159,8 @@ export class DatasetTable {
   /** Row offsets of the current records and heights (cleared when either changes). */
   private topsCache: Float64Array | null = null;
   private layoutFrame = 0;
+  /** Rows of a virtualised table load their images once scrolling pauses, not for every row flown past. */
+  private readonly loadSoon = debounce(() => this.loadInPage(), 120);
   /** Problems the user dismissed, by file, record and reason. */
   private readonly dismissed = new Set<string>();
 
@@ -333,13 +335,16 @@ export class DatasetTable {
         row = new RecordRow(this, r);
         this.rows.set(r.id, row);
         // Small tables: the first screenfuls load at once, the rest as they scroll into view.
-        // Virtualised: only rows near the viewport exist, so each loads as it is made.
-        if (!this.virtual && this.observer && this.rows.size > EAGER_ROWS) this.observer.observe(row.el);
-        else row.load();
-      } else if (this.virtual) row.load();
+        // Virtualised: only rows near the viewport exist; they load when scrolling pauses.
+        if (!this.virtual) {
+          if (this.observer && this.rows.size > EAGER_ROWS) this.observer.observe(row.el);
+          else row.load();
+        }
+      }
       wanted.push(row);
     }
     this.place(wanted);
+    if (this.virtual) this.loadSoon();
     if (tops) {
       // Measure what is in the page; the spacers take the estimate for the rest.
       let changed = false;
@@ -359,6 +364,13 @@ export class DatasetTable {
       this.setSpacers(tops[first], tops[recs.length] - tops[last]);
     } else this.setSpacers(0, 0);
     this.evict(new Set(wanted));
+  }
+
+  private loadInPage(): void {
+    for (let n = this.topSpacer.nextSibling; n && n !== this.bottomSpacer; n = n.nextSibling) {
+      const id = (n as HTMLElement).dataset.id;
+      if (id) this.rows.get(id)?.load();
+    }
   }
 
   /** Makes the rows between the spacers exactly `wanted`, in order, moving none that stays. */
