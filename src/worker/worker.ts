@@ -197,6 +197,7 @@ class PovidWorker implements PovidWorkerApi {
   async train(config: TrainConfig, onStep: (m: StepMetrics) => void, onEval?: (m: EvalMetrics) => void, onStatus?: (s: string) => void): Promise<{ steps: number; stopped: 'done' | 'cancelled' }> {
     const s = this.model();
     if (this.dataset.records.size === 0) throw new TrainingError('The dataset has no valid record yet: drop images with a questions-and-answers file first.');
+    if (this.dataset.usable().length === 0) throw new TrainingError(`Every record is too long for ${s.summary.name}'s context (see the problems above the table): shorten the answers first.`);
     const ctx = await this.gpu();
     const lora = { r: config.loraRank, alpha: config.loraAlpha, targets: config.loraTargets, seed: config.seed };
     const cur = s.opts.lora;
