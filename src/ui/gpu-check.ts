@@ -28,7 +28,7 @@ export function softwareRenderer(adapter: GpuStatus['adapter']): string | null {
 export function softwareNote(name: string): string {
   return (
     `WebGPU runs on ${name}, a software rasteriser on the CPU, not on a graphics card. Everything works, ` +
-    'but one to two orders of magnitude slower: the built-in tiny model takes seconds per training step, ' +
+    'but one to two orders of magnitude slower: the built-in tiny model takes seconds to tens of seconds per training step, ' +
     'SmolVLM-256M minutes per step and about a minute per answer. For real training use a browser with a ' +
     'hardware WebGPU adapter (chrome://gpu should say "WebGPU: Hardware accelerated").'
   );
