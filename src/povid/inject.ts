@@ -40,6 +40,9 @@ import {
   pluralize,
   RELATION_PHRASES,
   RELATION_WORDS,
+  RELATIVE_POSITIONS,
+  POSITION_PHRASE_HEADS,
+  POSITION_PHRASE_STARTS,
   singularize,
   SIMILAR_OBJECTS,
   SIZE_SWAPS,
@@ -109,6 +112,8 @@ interface Part {
 interface Candidate {
   kind: EditKind;
   parts: Part[];
+  /** Text no other chosen edit may touch (not changed by this one). */
+  guard?: Part[];
 }
 
 const DETERMINERS = new Set(['a', 'an', 'the', 'his', 'her', 'its', 'their', 'my', 'your', 'our', 'some', 'this', 'that', 'these', 'those']);
@@ -240,7 +245,9 @@ function selectCandidates(cands: Candidate[], k: number, rng: Rng, priority: Edi
 }
 
 function overlaps(a: Candidate, b: Candidate): boolean {
-  for (const p of a.parts) for (const q of b.parts) if (p.start <= q.end && q.start <= p.end) return true;
+  const as = a.guard ? [...a.parts, ...a.guard] : a.parts;
+  const bs = b.guard ? [...b.parts, ...b.guard] : b.parts;
+  for (const p of as) for (const q of bs) if (p.start <= q.end && q.start <= p.end) return true;
   return false;
 }
 
@@ -588,7 +595,7 @@ class Context {
 
       const oldPlural = value !== 1;
       const newPlural = newValue !== 1;
-      const nounIdx = this.nounAfter(last);
+      const nounIdx = this.nounAfter(last, oldPlural);
       if (oldPlural !== newPlural && nounIdx >= 0 && !this.occupied[nounIdx]) {
         const noun = toks[nounIdx];
         const base = noun.lower.replace(/'s$/, '');
@@ -642,8 +649,13 @@ class Context {
     return rng.pick([Math.round(v / 2), v + 10, v * 2].filter((x) => x !== v));
   }
 
-  /** Head noun of the phrase after token i: skip adjectives, then the last of the nouns in a row. */
-  private nounAfter(i: number): number {
+  /**
+   * Head noun of the phrase after token i: skip adjectives, then the last of the nouns in a row.
+   * After a count (`plural` given) the number tells where the phrase ends, so the verb after it
+   * is not taken for the noun: a plural count ends at its first plural word ('five small stars
+   * | shine'), a singular one before a word in -s ('one dog | runs').
+   */
+  private nounAfter(i: number, plural?: boolean): number {
     let k = i;
     let head = -1;
     let started = false;
@@ -655,8 +667,10 @@ class Context {
         if (started) break;
       } else {
         if (/ing$/.test(n.lower) && started) break;
+        if (plural === false && started && /s$/.test(n.lower)) break;
         started = true;
         head = idx;
+        if (plural === true && (singularize(n.lower) !== null || IRREGULAR_SAME.has(n.lower))) break;
       }
       k = idx;
     }
@@ -836,12 +850,19 @@ class Context {
     if (m.possessive) return null;
     const after = this.toks[m.last + 1];
     const gap = this.gap(m.last + 1);
+    if (after && /^[ \t]+$/.test(gap)) {
+      if (RELATIVE_POSITIONS.has(after.lower)) return null;
+      const two = this.next(m.last + 1);
+      if (two && POSITION_PHRASE_STARTS.has(`${after.lower} ${two.lower}`) && (two.lower !== 'the' || POSITION_PHRASE_HEADS.has(this.next(m.last + 2)?.lower ?? ''))) return null;
+    }
     const endsPhrase = !after || /[.,;:!?)]/.test(gap) || (/^[ \t]+$/.test(gap) && (AFTER_NOUN_OK.has(after.lower) || /ing$/.test(after.lower)));
     if (!endsPhrase) return null;
     const target = this.pickCoOccurring(m.anchorOf);
     if (!target) return null;
     const prep = this.rng.pick(['next to', 'beside', 'near']);
-    return { kind: 'object', parts: [{ start: m.end, end: m.end, to: ` ${prep} ${withIndefinite(target)}` }] };
+    // A locative after the pair ('on the table') places both; it must then not become a relative position ('under').
+    const guard = after && /^[ \t]+$/.test(gap) && RELATION_WORDS[after.lower] ? [{ start: after.start, end: after.end, to: after.text }] : undefined;
+    return { kind: 'object', parts: [{ start: m.end, end: m.end, to: ` ${prep} ${withIndefinite(target)}` }], guard };
   }
 
   private pickCoOccurring(row: readonly string[]): ObjectCategory | null {
