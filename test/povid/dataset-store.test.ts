@@ -90,12 +90,24 @@ describe('DatasetStore: answers too long for the model', () => {
     expect(s.view().records.find((r) => r.id === 'other')!.flag).toBe('the answer cannot be used with Tiny: the answer contains the special token <image>');
   });
 
+  it('a limited view carries the first records, and slice() the rest, with a version that changes with the records', async () => {
+    const s = new DatasetStore({ seed: 1, strength: 0.5, heldoutFraction: 0, viewLimit: 3 });
+    const v = await s.add(drop());
+    expect(v.records.map((r) => r.id)).toEqual(['short', 'long', 'long-rejected']);
+    expect(v.total).toBe(4);
+    expect(s.slice(3, 10).map((r) => r.id)).toEqual(['other']);
+    expect(s.view(Infinity).records).toHaveLength(4);
+    const before = s.version;
+    s.remove('other');
+    expect(s.version).toBe(before + 1);
+  });
+
   it('removing or clearing drops the flags', async () => {
     const s = store();
     await s.add(drop());
     await s.setLimit(limit(30));
     expect(s.remove('long').problems.map((p) => p.record)).toEqual(['long-rejected']);
     s.clear();
-    expect(s.view()).toEqual({ records: [], problems: [] });
+    expect(s.view()).toMatchObject({ records: [], problems: [], total: 0 });
   });
 });
