@@ -9,6 +9,7 @@ import { h } from './dom';
 import { Downloads } from './downloads';
 import { DropZone } from './drop-zone';
 import { GpuCheck } from './gpu-check';
+import { HallucinationPanel } from './hallucination';
 import { ModelPicker } from './model-picker';
 import { Settings } from './settings';
 import { Toasts } from './toast';
@@ -36,6 +37,7 @@ export function startApp(root: HTMLElement, api: PovidWorkerApi): App {
   let gpuOk = false;
   let dataset: DatasetView = { records: [], problems: [] };
   let trainState: TrainState = 'idle';
+  let evaluating = false;
 
   const gpu = new GpuCheck();
   // The table shows the train / held-out split that the current settings give.
@@ -45,16 +47,18 @@ export function startApp(root: HTMLElement, api: PovidWorkerApi): App {
   const compare = new CompareView(api, toasts, () => settings.read().noiseStep);
   const downloads = new Downloads(api, toasts, () => toasts.show('Compare it with the base model in step 5.', 'info'));
 
-  /** Enables what can run now; GPU work waits while training holds the Worker's GPU queue. */
+  /** Enables what can run now; GPU work waits while training or an evaluation holds the Worker's GPU queue. */
   const sync = () => {
-    const busy = trainState === 'training' || trainState === 'paused';
+    const training = trainState === 'training' || trainState === 'paused';
+    const busy = training || evaluating;
+    hallucination.setReady(model !== null, !gpuOk ? 'WebGPU is not available in this browser.' : training ? 'Training is running' : null);
     const usable = model !== null && !busy;
     table.setModelReady(usable);
     compare.setReady(usable);
     downloads.setState({ model: usable, records: dataset.records.length, baseModel: model?.baseModel });
     settings.setDisabled(busy);
     picker.setLocked(busy);
-    root.dataset.training = String(busy);
+    root.dataset.training = String(training);
     dashboard.refresh();
   };
 
@@ -102,11 +106,24 @@ export function startApp(root: HTMLElement, api: PovidWorkerApi): App {
     });
   });
 
+  const hallucination = new HallucinationPanel(api, toasts, {
+    config: () => settings.config(),
+    onModel: (summary) => {
+      model = summary;
+      sync();
+    },
+    onBusy: (b) => {
+      evaluating = b;
+      sync();
+    },
+  });
+
   const dashboard = new Dashboard(api, toasts, {
     config: () => settings.config(),
     blocker: () => {
       if (!gpuOk) return 'WebGPU is not available in this browser.';
       if (!model) return 'Load a model first.';
+      if (evaluating) return 'A hallucination evaluation is running.';
       if (!dataset.records.some((r) => r.split === 'train')) return 'Add at least one training record first.';
       return null;
     },
@@ -142,7 +159,8 @@ export function startApp(root: HTMLElement, api: PovidWorkerApi): App {
       section(3, 'settings', 'Settings', 'Defaults suit a 256M model; every value is explained.', settings.el),
       section(4, 'train', 'Training', 'Each step compares the correct answer with both hallucinations (DPO) and updates only the adapter.', dashboard.el),
       section(5, 'compare', 'Compare', 'Ask the same question with the adapter off and on.', compare.el),
-      section(6, 'download', 'Download', 'Take the adapter and the dataset with you.', downloads.el),
+      section(6, 'hallucination', 'Hallucination', 'Does the adapter name fewer things that are not in the picture? Measured with the adapter off and on.', hallucination.el),
+      section(7, 'download', 'Download', 'Take the adapter and the dataset with you.', downloads.el),
     ),
     h('footer', { class: 'page-foot muted', text: 'POVID: Zhou et al., “Aligning Modalities in Vision Large Language Models via Preference Fine-tuning”, 2024. Everything here runs locally.' }),
     toasts.el,
@@ -163,7 +181,7 @@ export function startApp(root: HTMLElement, api: PovidWorkerApi): App {
     if (workerDead) return;
     gpuOk = s.ok;
     root.dataset.gpu = s.ok ? 'ok' : 'missing';
-    dashboard.refresh();
+    sync();
     if (s.ok) void dashboard.checkCheckpoint();
   });
   let workerDead = false;
@@ -173,7 +191,7 @@ export function startApp(root: HTMLElement, api: PovidWorkerApi): App {
     gpuOk = false;
     root.dataset.gpu = 'error';
     gpu.workerFailed(message);
-    dashboard.refresh();
+    sync();
     toasts.show(message, 'error', 'The background worker stopped');
   };
   return { toasts, ready, workerFailed };

@@ -2,10 +2,12 @@
 // the dataset and the training loop; the page only renders what these calls return and stream.
 // Callbacks are passed wrapped in Comlink.proxy().
 import type { EvalMetrics, StepMetrics, TrainConfig } from '../povid/config';
+import type { BenchmarkOptions, EvalProgress, HallucinationReport, RecordEvalOptions } from './hallucination-api';
 
 // Training's settings and reports are defined where training lives; the page takes them from here.
 export { DEFAULT_TRAIN_CONFIG, type EvalMetrics, type LossMode, type StepMetrics, type TrainConfig } from '../povid/config';
 export { LORA_PROJECTIONS, SMOLVLM_HUB_ID } from '../engine/checkpoint';
+export type * from './hallucination-api';
 
 export type ModelChoice =
   | { kind: 'builtin' } // public/models/tiny, offline
@@ -140,6 +142,11 @@ export interface PovidWorkerApi {
   /** adapter_config.json + adapter_model.safetensors, or a zip holding them. */
   loadAdapter(files: DropFile[]): Promise<void>;
   exportDataset(): Promise<Uint8Array>;
+  /** Held-out records, adapter off and on: estimates of hallucination (hallucination-api.ts). */
+  evaluateHallucination(opts: RecordEvalOptions, onProgress?: (p: EvalProgress) => void): Promise<HallucinationReport>;
+  /** Loads the built-in model, trains on generated scenes and evaluates held-out scenes before and after. */
+  runBuiltinBenchmark(opts: BenchmarkOptions, onProgress?: (p: EvalProgress) => void, onModel?: (s: ModelSummary) => void): Promise<HallucinationReport>;
+  cancelEvaluation(): Promise<void>;
 }
 
 /** recordsSlice() was asked for a view the records have moved on from. */

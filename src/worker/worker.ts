@@ -27,6 +27,8 @@ import {
   type TrainConfig,
 } from './api';
 import { DatasetStore } from './dataset-store';
+import { HallucinationEvaluator } from './evaluate';
+import type { BenchmarkOptions, EvalProgress, HallucinationReport, RecordEvalOptions } from './hallucination-api';
 import { ModelSession } from './model-session';
 
 const MAX_SEQ = 384;
@@ -45,6 +47,16 @@ class PovidWorker implements PovidWorkerApi {
   private trainer: PovidTrainer | null = null;
   private store: CheckpointStore = typeof indexedDB !== 'undefined' ? new IndexedDbCheckpointStore() : new MemoryCheckpointStore();
   private examples = new Map<string, TrainExample>();
+  private evaluator = new HallucinationEvaluator({
+    session: () => this.model(),
+    builtin: async (onProgress) => {
+      if (this.choice?.kind !== 'builtin' || !this.session) await this.loadModel({ kind: 'builtin' }, (p) => onProgress(p.phase === 'ready' ? 1 : 0, 1));
+      return this.model();
+    },
+    heldout: (seed, fraction) => this.dataset.split(seed, fraction).heldout,
+    image: (id) => this.image(id),
+    training: () => this.trainer !== null,
+  });
 
   private async gpu(): Promise<GpuContext> {
     if (!this.ctx || this.ctx.isLost) this.ctx = await GpuContext.create();
@@ -187,6 +199,7 @@ class PovidWorker implements PovidWorkerApi {
     const s = this.model();
     if (this.dataset.records.size === 0) throw new TrainingError('The dataset has no valid record yet: drop images with a questions-and-answers file first.');
     if (this.dataset.usable().length === 0) throw new TrainingError(`Every record is too long for ${s.summary.name}'s context (see the problems above the table): shorten the answers first.`);
+    if (this.evaluator.busy) throw new TrainingError('A hallucination evaluation is running and holds the GPU: wait for it or cancel it.');
     const ctx = await this.gpu();
     const lora = { r: config.loraRank, alpha: config.loraAlpha, targets: targetsOfProjections(config.loraTargets), seed: config.seed };
     const cur = s.opts.lora;
@@ -274,6 +287,18 @@ class PovidWorker implements PovidWorkerApi {
       values.set(loraName(s.decoderPrefix, m.layer, m.target, 'B'), m.B);
     }
     await s.engine.lora!.set(values);
+  }
+
+  async evaluateHallucination(opts: RecordEvalOptions, onProgress?: (p: EvalProgress) => void): Promise<HallucinationReport> {
+    return this.evaluator.records(opts, onProgress);
+  }
+
+  async runBuiltinBenchmark(opts: BenchmarkOptions, onProgress?: (p: EvalProgress) => void, onModel?: (s: ModelSummary) => void): Promise<HallucinationReport> {
+    return this.evaluator.benchmark(opts, onProgress, onModel);
+  }
+
+  async cancelEvaluation(): Promise<void> {
+    this.evaluator.cancel();
   }
 
   async exportDataset(): Promise<Uint8Array> {

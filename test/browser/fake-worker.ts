@@ -18,6 +18,8 @@ import {
   type StepMetrics,
   type TrainConfig,
 } from '../../src/worker/api';
+import type { HallucinationMetrics, HallucinationReport } from '../../src/worker/hallucination-api';
+import { planRecords, recordsReport } from '../../src/worker/hallucination-report';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -259,6 +261,49 @@ const api: PovidWorkerApi = {
   async exportDataset() {
     return zipSync({ 'povid.json': new TextEncoder().encode(JSON.stringify(view().records)) });
   },
+  // Canned answers, scored by the real report code: adapter off adds a knife, adapter on does not.
+  async evaluateHallucination(_opts, onProgress) {
+    if (!modelLoaded) throw new Error('Load a model first.');
+    const held = [...records.values()].filter((r) => r.split === 'heldout');
+    const { plans, estimate } = planRecords(held);
+    const answers = (lora: boolean) => plans.map((p) => ({ answer: lora ? p.chosen : `${p.chosen} There is a knife.`, probes: p.probes.map((q) => (q.present || !lora ? 'Yes.' : 'No.')) }));
+    for (let i = 1; i <= plans.length; i++) {
+      onProgress?.({ phase: 'before', done: i, total: plans.length });
+      await sleep(50);
+    }
+    return recordsReport({ model: 'tiny (fake)', total: held.length, plans, estimate, before: plans.length ? answers(false) : null, after: plans.length ? answers(true) : null, seconds: 0.1 });
+  },
+  async runBuiltinBenchmark(opts, onProgress, onModel) {
+    modelLoaded = true;
+    onModel?.({ name: 'tiny (fake)', architecture: 'Idefics3ForConditionalGeneration', layers: 2, hidden: 64, vocab: 49280, imageSeqLen: 64, parameters: 6_500_000, visionBackend: 'wasm', gpuBytes: 26_000_000, baseModel: 'povid-webgpu/builtin-tiny' });
+    for (const phase of ['before', 'train', 'after'] as const) {
+      const total = phase === 'train' ? opts.steps : opts.heldoutScenes;
+      for (let i = 1; i <= total; i++) {
+        onProgress?.({ phase, done: i, total });
+        await sleep(20);
+      }
+    }
+    const n = opts.heldoutScenes;
+    const side = (bad: number): HallucinationMetrics => ({
+      chairI: { value: bad / (2 * n), num: bad, den: 2 * n },
+      chairS: { value: bad / n, num: bad, den: n },
+      recall: { value: 0.9, num: 9, den: 10 },
+      popeAccuracy: { value: 1 - bad / (2 * n), num: 2 * n - bad, den: 2 * n },
+      popeF1: 0.8,
+      yesRatio: { value: 0.5, num: n, den: 2 * n },
+      planted: { value: bad / n, num: bad, den: n },
+      attributes: { value: 0.75, num: 3, den: 4 },
+    });
+    const report: HallucinationReport = {
+      source: 'benchmark', estimate: false, model: 'tiny (fake)', total: n, used: n, excluded: { noKnownObject: [] }, message: null,
+      before: side(Math.ceil(n / 2)), after: side(Math.floor(n / 4)),
+      samples: [{ id: 'scene 1', question: 'Describe the image.', truth: ['sun'], reference: 'A yellow sun.', before: { text: 'A yellow sun and a red boat.', hallucinated: [{ name: 'boat', start: 22, end: 26 }] }, after: { text: 'A yellow sun.', hallucinated: [] } }],
+      training: { steps: opts.steps, records: 2 * opts.trainScenes, learningRate: opts.config.learningRate, lossMode: opts.config.lossMode, seconds: 1, lastLoss: 0.6 },
+      seconds: 2,
+    };
+    return report;
+  },
+  async cancelEvaluation() {},
 };
 
 Comlink.expose(api);
