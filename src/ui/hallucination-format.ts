@@ -6,20 +6,24 @@ import type { EvalProgress, HallucinationMetrics, HallucinationReport, MentionMa
 export interface MetricRow {
   key: keyof HallucinationMetrics;
   label: string;
+  /** For the chart's axis. */
+  short: string;
   help: string;
   /** +1: higher is better, -1: lower is better, 0: neither (the yes-ratio should sit near 0.5). */
   better: 1 | -1 | 0;
+  /** Only the built-in benchmark has it (planted pairs, attribute questions). */
+  benchmarkOnly?: true;
 }
 
 export const METRIC_ROWS: readonly MetricRow[] = [
-  { key: 'chairI', label: 'CHAIR_i', help: 'Object mentions that name something not in the picture, of all object mentions.', better: -1 },
-  { key: 'chairS', label: 'CHAIR_s', help: 'Answers that name at least one object not in the picture, of all answers.', better: -1 },
-  { key: 'planted', label: 'Planted partner named', help: 'Scenes that show an anchor (sun, plate, tree, cloud) without its partner (boat, cup, bird, kite) whose description names the partner anyway.', better: -1 },
-  { key: 'recall', label: 'Object recall', help: 'Objects in the picture that the answer names, of all objects in the picture.', better: 1 },
-  { key: 'popeF1', label: 'POPE F1', help: '"Is there a X in the image?" over present and absent objects: F1 of "yes" for present ones.', better: 1 },
-  { key: 'popeAccuracy', label: 'POPE accuracy', help: 'Object probes answered correctly.', better: 1 },
-  { key: 'yesRatio', label: 'POPE yes-ratio', help: 'Probes answered "yes"; half of them ask about absent objects, so 50% is unbiased.', better: 0 },
-  { key: 'attributes', label: 'Attribute accuracy', help: 'Colour and count questions answered correctly: training should not break them.', better: 1 },
+  { key: 'chairI', label: 'CHAIR_i', short: 'CHAIR_i', help: 'Object mentions that name something not in the picture, of all object mentions.', better: -1 },
+  { key: 'chairS', label: 'CHAIR_s', short: 'CHAIR_s', help: 'Answers that name at least one object not in the picture, of all answers.', better: -1 },
+  { key: 'planted', label: 'Planted partner named', short: 'Planted', help: 'Scenes that show an anchor (sun, plate, tree, cloud) without its partner (boat, cup, bird, kite) whose description names the partner anyway.', better: -1, benchmarkOnly: true },
+  { key: 'recall', label: 'Object recall', short: 'Recall', help: 'Objects in the picture that the answer names, of all objects in the picture.', better: 1 },
+  { key: 'popeF1', label: 'POPE F1', short: 'POPE F1', help: '"Is there a X in the image?" over present and absent objects: F1 of "yes" for present ones.', better: 1 },
+  { key: 'popeAccuracy', label: 'POPE accuracy', short: 'POPE acc.', help: 'Object probes answered correctly.', better: 1 },
+  { key: 'yesRatio', label: 'POPE yes-ratio', short: 'Yes-ratio', help: 'Probes answered "yes"; half of them ask about absent objects, so 50% is unbiased.', better: 0 },
+  { key: 'attributes', label: 'Attribute accuracy', short: 'Attributes', help: 'Colour and count questions answered correctly: training should not break them.', better: 1, benchmarkOnly: true },
 ];
 
 type Value = Ratio | number | null;
@@ -58,9 +62,9 @@ export function formatChange(before: Value, after: Value, better: MetricRow['bet
   return { text: `${sign}${Math.abs(points).toFixed(1)} pts${rel}`, tone };
 }
 
-/** The rows a report has values for (the records' estimates have no planted pairs or attributes). */
+/** The rows of a report: the user's records have no planted pairs or attribute questions. */
 export function rowsOf(report: HallucinationReport): MetricRow[] {
-  return METRIC_ROWS.filter((r) => report.before?.[r.key] !== null || report.after?.[r.key] !== null);
+  return METRIC_ROWS.filter((r) => report.source === 'benchmark' || !r.benchmarkOnly);
 }
 
 const PHASES: Record<EvalProgress['phase'], string> = {
@@ -97,10 +101,8 @@ export function pieces(text: string, marks: readonly MentionMark[]): Piece[] {
   return out;
 }
 
-/** One line on what was scored and what was left out. */
+/** One line on what was scored (what was left out, and why, is the report's message). */
 export function scopeText(r: HallucinationReport): string {
   if (r.source === 'benchmark') return `${r.used} held-out scene${r.used === 1 ? '' : 's'} never trained on, exact ground truth.`;
-  const left = r.excluded.noKnownObject.length;
-  const out = `${r.used} of ${r.total} held-out record${r.total === 1 ? '' : 's'} scored`;
-  return left > 0 ? `${out}; ${left} left out because the preferred answer names no known object.` : `${out}.`;
+  return `${r.used} of ${r.total} held-out record${r.total === 1 ? '' : 's'} scored.`;
 }

@@ -33,7 +33,7 @@ export class HallucinationPanel {
   private readonly recordsBtn: HTMLButtonElement;
   private readonly benchBtn: HTMLButtonElement;
   private readonly cancelBtn: HTMLButtonElement;
-  private readonly inputs: Record<'heldoutScenes' | 'trainScenes' | 'steps' | 'learningRate', HTMLInputElement>;
+  private readonly inputs: Record<'heldoutScenes' | 'trainScenes' | 'steps' | 'learningRate' | 'maxNewTokens', HTMLInputElement>;
   private readonly progress: HTMLProgressElement;
   private readonly progressLine: HTMLElement;
   private readonly message: HTMLElement;
@@ -62,7 +62,8 @@ export class HallucinationPanel {
     const train = num('trainScenes', 'Training scenes', BENCHMARK_DEFAULTS.trainScenes, { min: 1, max: 512, step: 1 });
     const steps = num('steps', 'Steps', BENCHMARK_DEFAULTS.steps, { min: 1, max: 10000, step: 1 });
     const lr = num('learningRate', 'Learning rate', BENCHMARK_DEFAULTS.learningRate, { min: 0, step: 'any' });
-    this.inputs = { heldoutScenes: held.input, trainScenes: train.input, steps: steps.input, learningRate: lr.input };
+    const maxTokens = num('maxNewTokens', 'Max tokens', 64, { min: 1, max: 512, step: 1 });
+    this.inputs = { heldoutScenes: held.input, trainScenes: train.input, steps: steps.input, learningRate: lr.input, maxNewTokens: maxTokens.input };
 
     this.progress = h('progress', { testid: 'eval-progress', attrs: { max: 1, value: 0, 'aria-label': 'Evaluation progress' } });
     this.progressLine = h('span', { class: 'muted', testid: 'eval-progress-text' });
@@ -77,11 +78,11 @@ export class HallucinationPanel {
         'div',
         { class: 'stack' },
         h('p', { class: 'muted', text: 'Your held-out records, answered with the adapter off and on. The numbers are estimates: the only ground truth is what each preferred answer names.' }),
-        h('div', { class: 'row' }, this.recordsBtn),
+        h('div', { class: 'row' }, maxTokens.el, this.recordsBtn),
         h('p', { class: 'muted', text: 'Or see it work end to end: the built-in model, pretrained on generated scenes whose captions pair a sun with a boat (and a plate with a cup, a tree with a bird, a cloud with a kite) so that it names the partner when it is absent, trained with POVID on other scenes and scored on held-out ones. It replaces the loaded model and its adapter. The other settings come from step 3.' }),
-        h('div', { class: 'row' }, held.el, train.el, steps.el, lr.el, this.benchBtn, this.cancelBtn),
+        h('div', { class: 'row' }, held.el, train.el, steps.el, lr.el, this.benchBtn),
       ),
-      h('div', { class: 'progress-row' }, this.progress, this.progressLine),
+      h('div', { class: 'progress-row' }, this.progress, this.progressLine, this.cancelBtn),
       this.message,
       this.report,
     );
@@ -146,7 +147,8 @@ export class HallucinationPanel {
     } catch (e) {
       return void this.toasts.error(e, 'Fix the settings first');
     }
-    await this.run('The evaluation', 'records', () => this.api.evaluateHallucination({ seed: config.seed, heldoutFraction: config.heldoutFraction }, this.onProgress('records')));
+    const maxNewTokens = Math.max(1, Math.min(512, Math.round(Number(this.inputs.maxNewTokens.value) || 64)));
+    await this.run('The evaluation', 'records', () => this.api.evaluateHallucination({ seed: config.seed, heldoutFraction: config.heldoutFraction, maxNewTokens }, this.onProgress('records')));
   }
 
   private async runBenchmark(): Promise<void> {
@@ -237,7 +239,7 @@ export class HallucinationPanel {
         height: 240,
         scales: { x: { time: false, range: [-0.6, rows.length - 0.4] }, y: { range: [0, 100] } },
         axes: [
-          { stroke: 'currentColor', splits: () => xs, values: (_u, splits) => splits.map((v) => rows[v]?.label ?? ''), grid: { show: false } },
+          { stroke: 'currentColor', splits: () => xs, values: (_u, splits) => splits.map((v) => rows[v]?.short ?? ''), grid: { show: false } },
           { stroke: 'currentColor', grid: { stroke: 'rgba(128,128,128,.15)' }, values: (_u, splits) => splits.map((v) => `${v}%`) },
         ],
         legend: { live: false },

@@ -147,7 +147,7 @@ export class HallucinationEvaluator {
    * held-out scenes (half of them inviting a planted pair), the held-out scenes evaluated, a
    * POVID run of `steps` steps on the training scenes, and the same scenes evaluated again.
    */
-  benchmark(opts: BenchmarkOptions, onProgress?: (p: EvalProgress) => void, onModel?: (s: ModelSummary) => void): Promise<HallucinationReport> {
+  async benchmark(opts: BenchmarkOptions, onProgress?: (p: EvalProgress) => void, onModel?: (s: ModelSummary) => void): Promise<HallucinationReport> {
     checkBenchmarkOptions(opts);
     const config: TrainConfig = { ...opts.config, steps: opts.steps, epochs: 0, evalEvery: 0, checkpointEvery: 0 };
     return this.exclusive(async () => {

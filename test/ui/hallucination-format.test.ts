@@ -61,13 +61,14 @@ function report(over: Partial<HallucinationReport> = {}): HallucinationReport {
 }
 
 describe('rows and lines', () => {
-  it('leaves out the rows the records have no values for', () => {
-    expect(rowsOf(report()).map((x) => x.key)).toEqual(['chairI', 'chairS', 'recall', 'popeF1', 'popeAccuracy', 'yesRatio']);
+  it('leaves out the rows only the benchmark has, and keeps rows without a value as dashes', () => {
+    expect(rowsOf(report({ before: metrics({ popeF1: null }) })).map((x) => x.key)).toEqual(['chairI', 'chairS', 'recall', 'popeF1', 'popeAccuracy', 'yesRatio']);
     expect(rowsOf(report({ source: 'benchmark', before: metrics({ planted: r(1, 2), attributes: r(1, 2) }) })).map((x) => x.key)).toEqual(METRIC_ROWS.map((x) => x.key));
+    expect(formatValue(metrics({ popeF1: null }).popeF1)).toBe('–');
   });
 
-  it('says what was scored and what was left out', () => {
-    expect(scopeText(report())).toBe('3 of 5 held-out records scored; 2 left out because the preferred answer names no known object.');
+  it('says what was scored', () => {
+    expect(scopeText(report())).toBe('3 of 5 held-out records scored.');
     expect(scopeText(report({ excluded: { noKnownObject: [] }, used: 1, total: 1 }))).toBe('1 of 1 held-out record scored.');
     expect(scopeText(report({ source: 'benchmark', used: 4 }))).toBe('4 held-out scenes never trained on, exact ground truth.');
   });
