@@ -39,6 +39,7 @@ export class HallucinationPanel {
   private readonly message: HTMLElement;
   private readonly report: HTMLElement;
   private plot: uPlot | null = null;
+  private resize: ResizeObserver | null = null;
   private urls: string[] = [];
   private ready = { model: false, blocked: null as string | null };
 
@@ -167,6 +168,8 @@ export class HallucinationPanel {
   }
 
   private render(r: HallucinationReport): void {
+    this.resize?.disconnect();
+    this.resize = null;
     this.plot?.destroy();
     this.plot = null;
     for (const u of this.urls) URL.revokeObjectURL(u);
@@ -253,6 +256,11 @@ export class HallucinationPanel {
       [xs, ys('before'), ys('after')],
       box,
     );
+    // The chart follows its box's width (the page reflows on narrow screens).
+    if (typeof ResizeObserver === 'function') {
+      this.resize = new ResizeObserver(() => this.plot?.setSize({ width: Math.max(320, Math.floor(box.clientWidth || 640)), height: 240 }));
+      this.resize.observe(box);
+    }
   }
 
   private answer(label: string, a: SampleView['before'] | null, side: 'reference' | 'before' | 'after'): HTMLElement {
