@@ -1,6 +1,7 @@
 // The contract between the page and the Worker (comlink). The Worker owns the GPU, the model,
 // the dataset and the training loop; the page only renders what these calls return and stream.
 // Callbacks are passed wrapped in Comlink.proxy().
+import type { TrainEstimate } from '../povid/estimate';
 
 export type ModelChoice =
   | { kind: 'builtin' } // public/models/tiny, offline
@@ -19,8 +20,13 @@ export interface GpuStatus {
 export interface LoadProgress {
   phase: 'config' | 'tokenizer' | 'weights' | 'vision' | 'upload' | 'ready';
   file?: string;
+  /** Bytes of `file` read so far, and its size (0 when not known or not a byte count). */
   loaded: number;
   total: number;
+  /** Bytes read in all files so far. */
+  loadedAll?: number;
+  /** Phases without a byte count: the size of what they process (the weights uploaded to the GPU). */
+  bytes?: number;
   fromCache?: boolean;
 }
 
@@ -130,6 +136,41 @@ export interface EvalMetrics {
   marginNoise: number;
 }
 
+/**
+ * Where a run stands: the stage, n of N in it, and the time spent in it and left (null until
+ * something has been timed). Every stage is reported as it starts and after each unit.
+ */
+export interface TrainProgress {
+  phase: 'images' | 'reference' | 'training' | 'paused' | 'evaluating' | 'checkpoint';
+  /** Units done: images encoded, reference passes, optimizer steps, held-out records. */
+  done: number;
+  total: number;
+  elapsedSeconds: number;
+  etaSeconds: number | null;
+}
+
+export type { TrainEstimate, ProbeTimings } from '../povid/estimate';
+
+/** Log-probs of given answers to a question about an image, under the base model and with the adapter. */
+export interface AnswerScore {
+  answer: string;
+  /** Answer tokens scored (the end-of-answer token included). */
+  tokens: number;
+  /** Sum of log p over the answer's tokens: adapter off, adapter on; null with `error`. */
+  base: number | null;
+  lora: number | null;
+  error?: string;
+}
+
+export interface ScoreRequest {
+  recordId?: string;
+  image?: Blob;
+  question: string;
+  answers: string[];
+  noiseStep?: number;
+  seed?: number;
+}
+
 export interface GenerateRequest {
   recordId?: string;
   image?: Blob;
@@ -154,12 +195,24 @@ export interface PovidWorkerApi {
   /** The noised image as a PNG blob, for the slider. */
   noisyImage(id: string, t: number, seed?: number): Promise<Blob>;
   /** Free generation on the noised image: what the model says when it can barely see. */
-  noisyAnswer(id: string, t: number, maxNewTokens?: number): Promise<string>;
+  noisyAnswer(id: string, t: number, maxNewTokens?: number, onToken?: (text: string) => void): Promise<string>;
   /**
    * Trains; resumes the stored checkpoint when the settings and the dataset match it, else
    * starts a fresh adapter. Metrics stream through onStep (and onEval every evalEvery steps).
    */
-  train(config: TrainConfig, onStep: (m: StepMetrics) => void, onEval?: (m: EvalMetrics) => void, onStatus?: (s: string) => void): Promise<{ steps: number; stopped: 'done' | 'cancelled' }>;
+  train(
+    config: TrainConfig,
+    onStep: (m: StepMetrics) => void,
+    onEval?: (m: EvalMetrics) => void,
+    onStatus?: (s: string) => void,
+    onProgress?: (p: TrainProgress) => void,
+  ): Promise<{ steps: number; stopped: 'done' | 'cancelled' }>;
+  /**
+   * Time per step and in total for a run with this config, from a timed probe on the first
+   * training example (measured once per model and adapter shape; `remeasure` times it again).
+   */
+  estimate(config: TrainConfig, remeasure?: boolean): Promise<TrainEstimate>;
+  /** Pause after the current step (or before the first): onProgress reports phase 'paused' once it has. */
   pause(): Promise<void>;
   resume(): Promise<void>;
   cancel(): Promise<void>;
@@ -167,6 +220,10 @@ export interface PovidWorkerApi {
   checkpointInfo(): Promise<{ step: number; totalSteps: number; savedAt: string } | null>;
   /** onToken receives the whole answer so far (not the new piece) after every token. */
   generate(req: GenerateRequest, onToken?: (text: string) => void): Promise<string>;
+  /** Ends the running generation (generate or noisyAnswer) after at most one more token; it resolves with the text so far. */
+  stopGeneration(): Promise<void>;
+  /** Each answer's log-prob given the image and question, adapter off and on. */
+  scoreAnswers(req: ScoreRequest): Promise<AnswerScore[]>;
   exportAdapter(): Promise<{ zip: Uint8Array; files: { name: string; bytes: Uint8Array }[] }>;
   /** adapter_config.json + adapter_model.safetensors, or a zip holding them. */
   loadAdapter(files: DropFile[]): Promise<void>;
