@@ -23,8 +23,9 @@ export interface LoadProgress {
   /** Bytes of `file` read so far, and its size (0 when not known or not a byte count). */
   loaded: number;
   total: number;
-  /** Bytes read in all files so far. */
+  /** Bytes read in all files so far, and of how many (files read in parallel, sizes known so far). */
   loadedAll?: number;
+  totalAll?: number;
   /** Phases without a byte count: the size of what they process (the weights uploaded to the GPU). */
   bytes?: number;
   fromCache?: boolean;
