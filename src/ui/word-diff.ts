@@ -70,21 +70,25 @@ export function markChanged(reference: string, answer: string): { text: string; 
   const { inB } = commonWords(ref.map((p) => norm(p.text)), words.map((p) => norm(p.text)));
   let k = 0;
   const out: { text: string; changed: boolean }[] = [];
-  for (const p of ans) {
-    const changed = p.word ? !inB[k++] : false;
+  const push = (text: string, changed: boolean) => {
     const prev = out[out.length - 1];
-    // Merge runs so that "two red cups" highlights as one stretch, separators included.
-    if (prev && (prev.changed === changed || (!p.word && prev.changed))) prev.text += p.text;
-    else out.push({ text: p.text, changed });
-  }
-  // A trailing separator merged into a highlighted run goes back to plain text.
-  const last = out[out.length - 1];
-  if (last?.changed) {
-    const m = /[^\p{L}\p{N}]+$/u.exec(last.text);
-    if (m && m[0].length < last.text.length) {
-      last.text = last.text.slice(0, -m[0].length);
-      out.push({ text: m[0], changed: false });
+    if (prev && prev.changed === changed) prev.text += text;
+    else if (text) out.push({ text, changed });
+  };
+  let gap = ''; // the separator since the last word
+  for (const p of ans) {
+    if (!p.word) {
+      gap += p.text;
+      continue;
     }
+    const changed = !inB[k++];
+    // Between two changed words the separator is highlighted too: "two red cups" reads as one run.
+    const prev = out[out.length - 1];
+    if (changed && prev?.changed && gap) prev.text += gap;
+    else push(gap, false);
+    gap = '';
+    push(p.text, changed);
   }
+  push(gap, false);
   return out;
 }
