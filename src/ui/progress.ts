@@ -122,11 +122,13 @@ export class RunProgressModel {
     const running = st === 'preparing' || st === 'training' || st === 'pausing' || st === 'cancelling';
     let etaSeconds: number | null = null;
     let etaOf: RunView['etaOf'] = null;
-    if (running && p) {
+    // Right after a resume the last report is 'paused': no time left is known until the next one.
+    if (running && p && p.phase !== 'paused') {
       etaOf = preparing ? 'stage' : 'run';
-      // A step's own report is fresher than the stage report sent when it began.
-      const fromStep = !preparing && this.latest && this.latest.step >= p.done && Number.isFinite(this.latest.etaSeconds);
-      const [eta, at] = fromStep ? [this.latest!.etaSeconds, this.latestAt] : [p.etaSeconds, this.stageAt];
+      // The fresher of the stage report and the last step's own.
+      const stageEta = p.etaSeconds;
+      const fromStep = !preparing && this.latest !== null && Number.isFinite(this.latest.etaSeconds) && (stageEta === null || this.latestAt >= this.stageAt);
+      const [eta, at] = fromStep ? [this.latest!.etaSeconds, this.latestAt] : [stageEta, this.stageAt];
       if (eta === null) etaOf = null;
       else etaSeconds = Math.max(0, eta - (now - at) / 1000);
     }

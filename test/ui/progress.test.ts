@@ -137,5 +137,14 @@ describe('RunProgressModel', () => {
     c.advance(100);
     expect(m.view().etaSeconds).toBe(0);
     expect(m.view().loss).toBeCloseTo(0.69, 12);
+    // After a pause, the stage report that follows (paused time left out) is the fresher one.
+    m.pauseRequested();
+    m.progress(stage('paused', 1, 10, 44));
+    expect(m.view().etaSeconds).toBeNull();
+    c.advance(300);
+    m.resumeRequested();
+    expect(m.view().etaSeconds).toBeNull(); // unknown until the Worker reports again
+    m.progress(stage('training', 1, 10, 44));
+    expect(m.view().etaSeconds).toBeCloseTo(44, 9);
   });
 });
