@@ -235,6 +235,11 @@ export class Dashboard {
     this.estimateBtn.disabled = busy || blocker !== null || this.estimating;
     // An estimate as soon as a run could start, again when the data change (the probe itself runs once).
     if (!busy && blocker === null) this.updateEstimate();
+    else if (!busy && this.estimated) {
+      this.estimated = null;
+      this.estimateText.textContent = `${blocker} Then the time a run takes is measured here.`;
+      delete this.estimateText.dataset.state;
+    }
   }
 
   /** Offer to resume when the Worker holds a checkpoint (after a reload). */
