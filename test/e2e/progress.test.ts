@@ -137,6 +137,17 @@ describe.skipIf(!hasChromium)('demo page: honest progress, status bar, stop and 
     await recordRun(page);
     await page.click(tid('train-start'));
     await expect.poll(async () => Number(await dash.getAttribute('data-step')), { timeout: 600_000, interval: 200 }).toBeGreaterThanOrEqual(1);
+    // One step: the loss chart draws it as a point (a line needs two).
+    expect(Number(await page.getAttribute(tid('chart-loss'), 'data-points'))).toBe(1);
+    await expect.poll(() => page.evaluate(() => {
+      const canvas = document.querySelector<HTMLCanvasElement>('[data-testid="chart-loss"] canvas');
+      if (!canvas) return 0;
+      const d = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data;
+      let blue = 0; // the train series' colour, #2563eb
+      for (let i = 0; i < d.length; i += 4) if (Math.abs(d[i] - 37) < 40 && Math.abs(d[i + 1] - 99) < 40 && Math.abs(d[i + 2] - 235) < 40 && d[i + 3] > 128) blue++;
+      return blue;
+    }), { timeout: 10_000 }).toBeGreaterThan(10);
+    await page.locator(tid('chart-loss')).screenshot({ path: join(SCREENSHOTS, 'progress-03a-one-step-chart.png') });
     await page.click(tid('status-pause'));
     const pausingText = await page.textContent(tid('train-status'));
     const barPausing = await page.textContent(tid('status-state'));
