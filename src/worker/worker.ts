@@ -53,12 +53,14 @@ class PovidWorker implements PovidWorkerApi {
   private generation: { stop: boolean } | null = null;
   /** Pause / cancel asked for before the trainer exists (during preparation). */
   private control = { pause: false, cancel: false };
-  /** The probe's timings, for one model and adapter shape (another shape or model times again). */
-  private probe: { key: string; session: ModelSession; timings: ProbeTimings } | null = null;
+  /**
+   * The probe's timings for the loaded model. A run's adapter shape changes them little (LoRA
+   * is a small share of a step), so they hold until another model loads or Measure again.
+   */
+  private probe: { session: ModelSession; timings: ProbeTimings } | null = null;
 
   private probeFor(s: ModelSession): ProbeTimings | undefined {
-    const p = this.probe;
-    return p && p.session === s && p.key === loraShapeKey(s.opts.lora) ? p.timings : undefined;
+    return this.probe?.session === s ? this.probe.timings : undefined;
   }
 
   private async gpu(): Promise<GpuContext> {
@@ -220,7 +222,7 @@ class PovidWorker implements PovidWorkerApi {
       if (remeasure || !timings) {
         const [ex] = await this.prepareExamples(s, [split.train[0].id]);
         timings = await probeTimings({ engine: s.engine, encodeImage: (p) => s.vision.encode(p) }, ex, config);
-        this.probe = { key: loraShapeKey(s.opts.lora), session: s, timings };
+        this.probe = { session: s, timings };
       }
       const all = [...split.train, ...split.heldout];
       return estimateRun(
@@ -236,7 +238,7 @@ class PovidWorker implements PovidWorkerApi {
     });
   }
 
-  private async prepareExamples(s: ModelSession, ids: string[], onProgress?: (p: TrainProgress) => void): Promise<TrainExample[]> {
+  private async prepareExamples(s: ModelSession, ids: string[], onProgress?: (p: TrainProgress) => void, cancelled = () => false): Promise<TrainExample[]> {
     const out: TrainExample[] = [];
     const todo = ids.filter((id) => !this.examples.has(id)).length;
     const probe = this.probeFor(s);
@@ -246,7 +248,7 @@ class PovidWorker implements PovidWorkerApi {
     for (const id of ids) {
       let ex = this.examples.get(id);
       if (!ex) {
-        if (this.control.cancel) break;
+        if (cancelled()) break;
         const r = this.dataset.get(id);
         const blob = await this.image(id);
         const pixels = await s.pixels(r.image, blob);
@@ -301,11 +303,11 @@ class PovidWorker implements PovidWorkerApi {
     this.dataset.opts.seed = config.seed;
     this.dataset.opts.heldoutFraction = config.heldoutFraction;
     const split = this.dataset.split(config.seed, config.heldoutFraction);
-    const prepared = await this.prepareExamples(s, [...split.train, ...split.heldout].map((r) => r.id), onProgress);
+    const prepared = await this.prepareExamples(s, [...split.train, ...split.heldout].map((r) => r.id), onProgress, () => this.control.cancel);
     if (this.control.cancel) return { steps: resumable ? checkpoint.step : 0, stopped: 'cancelled' };
     const train = prepared.slice(0, split.train.length);
     const heldout = prepared.slice(split.train.length);
-    // The probe's time per step seeds the ETA when it was measured on this model and adapter shape.
+    // The probe's time per step seeds the ETA until a step has been timed.
     const probe = this.probeFor(s);
     const secondsPerStep = probe ? estimateRun(probe, { trainRecords: train.length, heldoutRecords: 0, imagesToEncode: 0, referencesToCompute: 0 }, config).secondsPerStep : undefined;
     const run = async (from: typeof checkpoint) => {
@@ -399,10 +401,6 @@ class PovidWorker implements PovidWorkerApi {
     );
     return Comlink.transfer(zip, [zip.buffer]);
   }
-}
-
-function loraShapeKey(l: { r: number; alpha: number; targets: string[] }): string {
-  return `${l.r}/${l.alpha}/${l.targets.join(',')}`;
 }
 
 async function quickHash(blob: Blob): Promise<string> {
