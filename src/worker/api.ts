@@ -210,7 +210,7 @@ export interface PovidWorkerApi {
   ): Promise<{ steps: number; stopped: 'done' | 'cancelled' }>;
   /**
    * Time per step and in total for a run with this config, from a timed probe on the first
-   * training example (measured once per model and adapter shape; `remeasure` times it again).
+   * training example (measured once per model; `remeasure` times it again).
    */
   estimate(config: TrainConfig, remeasure?: boolean): Promise<TrainEstimate>;
   /** Pause after the current step (or before the first): onProgress reports phase 'paused' once it has. */
