@@ -171,11 +171,11 @@ export class Dashboard {
     for (const l of this.listeners) l(v);
   }
 
-  /** The time a run with the current settings will take, from the Worker's probe. */
   private busy(): boolean {
     return this.state === 'training' || this.state === 'paused';
   }
 
+  /** The time a run with the current settings will take, from the Worker's probe. */
   private async estimate(remeasure: boolean): Promise<void> {
     if (this.busy()) return;
     if (this.estimating) {
