@@ -59,6 +59,19 @@ export interface EvalMetrics {
   marginNoise: number;
 }
 
+/**
+ * Where a run stands: the stage, n of N in it, and the time spent in it and left (null until
+ * something has been timed). Every stage is reported as it starts and after each unit.
+ */
+export interface TrainProgress {
+  phase: 'images' | 'reference' | 'training' | 'paused' | 'evaluating' | 'checkpoint';
+  /** Units done: images encoded, reference passes, optimizer steps, held-out records. */
+  done: number;
+  total: number;
+  elapsedSeconds: number;
+  etaSeconds: number | null;
+}
+
 export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   loraRank: 16,
   loraAlpha: 32,

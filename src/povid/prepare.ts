@@ -7,6 +7,8 @@
 // the same code runs in the Worker and in Node tests.
 import type { PovidExample, SequenceInput } from '../engine';
 import type { ChatTokenizer, TrainingExample } from '../model/tokenizer';
+import { EtaEstimator } from '../util/eta';
+import type { TrainProgress } from './config';
 
 /** An example ready for the engine: token sequences with the clean image's features. */
 export interface TrainExample {
@@ -84,6 +86,15 @@ export interface PrepareOptions {
   cache?: Map<string, TrainExample>;
   /** Called before the n-th (1-based) of `total` records is prepared, when it is not cached. */
   onExample?: (n: number, total: number) => void;
+  /**
+   * The 'images' stage: n of N records not cached, elapsed and ETA; at its start (when there is
+   * anything to prepare) and after each record.
+   */
+  onProgress?: (p: TrainProgress) => void;
+  /** Seconds per record measured before (a timed probe), for the ETA until one is timed. */
+  secondsPerExample?: number;
+  /** Asked before each record that is not cached: true stops, and only the examples ready are returned. */
+  cancelled?: () => boolean;
 }
 
 /** The examples of `ids`, in order; `load` is asked only for the records not in the cache. */
@@ -94,12 +105,19 @@ export async function prepareExamples(
   opts: PrepareOptions = {},
 ): Promise<TrainExample[]> {
   const out: TrainExample[] = [];
+  const todo = opts.cache ? ids.filter((id) => !opts.cache!.has(id)).length : ids.length;
+  const eta = new EtaEstimator(todo, { priorSecondsPerUnit: opts.secondsPerExample });
+  const report = () => opts.onProgress?.({ phase: 'images', done: eta.completed, total: todo, elapsedSeconds: eta.elapsedSeconds, etaSeconds: eta.etaSeconds });
+  if (todo > 0) report();
   for (const [i, id] of ids.entries()) {
     let ex = opts.cache?.get(id);
     if (!ex) {
+      if (opts.cancelled?.()) break;
       opts.onExample?.(i + 1, ids.length);
       ex = await prepareExample(deps, await load(id));
       opts.cache?.set(id, ex);
+      eta.tick();
+      report();
     }
     out.push(ex);
   }

@@ -10,6 +10,7 @@ import { DropZone } from './drop-zone';
 import { GpuCheck } from './gpu-check';
 import { ModelPicker } from './model-picker';
 import { Settings } from './settings';
+import { StatusBar } from './status-bar';
 import { Toasts } from './toast';
 
 export interface App {
@@ -37,7 +38,7 @@ export function startApp(root: HTMLElement, api: PovidWorkerApi): App {
   let trainState: TrainState = 'idle';
 
   const gpu = new GpuCheck();
-  const settings = new Settings();
+  const settings = new Settings(() => dashboard.updateEstimate());
   const compare = new CompareView(api, toasts, () => settings.read().noiseStep);
   const downloads = new Downloads(api, toasts, () => toasts.show('Compare it with the base model in step 5.', 'info'));
 
@@ -107,7 +108,17 @@ export function startApp(root: HTMLElement, api: PovidWorkerApi): App {
     },
   });
 
+  const statusBar = new StatusBar(dashboard, [
+    { id: 'model', title: 'Model' },
+    { id: 'data', title: 'Data' },
+    { id: 'settings', title: 'Settings' },
+    { id: 'train', title: 'Training' },
+    { id: 'compare', title: 'Compare' },
+    { id: 'download', title: 'Download' },
+  ]);
+
   root.append(
+    statusBar.el,
     h(
       'header',
       { class: 'page-head' },

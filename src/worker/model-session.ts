@@ -13,6 +13,7 @@ import { FeatureCache, VisionEncoder } from '../model/vision';
 import { BUILTIN_BASE_MODEL, localBaseModel } from '../export/peft';
 import type { RawTensor } from '../util/dtype';
 import type { LoadProgress, ModelChoice, ModelSummary } from './api';
+import { LoadTally, loadPhaseOf } from './load-progress';
 
 export const BUILTIN_MODEL_PATH = 'models/tiny/';
 
@@ -76,20 +77,23 @@ export class ModelSession {
   static async load(ctx: GpuContext, choice: ModelChoice, opts: SessionOptions, onProgress?: (p: LoadProgress) => void): Promise<ModelSession> {
     const { source, name, baseModel, hubId } = modelSource(choice, opts.baseUrl);
     const cache = choice.kind === 'hub' || choice.kind === 'url' ? await browserCache() : undefined;
-    onProgress?.({ phase: 'config', loaded: 0, total: 1 });
+    onProgress?.({ phase: 'config', loaded: 0, total: 0 });
+    const tally = new LoadTally();
     const bundle = await loadModelBundle(source, {
       cache,
-      onProgress: (p) => onProgress?.({ phase: 'weights', file: p.path, loaded: p.loaded, total: p.total }),
+      onProgress: (p) => onProgress?.({ phase: loadPhaseOf(p.path), file: p.path, loaded: p.loaded, total: p.total, ...tally.add(p.path, p.loaded, p.total) }),
     });
     const config: ModelConfig = bundle.config;
     if (!config.vision || !bundle.visionOnnx) throw new Error(`${name} has no vision encoder; a vision-language model (Idefics3 / SmolVLM) is needed`);
-    onProgress?.({ phase: 'tokenizer', loaded: 1, total: 1 });
+    onProgress?.({ phase: 'tokenizer', loaded: 0, total: 0 });
     const tokenizer = ChatTokenizer.fromJson(bundle.tokenizerJson, bundle.tokenizerConfigJson, bundle.chatTemplate);
-    onProgress?.({ phase: 'vision', file: bundle.visionOnnxPath, loaded: 0, total: 1 });
+    onProgress?.({ phase: 'vision', file: bundle.visionOnnxPath, loaded: 0, total: 0, bytes: bundle.visionOnnx.length });
     const vision = await createVision(bundle.visionOnnx);
     if (vision.encoder.hidden !== config.decoder.hiddenSize)
       throw new Error(`${bundle.visionOnnxPath} gives features of width ${vision.encoder.hidden}, but the decoder's hidden size is ${config.decoder.hiddenSize}; the files belong to different models`);
-    onProgress?.({ phase: 'upload', loaded: 0, total: 1 });
+    let weightBytes = 0;
+    for (const t of bundle.decoderTensors.values()) weightBytes += t.data.length;
+    onProgress?.({ phase: 'upload', loaded: 0, total: 0, bytes: weightBytes });
     const maxSeq = Math.min(opts.maxSeq, config.decoder.maxPositions);
     const engine = await createEngine(ctx, config, bundle.decoderTensors, bundle.decoderPrefix, tokenizer.imageTokenId, maxSeq, opts.lora);
     const d = config.decoder;
@@ -107,7 +111,7 @@ export class ModelSession {
       gpuBytes: engine.memory().current,
       baseModel,
     };
-    onProgress?.({ phase: 'ready', loaded: 1, total: 1 });
+    onProgress?.({ phase: 'ready', loaded: 0, total: 0 });
     const stopTokens = stopTokenIds(config, bundle.generationConfig, tokenizer.eosId);
     return new ModelSession(ctx, config, tokenizer, vision.encoder, engine, summary, baseModel, hubId, bundle.decoderPrefix, bundle.decoderTensors, { ...opts, maxSeq }, stopTokens);
   }

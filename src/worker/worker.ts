@@ -8,10 +8,14 @@ import { DeviceLostError, GpuContext } from '../gpu';
 import { IndexedDbCheckpointStore, MemoryCheckpointStore, type CheckpointStore } from '../povid/checkpoint';
 import { readZip } from '../povid/formats/zip';
 import { noiseImageBlob, noisyPixels } from '../povid/noise';
+import { estimateRun, type ProbeTimings, type TrainEstimate } from '../povid/estimate';
 import { noisyFeatures, prepareExamples, type ImageDeps, type PrepareDeps, type TrainExample } from '../povid/prepare';
 import { PovidTrainer, TrainingError } from '../povid/trainer';
 import {
   DEFAULT_TRAIN_CONFIG,
+  type AnswerScore,
+  type ScoreRequest,
+  type TrainProgress,
   type DatasetView,
   type DropFile,
   type GenerateRequest,
@@ -25,8 +29,11 @@ import {
   type EvalMetrics,
   type TrainConfig,
 } from './api';
+import { scoreAnswers } from './answer-scores';
 import { DatasetStore } from './dataset-store';
+import { GpuQueue } from './gpu-queue';
 import { ModelSession } from './model-session';
+import { probeTimings } from './probe';
 
 const MAX_SEQ = 384;
 
@@ -42,6 +49,20 @@ class PovidWorker implements PovidWorkerApi {
   private trainer: PovidTrainer | null = null;
   private store: CheckpointStore = typeof indexedDB !== 'undefined' ? new IndexedDbCheckpointStore() : new MemoryCheckpointStore();
   private examples = new Map<string, TrainExample>();
+  private gpuJobs = new GpuQueue();
+  /** The running generation; stopGeneration sets its flag. */
+  private generation: { stop: boolean } | null = null;
+  /** Pause / cancel asked for before the trainer exists (during preparation). */
+  private control = { pause: false, cancel: false };
+  /**
+   * The probe's timings for the loaded model. A run's adapter shape changes them little (LoRA
+   * is a small share of a step), so they hold until another model loads or Measure again.
+   */
+  private probe: { session: ModelSession; timings: ProbeTimings } | null = null;
+
+  private probeFor(s: ModelSession): ProbeTimings | undefined {
+    return this.probe?.session === s ? this.probe.timings : undefined;
+  }
 
   private async gpu(): Promise<GpuContext> {
     if (!this.ctx || this.ctx.isLost) this.ctx = await GpuContext.create();
@@ -108,17 +129,39 @@ class PovidWorker implements PovidWorkerApi {
     return noiseImageBlob(await this.image(id), t, seed);
   }
 
-  async noisyAnswer(id: string, t: number, maxNewTokens = 48): Promise<string> {
+  async noisyAnswer(id: string, t: number, maxNewTokens = 48, onToken?: (text: string) => void): Promise<string> {
     const s = this.model();
     const r = this.dataset.get(id);
-    const pixels = await s.pixels(r.image, await this.image(id));
-    const features = await noisyFeatures(imageDeps(s), pixels, { t, seed: DEFAULT_TRAIN_CONFIG.seed, use: 0 });
-    const text = await this.generateText(s, r.question, features, true, { maxNewTokens });
-    r.noisyAnswer = text;
-    return text;
+    const stop = this.startGeneration();
+    return this.gpuJobs.run(async () => {
+      const pixels = await s.pixels(r.image, await this.image(id));
+      const features = await noisyFeatures(imageDeps(s), pixels, { t, seed: DEFAULT_TRAIN_CONFIG.seed, use: 0 });
+      const text = await this.generateText(s, r.question, features, true, { maxNewTokens }, stop, onToken);
+      r.noisyAnswer = text;
+      return text;
+    });
   }
 
-  private async generateText(s: ModelSession, question: string, features: Float32Array, lora: boolean, o: { maxNewTokens?: number; temperature?: number; topP?: number; seed?: number }, onToken?: (text: string) => void): Promise<string> {
+  /** A new generation replaces the stop flag; Stop applies to the one that runs or waits now. */
+  private startGeneration(): { stop: boolean } {
+    this.generation = { stop: false };
+    return this.generation;
+  }
+
+  async stopGeneration(): Promise<void> {
+    if (this.generation) this.generation.stop = true;
+  }
+
+  private async generateText(
+    s: ModelSession,
+    question: string,
+    features: Float32Array,
+    lora: boolean,
+    o: { maxNewTokens?: number; temperature?: number; topP?: number; seed?: number },
+    stop: { stop: boolean },
+    onToken?: (text: string) => void,
+  ): Promise<string> {
+    if (stop.stop) return '';
     const tokens = s.promptTokens(question);
     const stops = new Set(s.stopTokens);
     const out: number[] = [];
@@ -134,14 +177,16 @@ class PovidWorker implements PovidWorkerApi {
         onToken: (tok) => {
           if (!stops.has(tok)) out.push(tok);
           onToken?.(s.tokenizer.decode(out, true));
+          // Stop pressed while this token was computed: it is the last one.
+          return stop.stop ? false : undefined;
         },
       },
     );
     return s.tokenizer.decode(res.tokens.filter((t) => !stops.has(t)), true).trim();
   }
 
-  async generate(req: GenerateRequest, onToken?: (text: string) => void): Promise<string> {
-    const s = this.model();
+  /** Image features of a record's image or a given image, noised when noiseStep is set. */
+  private async requestFeatures(s: ModelSession, req: { recordId?: string; image?: Blob; noiseStep?: number; seed?: number }): Promise<Float32Array> {
     let key: string;
     let blob: Blob;
     if (req.recordId) {
@@ -154,22 +199,75 @@ class PovidWorker implements PovidWorkerApi {
     } else {
       throw new Error('pick a record image or drop an image to ask about');
     }
-    const features = req.noiseStep !== undefined
-      ? await noisyFeatures(imageDeps(s), await s.pixels(key, blob), { t: req.noiseStep, seed: req.seed ?? 0, use: 0 })
-      : await s.imageFeatures(key, blob);
-    return this.generateText(s, req.question, features, req.lora, req, onToken);
+    return req.noiseStep !== undefined
+      ? noisyFeatures(imageDeps(s), await s.pixels(key, blob), { t: req.noiseStep, seed: req.seed ?? 0, use: 0 })
+      : s.imageFeatures(key, blob);
+  }
+
+  async generate(req: GenerateRequest, onToken?: (text: string) => void): Promise<string> {
+    const s = this.model();
+    const stop = this.startGeneration();
+    return this.gpuJobs.run(async () => this.generateText(s, req.question, await this.requestFeatures(s, req), req.lora, req, stop, onToken));
+  }
+
+  async scoreAnswers(req: ScoreRequest): Promise<AnswerScore[]> {
+    const s = this.model();
+    return this.gpuJobs.run(async () => scoreAnswers({ engine: s.engine, example: (q, a) => s.tokenizer.buildExample(q, a, s.imageSeqLen) }, req.question, req.answers, await this.requestFeatures(s, req)));
+  }
+
+  async estimate(config: TrainConfig, remeasure = false): Promise<TrainEstimate> {
+    const s = this.model();
+    const split = this.dataset.split(config.seed, config.heldoutFraction);
+    if (split.train.length === 0) throw new TrainingError('The dataset has no training record yet: drop images with a questions-and-answers file first.');
+    return this.gpuJobs.run(async () => {
+      let timings = this.probeFor(s);
+      if (remeasure || !timings) {
+        const [ex] = await this.prepareExamples(s, [split.train[0].id]);
+        timings = await probeTimings({ engine: s.engine, ...imageDeps(s) }, ex, config);
+        this.probe = { session: s, timings };
+      }
+      const all = [...split.train, ...split.heldout];
+      return estimateRun(
+        timings,
+        {
+          trainRecords: split.train.length,
+          heldoutRecords: split.heldout.length,
+          imagesToEncode: all.filter((r) => !this.examples.has(r.id)).length,
+          referencesToCompute: all.filter((r) => !this.examples.get(r.id)?.reference).length,
+        },
+        config,
+      );
+    });
   }
 
   /** The records' training examples, prepared once per record and kept until it is edited. */
-  private prepareExamples(s: ModelSession, ids: string[], onStatus?: (m: string) => void): Promise<TrainExample[]> {
+  private prepareExamples(s: ModelSession, ids: string[], onProgress?: (p: TrainProgress) => void, cancelled?: () => boolean): Promise<TrainExample[]> {
     const load = async (id: string) => {
       const r = this.dataset.get(id);
       return { id, image: r.image, blob: await this.image(id), question: r.question, chosen: r.chosen, rejected: r.rejectedText };
     };
-    return prepareExamples(prepareDeps(s), ids, load, { cache: this.examples, onExample: (n, total) => onStatus?.(`encoding images ${n}/${total}`) });
+    const probe = this.probeFor(s);
+    return prepareExamples(prepareDeps(s), ids, load, { cache: this.examples, onProgress, cancelled, secondsPerExample: probe ? probe.encodeMs / 1000 : undefined });
   }
 
-  async train(config: TrainConfig, onStep: (m: StepMetrics) => void, onEval?: (m: EvalMetrics) => void, onStatus?: (s: string) => void): Promise<{ steps: number; stopped: 'done' | 'cancelled' }> {
+  async train(
+    config: TrainConfig,
+    onStep: (m: StepMetrics) => void,
+    onEval?: (m: EvalMetrics) => void,
+    onStatus?: (s: string) => void,
+    onProgress?: (p: TrainProgress) => void,
+  ): Promise<{ steps: number; stopped: 'done' | 'cancelled' }> {
+    this.control = { pause: false, cancel: false };
+    return this.gpuJobs.run(() => this.trainNow(config, onStep, onEval, onStatus, onProgress));
+  }
+
+  private async trainNow(
+    config: TrainConfig,
+    onStep: (m: StepMetrics) => void,
+    onEval?: (m: EvalMetrics) => void,
+    onStatus?: (s: string) => void,
+    onProgress?: (p: TrainProgress) => void,
+  ): Promise<{ steps: number; stopped: 'done' | 'cancelled' }> {
     const s = this.model();
     if (this.dataset.records.size === 0) throw new TrainingError('The dataset has no valid record yet: drop images with a questions-and-answers file first.');
     const ctx = await this.gpu();
@@ -187,12 +285,18 @@ class PovidWorker implements PovidWorkerApi {
     this.dataset.opts.seed = config.seed;
     this.dataset.opts.heldoutFraction = config.heldoutFraction;
     const split = this.dataset.split(config.seed, config.heldoutFraction);
-    const train = await this.prepareExamples(s, split.train.map((r) => r.id), onStatus);
-    const heldout = await this.prepareExamples(s, split.heldout.map((r) => r.id), onStatus);
+    const prepared = await this.prepareExamples(s, [...split.train, ...split.heldout].map((r) => r.id), onProgress, () => this.control.cancel);
+    if (this.control.cancel) return { steps: resumable ? checkpoint.step : 0, stopped: 'cancelled' };
+    const train = prepared.slice(0, split.train.length);
+    const heldout = prepared.slice(split.train.length);
+    // The probe's time per step seeds the ETA until a step has been timed.
+    const probe = this.probeFor(s);
+    const secondsPerStep = probe ? estimateRun(probe, { trainRecords: train.length, heldoutRecords: 0, imagesToEncode: 0, referencesToCompute: 0 }, config).secondsPerStep : undefined;
     const run = async (from: typeof checkpoint) => {
-      this.trainer = new PovidTrainer({ engine: s.engine, ...imageDeps(s), store: this.store, decode: (ids) => s.tokenizer.decode(ids, true) }, train, heldout, config, datasetKey);
-      onStatus?.('training');
-      return this.trainer.run({ onStep, onEval, onStatus }, from);
+      this.trainer = new PovidTrainer({ engine: s.engine, ...imageDeps(s), store: this.store, decode: (ids) => s.tokenizer.decode(ids, true), secondsPerStep }, train, heldout, config, datasetKey);
+      if (this.control.pause) this.trainer.pause();
+      if (this.control.cancel) this.trainer.cancel();
+      return this.trainer.run({ onStep, onEval, onStatus, onProgress }, from);
     };
     try {
       return await run(resumable ? checkpoint : null);
@@ -209,14 +313,17 @@ class PovidWorker implements PovidWorkerApi {
   }
 
   async pause(): Promise<void> {
+    this.control.pause = true;
     this.trainer?.pause();
   }
 
   async resume(): Promise<void> {
+    this.control.pause = false;
     this.trainer?.resume();
   }
 
   async cancel(): Promise<void> {
+    this.control.cancel = true;
     this.trainer?.cancel();
   }
 

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChatTokenizer } from '../../src/model/tokenizer';
 import { VisionEncoder } from '../../src/model/vision';
 import { noisyPixels } from '../../src/povid/noise';
+import type { TrainProgress } from '../../src/povid/config';
 import { noisyFeatures, povidExample, prepareExample, prepareExamples, type ExampleSource, type ImageDeps, type PrepareDeps } from '../../src/povid/prepare';
 import { discImage, loadTinyBundle } from '../train/tiny-model';
 
@@ -116,6 +117,66 @@ describe('preparing examples', () => {
     const uncached = await prepareExamples(deps, ['r0'], load);
     expect(uncached[0]).not.toBe(first[1]);
     expect(loaded.at(-1)).toBe('r0');
+  });
+
+  it('reports the images stage as n of the records not cached, with an ETA, and stops when cancelled', async () => {
+    freshDeps();
+    const cache = new Map();
+    const load = async (id: string) => source(RECORDS.findIndex((r) => r.id === id));
+    await prepareExamples(deps, ['r1'], load, { cache });
+    const progress: TrainProgress[] = [];
+    const all = await prepareExamples(deps, ['r0', 'r1', 'r2'], load, { cache, onProgress: (p) => progress.push(p) });
+    expect(all.map((e) => e.id)).toEqual(['r0', 'r1', 'r2']);
+    expect(progress.map((p) => [p.phase, p.done, p.total])).toEqual([
+      ['images', 0, 2],
+      ['images', 1, 2],
+      ['images', 2, 2],
+    ]);
+    expect(progress[0].etaSeconds).toBeNull(); // nothing timed and no prior
+    expect(progress[1].etaSeconds).not.toBeNull();
+    expect(progress[2].etaSeconds).toBe(0);
+    expect(progress[2].elapsedSeconds).toBeGreaterThanOrEqual(progress[1].elapsedSeconds);
+
+    // Everything cached: no stage to report.
+    const none: TrainProgress[] = [];
+    await prepareExamples(deps, ['r0', 'r2'], load, { cache, onProgress: (p) => none.push(p) });
+    expect(none).toEqual([]);
+
+    // A measured time per record gives the ETA before the first one ends.
+    const timed: TrainProgress[] = [];
+    await prepareExamples(deps, ['r0', 'r1'], load, { onProgress: (p) => timed.push(p), secondsPerExample: 0.5 });
+    expect(timed[0].etaSeconds).toBeGreaterThan(0.9);
+    expect(timed[0].etaSeconds).toBeLessThanOrEqual(1);
+
+    // Cancelled after the first record: the rest are neither loaded nor reported.
+    const loaded: string[] = [];
+    const reports: TrainProgress[] = [];
+    let stop = true;
+    const part = await prepareExamples(
+      deps,
+      ['r0', 'r1', 'r2'],
+      async (id) => {
+        loaded.push(id);
+        return load(id);
+      },
+      { onProgress: (p) => reports.push(p), cancelled: () => stop },
+    );
+    expect(part).toEqual([]);
+    expect(loaded).toEqual([]);
+    stop = false;
+    const cancelAfterOne = await prepareExamples(
+      deps,
+      ['r0', 'r1', 'r2'],
+      async (id) => {
+        loaded.push(id);
+        stop = true;
+        return load(id);
+      },
+      { onProgress: (p) => reports.push(p), cancelled: () => stop },
+    );
+    expect(cancelAfterOne.map((e) => e.id)).toEqual(['r0']);
+    expect(loaded).toEqual(['r0']);
+    expect(reports.map((p) => p.done)).toEqual([0, 0, 1]);
   });
 
   it('gives the noisy image per use: the same for a (seed, use), new for another use, none for text-only DPO', async () => {
