@@ -6,7 +6,7 @@
 import * as Comlink from 'comlink';
 import type { EvalMetrics, PovidWorkerApi, StepMetrics, TrainConfig, TrainEstimate, TrainProgress } from '../worker/api';
 import { LiveChart } from './chart';
-import { debounce, errorMessage, formatDuration, h } from './dom';
+import { debounce, errorMessage, formatDuration, h, plural } from './dom';
 import { RunProgressModel, type RunView } from './progress';
 import type { Toasts } from './toast';
 
@@ -308,7 +308,7 @@ export class Dashboard {
       if (res.stopped === 'done') {
         this.result.textContent = `Done: ${res.steps} step${res.steps === 1 ? '' : 's'}. Compare the answers below, or download the adapter.`;
         this.setState('done');
-        this.toasts.show(`Training finished after ${res.steps} steps.`, 'success');
+        this.toasts.show(`Training finished after ${plural(res.steps, 'step')}.`, 'success');
       } else {
         this.result.textContent = `Cancelled after ${res.steps} step${res.steps === 1 ? '' : 's'}; the adapter keeps what it learned so far.`;
         this.setState('cancelled');
