@@ -1,6 +1,6 @@
 // Training settings: the defaults of DEFAULT_TRAIN_CONFIG, one line of explanation each, checked
 // before training starts. Kept in localStorage so a reload (and a resumed checkpoint) keeps them.
-import { DEFAULT_TRAIN_CONFIG, type LossMode, type TrainConfig } from '../worker/api';
+import { DEFAULT_TRAIN_CONFIG, type ImageDetail, type LossMode, type ModelSummary, type TrainConfig } from '../worker/api';
 import { h, uid } from './dom';
 
 const STORAGE_KEY = 'povid.settings.v1';
@@ -47,6 +47,26 @@ const LOSS_MODES: { value: LossMode; label: string; help: string }[] = [
   { value: 'weighted', label: 'Weighted margin', help: 'One sigmoid over the weighted margin Δ(chosen) − (w_text·Δ(text) + w_noise·Δ(noise)), as the paper writes it.' },
 ];
 
+const IMAGE_DETAILS: { value: ImageDetail; label: string }[] = [
+  { value: 'single', label: 'one 512 view (fast)' },
+  { value: 'tiles', label: 'full tiles (as the model was trained)' },
+];
+
+/** The cost line under "Image detail": image tokens per image and how that compares. */
+export function imageDetailCost(detail: ImageDetail, tokens?: ModelSummary['imageTokens']): string {
+  if (!tokens) {
+    return detail === 'single'
+      ? 'Each image is squeezed to one 512 × 512 view (64 image tokens for SmolVLM).'
+      : "Each image is cut into 512 × 512 tiles plus a global view, as SmolVLM's processor does (up to 17 views of 64 tokens).";
+  }
+  if (detail === 'single') return `Each image is squeezed to one 512 × 512 view: ${tokens.single} prompt tokens per image.`;
+  const times = (tokens.tilesMax / tokens.single).toFixed(0);
+  return (
+    `Each image is cut into 512 × 512 tiles plus a global view: up to ${tokens.tilesMaxViews} views, ${tokens.tilesMax} prompt tokens per image ` +
+    `(${times}× one view), so each step and answer costs about that much more time and memory.`
+  );
+}
+
 export class SettingsError extends Error {
   override name = 'SettingsError';
 }
@@ -63,6 +83,7 @@ export function validateConfig(c: TrainConfig): string[] {
   if (!Array.isArray(c.loraTargets) || c.loraTargets.length === 0) errors.push('Pick at least one LoRA target.');
   else if (c.loraTargets.some((t) => !(LORA_TARGETS as readonly string[]).includes(t))) errors.push('Unknown LoRA target.');
   if (!LOSS_MODES.some((m) => m.value === c.lossMode)) errors.push('Unknown loss mode.');
+  if (!IMAGE_DETAILS.some((d) => d.value === c.imageDetail)) errors.push('Unknown image detail.');
   return errors;
 }
 
@@ -83,6 +104,9 @@ export class Settings {
   private readonly numbers = new Map<NumberKey, HTMLInputElement>();
   private readonly targets = new Map<string, HTMLInputElement>();
   private readonly lossMode: HTMLSelectElement;
+  private readonly imageDetail: HTMLSelectElement;
+  private readonly imageDetailHelp: Element;
+  private imageTokens?: ModelSummary['imageTokens'];
   private readonly errors: HTMLElement;
 
   constructor(private readonly onChange?: (c: TrainConfig) => void) {
@@ -109,6 +133,11 @@ export class Settings {
       lossHelp.textContent = LOSS_MODES.find((m) => m.value === this.lossMode.value)?.help ?? '';
     };
     this.lossMode.addEventListener('change', explainLoss);
+
+    this.imageDetail = h('select', { testid: 'setting-imageDetail' }, ...IMAGE_DETAILS.map((d) => h('option', { text: d.label, attrs: { value: d.value } })));
+    const detailRow = row('Image detail', this.imageDetail, '');
+    this.imageDetailHelp = detailRow.querySelector('.help')!;
+    this.imageDetail.addEventListener('change', () => this.explainImageDetail());
 
     const boxes = h('div', { class: 'checks', attrs: { role: 'group', 'aria-label': 'LoRA targets' } });
     for (const t of LORA_TARGETS) {
@@ -139,6 +168,7 @@ export class Settings {
       ...basic.slice(0, 2),
       targetsRow,
       lossRow,
+      detailRow,
       ...basic.slice(2),
       h('details', { class: 'advanced wide' }, h('summary', { text: 'More settings' }), h('div', { class: 'settings-grid' }, ...advanced)),
     );
@@ -154,11 +184,28 @@ export class Settings {
     for (const [t, cb] of this.targets) cb.checked = c.loraTargets.includes(t);
     this.lossMode.value = c.lossMode;
     this.lossMode.dispatchEvent(new Event('change'));
+    this.imageDetail.value = c.imageDetail;
+    this.explainImageDetail();
+  }
+
+  /** The loaded model's image token counts, for the cost line. */
+  setImageTokens(tokens: ModelSummary['imageTokens'] | undefined): void {
+    this.imageTokens = tokens;
+    this.explainImageDetail();
+  }
+
+  private explainImageDetail(): void {
+    this.imageDetailHelp.textContent = imageDetailCost(this.imageDetail.value as ImageDetail, this.imageTokens);
   }
 
   /** The current values, unchecked (NaN where a box does not hold a number). */
   read(): TrainConfig {
-    const c: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, loraTargets: [...LORA_TARGETS].filter((t) => this.targets.get(t)?.checked), lossMode: this.lossMode.value as LossMode };
+    const c: TrainConfig = {
+      ...DEFAULT_TRAIN_CONFIG,
+      loraTargets: [...LORA_TARGETS].filter((t) => this.targets.get(t)?.checked),
+      lossMode: this.lossMode.value as LossMode,
+      imageDetail: this.imageDetail.value as ImageDetail,
+    };
     for (const [k, input] of this.numbers) c[k] = input.value.trim() === '' ? NaN : Number(input.value);
     return c;
   }

@@ -22,7 +22,12 @@ export interface LoadProgress {
   loaded: number;
   total: number;
   fromCache?: boolean;
+  /** What is happening, when a file name and bytes do not say it (which vision export runs, which failed). */
+  message?: string;
 }
+
+/** How images are shown to the model: one 512 view, or the processor's tiles plus a global view. */
+export type ImageDetail = 'single' | 'tiles';
 
 export interface ModelSummary {
   name: string;
@@ -33,6 +38,11 @@ export interface ModelSummary {
   imageSeqLen: number;
   parameters: number;
   visionBackend: 'webgpu' | 'wasm';
+  /** The vision export that runs (onnx/vision_encoder_fp16.onnx ...) and its variant name. */
+  visionFile: string;
+  visionVariant: string;
+  /** Prompt tokens one image takes: as one view, and tiled at most (the processor's largest grid). */
+  imageTokens: { single: number; tilesMax: number; tilesMaxViews: number };
   gpuBytes: number;
   /** The exported adapter's base_model_name_or_path: the hub id, or a name for the built-in model / a local folder. */
   baseModel: string;
@@ -97,6 +107,7 @@ export interface TrainConfig {
   noiseStep: number; // 500
   seed: number;
   heldoutFraction: number; // 0.1
+  imageDetail: ImageDetail; // 'single': one 512 view (fast); 'tiles': as the model was trained
   evalEvery: number; // steps
   checkpointEvery: number; // steps
 }
@@ -165,6 +176,8 @@ export interface PovidWorkerApi {
   cancel(): Promise<void>;
   /** A checkpoint that can be resumed, if any (after a reload). */
   checkpointInfo(): Promise<{ step: number; totalSteps: number; savedAt: string } | null>;
+  /** Image detail for training and generation alike; returns the prompt tokens one image then takes (at most). */
+  setImageDetail(detail: ImageDetail): Promise<{ detail: ImageDetail; maxSeq: number }>;
   /** onToken receives the whole answer so far (not the new piece) after every token. */
   generate(req: GenerateRequest, onToken?: (text: string) => void): Promise<string>;
   exportAdapter(): Promise<{ zip: Uint8Array; files: { name: string; bytes: Uint8Array }[] }>;
@@ -192,6 +205,7 @@ export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   noiseStep: 500,
   seed: 42,
   heldoutFraction: 0.1,
+  imageDetail: 'single',
   evalEvery: 10,
   checkpointEvery: 10,
 };

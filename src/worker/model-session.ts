@@ -4,20 +4,24 @@ import { Engine } from '../engine';
 import type { GpuContext } from '../gpu';
 import { stopTokenIds, type ModelConfig } from '../model/config';
 import { CacheStorageByteCache } from '../model/cache';
-import { decodeImage, toPixelValues } from '../model/image';
+import type { ImageGrid } from '../model/chat';
+import { decodeImage, frameCount, parseImageProcessorConfig, planTiles, preprocessImage, type ImageProcessorConfig, type ProcessedImage } from '../model/image';
 import { loadModelBundle, type ModelSource } from '../model/source';
-import { ChatTokenizer } from '../model/tokenizer';
-import { FeatureCache, VisionEncoder } from '../model/vision';
+import { ChatTokenizer, checkSequenceLength } from '../model/tokenizer';
+import { FeatureCache, openBundleVisionEncoder, VisionEncoder } from '../model/vision';
+import { visionVariantOrder } from '../model/vision-variants';
 import type { TrainingExample } from '../model/tokenizer';
 import { BUILTIN_BASE_MODEL, localBaseModel } from '../export/peft';
-import type { LoadProgress, ModelChoice, ModelSummary } from './api';
+import type { ImageDetail, LoadProgress, ModelChoice, ModelSummary } from './api';
 
 export const BUILTIN_MODEL_PATH = 'models/tiny/';
 export const DEFAULT_HUB_ID = 'HuggingFaceTB/SmolVLM-256M-Instruct';
 
 export interface SessionOptions {
-  /** Longest training sequence (prompt with image tokens + answer). */
+  /** Longest training sequence (prompt with image tokens + answer) with one view per image. */
   maxSeq: number;
+  /** Room for the question and answer next to a tiled image's tokens. */
+  textBudget?: number;
   lora: { r: number; alpha: number; targets: string[]; seed: number };
   /** Base URL the page is served from (for the built-in model). */
   baseUrl: string;
@@ -64,7 +68,9 @@ export function engineTargets(targets: string[]): ('q' | 'k' | 'v' | 'o' | 'gate
 
 export class ModelSession {
   readonly features = new FeatureCache(256);
-  private pixelCache = new Map<string, Float32Array>();
+  private pixelCache = new Map<string, ProcessedImage>();
+  /** One 512 view per image, or the processor's tiles plus the global view. */
+  detail: ImageDetail = 'single';
 
   private constructor(
     readonly ctx: GpuContext,
@@ -82,26 +88,35 @@ export class ModelSession {
     readonly opts: SessionOptions,
     /** Tokens that end a generated answer: generation_config.json's eos ids and the tokenizer's eos. */
     readonly stopTokens: readonly number[],
+    readonly processor: ImageProcessorConfig,
   ) {}
 
   static async load(ctx: GpuContext, choice: ModelChoice, opts: SessionOptions, onProgress?: (p: LoadProgress) => void): Promise<ModelSession> {
     const { source, name, baseModel, hubId } = modelSource(choice, opts.baseUrl);
     const cache = choice.kind === 'hub' || choice.kind === 'url' ? await browserCache() : undefined;
     onProgress?.({ phase: 'config', loaded: 0, total: 1 });
+    // The vision export the device runs best first (fp16 where WebGPU has shader-f16), the rest as fallbacks.
+    const webgpu = typeof navigator !== 'undefined' && 'gpu' in navigator;
     const bundle = await loadModelBundle(source, {
       cache,
+      visionEncoder: visionVariantOrder({ webgpu, shaderF16: ctx.features.f16 }),
       onProgress: (p) => onProgress?.({ phase: 'weights', file: p.path, loaded: p.loaded, total: p.total }),
     });
     const config: ModelConfig = bundle.config;
     if (!config.vision || !bundle.visionOnnx) throw new Error(`${name} has no vision encoder; a vision-language model (Idefics3 / SmolVLM) is needed`);
     onProgress?.({ phase: 'tokenizer', loaded: 1, total: 1 });
     const tokenizer = ChatTokenizer.fromJson(bundle.tokenizerJson, bundle.tokenizerConfigJson, bundle.chatTemplate);
+    const processor = parseImageProcessorConfig(bundle.preprocessorConfigJson ?? {}, config.vision.imageSize);
     onProgress?.({ phase: 'vision', file: bundle.visionOnnxPath, loaded: 0, total: 1 });
-    const vision = await createVision(bundle.visionOnnx);
-    if (vision.encoder.hidden !== config.decoder.hiddenSize)
-      throw new Error(`${bundle.visionOnnxPath} gives features of width ${vision.encoder.hidden}, but the decoder's hidden size is ${config.decoder.hiddenSize}; the files belong to different models`);
+    const vision = await openBundleVisionEncoder(bundle, {
+      backends: webgpu ? ['webgpu', 'wasm'] : ['wasm'],
+      source: name,
+      onStatus: (message) => onProgress?.({ phase: 'vision', loaded: 0, total: 1, message }),
+    });
     onProgress?.({ phase: 'upload', loaded: 0, total: 1 });
     const maxSeq = Math.min(opts.maxSeq, config.decoder.maxPositions);
+    const L = config.vision.imageSeqLen;
+    const maxGrid = largestGrid(processor);
     const engine = await createEngine(ctx, config, bundle.decoderTensors, bundle.decoderPrefix, tokenizer.imageTokenId, maxSeq, opts.lora);
     const d = config.decoder;
     let parameters = 0;
@@ -115,12 +130,37 @@ export class ModelSession {
       imageSeqLen: config.vision.imageSeqLen,
       parameters,
       visionBackend: vision.backend,
+      visionFile: vision.path,
+      visionVariant: vision.variant,
+      imageTokens: { single: tokenizer.imagePromptTokens(L), tilesMax: tokenizer.imagePromptTokens(L, maxGrid), tilesMaxViews: frameCount(maxGrid) },
       gpuBytes: engine.memory().current,
       baseModel,
     };
     onProgress?.({ phase: 'ready', loaded: 1, total: 1 });
     const stopTokens = stopTokenIds(config, bundle.generationConfig, tokenizer.eosId);
-    return new ModelSession(ctx, config, tokenizer, vision.encoder, engine, summary, baseModel, hubId, bundle.decoderPrefix, bundle.decoderTensors, { ...opts, maxSeq }, stopTokens);
+    return new ModelSession(ctx, config, tokenizer, vision.encoder, engine, summary, baseModel, hubId, bundle.decoderPrefix, bundle.decoderTensors, { ...opts, maxSeq }, stopTokens, processor);
+  }
+
+  /** The engine's sequence limit for a detail: tiles need room for the largest grid's tokens. */
+  maxSeqFor(detail: ImageDetail): number {
+    const limit = this.config.decoder.maxPositions;
+    if (detail === 'single') return Math.min(this.opts.maxSeq, limit);
+    const image = this.summary.imageTokens.tilesMax - this.summary.imageTokens.single;
+    return Math.min(this.opts.maxSeq + image + (this.opts.textBudget ?? 0), limit);
+  }
+
+  /**
+   * Switches the image detail for training and generation alike. The engine is rebuilt when
+   * the sequence limit changes (the adapter restarts, as for a new LoRA shape).
+   */
+  async setDetail(ctx: GpuContext, detail: ImageDetail): Promise<void> {
+    if (detail === this.detail) return;
+    const maxSeq = this.maxSeqFor(detail);
+    if (maxSeq !== this.engine.limits.maxSeq) {
+      this.engine.destroy();
+      this.engine = await createEngine(ctx, this.config, this.weights, this.decoderPrefix, this.tokenizer.imageTokenId, maxSeq, this.opts.lora);
+    }
+    this.detail = detail;
   }
 
   get imageSeqLen(): number {
@@ -130,31 +170,41 @@ export class ModelSession {
   /** A new engine with another LoRA shape (rank/targets changed in the settings), same weights. */
   async rebuildEngine(ctx: GpuContext, lora: SessionOptions['lora']): Promise<void> {
     this.engine.destroy();
-    this.engine = await createEngine(ctx, this.config, this.weights, this.decoderPrefix, this.tokenizer.imageTokenId, this.opts.maxSeq, lora);
+    this.engine = await createEngine(ctx, this.config, this.weights, this.decoderPrefix, this.tokenizer.imageTokenId, this.maxSeqFor(this.detail), lora);
     this.opts.lora = lora;
   }
 
-  /** [3, S, S] in [-1, 1], cached per image key. */
-  async pixels(key: string, blob: Blob): Promise<Float32Array> {
-    let p = this.pixelCache.get(key);
+  /** The processor's views of an image at the current detail ([views, 3, S, S] in [-1, 1]) and its grid, cached. */
+  async image(key: string, blob: Blob): Promise<ProcessedImage> {
+    const k = `${this.detail}:${key}`;
+    let p = this.pixelCache.get(k);
     if (!p) {
       const img = await decodeImage(blob, key);
-      p = toPixelValues(img.data, img.width, img.height, this.vision.imageSize);
-      this.pixelCache.set(key, p);
+      p = preprocessImage(img.data, img.width, img.height, this.processor, this.detail);
+      this.pixelCache.set(k, p);
     }
     return p;
   }
 
+  /** The views' pixels at the current detail. */
+  async pixels(key: string, blob: Blob): Promise<Float32Array> {
+    return (await this.image(key, blob)).pixels;
+  }
+
+  /** Features of every view, in prompt order: [views * imageSeqLen, hidden]. */
   async imageFeatures(key: string, blob: Blob): Promise<Float32Array> {
-    return this.features.getOrCompute(key, async () => this.vision.encode(await this.pixels(key, blob)));
+    return this.features.getOrCompute(`${this.detail}:${key}`, async () => this.vision.encode(await this.pixels(key, blob)));
   }
 
-  example(question: string, answer: string): TrainingExample {
-    return this.tokenizer.buildExample(question, answer, this.imageSeqLen);
+  /** A training sequence, refused with the limit named when the image's tiles make it too long. */
+  example(question: string, answer: string, grid?: ImageGrid): TrainingExample {
+    const ex = this.tokenizer.buildExample(question, answer, this.imageSeqLen, grid);
+    checkSequenceLength(ex, this.imageSeqLen, grid, this.engine.limits.maxSeq, "engine's maximum sequence length");
+    return ex;
   }
 
-  promptTokens(question: string): number[] {
-    return this.tokenizer.encode(this.tokenizer.renderPrompt(question, { imageSeqLen: this.imageSeqLen, withImage: true }));
+  promptTokens(question: string, grid?: ImageGrid): number[] {
+    return this.tokenizer.encode(this.tokenizer.renderPrompt(question, { imageSeqLen: this.imageSeqLen, withImage: true, grid }));
   }
 
   destroy(): void {
@@ -186,11 +236,7 @@ async function browserCache() {
   return CacheStorageByteCache.isAvailable() ? new CacheStorageByteCache() : undefined;
 }
 
-/** WebGPU execution provider first; WASM when the browser's ORT cannot use WebGPU. */
-async function createVision(onnx: Uint8Array): Promise<{ encoder: VisionEncoder; backend: 'webgpu' | 'wasm' }> {
-  try {
-    return { encoder: await VisionEncoder.create(onnx, { executionProvider: 'webgpu' }), backend: 'webgpu' };
-  } catch {
-    return { encoder: await VisionEncoder.create(onnx, { executionProvider: 'wasm' }), backend: 'wasm' };
-  }
+/** The processor's largest tile grid: a square image at the first resize's longest edge. */
+function largestGrid(cfg: ImageProcessorConfig): ImageGrid {
+  return planTiles(cfg.longestEdge, cfg.longestEdge, cfg, 'tiles');
 }

@@ -14,6 +14,7 @@ import {
   type DropFile,
   type GenerateRequest,
   type GpuStatus,
+  type ImageDetail,
   type LoadProgress,
   type ModelChoice,
   type ModelSummary,
@@ -23,10 +24,13 @@ import {
   type EvalMetrics,
   type TrainConfig,
 } from './api';
+import type { ImageGrid } from '../model/chat';
 import { DatasetStore } from './dataset-store';
 import { ModelSession } from './model-session';
 
 const MAX_SEQ = 384;
+/** Question and answer room next to a tiled image's tokens. */
+const TILES_TEXT_BUDGET = 128;
 
 function pageBase(): string {
   return new URL(import.meta.env.BASE_URL ?? '/', self.location.origin).href;
@@ -66,13 +70,28 @@ class PovidWorker implements PovidWorkerApi {
     this.session = null;
     this.examples.clear();
     const c = DEFAULT_TRAIN_CONFIG;
-    this.session = await ModelSession.load(ctx, choice, { maxSeq: MAX_SEQ, baseUrl: pageBase(), lora: { r: c.loraRank, alpha: c.loraAlpha, targets: c.loraTargets, seed: c.seed } }, onProgress);
+    this.session = await ModelSession.load(
+      ctx,
+      choice,
+      { maxSeq: MAX_SEQ, textBudget: TILES_TEXT_BUDGET, baseUrl: pageBase(), lora: { r: c.loraRank, alpha: c.loraAlpha, targets: c.loraTargets, seed: c.seed } },
+      onProgress,
+    );
     this.choice = choice;
     const s = this.session;
     const promptBudget = s.promptTokens('').length + 32;
     this.dataset.opts.countTokens = (text) => s.tokenizer.encode(` ${text}`).length + 1;
     this.dataset.opts.maxTokens = s.opts.maxSeq - promptBudget;
     return s.summary;
+  }
+
+  async setImageDetail(detail: ImageDetail): Promise<{ detail: ImageDetail; maxSeq: number }> {
+    if (detail !== 'single' && detail !== 'tiles') throw new TrainingError(`unknown image detail "${String(detail)}"; choose 'single' or 'tiles'`);
+    const s = this.model();
+    if (s.detail !== detail) {
+      await s.setDetail(await this.gpu(), detail);
+      this.examples.clear(); // token layouts and features change with the detail
+    }
+    return { detail, maxSeq: s.engine.limits.maxSeq };
   }
 
   async addFiles(files: DropFile[]): Promise<DatasetView> {
@@ -108,15 +127,23 @@ class PovidWorker implements PovidWorkerApi {
   async noisyAnswer(id: string, t: number, maxNewTokens = 48): Promise<string> {
     const s = this.model();
     const r = this.dataset.get(id);
-    const pixels = await s.pixels(r.image, await this.image(id));
-    const features = await s.vision.encode(noisyPixels(pixels, t, DEFAULT_TRAIN_CONFIG.seed, 0));
-    const text = await this.generateText(s, r.question, features, true, { maxNewTokens });
+    const img = await s.image(r.image, await this.image(id));
+    const features = await s.vision.encode(noisyPixels(img.pixels, t, DEFAULT_TRAIN_CONFIG.seed, 0));
+    const text = await this.generateText(s, r.question, features, img.grid, true, { maxNewTokens });
     r.noisyAnswer = text;
     return text;
   }
 
-  private async generateText(s: ModelSession, question: string, features: Float32Array, lora: boolean, o: { maxNewTokens?: number; temperature?: number; topP?: number; seed?: number }, onToken?: (text: string) => void): Promise<string> {
-    const tokens = s.promptTokens(question);
+  private async generateText(
+    s: ModelSession,
+    question: string,
+    features: Float32Array,
+    grid: ImageGrid,
+    lora: boolean,
+    o: { maxNewTokens?: number; temperature?: number; topP?: number; seed?: number },
+    onToken?: (text: string) => void,
+  ): Promise<string> {
+    const tokens = s.promptTokens(question, grid);
     const stops = new Set(s.stopTokens);
     const out: number[] = [];
     const res = await s.engine.generate(
@@ -151,10 +178,9 @@ class PovidWorker implements PovidWorkerApi {
     } else {
       throw new Error('pick a record image or drop an image to ask about');
     }
-    const features = req.noiseStep !== undefined
-      ? await s.vision.encode(noisyPixels(await s.pixels(key, blob), req.noiseStep, req.seed ?? 0, 0))
-      : await s.imageFeatures(key, blob);
-    return this.generateText(s, req.question, features, req.lora, req, onToken);
+    const img = await s.image(key, blob);
+    const features = req.noiseStep !== undefined ? await s.vision.encode(noisyPixels(img.pixels, req.noiseStep, req.seed ?? 0, 0)) : await s.imageFeatures(key, blob);
+    return this.generateText(s, req.question, features, img.grid, req.lora, req, onToken);
   }
 
   private async prepareExamples(s: ModelSession, ids: string[], onStatus?: (m: string) => void): Promise<TrainExample[]> {
@@ -165,13 +191,20 @@ class PovidWorker implements PovidWorkerApi {
         onStatus?.(`encoding images ${i + 1}/${ids.length}`);
         const r = this.dataset.get(id);
         const blob = await this.image(id);
-        const pixels = await s.pixels(r.image, blob);
+        const img = await s.image(r.image, blob);
         const features = await s.imageFeatures(r.image, blob);
+        const example = (answer: string) => {
+          try {
+            return s.example(r.question, answer, img.grid);
+          } catch (e) {
+            throw new TrainingError(`record "${id}" (${r.image}): ${(e as Error).message}`);
+          }
+        };
         ex = {
           id,
-          chosen: toSequence(s.example(r.question, r.chosen), features),
-          rejected: toSequence(s.example(r.question, r.rejectedText), features),
-          pixels,
+          chosen: toSequence(example(r.chosen), features),
+          rejected: toSequence(example(r.rejectedText), features),
+          pixels: img.pixels,
         };
         this.examples.set(id, ex);
       }
@@ -184,6 +217,10 @@ class PovidWorker implements PovidWorkerApi {
     const s = this.model();
     if (this.dataset.records.size === 0) throw new TrainingError('The dataset has no valid record yet: drop images with a questions-and-answers file first.');
     const ctx = await this.gpu();
+    if (config.imageDetail !== s.detail) {
+      await s.setDetail(ctx, config.imageDetail);
+      this.examples.clear();
+    }
     const lora = { r: config.loraRank, alpha: config.loraAlpha, targets: config.loraTargets, seed: config.seed };
     const cur = s.opts.lora;
     const sameShape = cur.r === lora.r && cur.alpha === lora.alpha && cur.targets.join() === lora.targets.join();
