@@ -252,7 +252,7 @@ describe('the float16-I/O export (onnx/vision_encoder_fp16.onnx)', () => {
       const [a, b] = await Promise.all([e32.encode(pixels), e16.encode(pixels)]);
       expect(b).toHaveLength(a.length);
       // Inputs rounded to f16 (relative 2^-11, |x| <= 1) move the features a little; the
-      // output's f16 rounding adds at most 2^-11 relative. Bound: 4e-3 (1 + |x|).
+      // output's f16 rounding adds at most 2^-11 relative. Bound: 2e-3 (1 + |x|); measured 4.3e-4.
       let maxErr = 0;
       let maxRel = 0;
       for (let i = 0; i < a.length; i++) {
@@ -260,7 +260,7 @@ describe('the float16-I/O export (onnx/vision_encoder_fp16.onnx)', () => {
         maxErr = Math.max(maxErr, d);
         maxRel = Math.max(maxRel, d / (1 + Math.abs(a[i])));
       }
-      expect(maxRel).toBeLessThan(4e-3);
+      expect(maxRel).toBeLessThan(2e-3);
       expect(maxErr).toBeGreaterThan(0); // the f16 path really ran
     } finally {
       await Promise.all([e32.dispose(), e16.dispose()]);
