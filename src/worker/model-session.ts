@@ -5,7 +5,17 @@ import type { GpuContext } from '../gpu';
 import { stopTokenIds, type ModelConfig } from '../model/config';
 import { CacheStorageByteCache } from '../model/cache';
 import type { ImageGrid } from '../model/chat';
-import { decodeImage, frameCount, parseImageProcessorConfig, planTiles, preprocessImage, type ImageProcessorConfig, type ProcessedImage } from '../model/image';
+import {
+  decodeImage,
+  frameCount,
+  normaliseViews,
+  parseImageProcessorConfig,
+  planTiles,
+  processorViews,
+  rgbaToRgb,
+  type ImageProcessorConfig,
+  type ProcessedImage,
+} from '../model/image';
 import { loadModelBundle, type ModelSource } from '../model/source';
 import { ChatTokenizer, checkSequenceLength } from '../model/tokenizer';
 import { FeatureCache, openBundleVisionEncoder, VisionEncoder } from '../model/vision';
@@ -66,9 +76,16 @@ export function engineTargets(targets: string[]): ('q' | 'k' | 'v' | 'o' | 'gate
   });
 }
 
+type ProcessorViews = ReturnType<typeof processorViews>;
+const viewBytes = (v: ProcessorViews) => v.views.reduce((n, x) => n + x.data.length, 0);
+/** Cached processor views: about 40 tiled images or 600 single views. */
+const VIEW_CACHE_BYTES = 512 * 1024 * 1024;
+
 export class ModelSession {
   readonly features = new FeatureCache(256);
-  private pixelCache = new Map<string, ProcessedImage>();
+  /** The processor's uint8 views per (detail, image), least recently used dropped past VIEW_CACHE_BYTES. */
+  private viewCache = new Map<string, ProcessorViews>();
+  private viewCacheBytes = 0;
   /** One 512 view per image, or the processor's tiles plus the global view. */
   detail: ImageDetail = 'single';
 
@@ -174,16 +191,39 @@ export class ModelSession {
     this.opts.lora = lora;
   }
 
-  /** The processor's views of an image at the current detail ([views, 3, S, S] in [-1, 1]) and its grid, cached. */
-  async image(key: string, blob: Blob): Promise<ProcessedImage> {
+  /**
+   * The processor's uint8 views of an image at the current detail and its grid, cached: a tiled
+   * image is up to 17 views, 13 MB as bytes but 53 MB as float32, so only bytes are kept.
+   */
+  async views(key: string, blob: Blob): Promise<ProcessorViews> {
     const k = `${this.detail}:${key}`;
-    let p = this.pixelCache.get(k);
-    if (!p) {
-      const img = await decodeImage(blob, key);
-      p = preprocessImage(img.data, img.width, img.height, this.processor, this.detail);
-      this.pixelCache.set(k, p);
+    let v = this.viewCache.get(k);
+    if (v) {
+      this.viewCache.delete(k);
+      this.viewCache.set(k, v); // most recently used last
+      return v;
     }
-    return p;
+    const img = await decodeImage(blob, key);
+    v = processorViews(rgbaToRgb(img.data, img.width, img.height), this.processor, this.detail);
+    this.viewCache.set(k, v);
+    this.viewCacheBytes += viewBytes(v);
+    for (const [old, ov] of this.viewCache) {
+      if (this.viewCacheBytes <= VIEW_CACHE_BYTES || old === k) break;
+      this.viewCache.delete(old);
+      this.viewCacheBytes -= viewBytes(ov);
+    }
+    return v;
+  }
+
+  /** pixel_values of the views ([views, 3, S, S] in [-1, 1]), made afresh from the cached bytes. */
+  normalise(v: ProcessorViews): Float32Array {
+    return normaliseViews(v.views, this.processor);
+  }
+
+  /** The processor's output for an image at the current detail. */
+  async image(key: string, blob: Blob): Promise<ProcessedImage> {
+    const v = await this.views(key, blob);
+    return { pixels: this.normalise(v), frames: v.views.length, grid: v.grid, size: this.processor.maxImageSize };
   }
 
   /** The views' pixels at the current detail. */
