@@ -1,6 +1,6 @@
 // The page: puts the components together and keeps the little state the page has (is a model
 // loaded, what the dataset looks like, is training running). All real work is in the Worker.
-import type { DatasetView, DropFile, ModelSummary, PovidWorkerApi } from '../worker/api';
+import type { DatasetView, DropFile, ImageDetail, ModelSummary, PovidWorkerApi } from '../worker/api';
 import { CompareView } from './compare';
 import { Dashboard, type TrainState } from './dashboard';
 import { DatasetTable } from './dataset-table';
@@ -37,7 +37,18 @@ export function startApp(root: HTMLElement, api: PovidWorkerApi): App {
   let trainState: TrainState = 'idle';
 
   const gpu = new GpuCheck();
-  const settings = new Settings();
+  // The image detail applies to generation too, so the Worker hears of it as soon as it changes.
+  let appliedDetail: ImageDetail = 'single';
+  const applyImageDetail = async (detail: ImageDetail) => {
+    if (!model || detail === appliedDetail) return;
+    try {
+      await api.setImageDetail(detail);
+      appliedDetail = detail;
+    } catch (e) {
+      toasts.error(e, 'The image detail could not be changed');
+    }
+  };
+  const settings = new Settings((c) => void applyImageDetail(c.imageDetail));
   const compare = new CompareView(api, toasts, () => settings.read().noiseStep);
   const downloads = new Downloads(api, toasts, () => toasts.show('Compare it with the base model in step 5.', 'info'));
 
@@ -84,6 +95,9 @@ export function startApp(root: HTMLElement, api: PovidWorkerApi): App {
 
   const picker = new ModelPicker(api, toasts, (summary) => {
     model = summary;
+    settings.setImageTokens(summary.imageTokens);
+    appliedDetail = 'single'; // a freshly loaded model starts with one view
+    void applyImageDetail(settings.read().imageDetail);
     sync();
     void dashboard.checkCheckpoint();
     toasts.show(`${summary.name} is ready.`, 'success');

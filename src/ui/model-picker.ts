@@ -196,6 +196,11 @@ export class ModelPicker {
 
   private showProgress(p: LoadProgress): void {
     const phase = PHASES[p.phase] ?? p.phase;
+    if (p.message) {
+      this.progress.removeAttribute('value');
+      this.progressText.textContent = `${phase}: ${p.message}`;
+      return;
+    }
     const file = p.file ? ` ${p.file}` : '';
     if (p.total > 0) {
       this.progress.max = p.total;
@@ -217,7 +222,7 @@ export class ModelPicker {
       ['Vocabulary', s.vocab.toLocaleString('en')],
       ['Image tokens', String(s.imageSeqLen)],
       ['Parameters', s.parameters.toLocaleString('en')],
-      ['Vision encoder', s.visionBackend === 'webgpu' ? 'WebGPU' : 'WebAssembly (CPU)'],
+      ['Vision encoder', `${s.visionFile} (${s.visionVariant}) on ${s.visionBackend === 'webgpu' ? 'WebGPU' : 'WebAssembly (CPU)'}`],
       ['GPU memory', formatBytes(s.gpuBytes)],
     ];
     this.summary.append(h('dl', {}, ...rows.flatMap(([k, v]) => [h('dt', { text: k }), h('dd', { text: v })])));

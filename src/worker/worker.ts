@@ -16,6 +16,7 @@ import {
   type DropFile,
   type GenerateRequest,
   type GpuStatus,
+  type ImageDetail,
   type LoadProgress,
   type ModelChoice,
   type ModelSummary,
@@ -25,10 +26,13 @@ import {
   type EvalMetrics,
   type TrainConfig,
 } from './api';
+import type { ImageGrid } from '../model/chat';
 import { DatasetStore } from './dataset-store';
 import { ModelSession } from './model-session';
 
 const MAX_SEQ = 384;
+/** Question and answer room next to a tiled image's tokens. */
+const TILES_TEXT_BUDGET = 128;
 
 function pageBase(): string {
   return new URL(import.meta.env.BASE_URL ?? '/', self.location.origin).href;
@@ -69,13 +73,23 @@ class PovidWorker implements PovidWorkerApi {
     this.examples.clear();
     const c = DEFAULT_TRAIN_CONFIG;
     const lora = { r: c.loraRank, alpha: c.loraAlpha, targets: targetsOfProjections(c.loraTargets), seed: c.seed };
-    this.session = await ModelSession.load(ctx, choice, { maxSeq: MAX_SEQ, baseUrl: pageBase(), lora }, onProgress);
+    this.session = await ModelSession.load(ctx, choice, { maxSeq: MAX_SEQ, textBudget: TILES_TEXT_BUDGET, baseUrl: pageBase(), lora }, onProgress);
     this.choice = choice;
     const s = this.session;
     const promptBudget = s.promptTokens('').length + 32;
     this.dataset.opts.countTokens = (text) => s.tokenizer.encode(` ${text}`).length + 1;
     this.dataset.opts.maxTokens = s.opts.maxSeq - promptBudget;
     return s.summary;
+  }
+
+  async setImageDetail(detail: ImageDetail): Promise<{ detail: ImageDetail; maxSeq: number }> {
+    if (detail !== 'single' && detail !== 'tiles') throw new TrainingError(`unknown image detail "${String(detail)}"; choose 'single' or 'tiles'`);
+    const s = this.model();
+    if (s.detail !== detail) {
+      await s.setDetail(await this.gpu(), detail);
+      this.examples.clear(); // token layouts and features change with the detail
+    }
+    return { detail, maxSeq: s.engine.limits.maxSeq };
   }
 
   async addFiles(files: DropFile[]): Promise<DatasetView> {
@@ -111,15 +125,23 @@ class PovidWorker implements PovidWorkerApi {
   async noisyAnswer(id: string, t: number, maxNewTokens = 48): Promise<string> {
     const s = this.model();
     const r = this.dataset.get(id);
-    const pixels = await s.pixels(r.image, await this.image(id));
-    const features = await noisyFeatures(imageDeps(s), pixels, { t, seed: DEFAULT_TRAIN_CONFIG.seed, use: 0 });
-    const text = await this.generateText(s, r.question, features, true, { maxNewTokens });
+    const img = await s.image(r.image, await this.image(id));
+    const features = await noisyFeatures(imageDeps(s), img.pixels, { t, seed: DEFAULT_TRAIN_CONFIG.seed, use: 0 });
+    const text = await this.generateText(s, r.question, features, img.grid, true, { maxNewTokens });
     r.noisyAnswer = text;
     return text;
   }
 
-  private async generateText(s: ModelSession, question: string, features: Float32Array, lora: boolean, o: { maxNewTokens?: number; temperature?: number; topP?: number; seed?: number }, onToken?: (text: string) => void): Promise<string> {
-    const tokens = s.promptTokens(question);
+  private async generateText(
+    s: ModelSession,
+    question: string,
+    features: Float32Array,
+    grid: ImageGrid,
+    lora: boolean,
+    o: { maxNewTokens?: number; temperature?: number; topP?: number; seed?: number },
+    onToken?: (text: string) => void,
+  ): Promise<string> {
+    const tokens = s.promptTokens(question, grid);
     const stops = new Set(s.stopTokens);
     const out: number[] = [];
     const res = await s.engine.generate(
@@ -154,10 +176,11 @@ class PovidWorker implements PovidWorkerApi {
     } else {
       throw new Error('pick a record image or drop an image to ask about');
     }
+    const img = await s.image(key, blob);
     const features = req.noiseStep !== undefined
-      ? await noisyFeatures(imageDeps(s), await s.pixels(key, blob), { t: req.noiseStep, seed: req.seed ?? 0, use: 0 })
+      ? await noisyFeatures(imageDeps(s), img.pixels, { t: req.noiseStep, seed: req.seed ?? 0, use: 0 })
       : await s.imageFeatures(key, blob);
-    return this.generateText(s, req.question, features, req.lora, req, onToken);
+    return this.generateText(s, req.question, features, img.grid, req.lora, req, onToken);
   }
 
   /** The records' training examples, prepared once per record and kept until it is edited. */
@@ -173,6 +196,10 @@ class PovidWorker implements PovidWorkerApi {
     const s = this.model();
     if (this.dataset.records.size === 0) throw new TrainingError('The dataset has no valid record yet: drop images with a questions-and-answers file first.');
     const ctx = await this.gpu();
+    if (config.imageDetail !== s.detail) {
+      await s.setDetail(ctx, config.imageDetail);
+      this.examples.clear();
+    }
     const lora = { r: config.loraRank, alpha: config.loraAlpha, targets: targetsOfProjections(config.loraTargets), seed: config.seed };
     const cur = s.opts.lora;
     const sameShape = cur.r === lora.r && cur.alpha === lora.alpha && cur.targets.join() === lora.targets.join();
@@ -282,13 +309,24 @@ function imageDeps(s: ModelSession): ImageDeps {
   return { encodeImage: (p) => s.vision.encode(p), noise: noisyPixels };
 }
 
-/** The session's tokenizer, image decoding and feature cache, for preparing examples. */
+/** The session's tokenizer, image processor (at its image detail) and feature cache, for preparing examples. */
 function prepareDeps(s: ModelSession): PrepareDeps {
   return {
     chat: s.tokenizer,
     imageSeqLen: s.imageSeqLen,
-    pixels: (key, blob) => s.pixels(key, blob),
-    features: (key, pixels) => s.features.getOrCompute(key, () => s.vision.encode(pixels)),
+    maxSeq: s.engine.limits.maxSeq,
+    image: async (key, blob) => {
+      const views = await s.views(key, blob);
+      // Pixel values made afresh from the cached bytes at each read: a dataset of tiled images
+      // holds 13 MB per image instead of 53.
+      return {
+        grid: views.grid,
+        get pixels() {
+          return s.normalise(views);
+        },
+      };
+    },
+    features: (key, pixels) => s.cleanFeatures(key, pixels),
   };
 }
 
