@@ -2,7 +2,7 @@
 Idefics3Processor (AutoProcessor on public/models/tiny, PIL backend) makes of the sample images
 and of a 1024 x 768 test image, with and without image splitting.
 
-    npm run fixture && /work/venv/bin/python scripts/golden/processor.py   (any Python with transformers + pillow)
+    npm run golden      # or, after `npm run fixture`: python3 scripts/golden/processor.py (any Python with transformers + pillow)
 
 Writes test/golden/processor/: photo-1024x768.png (the test image, drawn here), manifest.json
 (prompt ids, tile grid, versions) and one PNG per case holding the processor's views stacked
