@@ -4,6 +4,7 @@ import type { DatasetView, DropFile, ImageDetail, ModelSummary, PovidWorkerApi }
 import { CompareView } from './compare';
 import { Dashboard, type TrainState } from './dashboard';
 import { DatasetTable } from './dataset-table';
+import { completeView } from './dataset-view';
 import { h } from './dom';
 import { Downloads } from './downloads';
 import { DropZone } from './drop-zone';
@@ -48,7 +49,13 @@ export function startApp(root: HTMLElement, api: PovidWorkerApi): App {
       toasts.error(e, 'The image detail could not be changed');
     }
   };
-  const settings = new Settings((c) => void applyImageDetail(c.imageDetail));
+  // The table shows the train / held-out split that the current settings give.
+  const settings = new Settings((c) => {
+    void refreshSplit(c);
+    void applyImageDetail(c.imageDetail);
+  });
+  const refreshSplit = (c: { seed: number; heldoutFraction: number }) =>
+    toasts.guard('Could not update the held-out records', async () => table.render(await completeView(api, await api.datasetView({ seed: c.seed, heldoutFraction: c.heldoutFraction }))));
   const compare = new CompareView(api, toasts, () => settings.read().noiseStep);
   const downloads = new Downloads(api, toasts, () => toasts.show('Compare it with the base model in step 5.', 'info'));
 
@@ -79,7 +86,7 @@ export function startApp(root: HTMLElement, api: PovidWorkerApi): App {
   const addFiles = async (files: DropFile[]) => {
     try {
       const before = dataset;
-      const view = await api.addFiles(files);
+      const view = await completeView(api, await api.addFiles(files));
       table.render(view);
       const added = view.records.length - before.records.length;
       const found = view.problems.length - before.problems.length; // the Worker's list grows with each drop
@@ -92,6 +99,8 @@ export function startApp(root: HTMLElement, api: PovidWorkerApi): App {
     }
   };
   const drop = new DropZone(addFiles);
+  const initial = settings.read();
+  if (Number.isFinite(initial.seed) && Number.isFinite(initial.heldoutFraction)) void refreshSplit(initial);
 
   const picker = new ModelPicker(api, toasts, (summary) => {
     model = summary;
@@ -101,6 +110,13 @@ export function startApp(root: HTMLElement, api: PovidWorkerApi): App {
     sync();
     void dashboard.checkCheckpoint();
     toasts.show(`${summary.name} is ready.`, 'success');
+    // Records dropped before the model came are checked against its context now.
+    void toasts.guard('Could not check the records against the model', async () => {
+      const view = await completeView(api, await api.datasetView());
+      table.render(view);
+      const n = view.records.filter((r) => r.split === 'excluded').length;
+      if (n > 0) toasts.show(`${n} record${n === 1 ? ' is' : 's are'} too long for ${summary.name}'s context and left out of training: see the problems above the table.`, 'error', 'Records too long');
+    });
   });
 
   const dashboard = new Dashboard(api, toasts, {

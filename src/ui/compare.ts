@@ -7,6 +7,22 @@ import type { Toasts } from './toast';
 
 type Api = Pick<PovidWorkerApi, 'generate' | 'image'>;
 
+/** Records listed in the picker: a select of thousands of options takes seconds to build. */
+export const MAX_RECORD_OPTIONS = 100;
+
+/** The records to list: held-out ones first (unseen in training), then the rest, plus `keep`. */
+export function recordOptions(records: RecordView[], keep: string): RecordView[] {
+  if (records.length <= MAX_RECORD_OPTIONS) return records;
+  const out = records.filter((r) => r.split === 'heldout').slice(0, MAX_RECORD_OPTIONS);
+  for (const r of records) {
+    if (out.length >= MAX_RECORD_OPTIONS) break;
+    if (r.split !== 'heldout') out.push(r);
+  }
+  const kept = records.find((r) => r.id === keep);
+  if (kept && !out.includes(kept)) out.push(kept);
+  return out;
+}
+
 export class CompareView {
   readonly el: HTMLElement;
   private readonly select: HTMLSelectElement;
@@ -109,10 +125,13 @@ export class CompareView {
     const current = this.select.value;
     clear(this.select);
     this.select.append(h('option', { text: this.file ? `New image: ${this.file.name}` : records.length ? 'Choose a record…' : 'No records yet', attrs: { value: '' } }));
-    for (const r of records) this.select.append(h('option', { text: `${r.image} — ${r.question}`, attrs: { value: r.id } }));
+    const listed = recordOptions(records, current);
+    for (const r of listed) this.select.append(h('option', { text: `${r.image} — ${r.question}`, attrs: { value: r.id } }));
+    if (listed.length < records.length)
+      this.select.append(h('option', { text: `(${(records.length - listed.length).toLocaleString('en-US')} more records not listed: the held-out ones come first)`, attrs: { value: '', disabled: true } }));
     if (records.some((r) => r.id === current)) this.select.value = current;
     else if (!this.file && records.length) {
-      this.select.value = records[0].id;
+      this.select.value = listed[0].id;
       this.pickRecord();
     } else if (!this.file) {
       this.previewSeq++;

@@ -4,7 +4,7 @@
 import * as Comlink from 'comlink';
 import type { EvalMetrics, PovidWorkerApi, StepMetrics, TrainConfig } from '../worker/api';
 import { LiveChart } from './chart';
-import { formatDuration, h } from './dom';
+import { formatDuration, h, plural } from './dom';
 import type { Toasts } from './toast';
 
 type Api = Pick<PovidWorkerApi, 'train' | 'pause' | 'resume' | 'cancel' | 'checkpointInfo'>;
@@ -187,7 +187,7 @@ export class Dashboard {
         this.progress.value = 1;
         this.result.textContent = `Done: ${res.steps} step${res.steps === 1 ? '' : 's'}. Compare the answers below, or download the adapter.`;
         this.setState('done');
-        this.toasts.show(`Training finished after ${res.steps} steps.`, 'success');
+        this.toasts.show(`Training finished after ${plural(res.steps, 'step')}.`, 'success');
       } else {
         this.result.textContent = `Cancelled after ${res.steps} step${res.steps === 1 ? '' : 's'}; the adapter keeps what it learned so far.`;
         this.setState('cancelled');

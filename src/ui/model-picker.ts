@@ -2,7 +2,7 @@
 // id or URL, or a model folder from disk. Shows download progress and then the model's summary.
 import * as Comlink from 'comlink';
 import { SMOLVLM_HUB_ID, type DropFile, type LoadProgress, type ModelChoice, type ModelSummary, type PovidWorkerApi } from '../worker/api';
-import { clear, formatBytes, h, uid } from './dom';
+import { clear, formatBytes, h, plural, uid } from './dom';
 import { filesFromDataTransfer, filesFromInput } from './drop-zone';
 import type { Toasts } from './toast';
 
@@ -141,7 +141,7 @@ export class ModelPicker {
     this.folder = stripCommonRoot(files);
     this.select('folder');
     const total = this.folder.reduce((n, f) => n + f.blob.size, 0);
-    this.folderInfo.textContent = this.folder.length ? `${this.folder.length} files, ${formatBytes(total)}` : 'The folder is empty.';
+    this.folderInfo.textContent = this.folder.length ? `${plural(this.folder.length, 'file')}, ${formatBytes(total)}` : 'The folder is empty.';
   }
 
   private choice(): ModelChoice {

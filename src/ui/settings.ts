@@ -25,7 +25,7 @@ const NUMBER_FIELDS: NumberField[] = [
   { key: 'learningRate', label: 'Learning rate', help: 'AdamW step size; 1e-5 to 5e-5 suits a 256M model, the paper used 1e-7 on 7B.', min: 1e-9, max: 1, step: 'any' },
   { key: 'steps', label: 'Steps', help: 'Optimizer steps to run; 0 means “use the epochs below”.', min: 0, max: 1_000_000, int: true },
   { key: 'epochs', label: 'Epochs', help: 'Passes over the training records, used when steps is 0.', min: 1, max: 1000, int: true },
-  { key: 'noiseStep', label: 'Noise step', help: 'Diffusion step t (0–999) for the noisy image that triggers hallucinations; the paper used 500.', min: 0, max: 999, int: true },
+  { key: 'noiseStep', label: 'Noise step', help: 'Diffusion step t (0–999) for the noisy image that triggers hallucinations; the paper used 500. Training uses this value; the sliders in the data table only preview other steps.', min: 0, max: 999, int: true },
   { key: 'seed', label: 'Seed', help: 'Same seed, same run: noise, injected edits, record order and adapter initialisation.', min: 0, max: 2 ** 32 - 1, int: true },
   { key: 'heldoutFraction', label: 'Held-out fraction', help: 'Share of records kept out of training, to measure the reward accuracy on unseen examples.', min: 0, max: 0.9, step: 'any' },
   { key: 'warmupRatio', label: 'Warm-up', help: 'Share of the steps over which the learning rate ramps up from zero (then cosine decay).', min: 0, max: 1, step: 'any', advanced: true },

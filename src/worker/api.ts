@@ -74,18 +74,26 @@ export interface RecordView {
   edits: Edit[];
   /** What the model says on the noisy image (filled by prepare / noisyAnswer). */
   noisyAnswer?: string;
-  split: 'train' | 'heldout';
+  /** 'excluded': left out of training, `flag` says why (too long for the loaded model's context). */
+  split: 'train' | 'heldout' | 'excluded';
+  flag?: string;
 }
 
 export interface Problem {
   file: string;
   record?: string;
+  line?: number;
   reason: string;
 }
 
 export interface DatasetView {
+  /** The records, or only the first ones when `total` is larger: read the rest with recordsSlice(). */
   records: RecordView[];
   problems: Problem[];
+  /** How many records there are (absent: all are in `records`). */
+  total?: number;
+  /** Changes with every change of the records; recordsSlice() refuses a stale one. */
+  version?: number;
 }
 
 export interface GenerateRequest {
@@ -104,6 +112,16 @@ export interface PovidWorkerApi {
   gpuStatus(): Promise<GpuStatus>;
   loadModel(choice: ModelChoice, onProgress?: (p: LoadProgress) => void): Promise<ModelSummary>;
   addFiles(files: DropFile[]): Promise<DatasetView>;
+  /**
+   * Records from `start` to `end` of the view numbered `version` (a large view comes in slices so
+   * that no single message stalls the page); throws when the records changed since that view.
+   */
+  recordsSlice(start: number, end: number, version: number): Promise<RecordView[]>;
+  /**
+   * The dataset as it is now (after a model load, records may have been flagged); with `split`,
+   * first sets the seed and held-out fraction its train / held-out split is drawn with.
+   */
+  datasetView(split?: { seed: number; heldoutFraction: number }): Promise<DatasetView>;
   updateRecord(id: string, patch: Partial<Pick<RecordView, 'question' | 'chosen' | 'rejected'>>): Promise<RecordView>;
   removeRecord(id: string): Promise<DatasetView>;
   clearDataset(): Promise<void>;
@@ -131,4 +149,9 @@ export interface PovidWorkerApi {
   /** adapter_config.json + adapter_model.safetensors, or a zip holding them. */
   loadAdapter(files: DropFile[]): Promise<void>;
   exportDataset(): Promise<Uint8Array>;
+}
+
+/** recordsSlice() was asked for a view the records have moved on from. */
+export class StaleViewError extends Error {
+  override name = 'StaleViewError';
 }

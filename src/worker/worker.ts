@@ -12,6 +12,7 @@ import { noisyFeatures, prepareExamples, type ImageDeps, type PrepareDeps, type 
 import { PovidTrainer, TrainingError } from '../povid/trainer';
 import {
   DEFAULT_TRAIN_CONFIG,
+  StaleViewError,
   type DatasetView,
   type DropFile,
   type GenerateRequest,
@@ -33,6 +34,8 @@ import { ModelSession } from './model-session';
 const MAX_SEQ = 384;
 /** Question and answer room next to a tiled image's tokens. */
 const TILES_TEXT_BUDGET = 128;
+/** Records per message to the page: about 10 ms to deserialize there. */
+const VIEW_SLICE = 1000;
 
 function pageBase(): string {
   return new URL(import.meta.env.BASE_URL ?? '/', self.location.origin).href;
@@ -42,7 +45,7 @@ class PovidWorker implements PovidWorkerApi {
   private ctx: GpuContext | null = null;
   private session: ModelSession | null = null;
   private choice: ModelChoice | null = null;
-  private dataset = new DatasetStore({ seed: DEFAULT_TRAIN_CONFIG.seed, strength: 0.5, heldoutFraction: DEFAULT_TRAIN_CONFIG.heldoutFraction });
+  private dataset = new DatasetStore({ seed: DEFAULT_TRAIN_CONFIG.seed, strength: 0.5, heldoutFraction: DEFAULT_TRAIN_CONFIG.heldoutFraction, decodeImage, viewLimit: VIEW_SLICE });
   private trainer: PovidTrainer | null = null;
   private store: CheckpointStore = typeof indexedDB !== 'undefined' ? new IndexedDbCheckpointStore() : new MemoryCheckpointStore();
   private examples = new Map<string, TrainExample>();
@@ -76,9 +79,7 @@ class PovidWorker implements PovidWorkerApi {
     this.session = await ModelSession.load(ctx, choice, { maxSeq: MAX_SEQ, textBudget: TILES_TEXT_BUDGET, baseUrl: pageBase(), lora }, onProgress);
     this.choice = choice;
     const s = this.session;
-    const promptBudget = s.promptTokens('').length + 32;
-    this.dataset.opts.countTokens = (text) => s.tokenizer.encode(` ${text}`).length + 1;
-    this.dataset.opts.maxTokens = s.opts.maxSeq - promptBudget;
+    await this.dataset.setLimit({ model: s.summary.name, maxTokens: s.opts.maxSeq, length: (q, a) => s.tokenizer.buildExample(q, a, s.imageSeqLen).inputIds.length });
     return s.summary;
   }
 
@@ -94,6 +95,19 @@ class PovidWorker implements PovidWorkerApi {
 
   async addFiles(files: DropFile[]): Promise<DatasetView> {
     return this.dataset.add(files);
+  }
+
+  async recordsSlice(start: number, end: number, version: number): Promise<RecordView[]> {
+    if (version !== this.dataset.version) throw new StaleViewError(`the dataset changed (view ${version}, now ${this.dataset.version}); read it again`);
+    return this.dataset.slice(start, end);
+  }
+
+  async datasetView(split?: { seed: number; heldoutFraction: number }): Promise<DatasetView> {
+    if (split) {
+      this.dataset.opts.seed = split.seed;
+      this.dataset.opts.heldoutFraction = split.heldoutFraction;
+    }
+    return this.dataset.view();
   }
 
   async updateRecord(id: string, patch: Partial<Pick<RecordView, 'question' | 'chosen' | 'rejected'>>): Promise<RecordView> {
@@ -195,6 +209,7 @@ class PovidWorker implements PovidWorkerApi {
   async train(config: TrainConfig, onStep: (m: StepMetrics) => void, onEval?: (m: EvalMetrics) => void, onStatus?: (s: string) => void): Promise<{ steps: number; stopped: 'done' | 'cancelled' }> {
     const s = this.model();
     if (this.dataset.records.size === 0) throw new TrainingError('The dataset has no valid record yet: drop images with a questions-and-answers file first.');
+    if (this.dataset.usable().length === 0) throw new TrainingError(`Every record is too long for ${s.summary.name}'s context (see the problems above the table): shorten the answers first.`);
     const ctx = await this.gpu();
     if (config.imageDetail !== s.detail) {
       await s.setDetail(ctx, config.imageDetail);
@@ -290,13 +305,14 @@ class PovidWorker implements PovidWorkerApi {
 
   async exportDataset(): Promise<Uint8Array> {
     const records = [...this.dataset.records.values()];
+    // One noisy copy per image (same step and seed): records sharing an image share its file.
     const noisy = new Map<string, Blob>();
     for (const r of records) {
       const blob = this.dataset.images.get(r.image);
-      if (blob) noisy.set(r.id, await noiseImageBlob(blob, DEFAULT_TRAIN_CONFIG.noiseStep, DEFAULT_TRAIN_CONFIG.seed));
+      if (blob && !noisy.has(r.image)) noisy.set(r.image, await noiseImageBlob(blob, DEFAULT_TRAIN_CONFIG.noiseStep, DEFAULT_TRAIN_CONFIG.seed));
     }
     const zip = await exportDataset(
-      records.map((r) => ({ ...r, rejected: r.rejectedSource === 'user' ? r.rejectedText : undefined, rejectedText: r.rejectedText, noisyImage: noisy.get(r.id) })),
+      records.map((r) => ({ ...r, rejected: r.rejectedSource === 'user' ? r.rejectedText : undefined, rejectedText: r.rejectedText, noisyImage: noisy.get(r.image) })),
       this.dataset.images,
       { baseModel: this.session?.hubId },
     );
@@ -328,6 +344,15 @@ function prepareDeps(s: ModelSession): PrepareDeps {
     },
     features: (key, pixels) => s.cleanFeatures(key, pixels),
   };
+}
+
+/** Decodes an image fully, off the page's thread, so one that does not decode is refused at import. */
+async function decodeImage(blob: Blob): Promise<{ width: number; height: number }> {
+  if (typeof createImageBitmap !== 'function') throw new Error('this browser has no createImageBitmap');
+  const bitmap = await createImageBitmap(blob);
+  const size = { width: bitmap.width, height: bitmap.height };
+  bitmap.close();
+  return size;
 }
 
 async function quickHash(blob: Blob): Promise<string> {

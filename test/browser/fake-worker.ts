@@ -184,6 +184,12 @@ const api: PovidWorkerApi = {
     const { blob: _b, ...v } = r;
     return v;
   },
+  async recordsSlice(start: number, end: number) {
+    return view().records.slice(start, end);
+  },
+  async datasetView(_split?: { seed: number; heldoutFraction: number }) {
+    return view();
+  },
   async removeRecord(id) {
     records.delete(id);
     return view();
