@@ -1,8 +1,15 @@
 // A POVID training run's settings (with the defaults of the released runs) and what it reports
 // per step and per evaluation. The trainer reads them; the Worker's API passes them to the page.
 import { LORA_PROJECTIONS } from '../engine/checkpoint';
+import type { ImageDetail } from '../model/image';
 
 export type LossMode = 'povid' | 'dpo-text' | 'two-stage' | 'weighted';
+
+/**
+ * How images are shown to the model: 'single', one 512 view, or 'tiles', the processor's tiles
+ * plus a global view (docs/model.md). The image processor (model/image.ts) defines the values.
+ */
+export type { ImageDetail };
 
 export interface TrainConfig {
   loraRank: number; // 16
@@ -26,6 +33,7 @@ export interface TrainConfig {
   noiseStep: number; // 500
   seed: number;
   heldoutFraction: number; // 0.1
+  imageDetail: ImageDetail; // 'single': one 512 view (fast); 'tiles': as the model was trained
   evalEvery: number; // steps
   checkpointEvery: number; // steps
 }
@@ -92,6 +100,7 @@ export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   noiseStep: 500,
   seed: 42,
   heldoutFraction: 0.1,
+  imageDetail: 'single',
   evalEvery: 10,
   checkpointEvery: 10,
 };

@@ -26,7 +26,7 @@ export interface TrainerCallbacks {
 
 export interface TrainerDeps {
   engine: Engine;
-  /** Image features [imageSeqLen, hidden] of pixels [3, S, S] in [-1, 1]. */
+  /** Image features [views * imageSeqLen, hidden] of pixels [views, 3, S, S] in [-1, 1]. */
   encodeImage: (pixels: Float32Array) => Promise<Float32Array>;
   /** The image noise per use (default: noisyPixels, POVID's diffusion noise). */
   noise?: NoiseFn;

@@ -1,6 +1,6 @@
 // The page: puts the components together and keeps the little state the page has (is a model
 // loaded, what the dataset looks like, is training running). All real work is in the Worker.
-import type { DatasetView, DropFile, ModelSummary, PovidWorkerApi } from '../worker/api';
+import type { DatasetView, DropFile, ImageDetail, ModelSummary, PovidWorkerApi } from '../worker/api';
 import { CompareView } from './compare';
 import { Dashboard, type TrainState } from './dashboard';
 import { DatasetTable } from './dataset-table';
@@ -39,10 +39,22 @@ export function startApp(root: HTMLElement, api: PovidWorkerApi): App {
   let trainState: TrainState = 'idle';
 
   const gpu = new GpuCheck();
-  // The table shows the train / held-out split that the current settings give; the estimate follows them too.
+  // The image detail applies to generation too, so the Worker hears of it as soon as it changes.
+  let appliedDetail: ImageDetail = 'single';
+  const applyImageDetail = async (detail: ImageDetail) => {
+    if (!model || detail === appliedDetail) return;
+    try {
+      await api.setImageDetail(detail);
+      appliedDetail = detail;
+    } catch (e) {
+      toasts.error(e, 'The image detail could not be changed');
+    }
+  };
+  // The table shows the train / held-out split that the current settings give; the estimate is
+  // timed at the image detail the Worker runs, so it follows once the detail has been applied.
   const settings = new Settings((c) => {
-    dashboard.updateEstimate();
     void refreshSplit(c);
+    void applyImageDetail(c.imageDetail).then(() => dashboard.updateEstimate());
   });
   const refreshSplit = (c: { seed: number; heldoutFraction: number }) =>
     toasts.guard('Could not update the held-out records', async () => table.render(await completeView(api, await api.datasetView({ seed: c.seed, heldoutFraction: c.heldoutFraction }))));
@@ -94,6 +106,9 @@ export function startApp(root: HTMLElement, api: PovidWorkerApi): App {
 
   const picker = new ModelPicker(api, toasts, (summary) => {
     model = summary;
+    settings.setImageTokens(summary.imageTokens);
+    appliedDetail = 'single'; // a freshly loaded model starts with one view
+    void applyImageDetail(settings.read().imageDetail);
     sync();
     void dashboard.checkCheckpoint();
     toasts.show(`${summary.name} is ready.`, 'success');

@@ -198,6 +198,11 @@ export class ModelPicker {
     const phase = PHASES[p.phase] ?? p.phase;
     const cache = p.fromCache ? ', from cache' : '';
     this.el.dataset.phase = p.phase;
+    if (p.message) {
+      this.progress.removeAttribute('value');
+      this.progressText.textContent = `${phase}: ${p.message}`;
+      return;
+    }
     if (p.totalAll !== undefined && p.totalAll > 0 && p.loadedAll !== undefined) {
       // Files arrive in parallel: one bar over all of them, the file that reported last named.
       this.progress.max = p.totalAll;
@@ -227,7 +232,7 @@ export class ModelPicker {
       ['Vocabulary', s.vocab.toLocaleString('en')],
       ['Image tokens', String(s.imageSeqLen)],
       ['Parameters', s.parameters.toLocaleString('en')],
-      ['Vision encoder', s.visionBackend === 'webgpu' ? 'WebGPU' : 'WebAssembly (CPU)'],
+      ['Vision encoder', `${s.visionFile} (${s.visionVariant}) on ${s.visionBackend === 'webgpu' ? 'WebGPU' : 'WebAssembly (CPU)'}`],
       ['GPU memory', formatBytes(s.gpuBytes)],
     ];
     this.summary.append(h('dl', {}, ...rows.flatMap(([k, v]) => [h('dt', { text: k }), h('dd', { text: v })])));

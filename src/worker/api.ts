@@ -1,11 +1,11 @@
 // The contract between the page and the Worker (comlink). The Worker owns the GPU, the model,
 // the dataset and the training loop; the page only renders what these calls return and stream.
 // Callbacks are passed wrapped in Comlink.proxy().
-import type { EvalMetrics, StepMetrics, TrainConfig, TrainProgress } from '../povid/config';
+import type { EvalMetrics, ImageDetail, StepMetrics, TrainConfig, TrainProgress } from '../povid/config';
 import type { TrainEstimate } from '../povid/estimate';
 
 // Training's settings and reports are defined where training lives; the page takes them from here.
-export { DEFAULT_TRAIN_CONFIG, type EvalMetrics, type LossMode, type StepMetrics, type TrainConfig } from '../povid/config';
+export { DEFAULT_TRAIN_CONFIG, type EvalMetrics, type ImageDetail, type LossMode, type StepMetrics, type TrainConfig } from '../povid/config';
 export { LORA_PROJECTIONS, SMOLVLM_HUB_ID } from '../engine/checkpoint';
 
 export type ModelChoice =
@@ -34,6 +34,8 @@ export interface LoadProgress {
   /** Phases without a byte count: the size of what they process (the weights uploaded to the GPU). */
   bytes?: number;
   fromCache?: boolean;
+  /** What is happening, when a file name and bytes do not say it (which vision export runs, which failed). */
+  message?: string;
 }
 
 export interface ModelSummary {
@@ -45,6 +47,11 @@ export interface ModelSummary {
   imageSeqLen: number;
   parameters: number;
   visionBackend: 'webgpu' | 'wasm';
+  /** The vision export that runs (onnx/vision_encoder_fp16.onnx ...) and its variant name. */
+  visionFile: string;
+  visionVariant: string;
+  /** Prompt tokens one image takes: as one view, and tiled at most (the processor's largest grid). */
+  imageTokens: { single: number; tilesMax: number; tilesMaxViews: number };
   gpuBytes: number;
   /** The exported adapter's base_model_name_or_path: the hub id, or a name for the built-in model / a local folder. */
   baseModel: string;
@@ -176,6 +183,8 @@ export interface PovidWorkerApi {
   cancel(): Promise<void>;
   /** A checkpoint that can be resumed, if any (after a reload). */
   checkpointInfo(): Promise<{ step: number; totalSteps: number; savedAt: string } | null>;
+  /** Image detail for training and generation alike; returns the prompt tokens one image then takes (at most). */
+  setImageDetail(detail: ImageDetail): Promise<{ detail: ImageDetail; maxSeq: number }>;
   /** onToken receives the whole answer so far (not the new piece) after every token. */
   generate(req: GenerateRequest, onToken?: (text: string) => void): Promise<string>;
   /** Ends the running generation (generate or noisyAnswer) after at most one more token; it resolves with the text so far. */

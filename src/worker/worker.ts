@@ -21,6 +21,7 @@ import {
   type DropFile,
   type GenerateRequest,
   type GpuStatus,
+  type ImageDetail,
   type LoadProgress,
   type ModelChoice,
   type ModelSummary,
@@ -30,6 +31,7 @@ import {
   type EvalMetrics,
   type TrainConfig,
 } from './api';
+import type { ImageGrid } from '../model/chat';
 import { scoreAnswers } from './answer-scores';
 import { DatasetStore } from './dataset-store';
 import { GpuQueue } from './gpu-queue';
@@ -37,6 +39,8 @@ import { ModelSession } from './model-session';
 import { probeTimings } from './probe';
 
 const MAX_SEQ = 384;
+/** Question and answer room next to a tiled image's tokens. */
+const TILES_TEXT_BUDGET = 128;
 /** Records per message to the page: about 10 ms to deserialize there. */
 const VIEW_SLICE = 1000;
 
@@ -58,13 +62,21 @@ class PovidWorker implements PovidWorkerApi {
   /** Pause / cancel asked for before the trainer exists (during preparation). */
   private control = { pause: false, cancel: false };
   /**
-   * The probe's timings for the loaded model. A run's adapter shape changes them little (LoRA
-   * is a small share of a step), so they hold until another model loads or Measure again.
+   * The probe's timings for the loaded model at one image detail. A run's adapter shape changes
+   * them little (LoRA is a small share of a step), so they hold until another model loads, the
+   * image detail changes, or Measure again.
    */
-  private probe: { session: ModelSession; timings: ProbeTimings } | null = null;
+  private probe: { session: ModelSession; detail: ImageDetail; timings: ProbeTimings } | null = null;
 
   private probeFor(s: ModelSession): ProbeTimings | undefined {
-    return this.probe?.session === s ? this.probe.timings : undefined;
+    return this.probe?.session === s && this.probe.detail === s.detail ? this.probe.timings : undefined;
+  }
+
+  /** Switches the session's image detail (the engine is rebuilt when its sequence limit changes): a GPU job. */
+  private async applyDetail(s: ModelSession, detail: ImageDetail): Promise<void> {
+    if (s.detail === detail) return;
+    await s.setDetail(await this.gpu(), detail);
+    this.examples.clear(); // token layouts and features change with the detail
   }
 
   private async gpu(): Promise<GpuContext> {
@@ -93,11 +105,21 @@ class PovidWorker implements PovidWorkerApi {
     this.examples.clear();
     const c = DEFAULT_TRAIN_CONFIG;
     const lora = { r: c.loraRank, alpha: c.loraAlpha, targets: targetsOfProjections(c.loraTargets), seed: c.seed };
-    this.session = await ModelSession.load(ctx, choice, { maxSeq: MAX_SEQ, baseUrl: pageBase(), lora }, onProgress);
+    this.session = await ModelSession.load(ctx, choice, { maxSeq: MAX_SEQ, textBudget: TILES_TEXT_BUDGET, baseUrl: pageBase(), lora }, onProgress);
     this.choice = choice;
     const s = this.session;
     await this.dataset.setLimit({ model: s.summary.name, maxTokens: s.opts.maxSeq, length: (q, a) => s.tokenizer.buildExample(q, a, s.imageSeqLen).inputIds.length });
     return s.summary;
+  }
+
+  async setImageDetail(detail: ImageDetail): Promise<{ detail: ImageDetail; maxSeq: number }> {
+    if (detail !== 'single' && detail !== 'tiles') throw new TrainingError(`unknown image detail "${String(detail)}"; choose 'single' or 'tiles'`);
+    const s = this.model();
+    // The engine may be rebuilt: only once the GPU job that runs now (a generation, a probe) has ended.
+    return this.gpuJobs.run(async () => {
+      await this.applyDetail(s, detail);
+      return { detail, maxSeq: s.engine.limits.maxSeq };
+    });
   }
 
   async addFiles(files: DropFile[]): Promise<DatasetView> {
@@ -148,9 +170,9 @@ class PovidWorker implements PovidWorkerApi {
     const r = this.dataset.get(id);
     const stop = this.startGeneration();
     return this.gpuJobs.run(async () => {
-      const pixels = await s.pixels(r.image, await this.image(id));
-      const features = await noisyFeatures(imageDeps(s), pixels, { t, seed: DEFAULT_TRAIN_CONFIG.seed, use: 0 });
-      const text = await this.generateText(s, r.question, features, true, { maxNewTokens }, stop, onToken);
+      const img = await s.image(r.image, await this.image(id));
+      const features = await noisyFeatures(imageDeps(s), img.pixels, { t, seed: DEFAULT_TRAIN_CONFIG.seed, use: 0 });
+      const text = await this.generateText(s, r.question, features, img.grid, true, { maxNewTokens }, stop, onToken);
       r.noisyAnswer = text;
       return text;
     });
@@ -170,13 +192,14 @@ class PovidWorker implements PovidWorkerApi {
     s: ModelSession,
     question: string,
     features: Float32Array,
+    grid: ImageGrid,
     lora: boolean,
     o: { maxNewTokens?: number; temperature?: number; topP?: number; seed?: number },
     stop: { stop: boolean },
     onToken?: (text: string) => void,
   ): Promise<string> {
     if (stop.stop) return '';
-    const tokens = s.promptTokens(question);
+    const tokens = s.promptTokens(question, grid);
     const stops = new Set(s.stopTokens);
     const out: number[] = [];
     const res = await s.engine.generate(
@@ -200,7 +223,7 @@ class PovidWorker implements PovidWorkerApi {
   }
 
   /** Image features of a record's image or a given image, noised when noiseStep is set. */
-  private async requestFeatures(s: ModelSession, req: { recordId?: string; image?: Blob; noiseStep?: number; seed?: number }): Promise<Float32Array> {
+  private async requestFeatures(s: ModelSession, req: { recordId?: string; image?: Blob; noiseStep?: number; seed?: number }): Promise<{ features: Float32Array; grid: ImageGrid }> {
     let key: string;
     let blob: Blob;
     if (req.recordId) {
@@ -213,20 +236,28 @@ class PovidWorker implements PovidWorkerApi {
     } else {
       throw new Error('pick a record image or drop an image to ask about');
     }
-    return req.noiseStep !== undefined
-      ? noisyFeatures(imageDeps(s), await s.pixels(key, blob), { t: req.noiseStep, seed: req.seed ?? 0, use: 0 })
-      : s.imageFeatures(key, blob);
+    const img = await s.image(key, blob);
+    const features = req.noiseStep !== undefined
+      ? await noisyFeatures(imageDeps(s), img.pixels, { t: req.noiseStep, seed: req.seed ?? 0, use: 0 })
+      : await s.imageFeatures(key, blob);
+    return { features, grid: img.grid };
   }
 
   async generate(req: GenerateRequest, onToken?: (text: string) => void): Promise<string> {
     const s = this.model();
     const stop = this.startGeneration();
-    return this.gpuJobs.run(async () => this.generateText(s, req.question, await this.requestFeatures(s, req), req.lora, req, stop, onToken));
+    return this.gpuJobs.run(async () => {
+      const { features, grid } = await this.requestFeatures(s, req);
+      return this.generateText(s, req.question, features, grid, req.lora, req, stop, onToken);
+    });
   }
 
   async scoreAnswers(req: ScoreRequest): Promise<AnswerScore[]> {
     const s = this.model();
-    return this.gpuJobs.run(async () => scoreAnswers({ engine: s.engine, example: (q, a) => s.tokenizer.buildExample(q, a, s.imageSeqLen) }, req.question, req.answers, await this.requestFeatures(s, req)));
+    return this.gpuJobs.run(async () => {
+      const { features, grid } = await this.requestFeatures(s, req);
+      return scoreAnswers({ engine: s.engine, example: (q, a) => s.tokenizer.buildExample(q, a, s.imageSeqLen, grid) }, req.question, req.answers, features);
+    });
   }
 
   async estimate(config: TrainConfig, remeasure = false): Promise<TrainEstimate> {
@@ -239,11 +270,13 @@ class PovidWorker implements PovidWorkerApi {
           : 'The dataset has no training record yet: drop images with a questions-and-answers file first.',
       );
     return this.gpuJobs.run(async () => {
+      // Timed at the run's image detail, as training will switch to it.
+      await this.applyDetail(s, config.imageDetail);
       let timings = this.probeFor(s);
       if (remeasure || !timings) {
         const [ex] = await this.prepareExamples(s, [split.train[0].id]);
         timings = await probeTimings({ engine: s.engine, ...imageDeps(s) }, ex, config);
-        this.probe = { session: s, timings };
+        this.probe = { session: s, detail: s.detail, timings };
       }
       const all = [...split.train, ...split.heldout];
       return estimateRun(
@@ -291,6 +324,10 @@ class PovidWorker implements PovidWorkerApi {
     if (this.dataset.records.size === 0) throw new TrainingError('The dataset has no valid record yet: drop images with a questions-and-answers file first.');
     if (this.dataset.usable().length === 0) throw new TrainingError(`Every record is too long for ${s.summary.name}'s context (see the problems above the table): shorten the answers first.`);
     const ctx = await this.gpu();
+    if (config.imageDetail !== s.detail) {
+      await s.setDetail(ctx, config.imageDetail);
+      this.examples.clear();
+    }
     const lora = { r: config.loraRank, alpha: config.loraAlpha, targets: targetsOfProjections(config.loraTargets), seed: config.seed };
     const cur = s.opts.lora;
     const sameShape = cur.r === lora.r && cur.alpha === lora.alpha && cur.targets.join() === lora.targets.join();
@@ -410,13 +447,24 @@ function imageDeps(s: ModelSession): ImageDeps {
   return { encodeImage: (p) => s.vision.encode(p), noise: noisyPixels };
 }
 
-/** The session's tokenizer, image decoding and feature cache, for preparing examples. */
+/** The session's tokenizer, image processor (at its image detail) and feature cache, for preparing examples. */
 function prepareDeps(s: ModelSession): PrepareDeps {
   return {
     chat: s.tokenizer,
     imageSeqLen: s.imageSeqLen,
-    pixels: (key, blob) => s.pixels(key, blob),
-    features: (key, pixels) => s.features.getOrCompute(key, () => s.vision.encode(pixels)),
+    maxSeq: s.engine.limits.maxSeq,
+    image: async (key, blob) => {
+      const views = await s.views(key, blob);
+      // Pixel values made afresh from the cached bytes at each read: a dataset of tiled images
+      // holds 13 MB per image instead of 53.
+      return {
+        grid: views.grid,
+        get pixels() {
+          return s.normalise(views);
+        },
+      };
+    },
+    features: (key, pixels) => s.cleanFeatures(key, pixels),
   };
 }
 

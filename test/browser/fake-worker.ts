@@ -135,7 +135,24 @@ const api: PovidWorkerApi = {
     }
     onProgress?.({ phase: 'ready', loaded: 0, total: 0 });
     modelLoaded = true;
-    return { name: 'tiny (fake)', architecture: 'Idefics3ForConditionalGeneration', layers: 2, hidden: 64, vocab: 49280, imageSeqLen: 64, parameters: 6_500_000, visionBackend: 'wasm', gpuBytes: 26_000_000, baseModel: 'povid-webgpu/builtin-tiny' };
+    return {
+      name: 'tiny (fake)',
+      architecture: 'Idefics3ForConditionalGeneration',
+      layers: 2,
+      hidden: 64,
+      vocab: 49280,
+      imageSeqLen: 64,
+      parameters: 6_500_000,
+      visionBackend: 'wasm',
+      visionFile: 'onnx/vision_encoder.onnx',
+      visionVariant: 'fp32',
+      imageTokens: { single: 67, tilesMax: 1158, tilesMaxViews: 17 },
+      gpuBytes: 26_000_000,
+      baseModel: 'povid-webgpu/builtin-tiny',
+    };
+  },
+  async setImageDetail(detail) {
+    return { detail, maxSeq: detail === 'tiles' ? 1603 : 384 };
   },
   async addFiles(files: DropFile[]) {
     const images = new Map(files.filter((f) => /\.(png|jpe?g|webp|gif|bmp)$/i.test(f.path)).map((f) => [f.path.split('/').pop()!.toLowerCase(), f.blob]));
