@@ -6,6 +6,7 @@ import type { Engine } from '../engine';
 import { toPixelValues } from '../model/image';
 import { injectHallucination } from '../povid/inject';
 import { toSequence, type TrainExample } from '../povid/prepare';
+import type { ImageGrid } from '../model/chat';
 import type { ChatTokenizer } from '../model/tokenizer';
 import { attributeAccuracy, chair, plantedRate, pope, type AttributeResult, type ChairResult, type PopeResult, type Ratio } from './metrics';
 import {
@@ -121,6 +122,8 @@ export interface GreedyRequest {
   question: string;
   /** A guess of the answer (e.g. the true one): it costs nothing where the model agrees with it. */
   draft: string;
+  /** The tile grid of a tiled image (features of every view); a single view without it. */
+  grid?: ImageGrid;
 }
 
 /**
@@ -137,7 +140,7 @@ export async function greedyAnswers(deps: BenchmarkDeps, reqs: readonly GreedyRe
   const out: string[] = [];
   for (let i = 0; i < reqs.length; i += per) {
     const part = reqs.slice(i, i + per);
-    const exs = part.map((r) => tokenizer.buildExample(r.question, r.draft, deps.imageSeqLen));
+    const exs = part.map((r) => tokenizer.buildExample(r.question, r.draft, deps.imageSeqLen, r.grid));
     const fw = await engine.forward(
       exs.map((ex, k) => ({ tokens: ex.inputIds, targets: ex.targets.map((t, j) => (ex.answerMask[j] ? t : -1)), image: { features: part[k].features, positions: ex.imagePositions } })),
       { lora: opts.lora },

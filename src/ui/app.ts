@@ -1,6 +1,6 @@
 // The page: puts the components together and keeps the little state the page has (is a model
 // loaded, what the dataset looks like, is training running). All real work is in the Worker.
-import type { DatasetView, DropFile, ModelSummary, PovidWorkerApi } from '../worker/api';
+import type { DatasetView, DropFile, ImageDetail, ModelSummary, PovidWorkerApi } from '../worker/api';
 import { CompareView } from './compare';
 import { Dashboard, type TrainState } from './dashboard';
 import { DatasetTable } from './dataset-table';
@@ -12,6 +12,7 @@ import { GpuCheck } from './gpu-check';
 import { HallucinationPanel } from './hallucination';
 import { ModelPicker } from './model-picker';
 import { Settings } from './settings';
+import { StatusBar } from './status-bar';
 import { Toasts } from './toast';
 
 export interface App {
@@ -40,8 +41,23 @@ export function startApp(root: HTMLElement, api: PovidWorkerApi): App {
   let evaluating = false;
 
   const gpu = new GpuCheck();
-  // The table shows the train / held-out split that the current settings give.
-  const settings = new Settings((c) => void refreshSplit(c));
+  // The image detail applies to generation too, so the Worker hears of it as soon as it changes.
+  let appliedDetail: ImageDetail = 'single';
+  const applyImageDetail = async (detail: ImageDetail) => {
+    if (!model || detail === appliedDetail) return;
+    try {
+      await api.setImageDetail(detail);
+      appliedDetail = detail;
+    } catch (e) {
+      toasts.error(e, 'The image detail could not be changed');
+    }
+  };
+  // The table shows the train / held-out split that the current settings give; the estimate is
+  // timed at the image detail the Worker runs, so it follows once the detail has been applied.
+  const settings = new Settings((c) => {
+    void refreshSplit(c);
+    void applyImageDetail(c.imageDetail).then(() => dashboard.updateEstimate());
+  });
   const refreshSplit = (c: { seed: number; heldoutFraction: number }) =>
     toasts.guard('Could not update the held-out records', async () => table.render(await completeView(api, await api.datasetView({ seed: c.seed, heldoutFraction: c.heldoutFraction }))));
   const compare = new CompareView(api, toasts, () => settings.read().noiseStep);
@@ -94,6 +110,9 @@ export function startApp(root: HTMLElement, api: PovidWorkerApi): App {
 
   const picker = new ModelPicker(api, toasts, (summary) => {
     model = summary;
+    settings.setImageTokens(summary.imageTokens);
+    appliedDetail = 'single'; // a freshly loaded model starts with one view
+    void applyImageDetail(settings.read().imageDetail);
     sync();
     void dashboard.checkCheckpoint();
     toasts.show(`${summary.name} is ready.`, 'success');
@@ -137,7 +156,17 @@ export function startApp(root: HTMLElement, api: PovidWorkerApi): App {
     },
   });
 
+  const statusBar = new StatusBar(dashboard, [
+    { id: 'model', title: 'Model' },
+    { id: 'data', title: 'Data' },
+    { id: 'settings', title: 'Settings' },
+    { id: 'train', title: 'Training' },
+    { id: 'compare', title: 'Compare' },
+    { id: 'download', title: 'Download' },
+  ]);
+
   root.append(
+    statusBar.el,
     h(
       'header',
       { class: 'page-head' },

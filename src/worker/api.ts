@@ -1,11 +1,12 @@
 // The contract between the page and the Worker (comlink). The Worker owns the GPU, the model,
 // the dataset and the training loop; the page only renders what these calls return and stream.
 // Callbacks are passed wrapped in Comlink.proxy().
-import type { EvalMetrics, StepMetrics, TrainConfig } from '../povid/config';
+import type { EvalMetrics, ImageDetail, StepMetrics, TrainConfig, TrainProgress } from '../povid/config';
+import type { TrainEstimate } from '../povid/estimate';
 import type { BenchmarkOptions, EvalProgress, HallucinationReport, RecordEvalOptions } from './hallucination-api';
 
 // Training's settings and reports are defined where training lives; the page takes them from here.
-export { DEFAULT_TRAIN_CONFIG, type EvalMetrics, type LossMode, type StepMetrics, type TrainConfig } from '../povid/config';
+export { DEFAULT_TRAIN_CONFIG, type EvalMetrics, type ImageDetail, type LossMode, type StepMetrics, type TrainConfig } from '../povid/config';
 export { LORA_PROJECTIONS, SMOLVLM_HUB_ID } from '../engine/checkpoint';
 export type * from './hallucination-api';
 
@@ -26,9 +27,17 @@ export interface GpuStatus {
 export interface LoadProgress {
   phase: 'config' | 'tokenizer' | 'weights' | 'vision' | 'upload' | 'ready';
   file?: string;
+  /** Bytes of `file` read so far, and its size (0 when not known or not a byte count). */
   loaded: number;
   total: number;
+  /** Bytes read in all files so far, and of how many (files read in parallel, sizes known so far). */
+  loadedAll?: number;
+  totalAll?: number;
+  /** Phases without a byte count: the size of what they process (the weights uploaded to the GPU). */
+  bytes?: number;
   fromCache?: boolean;
+  /** What is happening, when a file name and bytes do not say it (which vision export runs, which failed). */
+  message?: string;
 }
 
 export interface ModelSummary {
@@ -40,6 +49,11 @@ export interface ModelSummary {
   imageSeqLen: number;
   parameters: number;
   visionBackend: 'webgpu' | 'wasm';
+  /** The vision export that runs (onnx/vision_encoder_fp16.onnx ...) and its variant name. */
+  visionFile: string;
+  visionVariant: string;
+  /** Prompt tokens one image takes: as one view, and tiled at most (the processor's largest grid). */
+  imageTokens: { single: number; tilesMax: number; tilesMaxViews: number };
   gpuBytes: number;
   /** The exported adapter's base_model_name_or_path: the hub id, or a name for the built-in model / a local folder. */
   baseModel: string;
@@ -91,6 +105,29 @@ export interface DatasetView {
   version?: number;
 }
 
+export type { TrainProgress } from '../povid/config';
+export type { TrainEstimate, ProbeTimings } from '../povid/estimate';
+
+/** Log-probs of given answers to a question about an image, under the base model and with the adapter. */
+export interface AnswerScore {
+  answer: string;
+  /** Answer tokens scored (the end-of-answer token included). */
+  tokens: number;
+  /** Sum of log p over the answer's tokens: adapter off, adapter on; null with `error`. */
+  base: number | null;
+  lora: number | null;
+  error?: string;
+}
+
+export interface ScoreRequest {
+  recordId?: string;
+  image?: Blob;
+  question: string;
+  answers: string[];
+  noiseStep?: number;
+  seed?: number;
+}
+
 export interface GenerateRequest {
   recordId?: string;
   image?: Blob;
@@ -125,19 +162,37 @@ export interface PovidWorkerApi {
   /** The noised image as a PNG blob, for the slider. */
   noisyImage(id: string, t: number, seed?: number): Promise<Blob>;
   /** Free generation on the noised image: what the model says when it can barely see. */
-  noisyAnswer(id: string, t: number, maxNewTokens?: number): Promise<string>;
+  noisyAnswer(id: string, t: number, maxNewTokens?: number, onToken?: (text: string) => void): Promise<string>;
   /**
    * Trains; resumes the stored checkpoint when the settings and the dataset match it, else
    * starts a fresh adapter. Metrics stream through onStep (and onEval every evalEvery steps).
    */
-  train(config: TrainConfig, onStep: (m: StepMetrics) => void, onEval?: (m: EvalMetrics) => void, onStatus?: (s: string) => void): Promise<{ steps: number; stopped: 'done' | 'cancelled' }>;
+  train(
+    config: TrainConfig,
+    onStep: (m: StepMetrics) => void,
+    onEval?: (m: EvalMetrics) => void,
+    onStatus?: (s: string) => void,
+    onProgress?: (p: TrainProgress) => void,
+  ): Promise<{ steps: number; stopped: 'done' | 'cancelled' }>;
+  /**
+   * Time per step and in total for a run with this config, from a timed probe on the first
+   * training example (measured once per model; `remeasure` times it again).
+   */
+  estimate(config: TrainConfig, remeasure?: boolean): Promise<TrainEstimate>;
+  /** Pause after the current step (or before the first): onProgress reports phase 'paused' once it has. */
   pause(): Promise<void>;
   resume(): Promise<void>;
   cancel(): Promise<void>;
   /** A checkpoint that can be resumed, if any (after a reload). */
   checkpointInfo(): Promise<{ step: number; totalSteps: number; savedAt: string } | null>;
+  /** Image detail for training and generation alike; returns the prompt tokens one image then takes (at most). */
+  setImageDetail(detail: ImageDetail): Promise<{ detail: ImageDetail; maxSeq: number }>;
   /** onToken receives the whole answer so far (not the new piece) after every token. */
   generate(req: GenerateRequest, onToken?: (text: string) => void): Promise<string>;
+  /** Ends the running generation (generate or noisyAnswer) after at most one more token; it resolves with the text so far. */
+  stopGeneration(): Promise<void>;
+  /** Each answer's log-prob given the image and question, adapter off and on. */
+  scoreAnswers(req: ScoreRequest): Promise<AnswerScore[]>;
   exportAdapter(): Promise<{ zip: Uint8Array; files: { name: string; bytes: Uint8Array }[] }>;
   /** adapter_config.json + adapter_model.safetensors, or a zip holding them. */
   loadAdapter(files: DropFile[]): Promise<void>;

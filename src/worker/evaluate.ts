@@ -6,6 +6,7 @@
 import { targetsOfProjections } from '../engine/checkpoint';
 import { benchmarkExamples, evaluateScenes, greedyAnswers, type BenchmarkDeps } from '../eval/benchmark';
 import { renderScene, SCENE_SIZE, sceneSet, type Scene } from '../eval/scenes';
+import type { ImageGrid } from '../model/chat';
 import type { TrainConfig } from '../povid/config';
 import { PovidTrainer, TrainingError } from '../povid/trainer';
 import type { ModelSummary } from './api';
@@ -113,11 +114,13 @@ export class HallucinationEvaluator {
       const deps = harnessDeps(s);
       const keyOf = new Map(held.map((r) => [r.id, r.image]));
       const images = new Map<string, Blob>();
-      const features: Float32Array[] = [];
+      const features: { features: Float32Array; grid: ImageGrid }[] = [];
       for (const [i, p] of plans.entries()) {
         const blob = await this.host.image(p.id);
+        const key = keyOf.get(p.id)!;
         images.set(p.id, blob);
-        features.push(await s.imageFeatures(keyOf.get(p.id)!, blob));
+        // At the session's image detail: one view, or the tiles and a global view with their grid.
+        features.push({ features: await s.imageFeatures(key, blob), grid: (await s.views(key, blob)).grid });
         this.step(onProgress, 'prepare', i + 1, plans.length);
       }
       const maxNewTokens = opts.maxNewTokens ?? 64;
@@ -125,10 +128,10 @@ export class HallucinationEvaluator {
         const out: PlanAnswers[] = [];
         this.step(onProgress, phase, 0, plans.length);
         for (const [i, p] of plans.entries()) {
-          const f = features[i];
+          const { features: f, grid } = features[i];
           const texts = await greedyAnswers(
             deps,
-            [{ features: f, question: p.question, draft: p.chosen }, ...p.probes.map((q) => ({ features: f, question: q.question, draft: q.present ? 'Yes.' : 'No.' }))],
+            [{ features: f, grid, question: p.question, draft: p.chosen }, ...p.probes.map((q) => ({ features: f, grid, question: q.question, draft: q.present ? 'Yes.' : 'No.' }))],
             { lora, maxNewTokens },
           );
           out.push({ answer: texts[0], probes: texts.slice(1) });
