@@ -274,8 +274,7 @@ const api: PovidWorkerApi = {
     return recordsReport({ model: 'tiny (fake)', total: held.length, plans, estimate, before: plans.length ? answers(false) : null, after: plans.length ? answers(true) : null, seconds: 0.1 });
   },
   async runBuiltinBenchmark(opts, onProgress, onModel) {
-    modelLoaded = true;
-    onModel?.({ name: 'tiny (fake)', architecture: 'Idefics3ForConditionalGeneration', layers: 2, hidden: 64, vocab: 49280, imageSeqLen: 64, parameters: 6_500_000, visionBackend: 'wasm', gpuBytes: 26_000_000, baseModel: 'povid-webgpu/builtin-tiny' });
+    onModel?.(await api.loadModel({ kind: 'builtin' }));
     for (const phase of ['before', 'train', 'after'] as const) {
       const total = phase === 'train' ? opts.steps : opts.heldoutScenes;
       for (let i = 1; i <= total; i++) {
