@@ -8,6 +8,7 @@
 // test-output/screenshots/.
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { externalRequests, hasChromium, openBrowser, type BrowserSession } from '../helpers/browser';
 import { findLexiconMentions } from '../../src/eval/metrics';
@@ -20,6 +21,11 @@ const STEPS = 2;
 /** Of the sample records, this share is held out: some name known objects (scored), some do not. */
 const RECORDS_HELDOUT = 0.25;
 const SEED = 42; // the settings' default
+
+/** The hallucination section alone; a sticky bar at the top of the window would cover part of it. */
+async function shot(page: Page, name: string): Promise<void> {
+  await page.locator(tid('section-hallucination')).screenshot({ path: join(SCREENSHOTS, `${name}.png`), style: '.status-bar { visibility: hidden !important; }' });
+}
 
 describe.skipIf(!hasChromium)('hallucination report in the page', () => {
   let s: BrowserSession;
@@ -96,7 +102,7 @@ describe.skipIf(!hasChromium)('hallucination report in the page', () => {
     // The benchmark's model is now the loaded one: the compare view can use it.
     expect(await page.locator(tid('compare-run')).isEnabled()).toBe(true);
     await panel.scrollIntoViewIfNeeded();
-    await page.locator(tid('section-hallucination')).screenshot({ path: join(SCREENSHOTS, 'hallucination-01-benchmark.png') });
+    await shot(page, 'hallucination-01-benchmark');
 
     // Bad input 1: no dataset, so no held-out record: a message, no numbers.
     await page.click(tid('eval-records'));
@@ -118,7 +124,7 @@ describe.skipIf(!hasChromium)('hallucination report in the page', () => {
     expect(await panel.getAttribute('data-state'), `${await page.locator(tid('toasts')).textContent()}`).toBe('empty');
     expect(await page.locator(tid('eval-message')).textContent()).toMatch(/none of the 1 held-out records names a known object .*\(1 excluded\)/);
     expect(await panel.textContent()).not.toMatch(/NaN/);
-    await page.locator(tid('section-hallucination')).screenshot({ path: join(SCREENSHOTS, 'hallucination-02-no-known-object.png') });
+    await shot(page, 'hallucination-02-no-known-object');
 
     // The user's records: the held-out ones that name a known object are answered with the adapter
     // off and on (few tokens: SwiftShader decodes slowly); the others are counted out.
@@ -153,7 +159,7 @@ describe.skipIf(!hasChromium)('hallucination report in the page', () => {
     expect(await page.locator(tid('eval-sample')).count()).toBe(scored.length);
     expect((await page.locator(tid('eval-answer-reference')).allTextContents()).sort()).toEqual(scored.map((q) => q.answer).sort());
     expect(await panel.textContent()).not.toMatch(/NaN|undefined|Infinity/);
-    await page.locator(tid('section-hallucination')).screenshot({ path: join(SCREENSHOTS, 'hallucination-03-records.png') });
+    await shot(page, 'hallucination-03-records');
 
     expect(externalRequests(s.requests, s.origin)).toEqual([]);
     expect(s.console.filter((l) => l.startsWith('pageerror'))).toEqual([]);
