@@ -162,6 +162,7 @@ export function startApp(root: HTMLElement, api: PovidWorkerApi): App {
     { id: 'settings', title: 'Settings' },
     { id: 'train', title: 'Training' },
     { id: 'compare', title: 'Compare' },
+    { id: 'hallucination', title: 'Hallucination' },
     { id: 'download', title: 'Download' },
   ]);
 
