@@ -64,6 +64,8 @@ export function engineTargets(targets: string[]): ('q' | 'k' | 'v' | 'o' | 'gate
 
 export class ModelSession {
   readonly features = new FeatureCache(256);
+  /** Vision-encoder passes over clean images so far (the rest came from the cache). */
+  featureEncodings = 0;
   private pixelCache = new Map<string, Float32Array>();
 
   private constructor(
@@ -146,7 +148,10 @@ export class ModelSession {
   }
 
   async imageFeatures(key: string, blob: Blob): Promise<Float32Array> {
-    return this.features.getOrCompute(key, async () => this.vision.encode(await this.pixels(key, blob)));
+    return this.features.getOrCompute(key, async () => {
+      this.featureEncodings++;
+      return this.vision.encode(await this.pixels(key, blob));
+    });
   }
 
   example(question: string, answer: string): TrainingExample {
