@@ -92,6 +92,7 @@ export class MemoryBackend implements StorageBackend {
   }
 
   async delete(store: StoreName, keys: string[]): Promise<void> {
+    if (!keys.length) return;
     const m = this.store(store);
     for (const k of keys) m.delete(k);
     this.writes++;
