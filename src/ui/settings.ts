@@ -3,7 +3,7 @@
 import { DEFAULT_TRAIN_CONFIG, type LossMode, type TrainConfig } from '../worker/api';
 import { h, uid } from './dom';
 
-const STORAGE_KEY = 'povid.settings.v1';
+export const STORAGE_KEY = 'povid.settings.v1';
 export const LORA_TARGETS = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
 
 type NumberKey = { [K in keyof TrainConfig]: TrainConfig[K] extends number ? K : never }[keyof TrainConfig];
