@@ -179,6 +179,9 @@ export class Dashboard {
     for (const s of m.history) this.step(s, false);
     for (const e of m.evals) this.evaluated(e);
     this.flush();
+    // A stored run is not training: no ETA.
+    const last = m.history[m.history.length - 1];
+    if (last) this.progressText.textContent = `Step ${last.step} of ${last.totalSteps} of the last run (not training now)`;
   }
 
   private async run(fromCheckpoint = false, runId?: string): Promise<void> {
