@@ -92,7 +92,7 @@ export class SessionPanel {
       this.counters.dataset.featuresReused = String(c.featuresReused);
     }
     const lines = [...this.restoredNotes];
-    if (!r.complete) lines.push(`Not everything could be stored, so not everything will come back after a reload. ${r.notSaved.join(' ')}`);
+    if (!r.complete) lines.push('Not everything could be stored, so not everything will come back after a reload:', ...r.notSaved);
     clear(this.notes);
     for (const l of lines) this.notes.append(h('li', { testid: 'session-note', text: l, class: l.startsWith('Restored') ? '' : 'warn' }));
     this.notes.hidden = lines.length === 0;

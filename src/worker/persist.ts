@@ -216,7 +216,7 @@ export class SessionKeeper {
     const notSaved = [...d.notSaved, ...runLines];
     return {
       complete: notSaved.length === 0,
-      saved: { ...d.saved, runs: runs.length, adapters: runs.filter((r) => r.adapterStep > 0).length },
+      saved: { ...d.saved, runs: this.runs.storedCount, adapters: runs.filter((r) => r.adapterStep > 0).length },
       total: { ...d.total, runs: runs.length },
       notSaved,
       ...(usage ? { usage } : {}),

@@ -164,6 +164,8 @@ export interface RunContext {
 export class RunBook {
   private readonly runs = new Map<string, RunRecord>();
   private nextNumber = 1;
+  /** Runs whose latest record the browser refused to store. */
+  private readonly unstored = new Set<string>();
   /** Notes from the last restore: what could not be read. */
   dropped: string[] = [];
 
@@ -230,8 +232,11 @@ export class RunBook {
   private async writeSoft(r: RunRecord): Promise<void> {
     try {
       await this.write(r);
+      this.unstored.delete(r.id);
+      r.notSaved = r.notSaved.filter((n) => !n.startsWith('its metrics'));
     } catch (e) {
       if (!isQuotaError(e)) throw e;
+      this.unstored.add(r.id);
       note(r, `its metrics after step ${r.history.length} could not be stored (the storage is full)`);
     }
   }
@@ -450,6 +455,11 @@ export class RunBook {
   metrics(id: string): RunMetrics {
     const r = this.get(id);
     return { history: r.history.slice(), evals: r.evals.slice() };
+  }
+
+  /** Runs whose record is stored (the rest would not come back after a reload). */
+  get storedCount(): number {
+    return this.list().filter((r) => !this.unstored.has(r.id)).length;
   }
 
   /** Lines for the storage report: what of the runs is not stored. */

@@ -270,7 +270,45 @@ export class SessionStore {
     this.recordsTotal = records.length;
     this.imagesTotal = images.size;
     try {
-      // Images first: a record is only worth keeping with its image.
+      // Records first: they are small and hold the user's edits; a record whose image did not fit
+      // comes back named, so only that image has to be dropped again.
+      const ids = new Set(records.map((r) => r.id));
+      const changed: [string, RecordEntry][] = [];
+      for (const r of records) {
+        const json = JSON.stringify(r);
+        const w = this.written.get(r.id);
+        if (w && w.json === json) continue;
+        changed.push([r.id, { seq: w?.seq ?? this.meta.nextSeq++, record: r }]);
+      }
+      const unsaved = new Set<string>();
+      const stored = (chunk: [string, RecordEntry][]) => {
+        for (const [id, e] of chunk) this.written.set(id, { json: JSON.stringify(e.record), seq: e.seq });
+      };
+      for (let i = 0; i < changed.length; i += 500) {
+        const chunk = changed.slice(i, i + 500);
+        try {
+          await this.putMakingRoom('records', chunk, plural(chunk.length, 'record'));
+          stored(chunk);
+        } catch (e) {
+          if (!isQuotaError(e)) throw e;
+          // One by one: as many as fit.
+          for (const one of chunk) {
+            try {
+              await this.db.put('records', [one], `the record ${one[0]}`);
+              stored([one]);
+            } catch (e2) {
+              if (!isQuotaError(e2)) throw e2;
+              unsaved.add(one[0]);
+            }
+          }
+        }
+      }
+      for (const id of this.unsavedRecords) if (ids.has(id) && !changed.some(([c]) => c === id)) unsaved.add(id);
+      this.unsavedRecords = unsaved;
+      const gone = [...this.written.keys()].filter((id) => !ids.has(id));
+      await this.db.delete('records', gone);
+      for (const id of gone) this.written.delete(id);
+
       for (const [k, blob] of images) {
         if (this.storedImages.get(k) === blob) continue;
         try {
@@ -287,30 +325,6 @@ export class SessionStore {
       for (const k of goneImages) this.storedImages.delete(k);
       for (const k of [...this.unsavedImages.keys()]) if (!images.has(k)) this.unsavedImages.delete(k);
 
-      const ids = new Set(records.map((r) => r.id));
-      const changed: [string, RecordEntry][] = [];
-      for (const r of records) {
-        const json = JSON.stringify(r);
-        const w = this.written.get(r.id);
-        if (w && w.json === json) continue;
-        changed.push([r.id, { seq: w?.seq ?? this.meta.nextSeq++, record: r }]);
-      }
-      const unsaved = new Set<string>();
-      for (let i = 0; i < changed.length; i += 500) {
-        const chunk = changed.slice(i, i + 500);
-        try {
-          await this.putMakingRoom('records', chunk, plural(chunk.length, 'record'));
-          for (const [id, e] of chunk) this.written.set(id, { json: JSON.stringify(e.record), seq: e.seq });
-        } catch (e) {
-          if (!isQuotaError(e)) throw e;
-          for (const [id] of chunk) unsaved.add(id);
-        }
-      }
-      for (const id of this.unsavedRecords) if (ids.has(id) && !changed.some(([c]) => c === id)) unsaved.add(id);
-      this.unsavedRecords = unsaved;
-      const gone = [...this.written.keys()].filter((id) => !ids.has(id));
-      await this.db.delete('records', gone);
-      for (const id of gone) this.written.delete(id);
       this.meta.problems = problems;
       await this.writeMeta();
       this.otherFailure = null;

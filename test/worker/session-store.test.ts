@@ -7,7 +7,7 @@ import { DatasetStore, type StoredRecord } from '../../src/worker/dataset-store'
 import { SessionKeeper, type LegacySource } from '../../src/worker/persist';
 import { RunBook, runFromLegacyCheckpoint } from '../../src/worker/runs';
 import { parseRecord, referenceKey, SESSION_SCHEMA, SessionStore } from '../../src/worker/session-store';
-import { MemoryBackend } from '../../src/worker/storage';
+import { MemoryBackend, sizeOf } from '../../src/worker/storage';
 
 function rec(id: string, image: string, extra: Partial<StoredRecord> = {}): StoredRecord {
   return {
@@ -197,6 +197,24 @@ describe('a full quota', () => {
     const back = await new SessionStore(db).restore();
     expect(back.records.map((r) => r.id)).toEqual(['a']);
     expect(back.dropped.join('\n')).toMatch(/2 saved records came back without their images .*"b" \(big\.png\), "c" \(big\.png\)/);
+  });
+
+  it('stores records before images, as many as fit one by one when a batch does not', async () => {
+    const recs = [rec('a', '1.png'), rec('b', '2.png'), rec('c', '3.png')];
+    const one = sizeOf({ seq: 0, record: recs[0] });
+    const db = new MemoryBackend(2 * one + 10);
+    const s = new SessionStore(db);
+    await s.saveDataset(dataset(recs, [['1.png', png(100)], ['2.png', png(100)], ['3.png', png(100)]]));
+    expect(await db.keys('records')).toEqual(['a', 'b']);
+    expect(await db.keys('images')).toEqual([]);
+    const said = (await s.report()).notSaved.join('\n');
+    expect(said).toMatch(/3 images of 3 could not be stored \(1\.png, 2\.png, 3\.png\)/);
+    expect(said).toMatch(/1 record of 3 could not be stored \(c\)/);
+    // Room again (the user freed space): the next save stores what was missing.
+    db.quotaBytes = Infinity;
+    await s.saveDataset(dataset(recs, [['1.png', png(100)], ['2.png', png(100)], ['3.png', png(100)]]));
+    expect((await s.report()).notSaved).toEqual([]);
+    expect((await new SessionStore(db).restore()).records.map((r) => r.id)).toEqual(['a', 'b', 'c']);
   });
 
   it('gives up cached features (they can be computed again) to keep the user\'s images', async () => {
