@@ -66,6 +66,8 @@ export class ModelSession {
   readonly features = new FeatureCache(256);
   /** Vision-encoder passes over clean images so far (the rest came from the cache). */
   featureEncodings = 0;
+  /** Features stored earlier (the saved session), asked before encoding. */
+  featureStore?: (key: string, blob: Blob) => Promise<Float32Array | undefined>;
   private pixelCache = new Map<string, Float32Array>();
 
   private constructor(
@@ -149,6 +151,8 @@ export class ModelSession {
 
   async imageFeatures(key: string, blob: Blob): Promise<Float32Array> {
     return this.features.getOrCompute(key, async () => {
+      const stored = await this.featureStore?.(key, blob);
+      if (stored) return stored;
       this.featureEncodings++;
       return this.vision.encode(await this.pixels(key, blob));
     });

@@ -123,6 +123,16 @@ export class SessionKeeper {
     this.encodingsBefore += replaced?.featureEncodings ?? 0;
     this.activeRun = undefined;
     this.storedFeatures.clear();
+    // Stored features are looked up one image at a time, when needed, whatever the cache's size.
+    const key = this.modelKey(s);
+    s.featureStore = async (image, blob) => {
+      const f = (await this.store.loadFeatures(key, [[image, blob]]).catch(() => new Map<string, Float32Array>())).get(image);
+      if (f) {
+        this.counters.featuresReused++;
+        this.storedFeatures.add(image);
+      }
+      return f;
+    };
     void this.store.saveModel(choice, s.summary.name);
   }
 
@@ -132,26 +142,6 @@ export class SessionKeeper {
 
   modelKey(s: ModelSession): string {
     return modelKeyOf(s.summary);
-  }
-
-  /** Puts stored features of these records' images into the model session's cache. */
-  async seedFeatures(s: ModelSession, dataset: DatasetStore, ids: string[]): Promise<void> {
-    const key = this.modelKey(s);
-    const want: [string, Blob][] = [];
-    const seen = new Set<string>();
-    for (const id of ids) {
-      const r = dataset.records.get(id);
-      const blob = r && dataset.images.get(r.image);
-      if (!r || !blob || seen.has(r.image) || s.features.get(r.image)) continue;
-      seen.add(r.image);
-      want.push([r.image, blob]);
-    }
-    const found = await this.store.loadFeatures(key, want).catch(() => new Map<string, Float32Array>());
-    for (const [k, f] of found) {
-      s.features.set(k, f);
-      this.storedFeatures.add(k);
-    }
-    this.counters.featuresReused += found.size;
   }
 
   /** Stores the features computed for these examples; gives them their stored reference log-probs. */

@@ -241,7 +241,6 @@ class PovidWorker implements PovidWorkerApi {
         for (const m of runs.metrics(run.id).history) onStep(m);
         for (const m of runs.metrics(run.id).evals) onEval?.(m);
       }
-      await this.keeper.seedFeatures(s, this.dataset, [...split.train, ...split.heldout].map((r) => r.id));
       const train = await this.prepareExamples(s, split.train.map((r) => r.id), onStatus);
       const heldout = await this.prepareExamples(s, split.heldout.map((r) => r.id), onStatus);
       await this.keeper.afterPrepare(s, this.dataset, [...train, ...heldout]);
