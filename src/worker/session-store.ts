@@ -211,9 +211,9 @@ export class SessionStore {
       parsed.push({ seq, ...p });
     }
     parsed.sort((a, b) => a.seq - b.seq);
-    if (bad.length) dropped.push(`${plural(bad.length, 'saved record')} could not be read and were dropped: ${listSome(bad)}.`);
+    if (bad.length) dropped.push(`${plural(bad.length, 'saved record')} could not be read and ${bad.length === 1 ? 'was' : 'were'} dropped: ${listSome(bad)}.`);
     if (noImage.length)
-      dropped.push(`${plural(noImage.length, 'saved record')} came back without ${noImage.length === 1 ? 'its image' : 'their images'} (not stored: the storage was full): ${listSome(noImage)}. Drop those images with their questions file again.`);
+      dropped.push(`${plural(noImage.length, 'saved record')} came back without ${noImage.length === 1 ? 'its image' : 'their images'} (not stored, e.g. because the storage was full): ${listSome(noImage)}. Drop those images with their questions file again.`);
     const reinject = parsed.filter((p) => p.reinject).map((p) => p.record.id);
     if (reinject.length) dropped.push(`${plural(reinject.length, 'record')} had no usable dispreferred answer saved; the injector made ${reinject.length === 1 ? 'it' : 'them'} again.`);
 

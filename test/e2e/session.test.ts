@@ -258,7 +258,7 @@ describe.skipIf(!hasChromium)('a session saved by other versions of the app', ()
     expect(notes).toMatch(/Restored from this browser: 1 record with 1 image, 1 training run\./);
     expect(notes).toMatch(/local folder "my-smolvlm": the browser cannot open a folder by itself, so choose it again/);
     expect(notes).toMatch(/written by a newer version of this app \(schema 3; this one reads 2\)/);
-    expect(notes).toMatch(/1 saved record could not be read and were dropped: "damaged" \(no question\)/);
+    expect(notes).toMatch(/1 saved record could not be read and was dropped: "damaged" \(no question\)/);
     expect(notes).toMatch(/came back without its image .*"orphan" \(gone\.png\)/);
     expect(notes).toMatch(/earlier version of this app \(step 2 of 5\) is now run 1.*drop the same data again/);
     // The compatible record is in the table, the old checkpoint in the runs list, and it says why it cannot resume yet.

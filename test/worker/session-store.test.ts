@@ -108,7 +108,7 @@ describe('saved sessions from other versions', () => {
     const said = back.dropped.join('\n');
     expect(said).toMatch(/older version of this app \(schema 1; this one reads 2\)/);
     expect(said).toMatch(/1 saved image could not be read \(2\.png\)/);
-    expect(said).toMatch(/1 saved record could not be read and were dropped: "broken" \(no chosen\)/);
+    expect(said).toMatch(/1 saved record could not be read and was dropped: "broken" \(no chosen\)/);
     expect(said).toMatch(/"lost" \(2\.png\)/);
     expect(said).toMatch(/injector made it again/);
   });
