@@ -56,8 +56,8 @@ export interface PrepareDeps {
   imageSeqLen: number;
   /** Decoded, resized and normalised pixel values of an image: [3, S, S] in [-1, 1]. */
   pixels: (key: string, blob: Blob) => Promise<Float32Array>;
-  /** The clean image's features; `key` lets the caller cache them per image. */
-  features: (key: string, pixels: Float32Array) => Promise<Float32Array>;
+  /** The clean image's features; `key` lets the caller cache them per image, `blob` look them up where it stored them. */
+  features: (key: string, pixels: Float32Array, blob: Blob) => Promise<Float32Array>;
 }
 
 /** Engine sequence from the tokenizer's example: targets only at answer positions. */
@@ -70,7 +70,7 @@ export function toSequence(ex: TrainingExample, features: Float32Array): Sequenc
 /** One record as a TrainExample: its image encoded once, both answers as token sequences. */
 export async function prepareExample(deps: PrepareDeps, src: ExampleSource): Promise<TrainExample> {
   const pixels = await deps.pixels(src.image, src.blob);
-  const features = await deps.features(src.image, pixels);
+  const features = await deps.features(src.image, pixels, src.blob);
   return {
     id: src.id,
     chosen: toSequence(deps.chat.buildExample(src.question, src.chosen, deps.imageSeqLen), features),

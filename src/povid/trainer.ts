@@ -18,6 +18,8 @@ export interface TrainerCallbacks {
   onEval?: (m: EvalMetrics) => void;
   onStatus?: (s: string) => void;
   onCheckpoint?: (step: number) => void;
+  /** An example's reference log-probs were just computed (not given): to count and keep them. */
+  onReference?: (example: TrainExample) => void;
 }
 
 export interface TrainerDeps {
@@ -85,13 +87,13 @@ export class PovidTrainer {
   }
 
   /** LoRA-off sums of chosen and rejected for every example that lacks them. */
-  async prepareReference(onProgress?: (done: number, total: number) => void): Promise<void> {
+  async prepareReference(onProgress?: (done: number, total: number, example: TrainExample) => void): Promise<void> {
     const all = [...this.train, ...this.heldout];
     const todo = all.filter((e) => !e.reference);
     for (let i = 0; i < todo.length; i++) {
       const [r] = await this.deps.engine.referenceSums([todo[i]]);
       todo[i].reference = r;
-      onProgress?.(i + 1, todo.length);
+      onProgress?.(i + 1, todo.length, todo[i]);
     }
   }
 
@@ -139,7 +141,7 @@ export class PovidTrainer {
     }
     if (this.train.some((e) => !e.reference) || this.heldout.some((e) => !e.reference)) {
       cb.onStatus?.('computing reference log-probs (adapter off)');
-      await this.prepareReference();
+      await this.prepareReference((_d, _t, ex) => cb.onReference?.(ex));
     }
     const started = performance.now();
     const startStep = step;

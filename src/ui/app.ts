@@ -9,6 +9,8 @@ import { Downloads } from './downloads';
 import { DropZone } from './drop-zone';
 import { GpuCheck } from './gpu-check';
 import { ModelPicker } from './model-picker';
+import { RunsPanel } from './runs';
+import { SessionPanel } from './session';
 import { Settings } from './settings';
 import { Toasts } from './toast';
 
@@ -39,7 +41,16 @@ export function startApp(root: HTMLElement, api: PovidWorkerApi): App {
   const gpu = new GpuCheck();
   const settings = new Settings();
   const compare = new CompareView(api, toasts, () => settings.read().noiseStep);
-  const downloads = new Downloads(api, toasts, () => toasts.show('Compare it with the base model in step 5.', 'info'));
+  const downloads = new Downloads(api, toasts, () => {
+    toasts.show('Compare it with the base model in step 5.', 'info');
+    void runs.refresh();
+  });
+  const session = new SessionPanel(api, toasts);
+  const runs = new RunsPanel(api, toasts, {
+    resume: (id) => dashboard.resume(id),
+    busy: () => trainState === 'training' || trainState === 'paused',
+    adapterLoaded: () => undefined,
+  });
 
   /** Enables what can run now; GPU work waits while training holds the Worker's GPU queue. */
   const sync = () => {
@@ -52,6 +63,8 @@ export function startApp(root: HTMLElement, api: PovidWorkerApi): App {
     picker.setLocked(busy);
     root.dataset.training = String(busy);
     dashboard.refresh();
+    runs.refreshSoon();
+    session.refreshSoon();
   };
 
   const table = new DatasetTable(
@@ -86,6 +99,7 @@ export function startApp(root: HTMLElement, api: PovidWorkerApi): App {
     model = summary;
     sync();
     void dashboard.checkCheckpoint();
+    void runs.refresh();
     toasts.show(`${summary.name} is ready.`, 'success');
   });
 
@@ -105,6 +119,7 @@ export function startApp(root: HTMLElement, api: PovidWorkerApi): App {
       trainState = s;
       sync();
     },
+    onStep: () => runs.refreshSoon(),
   });
 
   root.append(
@@ -114,6 +129,7 @@ export function startApp(root: HTMLElement, api: PovidWorkerApi): App {
       h('div', {}, h('h1', { text: 'POVID in the browser' }), h('p', { class: 'lede', text: 'Teach a small vision-language model to stop making things up about your images: preference fine-tuning of a LoRA adapter on WebGPU. Your images never leave this tab.' })),
       gpu.el,
     ),
+    session.el,
     h(
       'main',
       { class: 'steps' },
@@ -127,7 +143,7 @@ export function startApp(root: HTMLElement, api: PovidWorkerApi): App {
         table.el,
       ),
       section(3, 'settings', 'Settings', 'Defaults suit a 256M model; every value is explained.', settings.el),
-      section(4, 'train', 'Training', 'Each step compares the correct answer with both hallucinations (DPO) and updates only the adapter.', dashboard.el),
+      section(4, 'train', 'Training', 'Each step compares the correct answer with both hallucinations (DPO) and updates only the adapter.', dashboard.el, runs.el),
       section(5, 'compare', 'Compare', 'Ask the same question with the adapter off and on.', compare.el),
       section(6, 'download', 'Download', 'Take the adapter and the dataset with you.', downloads.el),
     ),
@@ -152,6 +168,16 @@ export function startApp(root: HTMLElement, api: PovidWorkerApi): App {
     root.dataset.gpu = s.ok ? 'ok' : 'missing';
     dashboard.refresh();
     if (s.ok) void dashboard.checkCheckpoint();
+  });
+  // What this browser kept: the dataset and the runs now, the model once WebGPU is known to work.
+  void session.restore().then(async (r) => {
+    if (!r || workerDead) return;
+    if (r.restored) table.render(r.dataset);
+    runs.render(r.runs);
+    if (r.latest) dashboard.showHistory(r.latest.metrics);
+    await ready;
+    void dashboard.checkCheckpoint();
+    if (r.model && gpuOk && !model) await picker.restore(r.model);
   });
   let workerDead = false;
   const workerFailed = (message: string) => {

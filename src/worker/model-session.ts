@@ -53,6 +53,10 @@ export function droppedFolderName(paths: readonly string[]): string | undefined 
 
 export class ModelSession {
   readonly features = new FeatureCache(256);
+  /** Vision-encoder passes over clean images so far (the rest came from the cache). */
+  featureEncodings = 0;
+  /** Features stored earlier (the saved session), asked before encoding. */
+  featureStore?: (key: string, blob: Blob) => Promise<Float32Array | undefined>;
   private pixelCache = new Map<string, Float32Array>();
 
   private constructor(
@@ -134,8 +138,14 @@ export class ModelSession {
     return p;
   }
 
-  async imageFeatures(key: string, blob: Blob): Promise<Float32Array> {
-    return this.features.getOrCompute(key, async () => this.vision.encode(await this.pixels(key, blob)));
+  /** The clean image's features: cached, else stored earlier, else one encoder pass (over `pixels` when given). */
+  async imageFeatures(key: string, blob: Blob, pixels?: Float32Array): Promise<Float32Array> {
+    return this.features.getOrCompute(key, async () => {
+      const stored = await this.featureStore?.(key, blob);
+      if (stored) return stored;
+      this.featureEncodings++;
+      return this.vision.encode(pixels ?? (await this.pixels(key, blob)));
+    });
   }
 
   promptTokens(question: string): number[] {
