@@ -1,6 +1,7 @@
 // Section `matmul`: GFLOP/s of our linearForward (f32 and bf16 weights) against onnxruntime-web's
 // WebGPU MatMul on the same products, timed the same way, outputs checked against a CPU dot product.
 import type { GpuContext } from '../src/gpu';
+import { SPLIT_K_FLOATS } from '../src/engine/kernels/linear';
 import { bf16ToF32, f32ToBf16 } from '../src/util/dtype';
 import { Rng } from '../src/util/rng';
 import { createOrtMatmul } from './ort';
@@ -133,16 +134,19 @@ async function oursVariant(
     bufs.push(xb);
     const yb = ctx.createBuffer(`bench Y [${T}, ${OUT}]`, T * OUT * 4);
     bufs.push(yb);
+    // The engine plans one split-K scratch and passes it to every product; so does the bench.
+    const splitK = ctx.createBuffer('bench split-K partials', SPLIT_K_FLOATS * 4);
+    bufs.push(splitK);
     const weight = { buffer: wb, dtype };
     // Warm-up: one full product; or, when that would take long (a minute on a CPU adapter), a
     // 1-row product through the same pipeline and bindings. SwiftShader then still spends ~1 s
     // more on the first full product, which stays in the timing (against us, by a few %).
-    linearForward(ctx, yb, xb, weight, warmup === 'full' ? T : 1, IN, OUT);
+    linearForward(ctx, yb, xb, weight, warmup === 'full' ? T : 1, IN, OUT, { splitK });
     await ctx.sync();
     const t = await measure(
       async (n) => {
         for (let i = 0; i < n; i++) {
-          linearForward(ctx, yb, xb, weight, T, IN, OUT);
+          linearForward(ctx, yb, xb, weight, T, IN, OUT, { splitK });
           ctx.flush(); // one submit per product, as ORT does per run
         }
         await ctx.sync();
@@ -183,17 +187,18 @@ export async function linearRate(ctx: GpuContext, rates: Rates): Promise<number>
   const x = ctx.createBuffer('calibration X', T * IN * 4);
   const w = ctx.createBuffer('calibration W', IN * OUT * 2);
   const y = ctx.createBuffer('calibration Y', T * OUT * 4);
+  const splitK = ctx.createBuffer('calibration split-K partials', SPLIT_K_FLOATS * 4);
   try {
     const weight = { buffer: w, dtype: 'bf16' as const };
-    linearForward(ctx, y, x, weight, 1, IN, OUT);
+    linearForward(ctx, y, x, weight, 1, IN, OUT, { splitK });
     await ctx.sync();
     const t0 = performance.now();
-    linearForward(ctx, y, x, weight, T, IN, OUT);
+    linearForward(ctx, y, x, weight, T, IN, OUT, { splitK });
     await ctx.sync();
     rates.bf16 = (2 * T * IN * OUT) / ((performance.now() - t0) * 1e6);
     return rates.bf16;
   } finally {
-    for (const b of [x, w, y]) ctx.destroyBuffer(b);
+    for (const b of [x, w, y, splitK]) ctx.destroyBuffer(b);
   }
 }
 
