@@ -1,6 +1,7 @@
 // Dataset export for training larger models on GPU clusters: one zip with
 //   images/<name>        the images, stored as they were dropped
-//   noisy/<n>-<id>.<ext> the distorted copies, when records carry one
+//   noisy/<image>-noisy.<ext> the distorted copies, when records carry one, named after their
+//                        image (records that share an image and its noisy copy share the file)
 //   povid.json           the POVID release's format (id, image, conversations, rejected_conversations)
 //   trl.jsonl            TRL's conversational preference format for vision models
 //   povid-export.json    manifest: lets the importer read this zip back through povid.json only
@@ -56,6 +57,7 @@ export async function exportDataset(records: readonly ExportRecord[], images: Ma
   const povid: Record<string, unknown>[] = [];
   const trl: string[] = [];
   let noisyCount = 0;
+  const noisyPaths = new Map<string, { blob: Blob; path: string }[]>(); // image key -> its noisy copies
   let injected = 0;
   let withoutRejected = 0;
 
@@ -81,12 +83,21 @@ export async function exportDataset(records: readonly ExportRecord[], images: Ma
     const entry: Record<string, unknown> = { id: r.id, image: imagePath, conversations: [human, { from: 'gpt', value: r.chosen }] };
     if (rejected !== undefined) entry.rejected_conversations = [human, { from: 'gpt', value: rejected }];
     if (r.noisyImage) {
-      const bytes = new Uint8Array(await r.noisyImage.arrayBuffer());
-      const ext = sniffImageType(bytes) ?? 'png';
-      const path = `noisy/${uniqueName(`${i + 1}-${safeFileName(r.id).replace(/[^A-Za-z0-9._-]/g, '_')}.${ext === 'jpeg' ? 'jpg' : ext}`, used)}`;
-      files[path] = [bytes, { level: 0 }];
+      const known = noisyPaths.get(r.image) ?? [];
+      let path = known.find((k) => k.blob === r.noisyImage)?.path;
+      if (path === undefined) {
+        const bytes = new Uint8Array(await r.noisyImage.arrayBuffer());
+        const ext = sniffImageType(bytes) ?? 'png';
+        const base = safeFileName(r.image);
+        const stem = base.lastIndexOf('.') > 0 ? base.slice(0, base.lastIndexOf('.')) : base;
+        // "-noisy" keeps the name apart from the clean image's, so no reader can mistake one for the other.
+        path = `noisy/${uniqueName(`${stem}-noisy.${ext === 'jpeg' ? 'jpg' : ext}`, used)}`;
+        files[path] = [bytes, { level: 0 }];
+        known.push({ blob: r.noisyImage, path });
+        noisyPaths.set(r.image, known);
+        noisyCount++;
+      }
       entry.noisy_image = path;
-      noisyCount++;
     }
     povid.push(entry);
 

@@ -14,7 +14,7 @@ import { csvRows, sniffDelimiter } from './formats/csv';
 import { parseJson, topLevelElementOffsets } from './formats/json';
 import { classifyRecord, convertRecord, isObject, RecordProblem, type ParsedRecord, type RecordLayout } from './formats/records';
 import { readZip } from './formats/zip';
-import { DatasetError, type DatasetFile, type ImportResult, type Problem, type RecordSource } from './types';
+import { DatasetError, DatasetParseError, type DatasetFile, type ImportResult, type Problem, type RecordSource } from './types';
 import { IMAGE_EXTENSIONS, ImageIndex, validateRecords, type ValidateOptions } from './validate';
 
 export type { ParsedRecord } from './formats/records';
@@ -60,7 +60,20 @@ export async function importDataset(files: readonly DatasetFile[], opts: ImportO
     problems.push({ file: files[0].name, reason: 'no dataset file found: add a .json, .jsonl or .csv file with the questions and answers' });
 
   const result = await validateRecords(parsed, new ImageIndex(images), opts);
-  return { records: result.records, images: result.images, problems: [...problems, ...result.problems] };
+  return { records: result.records, images: result.images, problems: sortProblems([...problems, ...result.problems]) };
+}
+
+/**
+ * Problems grouped by file (files in the order their first problem was found), each file's in
+ * line order; problems about a whole file come before its lines. The sort is stable.
+ */
+export function sortProblems(problems: Problem[]): Problem[] {
+  const rank = new Map<string, number>();
+  for (const p of problems) if (!rank.has(p.file)) rank.set(p.file, rank.size);
+  return problems
+    .map((p, i) => ({ p, i }))
+    .sort((a, b) => rank.get(a.p.file)! - rank.get(b.p.file)! || (a.p.line ?? 0) - (b.p.line ?? 0) || a.i - b.i)
+    .map((x) => x.p);
 }
 
 async function expandZips(files: readonly DatasetFile[], problems: Problem[], onProgress?: (p: Progress) => void): Promise<DatasetFile[]> {
@@ -142,7 +155,8 @@ export async function parseDatasetFile(file: DatasetFile, yielder = new Yielder(
     else if (ext === 'jsonl' || ext === 'ndjson' || (ext === 'json' && looksLikeJsonl(text))) await parseJsonl(file.name, text, records, problems, yielder);
     else await parseJsonArray(file.name, text, records, problems, yielder);
   } catch (e) {
-    if (e instanceof DatasetError) problems.push({ file: file.name, reason: e.message });
+    if (e instanceof DatasetParseError) problems.push({ file: file.name, line: e.line, reason: e.message });
+    else if (e instanceof DatasetError) problems.push({ file: file.name, reason: e.message });
     else throw e;
   }
   return { records, problems };
@@ -176,6 +190,7 @@ function addRecord(
     problems.push({
       file,
       record: where,
+      line: source.line,
       reason: `${where}: not a known record layout (expected LLaVA {image, conversations}, {image, question, answer} or TRL {images, prompt, chosen, rejected})`,
     });
     return;
@@ -184,7 +199,7 @@ function addRecord(
     for (const r of convertRecord(layout, v, source, `${basename(file)}:${source.index + 1}`)) records.push(r);
   } catch (e) {
     if (!(e instanceof RecordProblem)) throw e;
-    problems.push({ file, record: e.record ?? where, reason: `${where}: ${e.message}` });
+    problems.push({ file, record: e.record ?? where, line: source.line, reason: `${where}: ${e.message}` });
   }
 }
 
@@ -224,7 +239,7 @@ async function parseJsonl(file: string, text: string, records: ParsedRecord[], p
     try {
       v = parseJson(raw, file, line - 1);
     } catch (e) {
-      problems.push({ file, record: `line ${line}`, reason: e instanceof Error ? e.message : String(e) });
+      problems.push({ file, record: `line ${line}`, line, reason: e instanceof Error ? e.message : String(e) });
       index++;
       continue;
     }
@@ -262,6 +277,7 @@ async function parseCsv(file: string, text: string, records: ParsedRecord[], pro
   if (missing.length > 0) {
     problems.push({
       file,
+      line: head.value.line,
       reason: `line ${head.value.line}: the header lacks column${missing.length > 1 ? 's' : ''} ${missing.join(', ')}; expected image,question,answer[,rejected][,id], found ${header.join(',')}`,
     });
     return;
@@ -273,6 +289,7 @@ async function parseCsv(file: string, text: string, records: ParsedRecord[], pro
       problems.push({
         file,
         record: `line ${row.line}`,
+        line: row.line,
         reason: `line ${row.line}: the row has ${row.fields.length} fields but the header has ${header.length}; quote fields that contain '${delimiter === '\t' ? '\\t' : delimiter}' or line breaks`,
       });
       index++;
@@ -285,4 +302,6 @@ async function parseCsv(file: string, text: string, records: ParsedRecord[], pro
     addRecord(file, obj, { file, line: row.line, index }, records, problems, 'qa');
     index++;
   }
+  if (index === 0)
+    problems.push({ file, line: head.value.line, reason: `line ${head.value.line}: the file has a header (${header.join(',')}) but no rows; add one row per record below it` });
 }

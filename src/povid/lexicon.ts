@@ -561,6 +561,17 @@ export const RELATION_WORDS: Readonly<Record<string, readonly string[]>> = {
   lit: ['unlit', 'dark'],
 };
 
+/**
+ * Relative positions that may follow a noun ('a dog below the table'): an object inserted before
+ * one would stack two ('a dog near a bird below the table'). A plain locative ('on the table',
+ * 'in the park') places both objects and stays allowed, unless it starts one ('in front of').
+ */
+export const RELATIVE_POSITIONS: ReadonlySet<string> = new Set(['near', 'by', 'under', 'beside', 'behind', 'above', 'below', 'beneath', 'underneath', 'inside', 'outside', 'along', 'over', 'next', 'atop', 'across', 'against', 'between', 'around', 'opposite']);
+/** Two-word starts of position phrases after a noun ('in front of', 'on top of', 'to the left'). */
+export const POSITION_PHRASE_STARTS: ReadonlySet<string> = new Set(['in front', 'on top', 'to the', 'at the']);
+/** Words that make 'to the' / 'at the' a position ('to the left', 'at the back'). */
+export const POSITION_PHRASE_HEADS: ReadonlySet<string> = new Set(['left', 'right', 'side', 'back', 'front', 'top', 'bottom']);
+
 // Relation words need context to have their relation sense ('left' the room, 'on' time): the
 // words around them that show it.
 

@@ -35,6 +35,8 @@ export interface Problem {
   file: string;
   /** Record id or `line N` when the record has none. */
   record?: string;
+  /** 1-based line in `file`, when known (problems are listed in line order). */
+  line?: number;
   reason: string;
 }
 

@@ -3,10 +3,11 @@
 // that says what to fix; valid ones are kept in input order.
 
 import { basename, Yielder, type Progress } from './formats/common';
+import { headerBytesNeeded, readImageHeader, sizeProblem, type ImageSize, type ImageType } from './formats/image';
 import type { ParsedRecord } from './formats/records';
 import type { DatasetFile, ImportResult, PreferenceRecord, Problem } from './types';
 
-export type ImageType = 'png' | 'jpeg' | 'gif' | 'webp' | 'bmp';
+export type { ImageType } from './formats/image';
 
 /** File extensions the importer treats as images. */
 export const IMAGE_EXTENSIONS: ReadonlySet<string> = new Set(['jpg', 'jpeg', 'jpe', 'png', 'gif', 'webp', 'bmp']);
@@ -41,15 +42,37 @@ function hex(b: Uint8Array): string {
   return Array.from(b.subarray(0, 8), (x) => x.toString(16).toUpperCase().padStart(2, '0')).join(' ');
 }
 
-/** Why `blob` is not a usable image, or null when its header is one of PNG, JPEG, GIF, WebP, BMP. */
-export async function checkImage(blob: Blob, name: string): Promise<string | null> {
+/** Decodes an image fully (createImageBitmap in a Worker); throws when it cannot. */
+export type ImageDecoder = (blob: Blob) => Promise<ImageSize>;
+
+/**
+ * Why `blob` is not a usable image, or null when it is one of PNG, JPEG, GIF, WebP, BMP: its
+ * signature, its structure (a truncated PNG), the size its header declares (checked against
+ * MAX_IMAGE_PIXELS before anything decodes it) and, when `decode` is given, a full decode.
+ */
+export async function checkImage(blob: Blob, name: string, decode?: ImageDecoder): Promise<string | null> {
   if (blob.size === 0) return `image "${name}" is an empty file (0 bytes)`;
   const head = new Uint8Array(await blob.slice(0, 32).arrayBuffer());
   const type = sniffImageType(head);
   if (!type)
     return `"${name}" is not an image: its first bytes (${hex(head)}) match no PNG, JPEG, GIF, WebP or BMP signature`;
   if (blob.size < MIN_BYTES[type]) return `image "${name}" is truncated: ${blob.size} bytes is too short for a ${type.toUpperCase()} file`;
-  return null;
+  const need = headerBytesNeeded(type, blob.size);
+  const bytes = need <= head.length ? head : new Uint8Array(await blob.slice(0, need).arrayBuffer());
+  const header = readImageHeader(type, bytes, blob.size);
+  if (!header.ok) return `image "${name}" ${header.reason}`;
+  const tooBig = header.size && sizeProblem(header.size);
+  if (tooBig) return `image "${name}" ${tooBig}`;
+  if (!decode) return null;
+  let decoded: ImageSize;
+  try {
+    decoded = await decode(blob);
+  } catch (e) {
+    const why = e instanceof Error ? e.message : String(e);
+    return `image "${name}" could not be decoded as ${type.toUpperCase()} (${why || 'the decoder refused it'}); re-save it with an image editor`;
+  }
+  const after = sizeProblem(decoded);
+  return after ? `image "${name}" ${after}` : null;
 }
 
 export type ImageMatch = { ok: true; key: string; file: DatasetFile } | { ok: false; reason: string };
@@ -90,6 +113,8 @@ export class ImageIndex {
 }
 
 export interface ValidateOptions {
+  /** Full decode of each image (in the Worker: createImageBitmap); without it only headers are checked. */
+  decodeImage?: ImageDecoder;
   /** Token counter of the model's tokenizer; without it the length check is skipped. */
   countTokens?: (text: string) => number;
   /** Longest answer in tokens. */
@@ -109,7 +134,8 @@ export async function validateRecords(parsed: readonly ParsedRecord[], index: Im
 
   for (const r of parsed) {
     await yielder.tick('validate', r.source.file);
-    const fail = (reason: string) => problems.push({ file: r.source.file, record: r.id, reason: r.source.line ? `line ${r.source.line}: ${reason}` : reason });
+    const fail = (reason: string) =>
+      problems.push({ file: r.source.file, record: r.id, line: r.source.line, reason: r.source.line ? `line ${r.source.line}: ${reason}` : reason });
 
     const first = seen.get(r.id);
     if (first) {
@@ -148,7 +174,7 @@ export async function validateRecords(parsed: readonly ParsedRecord[], index: Im
     }
     let verdict = imageVerdict.get(match.file);
     if (verdict === undefined) {
-      verdict = await checkImage(match.file.blob, match.file.name);
+      verdict = await checkImage(match.file.blob, match.file.name, opts.decodeImage);
       imageVerdict.set(match.file, verdict);
     }
     if (verdict !== null) {

@@ -1,9 +1,10 @@
 // The page: puts the components together and keeps the little state the page has (is a model
 // loaded, what the dataset looks like, is training running). All real work is in the Worker.
-import type { DatasetView, DropFile, ModelSummary, PovidWorkerApi } from '../worker/api';
+import type { DatasetView, DropFile, ImageDetail, ModelSummary, PovidWorkerApi } from '../worker/api';
 import { CompareView } from './compare';
 import { Dashboard, type TrainState } from './dashboard';
 import { DatasetTable } from './dataset-table';
+import { completeView } from './dataset-view';
 import { h } from './dom';
 import { Downloads } from './downloads';
 import { DropZone } from './drop-zone';
@@ -12,6 +13,7 @@ import { ModelPicker } from './model-picker';
 import { RunsPanel } from './runs';
 import { SessionPanel } from './session';
 import { Settings } from './settings';
+import { StatusBar } from './status-bar';
 import { Toasts } from './toast';
 
 export interface App {
@@ -39,7 +41,25 @@ export function startApp(root: HTMLElement, api: PovidWorkerApi): App {
   let trainState: TrainState = 'idle';
 
   const gpu = new GpuCheck();
-  const settings = new Settings();
+  // The image detail applies to generation too, so the Worker hears of it as soon as it changes.
+  let appliedDetail: ImageDetail = 'single';
+  const applyImageDetail = async (detail: ImageDetail) => {
+    if (!model || detail === appliedDetail) return;
+    try {
+      await api.setImageDetail(detail);
+      appliedDetail = detail;
+    } catch (e) {
+      toasts.error(e, 'The image detail could not be changed');
+    }
+  };
+  // The table shows the train / held-out split that the current settings give; the estimate is
+  // timed at the image detail the Worker runs, so it follows once the detail has been applied.
+  const settings = new Settings((c) => {
+    void refreshSplit(c);
+    void applyImageDetail(c.imageDetail).then(() => dashboard.updateEstimate());
+  });
+  const refreshSplit = (c: { seed: number; heldoutFraction: number }) =>
+    toasts.guard('Could not update the held-out records', async () => table.render(await completeView(api, await api.datasetView({ seed: c.seed, heldoutFraction: c.heldoutFraction }))));
   const compare = new CompareView(api, toasts, () => settings.read().noiseStep);
   const downloads = new Downloads(api, toasts, () => {
     toasts.show('Compare it with the base model in step 5.', 'info');
@@ -47,7 +67,7 @@ export function startApp(root: HTMLElement, api: PovidWorkerApi): App {
   });
   const session = new SessionPanel(api, toasts);
   const runs = new RunsPanel(api, toasts, {
-    resume: (id) => dashboard.resume(id),
+    resume: (id) => dashboard.resumeRun(id),
     busy: () => trainState === 'training' || trainState === 'paused',
     adapterLoaded: () => undefined,
   });
@@ -81,7 +101,7 @@ export function startApp(root: HTMLElement, api: PovidWorkerApi): App {
   const addFiles = async (files: DropFile[]) => {
     try {
       const before = dataset;
-      const view = await api.addFiles(files);
+      const view = await completeView(api, await api.addFiles(files));
       table.render(view);
       const added = view.records.length - before.records.length;
       const found = view.problems.length - before.problems.length; // the Worker's list grows with each drop
@@ -94,13 +114,25 @@ export function startApp(root: HTMLElement, api: PovidWorkerApi): App {
     }
   };
   const drop = new DropZone(addFiles);
+  const initial = settings.read();
+  if (Number.isFinite(initial.seed) && Number.isFinite(initial.heldoutFraction)) void refreshSplit(initial);
 
   const picker = new ModelPicker(api, toasts, (summary) => {
     model = summary;
+    settings.setImageTokens(summary.imageTokens);
+    appliedDetail = 'single'; // a freshly loaded model starts with one view
+    void applyImageDetail(settings.read().imageDetail);
     sync();
     void dashboard.checkCheckpoint();
     void runs.refresh();
     toasts.show(`${summary.name} is ready.`, 'success');
+    // Records dropped before the model came are checked against its context now.
+    void toasts.guard('Could not check the records against the model', async () => {
+      const view = await completeView(api, await api.datasetView());
+      table.render(view);
+      const n = view.records.filter((r) => r.split === 'excluded').length;
+      if (n > 0) toasts.show(`${n} record${n === 1 ? ' is' : 's are'} too long for ${summary.name}'s context and left out of training: see the problems above the table.`, 'error', 'Records too long');
+    });
   });
 
   const dashboard = new Dashboard(api, toasts, {
@@ -122,7 +154,17 @@ export function startApp(root: HTMLElement, api: PovidWorkerApi): App {
     onStep: () => runs.refreshSoon(),
   });
 
+  const statusBar = new StatusBar(dashboard, [
+    { id: 'model', title: 'Model' },
+    { id: 'data', title: 'Data' },
+    { id: 'settings', title: 'Settings' },
+    { id: 'train', title: 'Training' },
+    { id: 'compare', title: 'Compare' },
+    { id: 'download', title: 'Download' },
+  ]);
+
   root.append(
+    statusBar.el,
     h(
       'header',
       { class: 'page-head' },

@@ -44,6 +44,11 @@ export function uid(prefix: string): string {
   return `${prefix}-${++idCounter}`;
 }
 
+/** "1 file", "2 files": a count with its noun (`many` for irregular plurals). */
+export function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n.toLocaleString('en-US')} ${n === 1 ? one : many}`;
+}
+
 export function formatBytes(n: number): string {
   if (!Number.isFinite(n) || n < 0) return '?';
   if (n < 1024) return `${n} B`;

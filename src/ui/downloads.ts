@@ -3,7 +3,7 @@
 // a previously downloaded adapter back in.
 import { adapterLoadHint } from '../export/peft';
 import type { DropFile, PovidWorkerApi } from '../worker/api';
-import { h, saveBytes } from './dom';
+import { formatBytes, h, saveBytes } from './dom';
 import { filesFromInput } from './drop-zone';
 import type { Toasts } from './toast';
 
@@ -72,15 +72,21 @@ export class Downloads {
   private async adapter(which: 'zip' | typeof ADAPTER_CONFIG | typeof ADAPTER_WEIGHTS): Promise<void> {
     await this.toasts.guard('Adapter export failed', async () => {
       const out = await this.api.exportAdapter();
-      if (which === 'zip') return saveBytes(ADAPTER_ZIP, out.zip, 'application/zip');
+      if (which === 'zip') return this.save(ADAPTER_ZIP, out.zip, 'application/zip');
       const file = out.files.find((f) => f.name === which);
       if (!file) throw new Error(`The exported adapter has no ${which} (it has ${out.files.map((f) => f.name).join(', ') || 'no files'}).`);
-      saveBytes(which, file.bytes, which.endsWith('.json') ? 'application/json' : 'application/octet-stream');
+      this.save(which, file.bytes, which.endsWith('.json') ? 'application/json' : 'application/octet-stream');
     });
   }
 
   private async dataset(): Promise<void> {
-    await this.toasts.guard('Dataset export failed', async () => saveBytes(DATASET_ZIP, await this.api.exportDataset(), 'application/zip'));
+    await this.toasts.guard('Dataset export failed', async () => this.save(DATASET_ZIP, await this.api.exportDataset(), 'application/zip'));
+  }
+
+  /** Hands the file to the browser and says what was saved, with its size. */
+  private save(name: string, bytes: Uint8Array, type: string): void {
+    saveBytes(name, bytes, type);
+    this.toasts.show(`${name}, ${formatBytes(bytes.byteLength)} (${bytes.byteLength.toLocaleString('en-US')} bytes), handed to the browser's downloads.`, 'success', 'Download ready');
   }
 
   private async loadAdapter(files: DropFile[]): Promise<void> {

@@ -1,7 +1,7 @@
 // Where the data comes in: drag and drop (files or whole folders), a file picker, a folder picker
 // and the sample data. Everything ends up as DropFile[] handed to one callback (addFiles).
 import type { DropFile } from '../worker/api';
-import { errorMessage, h } from './dom';
+import { errorMessage, h, plural } from './dom';
 
 /** Caps that keep a stray drop of a home folder from walking the whole disk. */
 export const MAX_DROP_FILES = 20_000;
@@ -166,9 +166,9 @@ export class DropZone {
         this.status.textContent = 'Nothing to add: no files found.';
         return;
       }
-      this.status.textContent = `Adding ${list.length} files…`;
+      this.status.textContent = `Adding ${plural(list.length, 'file')}…`;
       await this.onFiles(list, source);
-      this.status.textContent = `Added ${list.length} files.`;
+      this.status.textContent = `Read ${plural(list.length, 'file')}.`;
     } catch (e) {
       this.status.textContent = `Could not add the files: ${errorMessage(e)}`;
     } finally {

@@ -9,6 +9,31 @@ const WHAT_TO_DO = [
   'Check chrome://gpu: WebGPU must read "Hardware accelerated". Update the graphics driver if it is blocklisted.',
 ];
 
+/** Known CPU implementations of WebGPU (Vulkan/D3D on the processor), by their adapter info. */
+const SOFTWARE = [
+  { re: /swiftshader/i, name: 'SwiftShader' },
+  { re: /llvmpipe/i, name: 'llvmpipe' },
+  { re: /lavapipe/i, name: 'lavapipe' },
+  { re: /microsoft basic render|\bwarp\b/i, name: 'WARP' },
+];
+
+/** The software rasteriser WebGPU runs on, from the adapter's vendor/architecture/description, or null for a GPU. */
+export function softwareRenderer(adapter: GpuStatus['adapter']): string | null {
+  if (!adapter) return null;
+  const text = `${adapter.vendor} ${adapter.architecture} ${adapter.description}`;
+  return SOFTWARE.find((s) => s.re.test(text))?.name ?? null;
+}
+
+/** What to expect on a software rasteriser (rough figures seen on SwiftShader). */
+export function softwareNote(name: string): string {
+  return (
+    `WebGPU runs on ${name}, a software rasteriser on the CPU, not on a graphics card. Everything works, ` +
+    'but one to two orders of magnitude slower: the built-in tiny model takes seconds to tens of seconds per training step, ' +
+    'SmolVLM-256M minutes per step and about a minute per answer. For real training use a browser with a ' +
+    'hardware WebGPU adapter (chrome://gpu should say "WebGPU: Hardware accelerated").'
+  );
+}
+
 export class GpuCheck {
   readonly el: HTMLElement;
   private readonly body: HTMLElement;
@@ -57,6 +82,9 @@ export class GpuCheck {
       const name = a ? [a.vendor, a.architecture, a.description].filter(Boolean).join(' · ') || 'unnamed adapter' : 'adapter';
       const feats = s.features ? ` — f16 ${s.features.f16 ? 'yes' : 'no'}, subgroups ${s.features.subgroups ? 'yes' : 'no'}` : '';
       this.body.append(h('span', { class: 'dot', attrs: { 'aria-hidden': 'true' } }), h('span', { text: `WebGPU ready: ${name}${feats}` }));
+      const software = softwareRenderer(a);
+      this.el.dataset.software = String(software !== null);
+      if (software) this.body.append(h('p', { class: 'gpu-software', testid: 'gpu-software', text: softwareNote(software) }));
       return;
     }
     this.body.append(

@@ -2,7 +2,7 @@
 // id or URL, or a model folder from disk. Shows download progress and then the model's summary.
 import * as Comlink from 'comlink';
 import { SMOLVLM_HUB_ID, type DropFile, type LoadProgress, type ModelChoice, type ModelSummary, type PovidWorkerApi } from '../worker/api';
-import { clear, formatBytes, h, uid } from './dom';
+import { clear, formatBytes, h, plural, uid } from './dom';
 import { filesFromDataTransfer, filesFromInput } from './drop-zone';
 import type { Toasts } from './toast';
 
@@ -14,8 +14,8 @@ const PHASES: Record<LoadProgress['phase'], string> = {
   config: 'Reading the config',
   tokenizer: 'Loading the tokenizer',
   weights: 'Loading the weights',
-  vision: 'Loading the vision encoder',
-  upload: 'Uploading to the GPU',
+  vision: 'Starting the vision encoder',
+  upload: 'Uploading the decoder weights to the GPU',
   ready: 'Ready',
 };
 
@@ -141,7 +141,7 @@ export class ModelPicker {
     this.folder = stripCommonRoot(files);
     this.select('folder');
     const total = this.folder.reduce((n, f) => n + f.blob.size, 0);
-    this.folderInfo.textContent = this.folder.length ? `${this.folder.length} files, ${formatBytes(total)}` : 'The folder is empty.';
+    this.folderInfo.textContent = this.folder.length ? `${plural(this.folder.length, 'file')}, ${formatBytes(total)}` : 'The folder is empty.';
   }
 
   private choice(): ModelChoice {
@@ -207,15 +207,30 @@ export class ModelPicker {
 
   private showProgress(p: LoadProgress): void {
     const phase = PHASES[p.phase] ?? p.phase;
-    const file = p.file ? ` ${p.file}` : '';
-    if (p.total > 0) {
+    const cache = p.fromCache ? ', from cache' : '';
+    this.el.dataset.phase = p.phase;
+    if (p.message) {
+      this.progress.removeAttribute('value');
+      this.progressText.textContent = `${phase}: ${p.message}`;
+      return;
+    }
+    if (p.totalAll !== undefined && p.totalAll > 0 && p.loadedAll !== undefined) {
+      // Files arrive in parallel: one bar over all of them, the file that reported last named.
+      this.progress.max = p.totalAll;
+      this.progress.value = Math.min(p.loadedAll, p.totalAll);
+      const pct = Math.round((100 * p.loadedAll) / p.totalAll);
+      this.progressText.textContent = `Loading the model files: ${formatBytes(p.loadedAll)} of ${formatBytes(p.totalAll)} (${pct}%)${p.file ? ` · ${p.file}` : ''}${cache}`;
+      this.progressText.dataset.loaded = String(p.loadedAll);
+      this.progressText.dataset.total = String(p.totalAll);
+    } else if (p.total > 0) {
       this.progress.max = p.total;
       this.progress.value = Math.min(p.loaded, p.total);
       const pct = Math.round((100 * p.loaded) / p.total);
-      this.progressText.textContent = `${phase}${file}: ${formatBytes(p.loaded)} of ${formatBytes(p.total)} (${pct}%)${p.fromCache ? ', from cache' : ''}`;
+      this.progressText.textContent = `${phase}${p.file ? ` ${p.file}` : ''}: ${formatBytes(p.loaded)} of ${formatBytes(p.total)} (${pct}%)${cache}`;
     } else {
+      // No byte count in this phase (parsing, starting the encoder, the GPU upload): say what and how big.
       this.progress.removeAttribute('value');
-      this.progressText.textContent = `${phase}${file}${p.loaded ? `: ${formatBytes(p.loaded)}` : ''}${p.fromCache ? ', from cache' : ''}`;
+      this.progressText.textContent = `${phase}${p.file ? ` ${p.file}` : ''}${p.bytes ? ` (${formatBytes(p.bytes)})` : ''}${p.loaded ? `: ${formatBytes(p.loaded)}` : ''}${cache}…`;
     }
   }
 
@@ -228,7 +243,7 @@ export class ModelPicker {
       ['Vocabulary', s.vocab.toLocaleString('en')],
       ['Image tokens', String(s.imageSeqLen)],
       ['Parameters', s.parameters.toLocaleString('en')],
-      ['Vision encoder', s.visionBackend === 'webgpu' ? 'WebGPU' : 'WebAssembly (CPU)'],
+      ['Vision encoder', `${s.visionFile} (${s.visionVariant}) on ${s.visionBackend === 'webgpu' ? 'WebGPU' : 'WebAssembly (CPU)'}`],
       ['GPU memory', formatBytes(s.gpuBytes)],
     ];
     this.summary.append(h('dl', {}, ...rows.flatMap(([k, v]) => [h('dt', { text: k }), h('dd', { text: v })])));

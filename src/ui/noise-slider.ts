@@ -48,13 +48,15 @@ export class NoiseSlider {
       attrs: { type: 'range', min: 0, max: NOISE_STEPS - 1, step: 1, value: t, 'aria-label': `Noise step for ${imageName}` },
     });
     this.label = h('small', { class: 'muted noise-label', testid: 'noise-label', text: noiseLabel(t) });
+    this.input.title = 'A preview of the noise at other steps; training uses the Noise step setting (step 3).';
     this.input.addEventListener('input', () => {
       const v = this.value;
       this.label.textContent = noiseLabel(v);
       this.el.dataset.state = 'pending';
       this.request(v);
     });
-    this.el = h('div', { class: 'noise-slider' }, h('div', { class: 'img-frame' }, this.img), this.input, this.label);
+    const note = h('small', { class: 'muted noise-note', testid: 'noise-preview-note', text: 'Preview only: training uses the Noise step setting.' });
+    this.el = h('div', { class: 'noise-slider' }, h('div', { class: 'img-frame' }, this.img), this.input, this.label, note);
   }
 
   get value(): number {

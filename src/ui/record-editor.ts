@@ -80,6 +80,11 @@ export class RecordEditor {
     if (!this.editing) this.render();
   }
 
+  /** An edit is open or being saved (its row must not be thrown away). */
+  get busy(): boolean {
+    return this.editing || this.saving;
+  }
+
   private render(): void {
     clear(this.el);
     const r = this.record;

@@ -1,10 +1,11 @@
 // The contract between the page and the Worker (comlink). The Worker owns the GPU, the model,
 // the dataset and the training loop; the page only renders what these calls return and stream.
 // Callbacks are passed wrapped in Comlink.proxy().
-import type { EvalMetrics, StepMetrics, TrainConfig } from '../povid/config';
+import type { EvalMetrics, ImageDetail, StepMetrics, TrainConfig, TrainProgress } from '../povid/config';
+import type { TrainEstimate } from '../povid/estimate';
 
 // Training's settings and reports are defined where training lives; the page takes them from here.
-export { DEFAULT_TRAIN_CONFIG, type EvalMetrics, type LossMode, type StepMetrics, type TrainConfig } from '../povid/config';
+export { DEFAULT_TRAIN_CONFIG, type EvalMetrics, type ImageDetail, type LossMode, type StepMetrics, type TrainConfig } from '../povid/config';
 export { LORA_PROJECTIONS, SMOLVLM_HUB_ID } from '../engine/checkpoint';
 
 export type ModelChoice =
@@ -24,9 +25,17 @@ export interface GpuStatus {
 export interface LoadProgress {
   phase: 'config' | 'tokenizer' | 'weights' | 'vision' | 'upload' | 'ready';
   file?: string;
+  /** Bytes of `file` read so far, and its size (0 when not known or not a byte count). */
   loaded: number;
   total: number;
+  /** Bytes read in all files so far, and of how many (files read in parallel, sizes known so far). */
+  loadedAll?: number;
+  totalAll?: number;
+  /** Phases without a byte count: the size of what they process (the weights uploaded to the GPU). */
+  bytes?: number;
   fromCache?: boolean;
+  /** What is happening, when a file name and bytes do not say it (which vision export runs, which failed). */
+  message?: string;
 }
 
 export interface ModelSummary {
@@ -38,6 +47,11 @@ export interface ModelSummary {
   imageSeqLen: number;
   parameters: number;
   visionBackend: 'webgpu' | 'wasm';
+  /** The vision export that runs (onnx/vision_encoder_fp16.onnx ...) and its variant name. */
+  visionFile: string;
+  visionVariant: string;
+  /** Prompt tokens one image takes: as one view, and tiled at most (the processor's largest grid). */
+  imageTokens: { single: number; tilesMax: number; tilesMaxViews: number };
   gpuBytes: number;
   /** The exported adapter's base_model_name_or_path: the hub id, or a name for the built-in model / a local folder. */
   baseModel: string;
@@ -67,18 +81,49 @@ export interface RecordView {
   edits: Edit[];
   /** What the model says on the noisy image (filled by prepare / noisyAnswer). */
   noisyAnswer?: string;
-  split: 'train' | 'heldout';
+  /** 'excluded': left out of training, `flag` says why (too long for the loaded model's context). */
+  split: 'train' | 'heldout' | 'excluded';
+  flag?: string;
 }
 
 export interface Problem {
   file: string;
   record?: string;
+  line?: number;
   reason: string;
 }
 
 export interface DatasetView {
+  /** The records, or only the first ones when `total` is larger: read the rest with recordsSlice(). */
   records: RecordView[];
   problems: Problem[];
+  /** How many records there are (absent: all are in `records`). */
+  total?: number;
+  /** Changes with every change of the records; recordsSlice() refuses a stale one. */
+  version?: number;
+}
+
+export type { TrainProgress } from '../povid/config';
+export type { TrainEstimate, ProbeTimings } from '../povid/estimate';
+
+/** Log-probs of given answers to a question about an image, under the base model and with the adapter. */
+export interface AnswerScore {
+  answer: string;
+  /** Answer tokens scored (the end-of-answer token included). */
+  tokens: number;
+  /** Sum of log p over the answer's tokens: adapter off, adapter on; null with `error`. */
+  base: number | null;
+  lora: number | null;
+  error?: string;
+}
+
+export interface ScoreRequest {
+  recordId?: string;
+  image?: Blob;
+  question: string;
+  answers: string[];
+  noiseStep?: number;
+  seed?: number;
 }
 
 export interface GenerateRequest {
@@ -97,6 +142,16 @@ export interface PovidWorkerApi extends SessionApi {
   gpuStatus(): Promise<GpuStatus>;
   loadModel(choice: ModelChoice, onProgress?: (p: LoadProgress) => void): Promise<ModelSummary>;
   addFiles(files: DropFile[]): Promise<DatasetView>;
+  /**
+   * Records from `start` to `end` of the view numbered `version` (a large view comes in slices so
+   * that no single message stalls the page); throws when the records changed since that view.
+   */
+  recordsSlice(start: number, end: number, version: number): Promise<RecordView[]>;
+  /**
+   * The dataset as it is now (after a model load, records may have been flagged); with `split`,
+   * first sets the seed and held-out fraction its train / held-out split is drawn with.
+   */
+  datasetView(split?: { seed: number; heldoutFraction: number }): Promise<DatasetView>;
   updateRecord(id: string, patch: Partial<Pick<RecordView, 'question' | 'chosen' | 'rejected'>>): Promise<RecordView>;
   removeRecord(id: string): Promise<DatasetView>;
   clearDataset(): Promise<void>;
@@ -105,19 +160,37 @@ export interface PovidWorkerApi extends SessionApi {
   /** The noised image as a PNG blob, for the slider. */
   noisyImage(id: string, t: number, seed?: number): Promise<Blob>;
   /** Free generation on the noised image: what the model says when it can barely see. */
-  noisyAnswer(id: string, t: number, maxNewTokens?: number): Promise<string>;
+  noisyAnswer(id: string, t: number, maxNewTokens?: number, onToken?: (text: string) => void): Promise<string>;
   /**
    * Trains; resumes the stored checkpoint when the settings and the dataset match it, else
    * starts a fresh adapter. Metrics stream through onStep (and onEval every evalEvery steps).
    */
-  train(config: TrainConfig, onStep: (m: StepMetrics) => void, onEval?: (m: EvalMetrics) => void, onStatus?: (s: string) => void): Promise<{ steps: number; stopped: 'done' | 'cancelled' }>;
+  train(
+    config: TrainConfig,
+    onStep: (m: StepMetrics) => void,
+    onEval?: (m: EvalMetrics) => void,
+    onStatus?: (s: string) => void,
+    onProgress?: (p: TrainProgress) => void,
+  ): Promise<{ steps: number; stopped: 'done' | 'cancelled' }>;
+  /**
+   * Time per step and in total for a run with this config, from a timed probe on the first
+   * training example (measured once per model; `remeasure` times it again).
+   */
+  estimate(config: TrainConfig, remeasure?: boolean): Promise<TrainEstimate>;
+  /** Pause after the current step (or before the first): onProgress reports phase 'paused' once it has. */
   pause(): Promise<void>;
   resume(): Promise<void>;
   cancel(): Promise<void>;
   /** A checkpoint that can be resumed, if any (after a reload). */
   checkpointInfo(): Promise<{ step: number; totalSteps: number; savedAt: string; runId?: string; blocker?: string | null } | null>;
+  /** Image detail for training and generation alike; returns the prompt tokens one image then takes (at most). */
+  setImageDetail(detail: ImageDetail): Promise<{ detail: ImageDetail; maxSeq: number }>;
   /** onToken receives the whole answer so far (not the new piece) after every token. */
   generate(req: GenerateRequest, onToken?: (text: string) => void): Promise<string>;
+  /** Ends the running generation (generate or noisyAnswer) after at most one more token; it resolves with the text so far. */
+  stopGeneration(): Promise<void>;
+  /** Each answer's log-prob given the image and question, adapter off and on. */
+  scoreAnswers(req: ScoreRequest): Promise<AnswerScore[]>;
   exportAdapter(): Promise<{ zip: Uint8Array; files: { name: string; bytes: Uint8Array }[] }>;
   /** adapter_config.json + adapter_model.safetensors, or a zip holding them. */
   loadAdapter(files: DropFile[]): Promise<void>;
@@ -234,5 +307,16 @@ export interface SessionApi {
   /** Loads the run's adapter into the model, for Compare and Download. */
   useRun(id: string): Promise<RunSummary[]>;
   /** Continues a run from its checkpoint, with the run's own settings; metrics so far are sent again first. */
-  resumeRun(id: string, onStep: (m: StepMetrics) => void, onEval?: (m: EvalMetrics) => void, onStatus?: (s: string) => void): Promise<{ steps: number; stopped: 'done' | 'cancelled' }>;
+  resumeRun(
+    id: string,
+    onStep: (m: StepMetrics) => void,
+    onEval?: (m: EvalMetrics) => void,
+    onStatus?: (s: string) => void,
+    onProgress?: (p: TrainProgress) => void,
+  ): Promise<{ steps: number; stopped: 'done' | 'cancelled' }>;
+}
+
+/** recordsSlice() was asked for a view the records have moved on from. */
+export class StaleViewError extends Error {
+  override name = 'StaleViewError';
 }

@@ -70,6 +70,7 @@ export class SessionKeeper {
       dropped.push(...d.dropped);
       for (const [k, b] of d.images) dataset.images.set(k, b);
       for (const r of d.records) dataset.records.set(r.id, r);
+      dataset.version++; // views read before the restore are stale (length flags come with the model's limit)
       dataset.problems = [...d.problems];
       for (const id of d.reinject) dataset.update(id, { rejected: '' });
       if (d.model?.kind === 'files') modelNote = `The model was the local folder "${d.model.name}": the browser cannot open a folder by itself, so choose it again.`;
@@ -124,12 +125,11 @@ export class SessionKeeper {
     this.activeRun = undefined;
     this.storedFeatures.clear();
     // Stored features are looked up one image at a time, when needed, whatever the cache's size.
-    const key = this.modelKey(s);
     s.featureStore = async (image, blob) => {
-      const f = (await this.store.loadFeatures(key, [[image, blob]]).catch(() => new Map<string, Float32Array>())).get(image);
+      const f = (await this.store.loadFeatures(this.derivedKey(s), [[image, blob]]).catch(() => new Map<string, Float32Array>())).get(image);
       if (f) {
         this.counters.featuresReused++;
-        this.storedFeatures.add(image);
+        this.storedFeatures.add(`${s.detail}:${image}`);
       }
       return f;
     };
@@ -144,16 +144,21 @@ export class SessionKeeper {
     return modelKeyOf(s.summary);
   }
 
+  /** Features and reference log-probs depend on the image detail too (other views, other prompt). */
+  private derivedKey(s: ModelSession): string {
+    return s.detail === 'single' ? this.modelKey(s) : `${this.modelKey(s)}|${s.detail}`;
+  }
+
   /** Stores the features computed for these examples; gives them their stored reference log-probs. */
   async afterPrepare(s: ModelSession, dataset: DatasetStore, examples: TrainExample[]): Promise<void> {
-    const key = this.modelKey(s);
+    const key = this.derivedKey(s);
     const fresh: [string, Blob, Float32Array][] = [];
     for (const ex of examples) {
       const r = dataset.records.get(ex.id);
       const blob = r && dataset.images.get(r.image);
       const f = ex.chosen.image?.features;
-      if (!r || !blob || !f || this.storedFeatures.has(r.image)) continue;
-      this.storedFeatures.add(r.image);
+      if (!r || !blob || !f || this.storedFeatures.has(`${s.detail}:${r.image}`)) continue;
+      this.storedFeatures.add(`${s.detail}:${r.image}`);
       fresh.push([r.image, blob, f]);
     }
     await this.store.saveFeatures(key, fresh);
@@ -170,7 +175,7 @@ export class SessionKeeper {
   private referenceKeyOf(s: ModelSession, dataset: DatasetStore, id: string): string | undefined {
     const r = dataset.records.get(id);
     const blob = r && dataset.images.get(r.image);
-    return r && blob ? referenceKey(this.modelKey(s), r, blob) : undefined;
+    return r && blob ? referenceKey(this.derivedKey(s), r, blob) : undefined;
   }
 
   /** The trainer computed an example's reference log-probs: count and store them. */

@@ -133,15 +133,23 @@ describe('exportDataset', () => {
     expect(again.records.map(core)).toEqual(back.records.map(core));
   });
 
-  it('stores noisy images without making the read-back ambiguous', async () => {
+  it('stores noisy images, named after their image, without making the read-back ambiguous', async () => {
     const imp = await sampleImport();
     const noisy = new Blob([PNG_1X1], { type: 'image/png' });
     const records: ExportRecord[] = imp.records.map((r) => ({ ...r, noisyImage: noisy }));
     const zip = await exportDataset(records, imp.images);
     const files = unzipSync(zip);
     const povid = JSON.parse(dec.decode(files['povid.json']));
-    expect(povid[0].noisy_image).toBe('noisy/1-l1_1.png');
-    expect(Object.keys(files).filter((k) => k.startsWith('noisy/'))).toHaveLength(4);
+    // One file per image: records that share an image and its noisy copy share the file.
+    expect(povid.map((e: { image: string; noisy_image: string }) => [e.image, e.noisy_image])).toEqual(
+      imp.records.map((r) => [`images/${r.image}`, `noisy/${r.image.replace(/\.[a-z]+$/, '')}-noisy.png`]),
+    );
+    expect(Object.keys(files).filter((k) => k.startsWith('noisy/')).sort()).toEqual(['noisy/cat-noisy.png', 'noisy/dog-noisy.png']);
+    expect(files['noisy/dog-noisy.png']).toEqual(PNG_1X1);
+    // A record with its own noisy copy of a shared image gets a file of its own, still named after the image.
+    const own = records.map((r, i) => (i === 1 ? { ...r, noisyImage: new Blob([PNG_1X1]) } : r));
+    const ownFiles = unzipSync(await exportDataset(own, imp.images));
+    expect(JSON.parse(dec.decode(ownFiles['povid.json']))[1].noisy_image).toMatch(new RegExp(`^noisy/${imp.records[1].image.replace(/\.[a-z]+$/, '')}-noisy-2\\.png$`));
     const back = await importDataset([file('n.zip', zip)]);
     expect(back.problems).toEqual([]);
     expect(back.records).toHaveLength(4);

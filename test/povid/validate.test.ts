@@ -45,7 +45,7 @@ describe('record validation', () => {
       ['dup', 'A dog.', 'a.jsonl'],
       ['fine', 'A dog.', 'b.json'],
     ]);
-    expect(r.problems).toEqual([{ file: 'b.json', record: 'dup', reason: 'line 1: duplicate id "dup" (first used in a.jsonl line 1); ids must be unique' }]);
+    expect(r.problems).toEqual([{ file: 'b.json', record: 'dup', line: 1, reason: 'line 1: duplicate id "dup" (first used in a.jsonl line 1); ids must be unique' }]);
   });
 
   it('checks answer length with the model tokenizer only when one is given', async () => {

@@ -30,11 +30,12 @@ export async function readZip(file: DatasetFile): Promise<ZipContents> {
   let total = 0;
   const filter = (f: UnzipFileInfo): boolean => {
     const name = normalizePath(f.name);
-    if (isJunk(name)) return false;
-    if (name.split('/').includes('..')) {
-      skipped.push({ name, reason: "path contains '..'" });
+    // Before the junk test: '..' also starts with a dot, and a climbing path must be reported.
+    if (name.split('/').includes('..') || /^[a-z]:/i.test(name)) {
+      skipped.push({ name, reason: `the entry's path "${f.name}" climbs out of the archive ('..' or a drive letter); such entries are never unpacked` });
       return false;
     }
+    if (isJunk(name)) return false;
     if (f.compression !== 0 && f.compression !== 8) {
       skipped.push({ name, reason: `compression method ${f.compression} is not supported (only stored or deflate)` });
       return false;

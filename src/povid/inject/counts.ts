@@ -49,7 +49,7 @@ export function countCandidates(a: AnswerText, out: Candidate[]): void {
 
     const oldPlural = value !== 1;
     const newPlural = newValue !== 1;
-    const nounIdx = a.nounAfter(last);
+    const nounIdx = a.nounAfter(last, oldPlural);
     if (oldPlural !== newPlural && nounIdx >= 0 && !a.occupied[nounIdx]) {
       const noun = toks[nounIdx];
       const base = noun.lower.replace(/'s$/, '');

@@ -155,7 +155,9 @@ function selectCandidates(cands: Candidate[], k: number, rng: Rng, priority: Edi
 }
 
 function overlaps(a: Candidate, b: Candidate): boolean {
-  for (const p of a.parts) for (const q of b.parts) if (p.start <= q.end && q.start <= p.end) return true;
+  const as = a.guard ? [...a.parts, ...a.guard] : a.parts;
+  const bs = b.guard ? [...b.parts, ...b.guard] : b.parts;
+  for (const p of as) for (const q of bs) if (p.start <= q.end && q.start <= p.end) return true;
   return false;
 }
 

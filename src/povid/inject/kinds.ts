@@ -15,4 +15,6 @@ export interface Part {
 export interface Candidate {
   kind: EditKind;
   parts: Part[];
+  /** Text no other chosen edit may touch (not changed by this one). */
+  guard?: Part[];
 }

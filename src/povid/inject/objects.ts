@@ -3,7 +3,7 @@
 // -> 'a plate next to a fork'). The fallback appends a sentence about such an object, so every
 // answer gets at least one edit.
 
-import { AFTER_NOUN_OK, COCO_CATEGORIES, GENERIC_OBJECTS, indefiniteArticle, matchCase, PERSON_SWAPS, pluralize, SIMILAR_OBJECTS, type ObjectCategory } from '../lexicon';
+import { AFTER_NOUN_OK, COCO_CATEGORIES, GENERIC_OBJECTS, indefiniteArticle, matchCase, PERSON_SWAPS, pluralize, POSITION_PHRASE_HEADS, POSITION_PHRASE_STARTS, RELATION_WORDS, RELATIVE_POSITIONS, SIMILAR_OBJECTS, type ObjectCategory } from '../lexicon';
 import type { Candidate } from './kinds';
 import { CATEGORY_BY_NAME, type Mention, type Mentions } from './mentions';
 import type { AnswerText } from './text';
@@ -43,12 +43,19 @@ function addObject(a: AnswerText, m: Mentions, mention: Mention): Candidate | nu
   if (mention.possessive) return null;
   const after = a.toks[mention.last + 1];
   const gap = a.gap(mention.last + 1);
+  if (after && /^[ \t]+$/.test(gap)) {
+    if (RELATIVE_POSITIONS.has(after.lower)) return null;
+    const two = a.next(mention.last + 1);
+    if (two && POSITION_PHRASE_STARTS.has(`${after.lower} ${two.lower}`) && (two.lower !== 'the' || POSITION_PHRASE_HEADS.has(a.next(mention.last + 2)?.lower ?? ''))) return null;
+  }
   const endsPhrase = !after || /[.,;:!?)]/.test(gap) || (/^[ \t]+$/.test(gap) && (AFTER_NOUN_OK.has(after.lower) || /ing$/.test(after.lower)));
   if (!endsPhrase) return null;
   const target = pickCoOccurring(a, m, mention.anchorOf);
   if (!target) return null;
   const prep = a.rng.pick(['next to', 'beside', 'near']);
-  return { kind: 'object', parts: [{ start: mention.end, end: mention.end, to: ` ${prep} ${withIndefinite(target)}` }] };
+  // A locative after the pair ('on the table') places both; it must then not become a relative position ('under').
+  const guard = after && /^[ \t]+$/.test(gap) && RELATION_WORDS[after.lower] ? [{ start: after.start, end: after.end, to: after.text }] : undefined;
+  return { kind: 'object', parts: [{ start: mention.end, end: mention.end, to: ` ${prep} ${withIndefinite(target)}` }], guard };
 }
 
 function pickCoOccurring(a: AnswerText, m: Mentions, row: readonly string[]): ObjectCategory | null {

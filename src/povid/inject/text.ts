@@ -3,7 +3,7 @@
 // that keep the article before them right ('a red' -> 'an orange').
 
 import type { Rng } from '../../util/rng';
-import { ADJECTIVES, COLORS, FUNCTION_WORDS, indefiniteArticle, matchCase } from '../lexicon';
+import { ADJECTIVES, COLORS, FUNCTION_WORDS, indefiniteArticle, IRREGULAR_SAME, matchCase, singularize } from '../lexicon';
 import type { Part } from './kinds';
 
 export interface Token {
@@ -124,8 +124,13 @@ export class AnswerText {
     return { start: art.start, end: p.end, to: matchCase(art.text, need) + between + p.to };
   }
 
-  /** Head noun of the phrase after token i: skip adjectives, then the last of the nouns in a row. */
-  nounAfter(i: number): number {
+  /**
+   * Head noun of the phrase after token i: skip adjectives, then the last of the nouns in a row.
+   * After a count (`plural` given) the number tells where the phrase ends, so the verb after it
+   * is not taken for the noun: a plural count ends at its first plural word ('five small stars
+   * | shine'), a singular one before a word in -s ('one dog | runs').
+   */
+  nounAfter(i: number, plural?: boolean): number {
     let k = i;
     let head = -1;
     let started = false;
@@ -137,8 +142,10 @@ export class AnswerText {
         if (started) break;
       } else {
         if (/ing$/.test(n.lower) && started) break;
+        if (plural === false && started && /s$/.test(n.lower)) break;
         started = true;
         head = idx;
+        if (plural === true && (singularize(n.lower) !== null || IRREGULAR_SAME.has(n.lower))) break;
       }
       k = idx;
     }
