@@ -80,7 +80,8 @@ describe.skipIf(!hasChromium)('a session that survives a reload, and runs kept s
     // Two checkpoints stored, then pause (the step in flight finishes and is checkpointed too).
     await expect.poll(async () => Number(await row(page, 1).getAttribute('data-saved-step')), { timeout: 480_000, interval: 500 }).toBeGreaterThanOrEqual(2);
     await page.click(tid('train-pause'));
-    await expect.poll(() => page.locator(tid('train-status')).textContent(), { timeout: 300_000 }).toBe('paused');
+    // The stage line says so once the step in flight has ended (no step runs after it).
+    await expect.poll(() => page.locator(tid('train-status')).textContent(), { timeout: 300_000 }).toMatch(/^Paused after step \d+ of \d+/);
     // Before the reload this Worker computed every reference pass and image encoding once.
     await expect.poll(async () => (await counters(page))['reference-passes'], { timeout: 10_000 }).toBe(qa.length);
     expect(await counters(page)).toMatchObject({ 'feature-encodings': images, 'references-reused': 0, 'features-reused': 0 });
