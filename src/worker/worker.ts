@@ -296,7 +296,12 @@ class PovidWorker implements PovidWorkerApi {
       let timings = this.probeFor(s);
       if (remeasure || !timings) {
         const [ex] = await this.prepareExamples(s, [split.train[0].id]);
+        // Saved features and reference log-probs first; the probe keeps the sums it computes,
+        // which are then counted and saved as training's would be.
+        await this.keeper.afterPrepare(s, this.dataset, [ex]);
+        const hadReference = ex.reference !== undefined;
         timings = await probeTimings({ engine: s.engine, ...imageDeps(s) }, ex, config);
+        if (!hadReference && ex.reference) this.keeper.referenceComputed(s, this.dataset, ex);
         this.probe = { session: s, detail: s.detail, timings };
       }
       const all = [...split.train, ...split.heldout];
