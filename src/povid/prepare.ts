@@ -88,8 +88,8 @@ export interface PrepareDeps {
   maxSeq: number;
   /** The image decoded and preprocessed: its views' pixel values and tile grid. */
   image: (key: string, blob: Blob) => Promise<ImageViews>;
-  /** The clean image's features; `key` lets the caller cache them per image. */
-  features: (key: string, pixels: Float32Array) => Promise<Float32Array>;
+  /** The clean image's features; `key` lets the caller cache them per image, `blob` look them up where it stored them. */
+  features: (key: string, pixels: Float32Array, blob: Blob) => Promise<Float32Array>;
 }
 
 /** Engine sequence from the tokenizer's example: targets only at answer positions. */
@@ -119,7 +119,7 @@ export async function prepareExample(deps: PrepareDeps, src: ExampleSource): Pro
   // Token sequences first: a record too long for the engine fails before its views are encoded.
   const chosen = buildSequence(deps, src, src.chosen, img.grid);
   const rejected = buildSequence(deps, src, src.rejected, img.grid);
-  const features = await deps.features(src.image, img.pixels);
+  const features = await deps.features(src.image, img.pixels, src.blob);
   return {
     id: src.id,
     chosen: toSequence(chosen, features),

@@ -22,6 +22,8 @@ export interface TrainerCallbacks {
   /** The stage and n/N with elapsed time and ETA, at its start and after every unit. */
   onProgress?: (p: TrainProgress) => void;
   onCheckpoint?: (step: number) => void;
+  /** An example's reference log-probs were just computed (not given): to count and keep them. */
+  onReference?: (example: TrainExample) => void;
 }
 
 export interface TrainerDeps {
@@ -91,7 +93,7 @@ export class PovidTrainer {
   }
 
   /** LoRA-off sums of chosen and rejected for every example that lacks them. */
-  async prepareReference(onProgress?: (p: TrainProgress) => void): Promise<void> {
+  async prepareReference(onProgress?: (p: TrainProgress) => void, onReference?: (example: TrainExample) => void): Promise<void> {
     const all = [...this.train, ...this.heldout];
     const todo = all.filter((e) => !e.reference);
     const eta = new EtaEstimator(todo.length);
@@ -102,6 +104,7 @@ export class PovidTrainer {
       const [r] = await this.deps.engine.referenceSums([todo[i]]);
       todo[i].reference = r;
       eta.tick(i + 1);
+      onReference?.(todo[i]);
       report();
     }
   }
@@ -148,7 +151,7 @@ export class PovidTrainer {
       this.history = (from.history as StepMetrics[]).slice();
       cb.onStatus?.(`resumed from the checkpoint at step ${step}`);
     }
-    if (this.train.some((e) => !e.reference) || this.heldout.some((e) => !e.reference)) await this.prepareReference(cb.onProgress);
+    if (this.train.some((e) => !e.reference) || this.heldout.some((e) => !e.reference)) await this.prepareReference(cb.onProgress, cb.onReference);
     const eta = new EtaEstimator(this.totalSteps, { priorSecondsPerUnit: this.deps.secondsPerStep }, step);
     const report = (phase: TrainProgress['phase'], done = step, total = this.totalSteps) =>
       cb.onProgress?.({ phase, done, total, elapsedSeconds: eta.elapsedSeconds, etaSeconds: eta.etaSeconds });

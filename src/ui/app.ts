@@ -11,6 +11,8 @@ import { DropZone } from './drop-zone';
 import { GpuCheck } from './gpu-check';
 import { HallucinationPanel } from './hallucination';
 import { ModelPicker } from './model-picker';
+import { RunsPanel } from './runs';
+import { SessionPanel } from './session';
 import { Settings } from './settings';
 import { StatusBar } from './status-bar';
 import { Toasts } from './toast';
@@ -61,7 +63,16 @@ export function startApp(root: HTMLElement, api: PovidWorkerApi): App {
   const refreshSplit = (c: { seed: number; heldoutFraction: number }) =>
     toasts.guard('Could not update the held-out records', async () => table.render(await completeView(api, await api.datasetView({ seed: c.seed, heldoutFraction: c.heldoutFraction }))));
   const compare = new CompareView(api, toasts, () => settings.read().noiseStep);
-  const downloads = new Downloads(api, toasts, () => toasts.show('Compare it with the base model in step 5.', 'info'));
+  const downloads = new Downloads(api, toasts, () => {
+    toasts.show('Compare it with the base model in step 5.', 'info');
+    void runs.refresh();
+  });
+  const session = new SessionPanel(api, toasts);
+  const runs = new RunsPanel(api, toasts, {
+    resume: (id) => dashboard.resumeRun(id),
+    busy: () => trainState === 'training' || trainState === 'paused',
+    adapterLoaded: () => undefined,
+  });
 
   /** Enables what can run now; GPU work waits while training or an evaluation holds the Worker's GPU queue. */
   const sync = () => {
@@ -76,6 +87,8 @@ export function startApp(root: HTMLElement, api: PovidWorkerApi): App {
     picker.setLocked(busy);
     root.dataset.training = String(training);
     dashboard.refresh();
+    runs.refreshSoon();
+    session.refreshSoon();
   };
 
   const table = new DatasetTable(
@@ -115,6 +128,7 @@ export function startApp(root: HTMLElement, api: PovidWorkerApi): App {
     void applyImageDetail(settings.read().imageDetail);
     sync();
     void dashboard.checkCheckpoint();
+    void runs.refresh();
     toasts.show(`${summary.name} is ready.`, 'success');
     // Records dropped before the model came are checked against its context now.
     void toasts.guard('Could not check the records against the model', async () => {
@@ -154,6 +168,7 @@ export function startApp(root: HTMLElement, api: PovidWorkerApi): App {
       trainState = s;
       sync();
     },
+    onStep: () => runs.refreshSoon(),
   });
 
   const statusBar = new StatusBar(dashboard, [
@@ -174,6 +189,7 @@ export function startApp(root: HTMLElement, api: PovidWorkerApi): App {
       h('div', {}, h('h1', { text: 'POVID in the browser' }), h('p', { class: 'lede', text: 'Teach a small vision-language model to stop making things up about your images: preference fine-tuning of a LoRA adapter on WebGPU. Your images never leave this tab.' })),
       gpu.el,
     ),
+    session.el,
     h(
       'main',
       { class: 'steps' },
@@ -187,7 +203,7 @@ export function startApp(root: HTMLElement, api: PovidWorkerApi): App {
         table.el,
       ),
       section(3, 'settings', 'Settings', 'Defaults suit a 256M model; every value is explained.', settings.el),
-      section(4, 'train', 'Training', 'Each step compares the correct answer with both hallucinations (DPO) and updates only the adapter.', dashboard.el),
+      section(4, 'train', 'Training', 'Each step compares the correct answer with both hallucinations (DPO) and updates only the adapter.', dashboard.el, runs.el),
       section(5, 'compare', 'Compare', 'Ask the same question with the adapter off and on.', compare.el),
       section(6, 'hallucination', 'Hallucination', 'Does the adapter name fewer things that are not in the picture? Measured with the adapter off and on.', hallucination.el),
       section(7, 'download', 'Download', 'Take the adapter and the dataset with you.', downloads.el),
@@ -213,6 +229,16 @@ export function startApp(root: HTMLElement, api: PovidWorkerApi): App {
     root.dataset.gpu = s.ok ? 'ok' : 'missing';
     sync();
     if (s.ok) void dashboard.checkCheckpoint();
+  });
+  // What this browser kept: the dataset and the runs now, the model once WebGPU is known to work.
+  void session.restore().then(async (r) => {
+    if (!r || workerDead) return;
+    if (r.restored) table.render(r.dataset);
+    runs.render(r.runs);
+    if (r.latest) dashboard.showHistory(r.latest.metrics);
+    await ready;
+    void dashboard.checkCheckpoint();
+    if (r.model && gpuOk && !model) await picker.restore(r.model);
   });
   let workerDead = false;
   const workerFailed = (message: string) => {

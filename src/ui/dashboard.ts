@@ -4,13 +4,13 @@
 // streams, the example being trained, tokens per second, and an offer to resume from a saved
 // checkpoint.
 import * as Comlink from 'comlink';
-import type { EvalMetrics, PovidWorkerApi, StepMetrics, TrainConfig, TrainEstimate, TrainProgress } from '../worker/api';
+import type { EvalMetrics, PovidWorkerApi, RunMetrics, StepMetrics, TrainConfig, TrainEstimate, TrainProgress } from '../worker/api';
 import { LiveChart } from './chart';
 import { debounce, errorMessage, formatDuration, h, plural } from './dom';
 import { RunProgressModel, type RunView } from './progress';
 import type { Toasts } from './toast';
 
-type Api = Pick<PovidWorkerApi, 'train' | 'pause' | 'resume' | 'cancel' | 'checkpointInfo' | 'estimate'>;
+type Api = Pick<PovidWorkerApi, 'train' | 'pause' | 'resume' | 'cancel' | 'checkpointInfo' | 'resumeRun' | 'estimate'>;
 export type TrainState = 'idle' | 'training' | 'paused' | 'done' | 'cancelled' | 'error';
 
 const ACCURACY_WINDOW = 10; // one example per step gives 0/1 accuracies; show a running mean
@@ -23,6 +23,8 @@ export interface DashboardHooks {
   /** A label for a record id (its image and question). */
   describe(id: string): string;
   onState(state: TrainState): void;
+  /** Each step's metrics, after the dashboard drew them. */
+  onStep?(m: StepMetrics): void;
 }
 
 export class Dashboard {
@@ -50,6 +52,8 @@ export class Dashboard {
   private recentAccuracy: number[] = [];
   private latest: StepMetrics | null = null;
   private frame = 0;
+  /** The run the resume offer continues, and why it cannot now (null: it can). */
+  private offerRun: { id: string; blocker: string | null } | null = null;
   private readonly run = new RunProgressModel();
   private readonly listeners: ((v: RunView) => void)[] = [];
   private ticker: ReturnType<typeof setInterval> | undefined;
@@ -89,7 +93,9 @@ export class Dashboard {
     this.result = h('p', { class: 'train-result', testid: 'train-result' });
 
     const resumeOffer = button('resume-train', 'Resume from checkpoint');
-    resumeOffer.addEventListener('click', () => void this.train(true));
+    resumeOffer.addEventListener('click', () => {
+      if (this.offerRun) void this.train(true, this.offerRun.id);
+    });
     this.offerText = h('span');
     this.offer = h('div', { class: 'notice', testid: 'resume-offer' }, this.offerText, resumeOffer);
     this.offer.hidden = true;
@@ -231,7 +237,10 @@ export class Dashboard {
     const blocker = this.hooks.blocker();
     this.start.disabled = busy || blocker !== null;
     this.start.title = blocker ?? '';
-    this.offer.querySelector('button')?.toggleAttribute('disabled', busy || blocker !== null);
+    const runBlocker = this.offerRun?.blocker ?? null;
+    const offerButton = this.offer.querySelector('button');
+    offerButton?.toggleAttribute('disabled', busy || blocker !== null || runBlocker !== null);
+    if (offerButton) offerButton.title = blocker ?? (runBlocker ? `Cannot resume: ${runBlocker}` : '');
     this.estimateBtn.disabled = busy || blocker !== null || this.estimating;
     // An estimate as soon as a run could start, again when the data change (the probe itself runs once).
     if (!busy && blocker === null) this.updateEstimate();
@@ -246,11 +255,14 @@ export class Dashboard {
   async checkCheckpoint(): Promise<void> {
     try {
       const info = await this.api.checkpointInfo();
-      this.offer.hidden = !info || this.state === 'training' || this.state === 'paused';
+      this.offerRun = info?.runId ? { id: info.runId, blocker: info.blocker ?? null } : null;
+      this.offer.hidden = !this.offerRun || this.state === 'training' || this.state === 'paused';
       if (info) {
         const when = new Date(info.savedAt);
-        this.offerText.textContent = `A checkpoint at step ${info.step} of ${info.totalSteps}${Number.isNaN(when.getTime()) ? '' : `, saved ${when.toLocaleString()}`}, can be resumed with the current settings.`;
+        const why = info.blocker ? ` It cannot resume now: ${info.blocker}.` : '';
+        this.offerText.textContent = `A run stopped at step ${info.step} of ${info.totalSteps}${Number.isNaN(when.getTime()) ? '' : ` (saved ${when.toLocaleString()})`}. Resume continues it with its own settings; Start training begins a new run beside it.${why}`;
       }
+      this.refresh();
     } catch (e) {
       // A missing checkpoint store is not worth more than a console line.
       console.warn('checkpointInfo failed', e);
@@ -269,7 +281,25 @@ export class Dashboard {
     if (notify) this.hooks.onState(s);
   }
 
-  private async train(fromCheckpoint = false): Promise<void> {
+  /** Continue a stored run (from the runs list). */
+  resumeRun(runId: string): void {
+    void this.train(true, runId);
+  }
+
+  /** Draws a stored run's metrics (after a reload), until a run starts. */
+  showHistory(m: RunMetrics): void {
+    if (this.state === 'training' || this.state === 'paused') return;
+    for (const c of [this.loss, this.margins, this.accuracy]) c.clear();
+    this.recentAccuracy = [];
+    for (const s of m.history) this.step(s, false);
+    for (const e of m.evals) this.evaluated(e);
+    this.flush();
+    // A stored run is not training: no ETA.
+    const last = m.history[m.history.length - 1];
+    if (last) this.progressText.textContent = `Step ${last.step} of ${last.totalSteps} of the last run (not training now)`;
+  }
+
+  private async train(fromCheckpoint = false, runId?: string): Promise<void> {
     if (this.state === 'training' || this.state === 'paused') return;
     let config: TrainConfig;
     try {
@@ -302,7 +332,10 @@ export class Dashboard {
       this.render();
     };
     try {
-      const res = await this.api.train(config, Comlink.proxy(onStep), Comlink.proxy(onEval), Comlink.proxy(onStatus), Comlink.proxy(onProgress));
+      const res =
+        fromCheckpoint && runId
+          ? await this.api.resumeRun(runId, Comlink.proxy(onStep), Comlink.proxy(onEval), Comlink.proxy(onStatus), Comlink.proxy(onProgress))
+          : await this.api.train(config, Comlink.proxy(onStep), Comlink.proxy(onEval), Comlink.proxy(onStatus), Comlink.proxy(onProgress));
       this.flush();
       this.run.finished(res.stopped, res.steps);
       if (res.stopped === 'done') {
@@ -352,9 +385,9 @@ export class Dashboard {
     }
   }
 
-  private step(m: StepMetrics): void {
+  private step(m: StepMetrics, live = true): void {
     this.latest = m;
-    this.run.step(m);
+    if (live) this.run.step(m);
     this.loss.set(m.step, [m.loss, null]);
     this.margins.set(m.step, [m.marginText, m.marginNoise, null, null]);
     this.recentAccuracy.push(m.accuracy);
@@ -364,6 +397,7 @@ export class Dashboard {
     this.el.dataset.step = String(m.step);
     // Text updates once per frame, however fast steps arrive.
     if (!this.frame) this.frame = requestAnimationFrame(() => this.flush());
+    if (live) this.hooks.onStep?.(m);
   }
 
   private evaluated(m: EvalMetrics): void {

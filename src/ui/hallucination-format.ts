@@ -1,6 +1,7 @@
 // What the hallucination report shows, as text: the metric rows, percentages that are never NaN
 // (a ratio over nothing reads "–" with its counts), changes in points and relative, the progress
 // line, and an answer cut into plain and marked pieces. No DOM here.
+import type { RunHallucination } from '../worker/api';
 import type { EvalProgress, HallucinationMetrics, HallucinationReport, MentionMark, Ratio } from '../worker/hallucination-api';
 
 export interface MetricRow {
@@ -105,4 +106,14 @@ export function pieces(text: string, marks: readonly MentionMark[]): Piece[] {
 export function scopeText(r: HallucinationReport): string {
   if (r.source === 'benchmark') return `${r.used} held-out scene${r.used === 1 ? '' : 's'} never trained on, exact ground truth.`;
   return `${r.used} of ${r.total} held-out record${r.total === 1 ? '' : 's'} scored.`;
+}
+
+/** The run's kept evaluation in one line: a few headline metrics, adapter on (off in brackets). */
+export function hallucinationLine(e: RunHallucination): string {
+  const pct = (v: number) => `${(100 * v).toFixed(1)}%`;
+  const parts = ['CHAIR_i', 'CHAIR_s', 'POPE F1', 'planted partner named']
+    .filter((k) => e.scores[k] !== undefined)
+    .map((k) => `${k} ${pct(e.scores[k])}${e.baseline?.[k] !== undefined ? ` (off: ${pct(e.baseline[k])})` : ''}`);
+  const n = e.samples !== undefined ? `, ${e.samples} scored` : '';
+  return `Hallucination on ${e.benchmark}${n}: ${parts.length ? parts.join(' · ') : 'nothing could be scored'}`;
 }

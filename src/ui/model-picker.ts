@@ -158,11 +158,22 @@ export class ModelPicker {
     }
   }
 
-  async load(): Promise<ModelSummary | undefined> {
+  /** Loads a saved choice again (after a reload), showing it as the selected one. */
+  restore(choice: ModelChoice): Promise<ModelSummary | undefined> {
+    if (choice.kind === 'builtin') this.select('builtin');
+    else if (choice.kind === 'hub' && choice.id === SMOLVLM_HUB_ID) this.select('smolvlm');
+    else if (choice.kind === 'hub' || choice.kind === 'url') {
+      this.custom.value = choice.kind === 'hub' ? choice.id : choice.url;
+      this.select('custom');
+    }
+    return this.load(choice);
+  }
+
+  async load(given?: ModelChoice): Promise<ModelSummary | undefined> {
     if (this.loading || this.locked) return undefined;
     let choice: ModelChoice;
     try {
-      choice = this.choice();
+      choice = given ?? this.choice();
     } catch (e) {
       this.toasts.error(e, 'Model');
       return undefined;

@@ -3,7 +3,7 @@
 import { DEFAULT_TRAIN_CONFIG, LORA_PROJECTIONS, type ImageDetail, type LossMode, type ModelSummary, type TrainConfig } from '../worker/api';
 import { h, uid } from './dom';
 
-const STORAGE_KEY = 'povid.settings.v1';
+export const STORAGE_KEY = 'povid.settings.v1';
 
 type NumberKey = { [K in keyof TrainConfig]: TrainConfig[K] extends number ? K : never }[keyof TrainConfig];
 

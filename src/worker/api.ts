@@ -140,7 +140,7 @@ export interface GenerateRequest {
   noiseStep?: number; // generate on the noised image
 }
 
-export interface PovidWorkerApi {
+export interface PovidWorkerApi extends SessionApi {
   gpuStatus(): Promise<GpuStatus>;
   loadModel(choice: ModelChoice, onProgress?: (p: LoadProgress) => void): Promise<ModelSummary>;
   addFiles(files: DropFile[]): Promise<DatasetView>;
@@ -184,7 +184,7 @@ export interface PovidWorkerApi {
   resume(): Promise<void>;
   cancel(): Promise<void>;
   /** A checkpoint that can be resumed, if any (after a reload). */
-  checkpointInfo(): Promise<{ step: number; totalSteps: number; savedAt: string } | null>;
+  checkpointInfo(): Promise<{ step: number; totalSteps: number; savedAt: string; runId?: string; blocker?: string | null } | null>;
   /** Image detail for training and generation alike; returns the prompt tokens one image then takes (at most). */
   setImageDetail(detail: ImageDetail): Promise<{ detail: ImageDetail; maxSeq: number }>;
   /** onToken receives the whole answer so far (not the new piece) after every token. */
@@ -202,6 +202,125 @@ export interface PovidWorkerApi {
   /** Loads the built-in model, trains on generated scenes and evaluates held-out scenes before and after. */
   runBuiltinBenchmark(opts: BenchmarkOptions, onProgress?: (p: EvalProgress) => void, onModel?: (s: ModelSummary) => void): Promise<HallucinationReport>;
   cancelEvaluation(): Promise<void>;
+}
+
+// ---- The saved session and the runs ---------------------------------------------------------
+// Everything the user made is kept in the browser (IndexedDB) so a reload brings it back; each
+// training run is kept on its own with its settings, metrics and adapter.
+
+/** What is stored for the next page load, and what the browser refused to store. */
+export interface StorageReport {
+  /** True when everything the user made is stored. */
+  complete: boolean;
+  saved: { records: number; images: number; features: number; references: number; runs: number; adapters: number };
+  total: { records: number; images: number; runs: number };
+  /** One line per kind of thing that is not stored: which, why, and what it means after a reload. */
+  notSaved: string[];
+  /** Bytes this site uses and may use, when the browser says. */
+  usage?: { bytes: number; quota: number };
+}
+
+/** A hallucination evaluation of a run's adapter, kept with the run (hallucination-report.ts `runHallucination`). */
+export interface RunHallucination {
+  /** What was measured, e.g. the benchmark's name. */
+  benchmark: string;
+  evaluatedAt: string;
+  /** Scores by metric name (e.g. CHAIR_s, CHAIR_i, POPE F1), for the adapter. */
+  scores: Record<string, number>;
+  /** The same metrics for the base model, when measured. */
+  baseline?: Record<string, number>;
+  samples?: number;
+}
+
+export type RunStatus = 'running' | 'done' | 'cancelled' | 'interrupted' | 'error';
+
+export interface RunSummary {
+  id: string;
+  /** 1, 2, 3…: never reused, so "run 2" keeps its name after run 1 is deleted. */
+  number: number;
+  name: string;
+  createdAt: string;
+  updatedAt: string;
+  status: RunStatus;
+  /** Steps with metrics. */
+  step: number;
+  totalSteps: number;
+  /** Step of the stored checkpoint (0: none). */
+  savedStep: number;
+  config: TrainConfig;
+  /** The model it was trained on (key: identifies it for resuming). */
+  model: { name: string; baseModel: string; key: string };
+  datasetKey: string;
+  trainRecords: number;
+  lastLoss?: number;
+  lastAccuracy?: number;
+  hasAdapter: boolean;
+  /** The steps at which the run was resumed (after a reload, a cancel or a lost GPU). */
+  resumedFrom: number[];
+  /** Why it cannot be resumed now (null when it can, or when it is finished). */
+  resumeBlocker: string | null;
+  resumable: boolean;
+  /** Its adapter is the one loaded now (the one Compare and Download use). */
+  active: boolean;
+  hallucination?: RunHallucination;
+  /** Imported from an earlier version of the app, which did not save the records with it. */
+  legacy?: boolean;
+}
+
+export interface RunMetrics {
+  history: StepMetrics[];
+  evals: EvalMetrics[];
+}
+
+/** Work done by this Worker since it started, and what came from storage instead. */
+export interface WorkCounters {
+  /** Reference log-prob passes (adapter off) over a record's chosen and rejected answers. */
+  referencePasses: number;
+  referencesReused: number;
+  /** Vision-encoder passes over a clean record image. */
+  featureEncodings: number;
+  featuresReused: number;
+}
+
+export interface RestoredSession {
+  /** The model to load again by itself (never a local folder: the browser cannot reopen it). */
+  model?: ModelChoice;
+  /** Set when the saved model cannot load by itself, saying what to do. */
+  modelNote?: string;
+  dataset: DatasetView;
+  runs: RunSummary[];
+  /** The newest run's metrics, to redraw the charts. */
+  latest?: { id: string; metrics: RunMetrics };
+  /** What could not be loaded, and why (older or newer versions of the app, damaged entries). */
+  dropped: string[];
+  storage: StorageReport;
+  /** Anything at all came back. */
+  restored: boolean;
+}
+
+export interface SessionApi {
+  /** Loads the saved session into the Worker (once, at page start) and says what came back. */
+  restoreSession(): Promise<RestoredSession>;
+  /** After pending writes: what is stored and what is not. */
+  storageStatus(): Promise<StorageReport>;
+  workCounters(): Promise<WorkCounters>;
+  /** Deletes everything saved (records, images, features, runs); `modelCache` also drops downloaded model files. */
+  startOver(opts?: { modelCache?: boolean }): Promise<void>;
+  listRuns(): Promise<RunSummary[]>;
+  runMetrics(id: string): Promise<RunMetrics>;
+  /** The run's adapter in PEFT's format, as stored when it was trained. */
+  runAdapter(id: string): Promise<{ zip: Uint8Array; files: { name: string; bytes: Uint8Array }[] }>;
+  deleteRun(id: string): Promise<RunSummary[]>;
+  /** Loads the run's adapter into the model, for Compare and Download. */
+  useRun(id: string): Promise<RunSummary[]>;
+  /** Continues a run from its checkpoint, with the run's own settings; metrics so far are sent again first. */
+  resumeRun(
+    id: string,
+    onStep: (m: StepMetrics) => void,
+    onEval?: (m: EvalMetrics) => void,
+    onStatus?: (s: string) => void,
+    onProgress?: (p: TrainProgress) => void,
+  ): Promise<{ steps: number; stopped: 'done' | 'cancelled' }>;
 }
 
 /** recordsSlice() was asked for a view the records have moved on from. */

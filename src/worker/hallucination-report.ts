@@ -4,6 +4,7 @@
 // generates the answers and calls these.
 import type { BenchmarkReport, SceneResult } from '../eval/benchmark';
 import { chair, estimateFromRecords, findLexiconMentions, findLexiconSpans, findSceneSpans, hallucinatedSpans, pope, type MentionSpan, type PopeProbe, type RecordEstimate } from '../eval/metrics';
+import type { RunHallucination } from './api';
 import type { AnswerView, HallucinationMetrics, HallucinationReport, SampleView, TrainingSummary } from './hallucination-api';
 
 /** A held-out record as evaluation sees it. */
@@ -173,5 +174,35 @@ export function benchmarkReport(args: {
     samples: before.results.slice(0, args.samples).map((r, i) => sceneSample(r, after?.results[i], args.images?.get(r.seed))),
     training: args.training,
     seconds: args.seconds,
+  };
+}
+
+/**
+ * What a run keeps of an evaluation of its adapter: the scored metrics with the adapter on, and
+ * off as the baseline (a ratio over nothing is left out, never stored as NaN).
+ */
+export function runHallucination(r: HallucinationReport, evaluatedAt: Date): RunHallucination | null {
+  if (!r.after) return null;
+  const scores = (m: HallucinationMetrics): Record<string, number> => {
+    const out: Record<string, number> = {};
+    const put = (name: string, v: number | null | undefined) => {
+      if (v !== null && v !== undefined && Number.isFinite(v)) out[name] = v;
+    };
+    put('CHAIR_i', m.chairI.value);
+    put('CHAIR_s', m.chairS.value);
+    put('object recall', m.recall.value);
+    put('POPE accuracy', m.popeAccuracy.value);
+    put('POPE F1', m.popeF1);
+    put('POPE yes-ratio', m.yesRatio.value);
+    put('planted partner named', m.planted?.value);
+    put('attribute accuracy', m.attributes?.value);
+    return out;
+  };
+  return {
+    benchmark: r.source === 'benchmark' ? 'built-in benchmark' : 'held-out records (estimates)',
+    evaluatedAt: evaluatedAt.toISOString(),
+    scores: scores(r.after),
+    ...(r.before ? { baseline: scores(r.before) } : {}),
+    samples: r.used,
   };
 }

@@ -73,6 +73,10 @@ const VIEW_CACHE_BYTES = 512 * 1024 * 1024;
 
 export class ModelSession {
   readonly features = new FeatureCache(256);
+  /** Vision-encoder passes over clean images so far (the rest came from the cache). */
+  featureEncodings = 0;
+  /** Features stored earlier (the saved session) for an image at the current detail, asked before encoding. */
+  featureStore?: (key: string, blob: Blob) => Promise<Float32Array | undefined>;
   /** The processor's uint8 views per (detail, image), least recently used dropped past VIEW_CACHE_BYTES. */
   private viewCache = new Map<string, ProcessorViews>();
   private viewCacheBytes = 0;
@@ -224,14 +228,18 @@ export class ModelSession {
     return (await this.image(key, blob)).pixels;
   }
 
-  /** Features of every view, in prompt order: [views * imageSeqLen, hidden]. */
-  async imageFeatures(key: string, blob: Blob): Promise<Float32Array> {
-    return this.features.getOrCompute(`${this.detail}:${key}`, async () => this.vision.encode(await this.pixels(key, blob)));
-  }
-
-  /** The features of `pixels`, the views of image `key` at the current detail, cached like imageFeatures. */
-  cleanFeatures(key: string, pixels: Float32Array): Promise<Float32Array> {
-    return this.features.getOrCompute(`${this.detail}:${key}`, () => this.vision.encode(pixels));
+  /**
+   * Features of every view at the current detail, in prompt order: [views * imageSeqLen, hidden].
+   * Cached, else stored earlier (the saved session), else one encoder pass (over `pixels`, the
+   * image's views, when given).
+   */
+  async imageFeatures(key: string, blob: Blob, pixels?: Float32Array): Promise<Float32Array> {
+    return this.features.getOrCompute(`${this.detail}:${key}`, async () => {
+      const stored = await this.featureStore?.(key, blob);
+      if (stored) return stored;
+      this.featureEncodings++;
+      return this.vision.encode(pixels ?? (await this.pixels(key, blob)));
+    });
   }
 
   promptTokens(question: string, grid?: ImageGrid): number[] {

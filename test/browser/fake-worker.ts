@@ -342,6 +342,38 @@ const api: PovidWorkerApi = {
     return report;
   },
   async cancelEvaluation() {},
+  // The fake keeps nothing between page loads and lists no runs.
+  async restoreSession() {
+    return { dataset: view(), runs: [], dropped: [], storage: await api.storageStatus(), restored: false };
+  },
+  async storageStatus() {
+    return { complete: true, saved: { records: 0, images: 0, features: 0, references: 0, runs: 0, adapters: 0 }, total: { records: records.size, images: records.size, runs: 0 }, notSaved: [] };
+  },
+  async workCounters() {
+    return { referencePasses: 0, referencesReused: 0, featureEncodings: 0, featuresReused: 0 };
+  },
+  async startOver() {
+    records.clear();
+    problems.length = 0;
+  },
+  async listRuns() {
+    return [];
+  },
+  async runMetrics() {
+    return { history: [], evals: [] };
+  },
+  async runAdapter(id) {
+    throw new Error(`the fake worker keeps no runs (asked for ${id})`);
+  },
+  async deleteRun() {
+    return [];
+  },
+  async useRun(id) {
+    throw new Error(`the fake worker keeps no runs (asked for ${id})`);
+  },
+  async resumeRun(id) {
+    throw new Error(`the fake worker keeps no runs (asked for ${id})`);
+  },
 };
 
 Comlink.expose(api);

@@ -4,7 +4,8 @@
 import { describe, expect, it } from 'vitest';
 import type { BenchmarkReport, SceneResult } from '../../src/eval/benchmark';
 import { attributeAccuracy, chair, plantedRate, pope } from '../../src/eval/metrics';
-import { benchmarkReport, planRecords, probeQuestion, recordMetrics, recordsReport, type RecordInput } from '../../src/worker/hallucination-report';
+import { benchmarkReport, planRecords, probeQuestion, recordMetrics, recordsReport, runHallucination, type RecordInput } from '../../src/worker/hallucination-report';
+import { hallucinationLine } from '../../src/ui/hallucination-format';
 
 const RECORDS: RecordInput[] = [
   { id: 'a', question: 'What is on the table?', chosen: 'A cup on a table.', edits: [{ kind: 'object', to: 'knife' }] },
@@ -98,6 +99,38 @@ describe('recordsReport', () => {
     expect(r.message).toMatch(/none of the 2 held-out records.*\(2 excluded\)/);
     const empty = planRecords([]);
     expect(recordsReport({ model: 'm', total: 0, ...empty, before: null, after: null, seconds: 0 }).message).toMatch(/no held-out records.*held-out fraction/);
+  });
+});
+
+describe('runHallucination', () => {
+  it('keeps the adapter-on metrics with the adapter-off baseline, and only finite values', () => {
+    const { plans, estimate } = planRecords(RECORDS);
+    const before = [
+      { answer: 'A cup and a knife on a table.', probes: ['Yes.', 'Yes.'] },
+      { answer: 'A cat.', probes: ['Yes.', 'No.'] },
+    ];
+    const after = [
+      { answer: 'A cup on a table.', probes: ['Yes.', 'No.'] },
+      { answer: 'A cat.', probes: ['Yes.', 'No.'] },
+    ];
+    const r = recordsReport({ model: 'm', total: 3, plans, estimate, before, after, seconds: 1 });
+    const kept = runHallucination(r, new Date('2026-01-02T03:04:05Z'))!;
+    expect(kept.benchmark).toBe('held-out records (estimates)');
+    expect(kept.evaluatedAt).toBe('2026-01-02T03:04:05.000Z');
+    expect(kept.samples).toBe(2);
+    expect(kept.scores['CHAIR_i']).toBe(0);
+    expect(kept.baseline!['CHAIR_i']).toBeCloseTo(1 / 4, 12);
+    expect(kept.scores['POPE accuracy']).toBe(1);
+    // Records have no planted pairs or attribute questions: those are left out, not NaN.
+    expect(kept.scores).not.toHaveProperty('planted partner named');
+    expect(kept.scores).not.toHaveProperty('attribute accuracy');
+    for (const v of [...Object.values(kept.scores), ...Object.values(kept.baseline!)]) expect(Number.isFinite(v)).toBe(true);
+    expect(hallucinationLine(kept)).toBe('Hallucination on held-out records (estimates), 2 scored: CHAIR_i 0.0% (off: 25.0%) · CHAIR_s 0.0% (off: 50.0%) · POPE F1 100.0% (off: 80.0%)');
+  });
+
+  it('keeps nothing when no record could be scored', () => {
+    const { plans, estimate } = planRecords([RECORDS[1]]);
+    expect(runHallucination(recordsReport({ model: 'm', total: 1, plans, estimate, before: null, after: null, seconds: 0 }), new Date())).toBeNull();
   });
 });
 
