@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { readSafetensors, writeSafetensors } from '../src/model/safetensors';
 import { bf16ToF32, f32ToBf16, tensorToF32, type RawTensor } from '../src/util/dtype';
 import { Rng } from '../src/util/rng';
-import { OnnxDataType, OnnxGraphBuilder } from './onnx-writer';
+import { OnnxDataType, OnnxGraphBuilder, withFloat16Io } from './onnx-writer';
 import { buildTinyTokenizer, SMOLVLM_CHAT_TEMPLATE } from './tiny-tokenizer';
 
 export const TINY_SEED = 20240611;
@@ -256,6 +256,14 @@ export function buildVisionOnnx(w: TinyVisionWeights): Uint8Array {
   return g.build();
 }
 
+/**
+ * onnx/vision_encoder_fp16.onnx: the same tower with float16 pixel_values and image_features,
+ * as the hub's fp16 export declares them (float32 inside, a Cast at each end).
+ */
+export function buildVisionOnnxFloat16Io(fp32Onnx: Uint8Array): Uint8Array {
+  return withFloat16Io(fp32Onnx, ['pixel_values'], ['image_features']);
+}
+
 function linearInto(g: OnnxGraphBuilder, x: string, weight: Float32Array, out: number, inp: number, outputName: string): void {
   const wt = g.floatTensor('modality_projection.proj.weight_t', [inp, out], transpose(weight, out, inp));
   g.node('MatMul', [x, wt], {}, outputName);
@@ -447,6 +455,7 @@ export function buildTinyModel(opts: TinyBuildOptions = {}): Map<string, Uint8Ar
   const tensors = [...text, ...visionTensors(vision)].sort((a, b) => (a.name < b.name ? -1 : 1)).map(bf16Raw);
   files.set('model.safetensors', writeSafetensors(tensors, { format: 'pt' }));
   files.set('onnx/vision_encoder.onnx', buildVisionOnnx(vision));
+  files.set('onnx/vision_encoder_fp16.onnx', buildVisionOnnxFloat16Io(files.get('onnx/vision_encoder.onnx')!));
   return files;
 }
 

@@ -3,8 +3,9 @@
 // rate, gradient accumulation, held-out evaluation, checkpoints, pause / resume / cancel.
 // It runs wherever the engine runs: the app's Worker, and Node in the tests.
 import type { Engine, PovidExample, PovidStepResult } from '../engine';
+import { EtaEstimator } from '../util/eta';
 import { StorageQuotaError, type Checkpoint, type CheckpointStore } from './checkpoint';
-import type { EvalMetrics, LossMode, StepMetrics, TrainConfig } from './config';
+import type { EvalMetrics, LossMode, StepMetrics, TrainConfig, TrainProgress } from './config';
 import { noisyPixels } from './noise';
 import { noisyFeatures, povidExample, type ImageDeps, type NoiseFn, type TrainExample } from './prepare';
 import { exampleOrder, learningRateAt, totalOptimizerSteps } from './schedule';
@@ -16,13 +17,18 @@ export class TrainingError extends Error {
 export interface TrainerCallbacks {
   onStep?: (m: StepMetrics) => void;
   onEval?: (m: EvalMetrics) => void;
+  /** Notices that are not a stage (resumed from a checkpoint, a full storage quota). */
   onStatus?: (s: string) => void;
+  /** The stage and n/N with elapsed time and ETA, at its start and after every unit. */
+  onProgress?: (p: TrainProgress) => void;
   onCheckpoint?: (step: number) => void;
+  /** An example's reference log-probs were just computed (not given): to count and keep them. */
+  onReference?: (example: TrainExample) => void;
 }
 
 export interface TrainerDeps {
   engine: Engine;
-  /** Image features [imageSeqLen, hidden] of pixels [3, S, S] in [-1, 1]. */
+  /** Image features [views * imageSeqLen, hidden] of pixels [views, 3, S, S] in [-1, 1]. */
   encodeImage: (pixels: Float32Array) => Promise<Float32Array>;
   /** The image noise per use (default: noisyPixels, POVID's diffusion noise). */
   noise?: NoiseFn;
@@ -30,6 +36,8 @@ export interface TrainerDeps {
   runId?: string;
   /** Token ids to text, to show the noise-triggered answer y_n. */
   decode?: (ids: number[]) => string;
+  /** Seconds per step measured before the run (a timed probe), for the ETA until a step is timed. */
+  secondsPerStep?: number;
 }
 
 function lossModeAt(c: TrainConfig, step: number, total: number): 'povid' | 'dpo-text' | 'weighted' {
@@ -85,13 +93,19 @@ export class PovidTrainer {
   }
 
   /** LoRA-off sums of chosen and rejected for every example that lacks them. */
-  async prepareReference(onProgress?: (done: number, total: number) => void): Promise<void> {
+  async prepareReference(onProgress?: (p: TrainProgress) => void, onReference?: (example: TrainExample) => void): Promise<void> {
     const all = [...this.train, ...this.heldout];
     const todo = all.filter((e) => !e.reference);
+    const eta = new EtaEstimator(todo.length);
+    const report = () => onProgress?.({ phase: 'reference', done: eta.completed, total: todo.length, elapsedSeconds: eta.elapsedSeconds, etaSeconds: eta.etaSeconds });
+    report();
     for (let i = 0; i < todo.length; i++) {
+      if (this.cancelled) return;
       const [r] = await this.deps.engine.referenceSums([todo[i]]);
       todo[i].reference = r;
-      onProgress?.(i + 1, todo.length);
+      eta.tick(i + 1);
+      onReference?.(todo[i]);
+      report();
     }
   }
 
@@ -137,19 +151,20 @@ export class PovidTrainer {
       this.history = (from.history as StepMetrics[]).slice();
       cb.onStatus?.(`resumed from the checkpoint at step ${step}`);
     }
-    if (this.train.some((e) => !e.reference) || this.heldout.some((e) => !e.reference)) {
-      cb.onStatus?.('computing reference log-probs (adapter off)');
-      await this.prepareReference();
-    }
-    const started = performance.now();
-    const startStep = step;
+    if (this.train.some((e) => !e.reference) || this.heldout.some((e) => !e.reference)) await this.prepareReference(cb.onProgress, cb.onReference);
+    const eta = new EtaEstimator(this.totalSteps, { priorSecondsPerUnit: this.deps.secondsPerStep }, step);
+    const report = (phase: TrainProgress['phase'], done = step, total = this.totalSteps) =>
+      cb.onProgress?.({ phase, done, total, elapsedSeconds: eta.elapsedSeconds, etaSeconds: eta.etaSeconds });
     while (step < this.totalSteps) {
-      if (this.paused) {
-        cb.onStatus?.('paused');
+      if (this.paused && !this.cancelled) {
+        // Reported only here, between steps: once the page shows "paused", no step runs until resume.
+        eta.pause();
+        report('paused');
         await new Promise<void>((r) => (this.resumeGate = r));
-        if (!this.cancelled) cb.onStatus?.('training');
+        eta.resume();
       }
       if (this.cancelled) return { steps: step, stopped: 'cancelled' };
+      report('training');
       const mode = lossModeAt(c, step, this.totalSteps);
       const lr = learningRateAt(step, { learningRate: c.learningRate, warmupRatio: c.warmupRatio, totalSteps: this.totalSteps });
       const t0 = performance.now();
@@ -189,9 +204,8 @@ export class PovidTrainer {
         agg.loss += result.loss;
       }
       step++;
+      eta.tick(step);
       const ms = performance.now() - t0;
-      const elapsed = (performance.now() - started) / 1000;
-      const perStep = elapsed / (step - startStep);
       const n = Math.max(1, agg.n);
       const tm = result!.timings;
       const m: StepMetrics = {
@@ -208,7 +222,7 @@ export class PovidTrainer {
         gradNorm: result!.gradNorm,
         learningRate: lr,
         tokensPerSecond: tokens / (ms / 1000),
-        etaSeconds: perStep * (this.totalSteps - step),
+        etaSeconds: eta.etaSeconds ?? Number.NaN,
         exampleId,
         noiseAnswer,
         ms: {
@@ -221,8 +235,12 @@ export class PovidTrainer {
       };
       this.history.push(m);
       cb.onStep?.(m);
-      if (c.evalEvery > 0 && this.heldout.length > 0 && (step % c.evalEvery === 0 || step === this.totalSteps)) cb.onEval?.(await this.evaluate(step));
+      if (c.evalEvery > 0 && this.heldout.length > 0 && (step % c.evalEvery === 0 || step === this.totalSteps)) {
+        report('evaluating');
+        cb.onEval?.(await this.evaluate(step));
+      }
       if (this.deps.store && c.checkpointEvery > 0 && (step % c.checkpointEvery === 0 || step === this.totalSteps)) {
+        report('checkpoint');
         try {
           await this.checkpoint(step, cb);
         } catch (e) {

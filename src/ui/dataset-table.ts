@@ -7,6 +7,7 @@
 import type { DatasetView, PovidWorkerApi, Problem, RecordView } from '../worker/api';
 import { completeView } from './dataset-view';
 import { clear, debounce, h, plural, saveBytes } from './dom';
+import { StreamedAnswer } from './generation';
 import { NoiseSlider } from './noise-slider';
 import { RecordEditor } from './record-editor';
 
@@ -22,7 +23,7 @@ const ROW_CACHE = 150;
 /** Problems listed; the full list can be saved as a text file. */
 const PROBLEMS_SHOWN = 200;
 
-type Api = Pick<PovidWorkerApi, 'image' | 'noisyImage' | 'noisyAnswer' | 'updateRecord' | 'removeRecord' | 'clearDataset' | 'recordsSlice' | 'datasetView'>;
+type Api = Pick<PovidWorkerApi, 'image' | 'noisyImage' | 'noisyAnswer' | 'stopGeneration' | 'updateRecord' | 'removeRecord' | 'clearDataset' | 'recordsSlice' | 'datasetView'>;
 
 class RecordRow {
   readonly el: HTMLTableRowElement;
@@ -33,6 +34,8 @@ class RecordRow {
   private readonly flag: HTMLElement;
   private readonly answer: HTMLElement;
   private readonly ask: HTMLButtonElement;
+  private readonly stopAsk: HTMLButtonElement;
+  private readonly stream: StreamedAnswer;
   private thumbUrl: string | null = null;
   private loaded = false;
   private asking = false;
@@ -53,6 +56,10 @@ class RecordRow {
     this.ask = h('button', { class: 'button secondary small', testid: 'noisy-answer-button', text: 'Ask the model', attrs: { type: 'button' } });
     this.ask.title = 'What the model says about the noisy image: the noise-triggered hallucination';
     this.ask.addEventListener('click', () => void this.askNoisy());
+    this.stream = new StreamedAnswer(this.answer);
+    this.stopAsk = h('button', { class: 'button danger small', testid: 'noisy-answer-stop', text: 'Stop', attrs: { type: 'button' } });
+    this.stopAsk.hidden = true;
+    this.stopAsk.addEventListener('click', () => void this.stream.stop(table.api).catch((e) => table.onError(e, 'Could not stop the answer')));
     const remove = h('button', { class: 'button danger small', testid: 'rec-remove', text: 'Remove', attrs: { type: 'button', 'aria-label': `Remove ${r.image}` } });
     remove.addEventListener('click', () => void table.remove(r.id, r.image));
 
@@ -62,7 +69,7 @@ class RecordRow {
       h('td', { class: 'cell-image', attrs: { 'data-label': 'Image' } }, h('div', { class: 'img-frame' }, this.thumb), h('small', { class: 'file-name', text: r.image }), this.split, this.flag),
       h('td', { class: 'cell-texts', attrs: { 'data-label': 'Texts' } }, this.editor.el),
       h('td', { class: 'cell-noise', attrs: { 'data-label': 'Noisy image' } }, this.slider.el),
-      h('td', { class: 'cell-answer', attrs: { 'data-label': 'Answer on the noisy image' } }, this.answer, this.ask),
+      h('td', { class: 'cell-answer', attrs: { 'data-label': 'Answer on the noisy image' } }, this.answer, this.ask, this.stopAsk),
       h('td', { class: 'cell-actions', attrs: { 'data-label': '' } }, remove),
     );
     this.el.dataset.id = r.id;
@@ -104,18 +111,17 @@ class RecordRow {
   private async askNoisy(): Promise<void> {
     this.asking = true;
     this.ask.disabled = true;
-    this.answer.textContent = '…';
-    this.answer.dataset.state = 'loading';
+    this.stopAsk.hidden = false;
     try {
-      const text = await this.table.api.noisyAnswer(this.record.id, this.slider.value);
-      this.answer.textContent = text;
-      this.answer.dataset.state = 'ready';
+      const text = await this.table.api.noisyAnswer(this.record.id, this.slider.value, undefined, this.stream.begin());
+      this.stream.end(text);
     } catch (e) {
       this.answer.textContent = '';
-      this.answer.dataset.state = 'error';
+      this.stream.fail();
       this.table.onError(e, `Answer on the noisy ${this.record.image}`);
     } finally {
       this.asking = false;
+      this.stopAsk.hidden = true;
       this.setModelReady(this.table.modelReady);
     }
   }

@@ -1,9 +1,9 @@
 // Training settings: the defaults of DEFAULT_TRAIN_CONFIG, one line of explanation each, checked
 // before training starts. Kept in localStorage so a reload (and a resumed checkpoint) keeps them.
-import { DEFAULT_TRAIN_CONFIG, LORA_PROJECTIONS, type LossMode, type TrainConfig } from '../worker/api';
+import { DEFAULT_TRAIN_CONFIG, LORA_PROJECTIONS, type ImageDetail, type LossMode, type ModelSummary, type TrainConfig } from '../worker/api';
 import { h, uid } from './dom';
 
-const STORAGE_KEY = 'povid.settings.v1';
+export const STORAGE_KEY = 'povid.settings.v1';
 
 type NumberKey = { [K in keyof TrainConfig]: TrainConfig[K] extends number ? K : never }[keyof TrainConfig];
 
@@ -51,6 +51,26 @@ const NOISE_REFERENCES: { value: TrainConfig['noiseReference']; label: string }[
   { value: 'policy-argmax', label: "Policy's noisy answer" },
 ];
 
+const IMAGE_DETAILS: { value: ImageDetail; label: string }[] = [
+  { value: 'single', label: 'one 512 view (fast)' },
+  { value: 'tiles', label: 'full tiles (as the model was trained)' },
+];
+
+/** The cost line under "Image detail": image tokens per image and how that compares. */
+export function imageDetailCost(detail: ImageDetail, tokens?: ModelSummary['imageTokens']): string {
+  if (!tokens) {
+    return detail === 'single'
+      ? 'Each image is squeezed to one 512 × 512 view (64 image tokens for SmolVLM).'
+      : "Each image is cut into 512 × 512 tiles plus a global view, as SmolVLM's processor does (up to 17 views of 64 tokens).";
+  }
+  if (detail === 'single') return `Each image is squeezed to one 512 × 512 view: ${tokens.single} prompt tokens per image.`;
+  const times = (tokens.tilesMax / tokens.single).toFixed(0);
+  return (
+    `Each image is cut into 512 × 512 tiles plus a global view: up to ${tokens.tilesMaxViews} views, ${tokens.tilesMax} prompt tokens per image ` +
+    `(${times}× one view), so each step and answer costs about that much more time and memory.`
+  );
+}
+
 export class SettingsError extends Error {
   override name = 'SettingsError';
 }
@@ -68,6 +88,7 @@ export function validateConfig(c: TrainConfig): string[] {
   else if (c.loraTargets.some((t) => !LORA_PROJECTIONS.includes(t))) errors.push('Unknown LoRA target.');
   if (!LOSS_MODES.some((m) => m.value === c.lossMode)) errors.push('Unknown loss mode.');
   if (!NOISE_REFERENCES.some((m) => m.value === c.noiseReference)) errors.push('Unknown noise-term reference.');
+  if (!IMAGE_DETAILS.some((d) => d.value === c.imageDetail)) errors.push('Unknown image detail.');
   return errors;
 }
 
@@ -89,6 +110,9 @@ export class Settings {
   private readonly targets = new Map<string, HTMLInputElement>();
   private readonly lossMode: HTMLSelectElement;
   private readonly noiseReference: HTMLSelectElement;
+  private readonly imageDetail: HTMLSelectElement;
+  private readonly imageDetailHelp: Element;
+  private imageTokens?: ModelSummary['imageTokens'];
   private readonly errors: HTMLElement;
 
   constructor(private readonly onChange?: (c: TrainConfig) => void) {
@@ -125,6 +149,11 @@ export class Settings {
       ),
     );
 
+    this.imageDetail = h('select', { testid: 'setting-imageDetail' }, ...IMAGE_DETAILS.map((d) => h('option', { text: d.label, attrs: { value: d.value } })));
+    const detailRow = row('Image detail', this.imageDetail, '');
+    this.imageDetailHelp = detailRow.querySelector('.help')!;
+    this.imageDetail.addEventListener('change', () => this.explainImageDetail());
+
     const boxes = h('div', { class: 'checks', attrs: { role: 'group', 'aria-label': 'LoRA targets' } });
     for (const t of LORA_PROJECTIONS) {
       const cb = h('input', { testid: `setting-target-${t}`, attrs: { type: 'checkbox', value: t } });
@@ -154,6 +183,7 @@ export class Settings {
       ...basic.slice(0, 2),
       targetsRow,
       lossRow,
+      detailRow,
       ...basic.slice(2),
       h('details', { class: 'advanced wide' }, h('summary', { text: 'More settings' }), h('div', { class: 'settings-grid' }, ...advanced)),
     );
@@ -170,11 +200,29 @@ export class Settings {
     this.lossMode.value = c.lossMode;
     this.lossMode.dispatchEvent(new Event('change'));
     this.noiseReference.value = c.noiseReference;
+    this.imageDetail.value = c.imageDetail;
+    this.explainImageDetail();
+  }
+
+  /** The loaded model's image token counts, for the cost line. */
+  setImageTokens(tokens: ModelSummary['imageTokens'] | undefined): void {
+    this.imageTokens = tokens;
+    this.explainImageDetail();
+  }
+
+  private explainImageDetail(): void {
+    this.imageDetailHelp.textContent = imageDetailCost(this.imageDetail.value as ImageDetail, this.imageTokens);
   }
 
   /** The current values, unchecked (NaN where a box does not hold a number). */
   read(): TrainConfig {
-    const c: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, loraTargets: LORA_PROJECTIONS.filter((t) => this.targets.get(t)?.checked), lossMode: this.lossMode.value as LossMode, noiseReference: this.noiseReference.value as TrainConfig['noiseReference'] };
+    const c: TrainConfig = {
+      ...DEFAULT_TRAIN_CONFIG,
+      loraTargets: LORA_PROJECTIONS.filter((t) => this.targets.get(t)?.checked),
+      lossMode: this.lossMode.value as LossMode,
+      noiseReference: this.noiseReference.value as TrainConfig['noiseReference'],
+      imageDetail: this.imageDetail.value as ImageDetail,
+    };
     for (const [k, input] of this.numbers) c[k] = input.value.trim() === '' ? NaN : Number(input.value);
     return c;
   }

@@ -32,6 +32,7 @@ let lastConfig: TrainConfig = DEFAULT_TRAIN_CONFIG;
 let paused = false;
 let cancelled = false;
 let trainedSteps = 0;
+let stopGeneration = false;
 
 function view(): DatasetView {
   return { records: [...records.values()].map(({ blob: _b, ...r }) => r), problems: [...problems] };
@@ -107,6 +108,19 @@ function safetensors(tensors: { name: string; shape: number[] }[]): Uint8Array {
   return out;
 }
 
+/** Streams the words of a canned answer, one per "token"; stopGeneration ends it after the current one. */
+async function streamWords(text: string, onToken?: (soFar: string) => void): Promise<string> {
+  stopGeneration = false;
+  let out = '';
+  for (const w of text.split(' ')) {
+    out += (out ? ' ' : '') + w;
+    onToken?.(out);
+    if (stopGeneration) break;
+    await sleep(30);
+  }
+  return out;
+}
+
 const api: PovidWorkerApi = {
   async gpuStatus() {
     const adapter = await navigator.gpu?.requestAdapter();
@@ -119,9 +133,26 @@ const api: PovidWorkerApi = {
       onProgress?.({ phase: 'weights', file: 'model.safetensors', loaded: i * 250_000, total: 1_000_000 });
       await sleep(50);
     }
-    onProgress?.({ phase: 'ready', loaded: 1, total: 1 });
+    onProgress?.({ phase: 'ready', loaded: 0, total: 0 });
     modelLoaded = true;
-    return { name: 'tiny (fake)', architecture: 'Idefics3ForConditionalGeneration', layers: 2, hidden: 64, vocab: 49280, imageSeqLen: 64, parameters: 6_500_000, visionBackend: 'wasm', gpuBytes: 26_000_000, baseModel: 'povid-webgpu/builtin-tiny' };
+    return {
+      name: 'tiny (fake)',
+      architecture: 'Idefics3ForConditionalGeneration',
+      layers: 2,
+      hidden: 64,
+      vocab: 49280,
+      imageSeqLen: 64,
+      parameters: 6_500_000,
+      visionBackend: 'wasm',
+      visionFile: 'onnx/vision_encoder.onnx',
+      visionVariant: 'fp32',
+      imageTokens: { single: 67, tilesMax: 1158, tilesMaxViews: 17 },
+      gpuBytes: 26_000_000,
+      baseModel: 'povid-webgpu/builtin-tiny',
+    };
+  },
+  async setImageDetail(detail) {
+    return { detail, maxSeq: detail === 'tiles' ? 1603 : 384 };
   },
   async addFiles(files: DropFile[]) {
     const images = new Map(files.filter((f) => /\.(png|jpe?g|webp|gif|bmp)$/i.test(f.path)).map((f) => [f.path.split('/').pop()!.toLowerCase(), f.blob]));
@@ -189,22 +220,24 @@ const api: PovidWorkerApi = {
   async noisyImage(id, t, seed = 0) {
     return noised(await api.image(id), t, seed);
   },
-  async noisyAnswer(id, t) {
-    await sleep(100);
-    return `(fake) on the noisy ${records.get(id)?.image} at t=${t}: a cat on a sofa.`;
+  async noisyAnswer(id, t, _max, onToken) {
+    return streamWords(`(fake) on the noisy ${records.get(id)?.image} at t=${t}: a cat on a sofa.`, onToken);
   },
-  async train(config, onStep, onEval, onStatus) {
+  async train(config, onStep, onEval, _onStatus, onProgress) {
     if (!modelLoaded) throw new Error('Load a model first.');
     lastConfig = config;
     cancelled = false;
     paused = false;
     const total = config.steps || config.epochs * records.size;
     const ids = [...records.keys()];
-    onStatus?.('Computing reference log-probs…');
+    onProgress?.({ phase: 'reference', done: 0, total: ids.length, elapsedSeconds: 0, etaSeconds: null });
     await sleep(100);
+    onProgress?.({ phase: 'reference', done: ids.length, total: ids.length, elapsedSeconds: 0.1, etaSeconds: 0 });
     for (let s = 1; s <= total; s++) {
+      if (paused && !cancelled) onProgress?.({ phase: 'paused', done: s - 1, total, elapsedSeconds: 0, etaSeconds: (total - s + 1) * 0.15 });
       while (paused && !cancelled) await sleep(50);
       if (cancelled) return { steps: s - 1, stopped: 'cancelled' };
+      onProgress?.({ phase: 'training', done: s - 1, total, elapsedSeconds: (s - 1) * 0.15, etaSeconds: (total - s + 1) * 0.15 });
       await sleep(150);
       const m: StepMetrics = {
         step: s, totalSteps: total, epoch: 1, loss: 0.693 * Math.exp(-s / 10), rewardChosen: 0.01 * s, rewardText: -0.01 * s, rewardNoise: -0.005 * s,
@@ -229,16 +262,22 @@ const api: PovidWorkerApi = {
   async checkpointInfo() {
     return null;
   },
+  async estimate(config) {
+    const steps = config.steps || config.epochs * records.size;
+    const probe = { encodeMs: 20, referenceMs: 30, noisyMs: 25, stepMs: 120 };
+    return {
+      steps, secondsPerStep: 0.15, prepareSeconds: records.size * 0.05, evalSeconds: 0, totalSeconds: steps * 0.15 + records.size * 0.05,
+      imagesToEncode: records.size, referencesToCompute: records.size, evaluations: 0, upperBound: false, probe,
+    };
+  },
+  async stopGeneration() {
+    stopGeneration = true;
+  },
+  async scoreAnswers(req) {
+    return req.answers.map((answer, i) => ({ answer, tokens: answer.split(' ').length + 1, base: -10 - i, lora: -9 - i }));
+  },
   async generate(req: GenerateRequest, onToken) {
-    const words = `(fake, adapter ${req.lora ? 'on' : 'off'}${trainedSteps ? ` after ${trainedSteps} steps` : ''}) ${req.question}`.split(' ');
-    let out = '';
-    for (const w of words) {
-      const piece = (out ? ' ' : '') + w;
-      out += piece;
-      onToken?.(out);
-      await sleep(30);
-    }
-    return out;
+    return streamWords(`(fake, adapter ${req.lora ? 'on' : 'off'}${trainedSteps ? ` after ${trainedSteps} steps` : ''}) ${req.question}`, onToken);
   },
   async exportAdapter() {
     const r = lastConfig.loraRank;
@@ -258,6 +297,38 @@ const api: PovidWorkerApi = {
   async loadAdapter() {},
   async exportDataset() {
     return zipSync({ 'povid.json': new TextEncoder().encode(JSON.stringify(view().records)) });
+  },
+  // The fake keeps nothing between page loads and lists no runs.
+  async restoreSession() {
+    return { dataset: view(), runs: [], dropped: [], storage: await api.storageStatus(), restored: false };
+  },
+  async storageStatus() {
+    return { complete: true, saved: { records: 0, images: 0, features: 0, references: 0, runs: 0, adapters: 0 }, total: { records: records.size, images: records.size, runs: 0 }, notSaved: [] };
+  },
+  async workCounters() {
+    return { referencePasses: 0, referencesReused: 0, featureEncodings: 0, featuresReused: 0 };
+  },
+  async startOver() {
+    records.clear();
+    problems.length = 0;
+  },
+  async listRuns() {
+    return [];
+  },
+  async runMetrics() {
+    return { history: [], evals: [] };
+  },
+  async runAdapter(id) {
+    throw new Error(`the fake worker keeps no runs (asked for ${id})`);
+  },
+  async deleteRun() {
+    return [];
+  },
+  async useRun(id) {
+    throw new Error(`the fake worker keeps no runs (asked for ${id})`);
+  },
+  async resumeRun(id) {
+    throw new Error(`the fake worker keeps no runs (asked for ${id})`);
   },
 };
 

@@ -43,6 +43,13 @@ async function run() {
   log.answer = await api.generate({ recordId: first.id, question: first.question, lora: false, maxNewTokens: 4 }, Comlink.proxy((s: string) => streamed.push(s)));
   log.generateMs = performance.now() - t0;
   log.streamed = streamed.length;
+
+  // Full tiles: the engine is rebuilt for the longer sequence, the 256 x 256 sample becomes
+  // 4 x 4 tiles plus the global view (17 x 64 image rows), and generation still runs.
+  log.tiles = await api.setImageDetail('tiles');
+  const t1 = performance.now();
+  log.tiledAnswer = await api.generate({ recordId: first.id, question: first.question, lora: false, maxNewTokens: 2 });
+  log.tiledMs = performance.now() - t1;
   return log;
 }
 

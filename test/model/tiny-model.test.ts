@@ -21,6 +21,7 @@ const EXPECTED_FILES = [
   'merges.txt',
   'model.safetensors',
   'onnx/vision_encoder.onnx',
+  'onnx/vision_encoder_fp16.onnx',
   'preprocessor_config.json',
   'processor_config.json',
   'special_tokens_map.json',
@@ -191,7 +192,9 @@ describe('tiny model folder', () => {
     const files = new Map<string, Blob>();
     for (const p of EXPECTED_FILES) files.set(p, new Blob([await read(p)]));
     const bundle = await loadModelBundle({ kind: 'files', files });
-    expect(bundle.visionOnnxPath).toBe('onnx/vision_encoder.onnx');
+    // Like the hub repository, the folder has an fp16 export, which the loader takes first.
+    expect(bundle.visionOnnxPath).toBe('onnx/vision_encoder_fp16.onnx');
+    expect(bundle.visionFallbacks[0]).toBe('fp32');
     expect(bundle.decoderPrefix).toBe('model.text_model.');
     expect(bundle.generationConfig).toEqual({ eosTokenIds: [49279] });
     expect(stopTokenIds(bundle.config, bundle.generationConfig, 49279)).toEqual([49279]);
@@ -203,6 +206,7 @@ describe('tiny model folder', () => {
       const feats = await enc.encode(new Float32Array(3 * 512 * 512).fill(0.25));
       expect(feats.length).toBe(ex.imagePositions.length * bundle.config.decoder.hiddenSize);
       expect(enc.hidden).toBe(TINY.text.hiddenSize);
+      expect([enc.inputType, enc.outputType]).toEqual(['float16', 'float16']);
     } finally {
       await enc.dispose();
     }
