@@ -17,14 +17,58 @@ export interface MetricRow {
 }
 
 export const METRIC_ROWS: readonly MetricRow[] = [
-  { key: 'chairI', label: 'CHAIR_i', short: 'CHAIR_i', help: 'Object mentions that name something not in the picture, of all object mentions.', better: -1 },
-  { key: 'chairS', label: 'CHAIR_s', short: 'CHAIR_s', help: 'Answers that name at least one object not in the picture, of all answers.', better: -1 },
-  { key: 'planted', label: 'Planted partner named', short: 'Planted', help: 'Scenes that show an anchor (sun, plate, tree, cloud) without its partner (boat, cup, bird, kite) whose description names the partner anyway.', better: -1, benchmarkOnly: true },
-  { key: 'recall', label: 'Object recall', short: 'Recall', help: 'Objects in the picture that the answer names, of all objects in the picture.', better: 1 },
-  { key: 'popeF1', label: 'POPE F1', short: 'POPE F1', help: '"Is there a X in the image?" over present and absent objects: F1 of "yes" for present ones.', better: 1 },
+  {
+    key: 'chairI',
+    label: 'CHAIR_i',
+    short: 'CHAIR_i',
+    help: 'Object mentions that name something not in the picture, of all object mentions.',
+    better: -1,
+  },
+  {
+    key: 'chairS',
+    label: 'CHAIR_s',
+    short: 'CHAIR_s',
+    help: 'Answers that name at least one object not in the picture, of all answers.',
+    better: -1,
+  },
+  {
+    key: 'planted',
+    label: 'Planted partner named',
+    short: 'Planted',
+    help: 'Scenes that show an anchor (sun, plate, tree, cloud) without its partner (boat, cup, bird, kite) whose description names the partner anyway.',
+    better: -1,
+    benchmarkOnly: true,
+  },
+  {
+    key: 'recall',
+    label: 'Object recall',
+    short: 'Recall',
+    help: 'Objects in the picture that the answer names, of all objects in the picture.',
+    better: 1,
+  },
+  {
+    key: 'popeF1',
+    label: 'POPE F1',
+    short: 'POPE F1',
+    help: '"Is there a X in the image?" over present and absent objects: F1 of "yes" for present ones.',
+    better: 1,
+  },
   { key: 'popeAccuracy', label: 'POPE accuracy', short: 'POPE acc.', help: 'Object probes answered correctly.', better: 1 },
-  { key: 'yesRatio', label: 'POPE yes-ratio', short: 'Yes-ratio', help: 'Probes answered "yes"; half of them ask about absent objects, so 50% is unbiased.', better: 0 },
-  { key: 'attributes', label: 'Attribute accuracy', short: 'Attributes', help: 'Colour and count questions answered correctly: training should not break them.', better: 1, benchmarkOnly: true },
+  {
+    key: 'yesRatio',
+    label: 'POPE yes-ratio',
+    short: 'Yes-ratio',
+    help: 'Probes answered "yes"; half of them ask about absent objects, so 50% is unbiased.',
+    better: 0,
+  },
+  {
+    key: 'attributes',
+    label: 'Attribute accuracy',
+    short: 'Attributes',
+    help: 'Colour and count questions answered correctly: training should not break them.',
+    better: 1,
+    benchmarkOnly: true,
+  },
 ];
 
 type Value = Ratio | number | null;

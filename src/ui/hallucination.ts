@@ -49,8 +49,18 @@ export class HallucinationPanel {
     private readonly hooks: HallucinationHooks,
   ) {
     this.recordsBtn = h('button', { class: 'button', testid: 'eval-records', text: 'Evaluate hallucination', attrs: { type: 'button' } });
-    this.benchBtn = h('button', { class: 'button', testid: 'eval-benchmark', text: 'Try the built-in benchmark', attrs: { type: 'button' } });
-    this.cancelBtn = h('button', { class: 'button danger', testid: 'eval-cancel', text: 'Cancel', attrs: { type: 'button', disabled: true } });
+    this.benchBtn = h('button', {
+      class: 'button',
+      testid: 'eval-benchmark',
+      text: 'Try the built-in benchmark',
+      attrs: { type: 'button' },
+    });
+    this.cancelBtn = h('button', {
+      class: 'button danger',
+      testid: 'eval-cancel',
+      text: 'Cancel',
+      attrs: { type: 'button', disabled: true },
+    });
     this.recordsBtn.addEventListener('click', () => void this.runRecords());
     this.benchBtn.addEventListener('click', () => void this.runBenchmark());
     this.cancelBtn.addEventListener('click', () => void this.api.cancelEvaluation());
@@ -64,7 +74,13 @@ export class HallucinationPanel {
     const steps = num('steps', 'Steps', BENCHMARK_DEFAULTS.steps, { min: 1, max: 10000, step: 1 });
     const lr = num('learningRate', 'Learning rate', BENCHMARK_DEFAULTS.learningRate, { min: 0, step: 'any' });
     const maxTokens = num('maxNewTokens', 'Max tokens', 64, { min: 1, max: 512, step: 1 });
-    this.inputs = { heldoutScenes: held.input, trainScenes: train.input, steps: steps.input, learningRate: lr.input, maxNewTokens: maxTokens.input };
+    this.inputs = {
+      heldoutScenes: held.input,
+      trainScenes: train.input,
+      steps: steps.input,
+      learningRate: lr.input,
+      maxNewTokens: maxTokens.input,
+    };
 
     this.progress = h('progress', { testid: 'eval-progress', attrs: { max: 1, value: 0, 'aria-label': 'Evaluation progress' } });
     this.progressLine = h('span', { class: 'muted', testid: 'eval-progress-text' });
@@ -78,9 +94,15 @@ export class HallucinationPanel {
       h(
         'div',
         { class: 'stack' },
-        h('p', { class: 'muted', text: 'Your held-out records, answered with the adapter off and on. The numbers are estimates: the only ground truth is what each preferred answer names.' }),
+        h('p', {
+          class: 'muted',
+          text: 'Your held-out records, answered with the adapter off and on. The numbers are estimates: the only ground truth is what each preferred answer names.',
+        }),
         h('div', { class: 'row' }, maxTokens.el, this.recordsBtn),
-        h('p', { class: 'muted', text: 'Or see it work end to end: the built-in model, pretrained on generated scenes whose captions pair a sun with a boat (and a plate with a cup, a tree with a bird, a cloud with a kite) so that it names the partner when it is absent, trained with POVID on other scenes and scored on held-out ones. It replaces the loaded model and its adapter. The other settings come from step 3.' }),
+        h('p', {
+          class: 'muted',
+          text: 'Or see it work end to end: the built-in model, pretrained on generated scenes whose captions pair a sun with a boat (and a plate with a cup, a tree with a bird, a cloud with a kite) so that it names the partner when it is absent, trained with POVID on other scenes and scored on held-out ones. It replaces the loaded model and its adapter. The other settings come from step 3.',
+        }),
         h('div', { class: 'row' }, held.el, train.el, steps.el, lr.el, this.benchBtn),
       ),
       h('div', { class: 'progress-row' }, this.progress, this.progressLine, this.cancelBtn),
@@ -149,21 +171,35 @@ export class HallucinationPanel {
       return void this.toasts.error(e, 'Fix the settings first');
     }
     const maxNewTokens = Math.max(1, Math.min(512, Math.round(Number(this.inputs.maxNewTokens.value) || 64)));
-    await this.run('The evaluation', 'records', () => this.api.evaluateHallucination({ seed: config.seed, heldoutFraction: config.heldoutFraction, maxNewTokens }, this.onProgress('records')));
+    await this.run('The evaluation', 'records', () =>
+      this.api.evaluateHallucination(
+        { seed: config.seed, heldoutFraction: config.heldoutFraction, maxNewTokens },
+        this.onProgress('records'),
+      ),
+    );
   }
 
   private async runBenchmark(): Promise<void> {
     let config: TrainConfig;
     const int = (k: 'heldoutScenes' | 'trainScenes' | 'steps') => Number(this.inputs[k].value);
     try {
-      config = { ...this.hooks.config(), warmupRatio: BENCHMARK_DEFAULTS.warmupRatio, learningRate: Number(this.inputs.learningRate.value) };
-      if (!(config.learningRate > 0 && Number.isFinite(config.learningRate))) throw new Error(`the learning rate must be a positive number, got "${this.inputs.learningRate.value}"`);
+      config = {
+        ...this.hooks.config(),
+        warmupRatio: BENCHMARK_DEFAULTS.warmupRatio,
+        learningRate: Number(this.inputs.learningRate.value),
+      };
+      if (!(config.learningRate > 0 && Number.isFinite(config.learningRate)))
+        throw new Error(`the learning rate must be a positive number, got "${this.inputs.learningRate.value}"`);
     } catch (e) {
       return void this.toasts.error(e, 'Fix the settings first');
     }
     const onModel = Comlink.proxy((s: ModelSummary) => this.hooks.onModel(s));
     await this.run('The benchmark', 'scenes', () =>
-      this.api.runBuiltinBenchmark({ heldoutScenes: int('heldoutScenes'), trainScenes: int('trainScenes'), steps: int('steps'), config }, this.onProgress('scenes'), onModel),
+      this.api.runBuiltinBenchmark(
+        { heldoutScenes: int('heldoutScenes'), trainScenes: int('trainScenes'), steps: int('steps'), config },
+        this.onProgress('scenes'),
+        onModel,
+      ),
     );
   }
 
@@ -192,7 +228,12 @@ export class HallucinationPanel {
       h('p', { class: 'muted', testid: 'eval-scope', text: scopeText(r) }),
       ...(training ? [h('p', { class: 'muted', testid: 'eval-training', text: training })] : []),
       this.table(rows, r),
-      h('figure', { class: 'chart', testid: 'eval-chart', attrs: { 'data-bars': rows.length } }, h('figcaption', { text: 'Adapter off and on (%)' }), chartBox),
+      h(
+        'figure',
+        { class: 'chart', testid: 'eval-chart', attrs: { 'data-bars': rows.length } },
+        h('figcaption', { text: 'Adapter off and on (%)' }),
+        chartBox,
+      ),
       h('h3', { text: r.source === 'benchmark' ? 'Answers on the first held-out scenes' : 'Answers on the held-out records' }),
       h('p', { class: 'muted', text: 'Marked: objects the answer names that are not in the picture.' }),
       h('div', { class: 'eval-samples', testid: 'eval-samples' }, ...r.samples.map((s) => this.sample(s, r.source))),
@@ -204,12 +245,28 @@ export class HallucinationPanel {
     const cell = (row: MetricRow, side: 'before' | 'after') => {
       const v = r[side]?.[row.key] ?? null;
       const x = valueOf(v);
-      return h('td', { class: 'num', testid: `eval-${row.key}-${side}`, text: formatValue(v), attrs: { 'data-value': x === null ? '' : String(x) } });
+      return h('td', {
+        class: 'num',
+        testid: `eval-${row.key}-${side}`,
+        text: formatValue(v),
+        attrs: { 'data-value': x === null ? '' : String(x) },
+      });
     };
     return h(
       'table',
       { class: 'eval-table', testid: 'eval-table' },
-      h('thead', {}, h('tr', {}, h('th', { text: 'Metric' }), h('th', { text: 'Adapter off' }), h('th', { text: 'Adapter on' }), h('th', { text: 'Change' }))),
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          h('th', { text: 'Metric' }),
+          h('th', { text: 'Adapter off' }),
+          h('th', { text: 'Adapter on' }),
+          h('th', { text: 'Change' }),
+        ),
+      ),
       h(
         'tbody',
         {},
@@ -231,10 +288,11 @@ export class HallucinationPanel {
   private chart(box: HTMLElement, rows: MetricRow[], r: HallucinationReport): void {
     if (typeof uPlot.paths.bars !== 'function') return;
     const xs = rows.map((_, i) => i);
-    const ys = (side: 'before' | 'after') => rows.map((row) => {
-      const x = valueOf(r[side]?.[row.key] ?? null);
-      return x === null ? null : 100 * x;
-    });
+    const ys = (side: 'before' | 'after') =>
+      rows.map((row) => {
+        const x = valueOf(r[side]?.[row.key] ?? null);
+        return x === null ? null : 100 * x;
+      });
     const bars = (align: -1 | 1) => uPlot.paths.bars!({ size: [0.38, 48], align });
     this.plot = new uPlot(
       {
@@ -242,7 +300,12 @@ export class HallucinationPanel {
         height: 240,
         scales: { x: { time: false, range: [-0.6, rows.length - 0.4] }, y: { range: [0, 100] } },
         axes: [
-          { stroke: 'currentColor', splits: () => xs, values: (_u, splits) => splits.map((v) => rows[v]?.short ?? ''), grid: { show: false } },
+          {
+            stroke: 'currentColor',
+            splits: () => xs,
+            values: (_u, splits) => splits.map((v) => rows[v]?.short ?? ''),
+            grid: { show: false },
+          },
           { stroke: 'currentColor', grid: { stroke: 'rgba(128,128,128,.15)' }, values: (_u, splits) => splits.map((v) => `${v}%`) },
         ],
         legend: { live: false },
@@ -268,7 +331,11 @@ export class HallucinationPanel {
     if (!a) p.append(h('span', { class: 'muted', text: '–' }));
     else
       for (const piece of pieces(a.text, a.hallucinated))
-        p.append(piece.mark ? h('mark', { class: 'hallucinated', testid: 'hallucinated', text: piece.text, title: `not in the picture: ${piece.mark}` }) : piece.text);
+        p.append(
+          piece.mark
+            ? h('mark', { class: 'hallucinated', testid: 'hallucinated', text: piece.text, title: `not in the picture: ${piece.mark}` })
+            : piece.text,
+        );
     return h('div', { class: 'eval-answer' }, h('span', { class: 'eval-answer-label', text: label }), p);
   }
 
@@ -286,7 +353,13 @@ export class HallucinationPanel {
       h(
         'div',
         { class: 'stack grow' },
-        h('p', {}, h('strong', { text: s.question }), ' ', h('span', { class: 'muted', text: `(${s.id}; there: ${s.truth.join(', ') || 'nothing known'})` })),
+        h(
+          'p',
+          {},
+          h('strong', { text: s.question }),
+          ' ',
+          h('span', { class: 'muted', text: `(${s.id}; there: ${s.truth.join(', ') || 'nothing known'})` }),
+        ),
         this.answer(source === 'records' ? 'Preferred' : 'Exact', { text: s.reference, hallucinated: [] }, 'reference'),
         this.answer('Adapter off', s.before, 'before'),
         this.answer('Adapter on', s.after, 'after'),
@@ -294,4 +367,3 @@ export class HallucinationPanel {
     );
   }
 }
-

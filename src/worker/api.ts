@@ -6,7 +6,14 @@ import type { TrainEstimate } from '../povid/estimate';
 import type { BenchmarkOptions, EvalProgress, HallucinationReport, RecordEvalOptions } from './hallucination-api';
 
 // Training's settings and reports are defined where training lives; the page takes them from here.
-export { DEFAULT_TRAIN_CONFIG, type EvalMetrics, type ImageDetail, type LossMode, type StepMetrics, type TrainConfig } from '../povid/config';
+export {
+  DEFAULT_TRAIN_CONFIG,
+  type EvalMetrics,
+  type ImageDetail,
+  type LossMode,
+  type StepMetrics,
+  type TrainConfig,
+} from '../povid/config';
 export { LORA_PROJECTIONS, SMOLVLM_HUB_ID } from '../engine/checkpoint';
 export type * from './hallucination-api';
 
@@ -200,7 +207,11 @@ export interface PovidWorkerApi extends SessionApi {
   /** Held-out records, adapter off and on: estimates of hallucination (hallucination-api.ts). */
   evaluateHallucination(opts: RecordEvalOptions, onProgress?: (p: EvalProgress) => void): Promise<HallucinationReport>;
   /** Loads the built-in model, trains on generated scenes and evaluates held-out scenes before and after. */
-  runBuiltinBenchmark(opts: BenchmarkOptions, onProgress?: (p: EvalProgress) => void, onModel?: (s: ModelSummary) => void): Promise<HallucinationReport>;
+  runBuiltinBenchmark(
+    opts: BenchmarkOptions,
+    onProgress?: (p: EvalProgress) => void,
+    onModel?: (s: ModelSummary) => void,
+  ): Promise<HallucinationReport>;
   cancelEvaluation(): Promise<void>;
 }
 

@@ -42,7 +42,13 @@ export interface EvaluatorHost {
 
 /** The session as the benchmark harness takes it (its engine as it is now). */
 function harnessDeps(s: ModelSession): BenchmarkDeps {
-  return { engine: s.engine, tokenizer: s.tokenizer, encodeImage: (p) => s.vision.encode(p), imageSeqLen: s.imageSeqLen, imageSize: s.vision.imageSize };
+  return {
+    engine: s.engine,
+    tokenizer: s.tokenizer,
+    encodeImage: (p) => s.vision.encode(p),
+    imageSeqLen: s.imageSeqLen,
+    imageSize: s.vision.imageSize,
+  };
 }
 
 /** A small PNG of a scene, for the report (undefined where there is no OffscreenCanvas). */
@@ -63,7 +69,8 @@ export function checkBenchmarkOptions(o: Pick<BenchmarkOptions, 'trainScenes' | 
   for (const k of Object.keys(LIMITS) as (keyof typeof LIMITS)[]) {
     const [lo, hi] = LIMITS[k];
     const v = o[k];
-    if (!Number.isInteger(v) || v < lo || v > hi) throw new TrainingError(`the number of ${names[k]} must be a whole number from ${lo} to ${hi}, got ${String(v)}`);
+    if (!Number.isInteger(v) || v < lo || v > hi)
+      throw new TrainingError(`the number of ${names[k]} must be a whole number from ${lo} to ${hi}, got ${String(v)}`);
   }
 }
 
@@ -86,7 +93,8 @@ export class HallucinationEvaluator {
 
   private async exclusive<T>(fn: () => Promise<T>): Promise<T> {
     if (this.running) throw new TrainingError('An evaluation is already running: wait for it or cancel it.');
-    if (this.host.training()) throw new TrainingError('Training is running and holds the GPU: wait for it to finish or cancel it, then evaluate.');
+    if (this.host.training())
+      throw new TrainingError('Training is running and holds the GPU: wait for it to finish or cancel it, then evaluate.');
     this.running = true;
     this.cancelled = false;
     try {
@@ -131,7 +139,10 @@ export class HallucinationEvaluator {
           const { features: f, grid } = features[i];
           const texts = await greedyAnswers(
             deps,
-            [{ features: f, grid, question: p.question, draft: p.chosen }, ...p.probes.map((q) => ({ features: f, grid, question: q.question, draft: q.present ? 'Yes.' : 'No.' }))],
+            [
+              { features: f, grid, question: p.question, draft: p.chosen },
+              ...p.probes.map((q) => ({ features: f, grid, question: q.question, draft: q.present ? 'Yes.' : 'No.' })),
+            ],
             { lora, maxNewTokens },
           );
           out.push({ answer: texts[0], probes: texts.slice(1) });
@@ -150,14 +161,23 @@ export class HallucinationEvaluator {
    * held-out scenes (half of them inviting a planted pair), the held-out scenes evaluated, a
    * POVID run of `steps` steps on the training scenes, and the same scenes evaluated again.
    */
-  async benchmark(opts: BenchmarkOptions, onProgress?: (p: EvalProgress) => void, onModel?: (s: ModelSummary) => void): Promise<HallucinationReport> {
+  async benchmark(
+    opts: BenchmarkOptions,
+    onProgress?: (p: EvalProgress) => void,
+    onModel?: (s: ModelSummary) => void,
+  ): Promise<HallucinationReport> {
     checkBenchmarkOptions(opts);
     const config: TrainConfig = { ...opts.config, steps: opts.steps, epochs: 0, evalEvery: 0, checkpointEvery: 0 };
     return this.exclusive(async () => {
       const t0 = performance.now();
       const s = await this.host.builtin((done, total) => this.step(onProgress, 'load', done, total));
       // A fresh adapter of the configured shape: the benchmark never starts from a trained one.
-      await s.rebuildEngine(s.ctx, { r: config.loraRank, alpha: config.loraAlpha, targets: targetsOfProjections(config.loraTargets), seed: config.seed });
+      await s.rebuildEngine(s.ctx, {
+        r: config.loraRank,
+        alpha: config.loraAlpha,
+        targets: targetsOfProjections(config.loraTargets),
+        seed: config.seed,
+      });
       onModel?.(s.summary);
       const deps = harnessDeps(s);
       const train = sceneSet('train', opts.trainScenes, { inviting: 0.5 });
@@ -191,7 +211,14 @@ export class HallucinationEvaluator {
         model: s.summary.name,
         before,
         after,
-        training: { steps: run.steps, records: data.examples.length, learningRate: config.learningRate, lossMode: config.lossMode, seconds: trainSeconds, lastLoss },
+        training: {
+          steps: run.steps,
+          records: data.examples.length,
+          learningRate: config.learningRate,
+          lossMode: config.lossMode,
+          seconds: trainSeconds,
+          lastLoss,
+        },
         images,
         samples: SAMPLE_SCENES,
         seconds: (performance.now() - t0) / 1000,

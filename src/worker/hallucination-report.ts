@@ -3,7 +3,18 @@
 // off or on), and the marks of hallucinated mentions. Plain functions, no GPU: evaluate.ts
 // generates the answers and calls these.
 import type { BenchmarkReport, SceneResult } from '../eval/benchmark';
-import { chair, estimateFromRecords, findLexiconMentions, findLexiconSpans, findSceneSpans, hallucinatedSpans, pope, type MentionSpan, type PopeProbe, type RecordEstimate } from '../eval/metrics';
+import {
+  chair,
+  estimateFromRecords,
+  findLexiconMentions,
+  findLexiconSpans,
+  findSceneSpans,
+  hallucinatedSpans,
+  pope,
+  type MentionSpan,
+  type PopeProbe,
+  type RecordEstimate,
+} from '../eval/metrics';
 import type { RunHallucination } from './api';
 import type { AnswerView, HallucinationMetrics, HallucinationReport, SampleView, TrainingSummary } from './hallucination-api';
 
@@ -50,7 +61,12 @@ export function probeQuestion(object: string): string {
  */
 export function planRecords(records: readonly RecordInput[]): { plans: RecordPlan[]; estimate: RecordEstimate } {
   const estimate = estimateFromRecords(
-    records.map((r) => ({ id: r.id, chosen: r.chosen, generated: '', injectedObjects: r.edits.filter((e) => e.kind === 'object').map((e) => e.to) })),
+    records.map((r) => ({
+      id: r.id,
+      chosen: r.chosen,
+      generated: '',
+      injectedObjects: r.edits.filter((e) => e.kind === 'object').map((e) => e.to),
+    })),
     { maxAbsent: 1 },
   );
   const byId = new Map(records.map((r) => [r.id, r]));
@@ -77,9 +93,20 @@ export function recordMetrics(plans: readonly RecordPlan[], answers: readonly Pl
     plans.map((p, i) => ({ text: answers[i].answer, truth: p.truth })),
     findLexiconMentions,
   );
-  const probes: PopeProbe[] = plans.flatMap((p, i) => p.probes.map((q, k) => ({ object: q.object, present: q.present, answer: answers[i].probes[k] ?? '' })));
+  const probes: PopeProbe[] = plans.flatMap((p, i) =>
+    p.probes.map((q, k) => ({ object: q.object, present: q.present, answer: answers[i].probes[k] ?? '' })),
+  );
   const po = pope(probes);
-  return { chairI: c.chairI, chairS: c.chairS, recall: c.recall, popeAccuracy: po.accuracy, popeF1: po.f1, yesRatio: po.yesRatio, planted: null, attributes: null };
+  return {
+    chairI: c.chairI,
+    chairS: c.chairS,
+    recall: c.recall,
+    popeAccuracy: po.accuracy,
+    popeF1: po.f1,
+    yesRatio: po.yesRatio,
+    planted: null,
+    attributes: null,
+  };
 }
 
 /** The report on the user's held-out records: estimates, with what was left out and why. */
@@ -160,7 +187,8 @@ export function benchmarkReport(args: {
   seconds: number;
 }): HallucinationReport {
   const { before, after } = args;
-  if (after && after.results.some((r, i) => r.seed !== before.results[i]?.seed)) throw new Error('benchmarkReport: the two sides were evaluated on different scenes');
+  if (after && after.results.some((r, i) => r.seed !== before.results[i]?.seed))
+    throw new Error('benchmarkReport: the two sides were evaluated on different scenes');
   return {
     source: 'benchmark',
     estimate: false,

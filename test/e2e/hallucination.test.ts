@@ -24,7 +24,9 @@ const SEED = 42; // the settings' default
 
 /** The hallucination section alone; a sticky bar at the top of the window would cover part of it. */
 async function shot(page: Page, name: string): Promise<void> {
-  await page.locator(tid('section-hallucination')).screenshot({ path: join(SCREENSHOTS, `${name}.png`), style: '.status-bar { visibility: hidden !important; }' });
+  await page
+    .locator(tid('section-hallucination'))
+    .screenshot({ path: join(SCREENSHOTS, `${name}.png`), style: '.status-bar { visibility: hidden !important; }' });
 }
 
 describe.skipIf(!hasChromium)('hallucination report in the page', () => {
@@ -95,10 +97,20 @@ describe.skipIf(!hasChromium)('hallucination report in the page', () => {
     expect(await samples.count()).toBe(HELDOUT);
     for (let i = 0; i < HELDOUT; i++) {
       expect(await samples.nth(i).locator(tid('eval-answer-reference')).textContent()).toMatch(/^An? .*\.$/);
-      await expect.poll(() => samples.nth(i).locator('img').evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth), { timeout: 10_000 }).toBe(128);
+      await expect
+        .poll(
+          () =>
+            samples
+              .nth(i)
+              .locator('img')
+              .evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth),
+          { timeout: 10_000 },
+        )
+        .toBe(128);
     }
     // Every marked word is one the answer shows, and names an object missing from the scene.
-    for (const m of await page.locator(tid('hallucinated')).all()) expect(await m.getAttribute('title')).toMatch(/^not in the picture: \w+/);
+    for (const m of await page.locator(tid('hallucinated')).all())
+      expect(await m.getAttribute('title')).toMatch(/^not in the picture: \w+/);
     // The benchmark's model is now the loaded one: the compare view can use it.
     expect(await page.locator(tid('compare-run')).isEnabled()).toBe(true);
     await panel.scrollIntoViewIfNeeded();
@@ -108,21 +120,28 @@ describe.skipIf(!hasChromium)('hallucination report in the page', () => {
     await page.click(tid('eval-records'));
     await expect.poll(() => panel.getAttribute('data-state'), { timeout: 30_000 }).toMatch(/empty|done|error/);
     expect(await panel.getAttribute('data-state'), `${await page.locator(tid('toasts')).textContent()}`).toBe('empty');
-    expect(await page.locator(tid('eval-message')).textContent()).toMatch(/^Nothing to evaluate: there are no held-out records to evaluate/);
+    expect(await page.locator(tid('eval-message')).textContent()).toMatch(
+      /^Nothing to evaluate: there are no held-out records to evaluate/,
+    );
     expect(await page.locator(tid('eval-table')).count()).toBe(0);
 
     // Bad input 2: the held-out record's preferred answer names no known object.
     await dropFiles(page, tid('drop-zone'), [
       { name: 'plain-a.png', url: '/samples/shapes.png' },
       { name: 'plain-b.png', url: '/samples/balloons.png' },
-      { name: 'plain.jsonl', text: '{"image":"plain-a.png","question":"How does it look?","answer":"Bright and simple."}\n{"image":"plain-b.png","question":"How does it feel?","answer":"Happy and calm."}\n' },
+      {
+        name: 'plain.jsonl',
+        text: '{"image":"plain-a.png","question":"How does it look?","answer":"Bright and simple."}\n{"image":"plain-b.png","question":"How does it feel?","answer":"Happy and calm."}\n',
+      },
     ]);
     await expect.poll(() => page.locator(tid('record-row')).count(), { timeout: 30_000 }).toBe(2);
     await page.fill(tid('setting-heldoutFraction'), '0.5');
     await page.click(tid('eval-records'));
     await expect.poll(() => panel.getAttribute('data-state'), { timeout: 30_000 }).toMatch(/empty|done|error/);
     expect(await panel.getAttribute('data-state'), `${await page.locator(tid('toasts')).textContent()}`).toBe('empty');
-    expect(await page.locator(tid('eval-message')).textContent()).toMatch(/none of the 1 held-out records names a known object .*\(1 excluded\)/);
+    expect(await page.locator(tid('eval-message')).textContent()).toMatch(
+      /none of the 1 held-out records names a known object .*\(1 excluded\)/,
+    );
     expect(await panel.textContent()).not.toMatch(/NaN/);
     await shot(page, 'hallucination-02-no-known-object');
 
@@ -145,11 +164,17 @@ describe.skipIf(!hasChromium)('hallucination report in the page', () => {
     await expect.poll(() => panel.getAttribute('data-state'), { timeout: 300_000, interval: 1000 }).toMatch(/done|empty|error|cancelled/);
     expect(await panel.getAttribute('data-state'), `${await page.locator(tid('toasts')).textContent()}\n${logs()}`).toBe('done');
     expect(await report.getAttribute('data-source')).toBe('records');
-    expect(await page.locator(tid('eval-scope')).textContent()).toBe(`${scored.length} of ${held.length} held-out record${held.length === 1 ? '' : 's'} scored.`);
-    expect(await page.locator(tid('eval-message')).textContent()).toContain(`${held.length - scored.length} of ${held.length} held-out records name no known object`);
+    expect(await page.locator(tid('eval-scope')).textContent()).toBe(
+      `${scored.length} of ${held.length} held-out record${held.length === 1 ? '' : 's'} scored.`,
+    );
+    expect(await page.locator(tid('eval-message')).textContent()).toContain(
+      `${held.length - scored.length} of ${held.length} held-out records name no known object`,
+    );
     for (const side of ['before', 'after']) {
       expect(await page.locator(tid(`eval-chairS-${side}`)).textContent()).toMatch(new RegExp(`^\\d+\\.\\d% \\(\\d+/${scored.length}\\)$`));
-      expect(await page.locator(tid(`eval-popeAccuracy-${side}`)).textContent()).toMatch(new RegExp(`^\\d+\\.\\d% \\(\\d+/${2 * scored.length}\\)$`));
+      expect(await page.locator(tid(`eval-popeAccuracy-${side}`)).textContent()).toMatch(
+        new RegExp(`^\\d+\\.\\d% \\(\\d+/${2 * scored.length}\\)$`),
+      );
     }
     // POPE F1 has a row even where it has no value (no "yes" to a present object): a dash, not NaN.
     expect(await page.locator(tid('eval-popeF1-before')).textContent()).toMatch(/^(\d+\.\d%|–)$/);

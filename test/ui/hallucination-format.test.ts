@@ -2,7 +2,16 @@
 // in points and relative with the right direction, the rows a report has, and answers cut at
 // their marks.
 import { describe, expect, it } from 'vitest';
-import { formatChange, formatValue, METRIC_ROWS, pieces, progressText, rowsOf, scopeText, valueOf } from '../../src/ui/hallucination-format';
+import {
+  formatChange,
+  formatValue,
+  METRIC_ROWS,
+  pieces,
+  progressText,
+  rowsOf,
+  scopeText,
+  valueOf,
+} from '../../src/ui/hallucination-format';
 import type { HallucinationMetrics, HallucinationReport } from '../../src/worker/hallucination-api';
 
 const r = (num: number, den: number) => ({ value: den > 0 ? num / den : null, num, den });
@@ -32,38 +41,78 @@ describe('values', () => {
 describe('pieces', () => {
   it('cuts the text at the marks, in order, whatever order they come in', () => {
     const text = 'A sun, a boat and a kite.';
-    expect(pieces(text, [{ name: 'kite', start: 20, end: 24 }, { name: 'boat', start: 9, end: 13 }])).toEqual([
-      { text: 'A sun, a ' },
-      { text: 'boat', mark: 'boat' },
-      { text: ' and a ' },
-      { text: 'kite', mark: 'kite' },
-      { text: '.' },
-    ]);
-    expect(pieces(text, []).map((p) => p.text).join('')).toBe(text);
+    expect(
+      pieces(text, [
+        { name: 'kite', start: 20, end: 24 },
+        { name: 'boat', start: 9, end: 13 },
+      ]),
+    ).toEqual([{ text: 'A sun, a ' }, { text: 'boat', mark: 'boat' }, { text: ' and a ' }, { text: 'kite', mark: 'kite' }, { text: '.' }]);
+    expect(
+      pieces(text, [])
+        .map((p) => p.text)
+        .join(''),
+    ).toBe(text);
     expect(pieces('', [])).toEqual([{ text: '' }]);
   });
 
   it('skips marks that overlap or fall outside the text', () => {
     const text = 'two boats';
-    expect(pieces(text, [{ name: 'boat', start: 4, end: 9 }, { name: 'x', start: 5, end: 7 }, { name: 'y', start: 8, end: 30 }, { name: 'z', start: 3, end: 3 }])).toEqual([
-      { text: 'two ' },
-      { text: 'boats', mark: 'boat' },
-    ]);
+    expect(
+      pieces(text, [
+        { name: 'boat', start: 4, end: 9 },
+        { name: 'x', start: 5, end: 7 },
+        { name: 'y', start: 8, end: 30 },
+        { name: 'z', start: 3, end: 3 },
+      ]),
+    ).toEqual([{ text: 'two ' }, { text: 'boats', mark: 'boat' }]);
   });
 });
 
 function metrics(over: Partial<HallucinationMetrics> = {}): HallucinationMetrics {
-  return { chairI: r(1, 4), chairS: r(1, 2), recall: r(3, 4), popeAccuracy: r(3, 4), popeF1: 0.8, yesRatio: r(2, 4), planted: null, attributes: null, ...over };
+  return {
+    chairI: r(1, 4),
+    chairS: r(1, 2),
+    recall: r(3, 4),
+    popeAccuracy: r(3, 4),
+    popeF1: 0.8,
+    yesRatio: r(2, 4),
+    planted: null,
+    attributes: null,
+    ...over,
+  };
 }
 
 function report(over: Partial<HallucinationReport> = {}): HallucinationReport {
-  return { source: 'records', estimate: true, model: 'm', total: 5, used: 3, excluded: { noKnownObject: ['x', 'y'] }, message: null, before: metrics(), after: metrics(), samples: [], training: null, seconds: 1, ...over };
+  return {
+    source: 'records',
+    estimate: true,
+    model: 'm',
+    total: 5,
+    used: 3,
+    excluded: { noKnownObject: ['x', 'y'] },
+    message: null,
+    before: metrics(),
+    after: metrics(),
+    samples: [],
+    training: null,
+    seconds: 1,
+    ...over,
+  };
 }
 
 describe('rows and lines', () => {
   it('leaves out the rows only the benchmark has, and keeps rows without a value as dashes', () => {
-    expect(rowsOf(report({ before: metrics({ popeF1: null }) })).map((x) => x.key)).toEqual(['chairI', 'chairS', 'recall', 'popeF1', 'popeAccuracy', 'yesRatio']);
-    expect(rowsOf(report({ source: 'benchmark', before: metrics({ planted: r(1, 2), attributes: r(1, 2) }) })).map((x) => x.key)).toEqual(METRIC_ROWS.map((x) => x.key));
+    expect(rowsOf(report({ before: metrics({ popeF1: null }) })).map((x) => x.key)).toEqual([
+      'chairI',
+      'chairS',
+      'recall',
+      'popeF1',
+      'popeAccuracy',
+      'yesRatio',
+    ]);
+    expect(rowsOf(report({ source: 'benchmark', before: metrics({ planted: r(1, 2), attributes: r(1, 2) }) })).map((x) => x.key)).toEqual(
+      METRIC_ROWS.map((x) => x.key),
+    );
     expect(formatValue(metrics({ popeF1: null }).popeF1)).toBe('–');
   });
 

@@ -25,14 +25,18 @@ const NO_OBJECT = { id: 'r1', image: 'a.png', question: 'How does it feel?', cho
 describe('checkBenchmarkOptions', () => {
   it('takes whole numbers in range and names the field and the range otherwise', () => {
     expect(() => checkBenchmarkOptions({ trainScenes: 12, heldoutScenes: 24, steps: 24 })).not.toThrow();
-    expect(() => checkBenchmarkOptions({ trainScenes: 0, heldoutScenes: 24, steps: 24 })).toThrow('the number of training scenes must be a whole number from 1 to 512, got 0');
+    expect(() => checkBenchmarkOptions({ trainScenes: 0, heldoutScenes: 24, steps: 24 })).toThrow(
+      'the number of training scenes must be a whole number from 1 to 512, got 0',
+    );
     expect(() => checkBenchmarkOptions({ trainScenes: 1, heldoutScenes: 2.5, steps: 24 })).toThrow(/held-out scenes .* got 2.5/);
     expect(() => checkBenchmarkOptions({ trainScenes: 1, heldoutScenes: 2, steps: Number.NaN })).toThrow(/training steps .* got NaN/);
   });
 
   it('is checked before the benchmark loads anything', async () => {
     const ev = new HallucinationEvaluator({ ...host([]), builtin: async () => Promise.reject(new Error('must not load')) });
-    await expect(ev.benchmark({ trainScenes: 1, heldoutScenes: 0, steps: 1, config: DEFAULT_TRAIN_CONFIG })).rejects.toThrow(/held-out scenes/);
+    await expect(ev.benchmark({ trainScenes: 1, heldoutScenes: 0, steps: 1, config: DEFAULT_TRAIN_CONFIG })).rejects.toThrow(
+      /held-out scenes/,
+    );
   });
 });
 
@@ -50,6 +54,8 @@ describe('HallucinationEvaluator on the user records', () => {
   });
 
   it('refuses to run while training holds the GPU', async () => {
-    await expect(new HallucinationEvaluator(host([], true)).records({ seed: 1, heldoutFraction: 0.1 })).rejects.toThrow(/Training is running/);
+    await expect(new HallucinationEvaluator(host([], true)).records({ seed: 1, heldoutFraction: 0.1 })).rejects.toThrow(
+      /Training is running/,
+    );
   });
 });

@@ -4,7 +4,15 @@
 import { describe, expect, it } from 'vitest';
 import type { BenchmarkReport, SceneResult } from '../../src/eval/benchmark';
 import { attributeAccuracy, chair, plantedRate, pope } from '../../src/eval/metrics';
-import { benchmarkReport, planRecords, probeQuestion, recordMetrics, recordsReport, runHallucination, type RecordInput } from '../../src/worker/hallucination-report';
+import {
+  benchmarkReport,
+  planRecords,
+  probeQuestion,
+  recordMetrics,
+  recordsReport,
+  runHallucination,
+  type RecordInput,
+} from '../../src/worker/hallucination-report';
 import { hallucinationLine } from '../../src/ui/hallucination-format';
 
 const RECORDS: RecordInput[] = [
@@ -98,7 +106,9 @@ describe('recordsReport', () => {
     expect(r.excluded.noKnownObject).toEqual(['b', 'd']);
     expect(r.message).toMatch(/none of the 2 held-out records.*\(2 excluded\)/);
     const empty = planRecords([]);
-    expect(recordsReport({ model: 'm', total: 0, ...empty, before: null, after: null, seconds: 0 }).message).toMatch(/no held-out records.*held-out fraction/);
+    expect(recordsReport({ model: 'm', total: 0, ...empty, before: null, after: null, seconds: 0 }).message).toMatch(
+      /no held-out records.*held-out fraction/,
+    );
   });
 });
 
@@ -125,16 +135,26 @@ describe('runHallucination', () => {
     expect(kept.scores).not.toHaveProperty('planted partner named');
     expect(kept.scores).not.toHaveProperty('attribute accuracy');
     for (const v of [...Object.values(kept.scores), ...Object.values(kept.baseline!)]) expect(Number.isFinite(v)).toBe(true);
-    expect(hallucinationLine(kept)).toBe('Hallucination on held-out records (estimates), 2 scored: CHAIR_i 0.0% (off: 25.0%) · CHAIR_s 0.0% (off: 50.0%) · POPE F1 100.0% (off: 80.0%)');
+    expect(hallucinationLine(kept)).toBe(
+      'Hallucination on held-out records (estimates), 2 scored: CHAIR_i 0.0% (off: 25.0%) · CHAIR_s 0.0% (off: 50.0%) · POPE F1 100.0% (off: 80.0%)',
+    );
   });
 
   it('keeps nothing when no record could be scored', () => {
     const { plans, estimate } = planRecords([RECORDS[1]]);
-    expect(runHallucination(recordsReport({ model: 'm', total: 1, plans, estimate, before: null, after: null, seconds: 0 }), new Date())).toBeNull();
+    expect(
+      runHallucination(recordsReport({ model: 'm', total: 1, plans, estimate, before: null, after: null, seconds: 0 }), new Date()),
+    ).toBeNull();
   });
 });
 
-function sceneResult(seed: number, truth: string[], generated: string, probes: [boolean, string][], attrs: [string | number, string][]): SceneResult {
+function sceneResult(
+  seed: number,
+  truth: string[],
+  generated: string,
+  probes: [boolean, string][],
+  attrs: [string | number, string][],
+): SceneResult {
   return {
     seed,
     truth: truth as SceneResult['truth'],
@@ -155,7 +175,15 @@ function benchmark(results: SceneResult[]): BenchmarkReport {
     recall: c.recall,
     planted: plantedRate(results.map((r) => ({ text: r.generated, truth: r.truth }))),
     pope: pope(results.flatMap((r) => r.probes.map((p) => ({ object: 'x', present: p.truth, answer: p.answer })))),
-    attributes: attributeAccuracy(results.flatMap((r) => r.attributes.map((a) => (typeof a.truth === 'number' ? { type: 'count' as const, truth: a.truth, answer: a.answer } : { type: 'colour' as const, truth: a.truth, answer: a.answer })))),
+    attributes: attributeAccuracy(
+      results.flatMap((r) =>
+        r.attributes.map((a) =>
+          typeof a.truth === 'number'
+            ? { type: 'count' as const, truth: a.truth, answer: a.answer }
+            : { type: 'colour' as const, truth: a.truth, answer: a.answer },
+        ),
+      ),
+    ),
     results,
     seconds: 1,
   };
@@ -163,12 +191,60 @@ function benchmark(results: SceneResult[]): BenchmarkReport {
 
 describe('benchmarkReport', () => {
   const before = benchmark([
-    sceneResult(1, ['sun'], 'A yellow sun and a red boat.', [[true, 'Yes.'], [false, 'Yes.']], [['yellow', 'The sun is yellow.'], [1, 'There is one sun.']]),
-    sceneResult(2, ['cat'], 'A black cat.', [[true, 'Yes.'], [false, 'No.']], [['black', 'The cat is white.'], [1, 'There is one cat.']]),
+    sceneResult(
+      1,
+      ['sun'],
+      'A yellow sun and a red boat.',
+      [
+        [true, 'Yes.'],
+        [false, 'Yes.'],
+      ],
+      [
+        ['yellow', 'The sun is yellow.'],
+        [1, 'There is one sun.'],
+      ],
+    ),
+    sceneResult(
+      2,
+      ['cat'],
+      'A black cat.',
+      [
+        [true, 'Yes.'],
+        [false, 'No.'],
+      ],
+      [
+        ['black', 'The cat is white.'],
+        [1, 'There is one cat.'],
+      ],
+    ),
   ]);
   const after = benchmark([
-    sceneResult(1, ['sun'], 'A yellow sun.', [[true, 'Yes.'], [false, 'No.']], [['yellow', 'The sun is yellow.'], [1, 'There is one sun.']]),
-    sceneResult(2, ['cat'], 'A black cat.', [[true, 'Yes.'], [false, 'No.']], [['black', 'The cat is black.'], [1, 'There is one cat.']]),
+    sceneResult(
+      1,
+      ['sun'],
+      'A yellow sun.',
+      [
+        [true, 'Yes.'],
+        [false, 'No.'],
+      ],
+      [
+        ['yellow', 'The sun is yellow.'],
+        [1, 'There is one sun.'],
+      ],
+    ),
+    sceneResult(
+      2,
+      ['cat'],
+      'A black cat.',
+      [
+        [true, 'Yes.'],
+        [false, 'No.'],
+      ],
+      [
+        ['black', 'The cat is black.'],
+        [1, 'There is one cat.'],
+      ],
+    ),
   ]);
 
   it('carries both sides with the planted rate and attributes, and marks the planted partner', () => {
@@ -189,6 +265,8 @@ describe('benchmarkReport', () => {
   it('keeps only the first samples and refuses sides from different scenes', () => {
     expect(benchmarkReport({ model: 'tiny', before, after: null, training: null, samples: 1, seconds: 0 }).samples).toHaveLength(1);
     const other = benchmark([...after.results].reverse());
-    expect(() => benchmarkReport({ model: 'tiny', before, after: other, training: null, samples: 8, seconds: 0 })).toThrow(/different scenes/);
+    expect(() => benchmarkReport({ model: 'tiny', before, after: other, training: null, samples: 8, seconds: 0 })).toThrow(
+      /different scenes/,
+    );
   });
 });
