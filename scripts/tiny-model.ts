@@ -167,7 +167,11 @@ function visionTensors(w: TinyVisionWeights): { name: string; shape: number[]; d
   out.push(
     { name: `${V}.post_layernorm.weight`, shape: [D], data: w.postLnWeight },
     { name: `${V}.post_layernorm.bias`, shape: [D], data: w.postLnBias },
-    { name: 'model.connector.modality_projection.proj.weight', shape: [TINY.text.hiddenSize, D * TINY.scaleFactor ** 2], data: w.projWeight },
+    {
+      name: 'model.connector.modality_projection.proj.weight',
+      shape: [TINY.text.hiddenSize, D * TINY.scaleFactor ** 2],
+      data: w.projWeight,
+    },
   );
   return out;
 }
@@ -203,14 +207,21 @@ export function buildVisionOnnx(w: TinyVisionWeights): Uint8Array {
     return b ? g.node('Add', [y, g.floatTensor(`${name}.bias`, [out], b)]) : y;
   };
   const layerNorm = (x: string, name: string, weight: Float32Array, b: Float32Array) =>
-    g.node('LayerNormalization', [x, g.floatTensor(`${name}.weight`, [D], weight), g.floatTensor(`${name}.bias`, [D], b)], { axis: -1, epsilon: { float: eps } });
+    g.node('LayerNormalization', [x, g.floatTensor(`${name}.weight`, [D], weight), g.floatTensor(`${name}.bias`, [D], b)], {
+      axis: -1,
+      epsilon: { float: eps },
+    });
 
   // [batch, num_images, 3, S, S] -> [n, 3, S, S], n = batch * num_images
   let x = g.node('Reshape', [pv, shape('images_shape', [-1, 3, S, S])]);
-  x = g.node('Conv', [x, g.floatTensor('patch_embedding.weight', [D, 3, P, P], w.patchWeight), g.floatTensor('patch_embedding.bias', [D], w.patchBias)], {
-    kernel_shape: [P, P],
-    strides: [P, P],
-  });
+  x = g.node(
+    'Conv',
+    [x, g.floatTensor('patch_embedding.weight', [D, 3, P, P], w.patchWeight), g.floatTensor('patch_embedding.bias', [D], w.patchBias)],
+    {
+      kernel_shape: [P, P],
+      strides: [P, P],
+    },
+  );
   x = g.node('Reshape', [x, shape('patches_shape', [0, D, N])]);
   x = g.node('Transpose', [x], { perm: [0, 2, 1] }); // [n, N, D], patches row-major
   x = g.node('Add', [x, g.floatTensor('position_embedding.weight', [N, D], w.positionEmbedding)]);
@@ -225,9 +236,15 @@ export function buildVisionOnnx(w: TinyVisionWeights): Uint8Array {
   w.layers.forEach((l, i) => {
     const p = `layers.${i}`;
     let h = layerNorm(x, `${p}.layer_norm1`, l.ln1Weight, l.ln1Bias);
-    const q = g.node('Transpose', [g.node('Reshape', [linear(h, `${p}.q_proj`, l.qWeight, l.qBias, D, D), headsShape])], { perm: [0, 2, 1, 3] });
-    const kT = g.node('Transpose', [g.node('Reshape', [linear(h, `${p}.k_proj`, l.kWeight, l.kBias, D, D), headsShape])], { perm: [0, 2, 3, 1] });
-    const v = g.node('Transpose', [g.node('Reshape', [linear(h, `${p}.v_proj`, l.vWeight, l.vBias, D, D), headsShape])], { perm: [0, 2, 1, 3] });
+    const q = g.node('Transpose', [g.node('Reshape', [linear(h, `${p}.q_proj`, l.qWeight, l.qBias, D, D), headsShape])], {
+      perm: [0, 2, 1, 3],
+    });
+    const kT = g.node('Transpose', [g.node('Reshape', [linear(h, `${p}.k_proj`, l.kWeight, l.kBias, D, D), headsShape])], {
+      perm: [0, 2, 3, 1],
+    });
+    const v = g.node('Transpose', [g.node('Reshape', [linear(h, `${p}.v_proj`, l.vWeight, l.vBias, D, D), headsShape])], {
+      perm: [0, 2, 1, 3],
+    });
     const scores = g.node('Mul', [g.node('MatMul', [q, kT]), attnScale]); // [n, H, N, N]
     const probs = g.node('Softmax', [scores], { axis: -1 });
     let o = g.node('Transpose', [g.node('MatMul', [probs, v])], { perm: [0, 2, 1, 3] }); // [n, N, H, HD]
@@ -276,7 +293,16 @@ export function tinyTextTensors(): { name: string; shape: number[]; data: Float3
   const T = 'model.text_model';
   const out: { name: string; shape: number[]; data: Float32Array }[] = [];
   const add = (name: string, shape: number[], std: number, mean = 0) =>
-    out.push({ name, shape, data: normalTensor(name, shape.reduce((a, b) => a * b, 1), std, mean) });
+    out.push({
+      name,
+      shape,
+      data: normalTensor(
+        name,
+        shape.reduce((a, b) => a * b, 1),
+        std,
+        mean,
+      ),
+    });
   add(`${T}.embed_tokens.weight`, [vocabSize, C], 0.5);
   for (let l = 0; l < numLayers; l++) {
     const p = `${T}.layers.${l}`;
@@ -414,7 +440,8 @@ function slowTokenizerFiles(tokenizerJson: Record<string, unknown>): Map<string,
 /** Every file of the model folder, path relative to the folder -> bytes. */
 export function buildTinyModel(): Map<string, Uint8Array> {
   const files = new Map<string, Uint8Array>();
-  const json = (path: string, value: unknown, indent = 2) => files.set(path, new TextEncoder().encode(JSON.stringify(value, null, indent) + '\n'));
+  const json = (path: string, value: unknown, indent = 2) =>
+    files.set(path, new TextEncoder().encode(JSON.stringify(value, null, indent) + '\n'));
   json('config.json', configJson());
   json('generation_config.json', {
     _from_model_config: true,

@@ -4,7 +4,14 @@
 
 import { DROP_HINT } from './blob-files';
 import { parseGenerationConfig, parseModelConfig, type GenerationConfig, type ModelConfig } from './config';
-import { errorText, ModelFileMissingError, ModelSourceError, type ModelFiles, type OpenModelFilesOptions, type ProgressCallback } from './files';
+import {
+  errorText,
+  ModelFileMissingError,
+  ModelSourceError,
+  type ModelFiles,
+  type OpenModelFilesOptions,
+  type ProgressCallback,
+} from './files';
 import type { RawTensor } from '../util/dtype';
 import { openModelFiles, type ModelSource } from './source';
 import { VISION_ENCODER_FILES, visionVariantOrder, type VisionEncoderVariant } from './vision-variants';
@@ -52,7 +59,9 @@ async function readJson(files: ModelFiles, path: string): Promise<unknown> {
   try {
     return JSON.parse(text);
   } catch (e) {
-    throw new ModelSourceError(`${path} from ${files.description} is not valid JSON (${errorText(e)}); it is damaged or not the file it should be`);
+    throw new ModelSourceError(
+      `${path} from ${files.description} is not valid JSON (${errorText(e)}); it is damaged or not the file it should be`,
+    );
   }
 }
 
@@ -77,8 +86,12 @@ function missingFilesError(files: ModelFiles, source: ModelSource, missing: stri
 }
 
 /** The first wanted vision-encoder variant the folder has, and the ones after it. */
-async function chooseVisionEncoder(files: ModelFiles, order: readonly VisionEncoderVariant[]): Promise<{ variant: VisionEncoderVariant; rest: VisionEncoderVariant[] } | undefined> {
-  for (let i = 0; i < order.length; i++) if (await files.has(VISION_ENCODER_FILES[order[i]])) return { variant: order[i], rest: order.slice(i + 1) };
+async function chooseVisionEncoder(
+  files: ModelFiles,
+  order: readonly VisionEncoderVariant[],
+): Promise<{ variant: VisionEncoderVariant; rest: VisionEncoderVariant[] } | undefined> {
+  for (let i = 0; i < order.length; i++)
+    if (await files.has(VISION_ENCODER_FILES[order[i]])) return { variant: order[i], rest: order.slice(i + 1) };
   return undefined;
 }
 
@@ -112,17 +125,25 @@ export async function loadModelBundle(source: ModelSource, opts: LoadModelBundle
   const present = await Promise.all(basics.map((p) => files.has(p)));
   const missing = basics.filter((_, i) => !present[i]);
   if (missing.includes(WEIGHTS) && (await files.has('model.safetensors.index.json'))) {
-    missing[missing.indexOf(WEIGHTS)] = 'model.safetensors (the weights are split into shards; only a single model.safetensors is supported)';
+    missing[missing.indexOf(WEIGHTS)] =
+      'model.safetensors (the weights are split into shards; only a single model.safetensors is supported)';
   }
   if (missing.includes(CONFIG)) throw missingFilesError(files, source, missing);
 
   const config = parseModelConfig(await readJson(files, CONFIG), CONFIG);
   const wantVision = config.vision !== undefined && opts.visionEncoder !== 'none';
   const requested = opts.visionEncoder === 'none' ? undefined : opts.visionEncoder;
-  const order: readonly VisionEncoderVariant[] = requested === undefined ? visionVariantOrder() : typeof requested === 'string' ? [requested] : requested;
+  const order: readonly VisionEncoderVariant[] =
+    requested === undefined ? visionVariantOrder() : typeof requested === 'string' ? [requested] : requested;
   const chosen = wantVision ? await chooseVisionEncoder(files, order) : undefined;
   const visionOnnxPath = chosen ? VISION_ENCODER_FILES[chosen.variant] : undefined;
-  if (wantVision && !chosen) missing.push(order.slice(0, 2).map((v) => VISION_ENCODER_FILES[v]).join(' or '));
+  if (wantVision && !chosen)
+    missing.push(
+      order
+        .slice(0, 2)
+        .map((v) => VISION_ENCODER_FILES[v])
+        .join(' or '),
+    );
   if (missing.length > 0) throw missingFilesError(files, source, missing);
 
   const [tokenizerJson, tokenizerConfigJson, generationJson, decoderTensors, visionOnnx, preprocessorConfigJson] = await Promise.all([

@@ -38,7 +38,9 @@ export class ChatTemplate {
     try {
       this.template = new Template(source);
     } catch (e) {
-      throw new ChatTemplateError(`the chat template does not parse (${(e as Error).message}); check chat_template.json or tokenizer_config.json's "chat_template"`);
+      throw new ChatTemplateError(
+        `the chat template does not parse (${(e as Error).message}); check chat_template.json or tokenizer_config.json's "chat_template"`,
+      );
     }
   }
 
@@ -64,16 +66,21 @@ export class ChatTemplate {
  */
 export function resolveChatTemplate(tokenizerConfig: Record<string, unknown>, chatTemplate?: string): string {
   if (chatTemplate !== undefined) {
-    if (typeof chatTemplate !== 'string' || chatTemplate.length === 0) throw new ChatTemplateError('chat_template.json: "chat_template" must be a non-empty string');
+    if (typeof chatTemplate !== 'string' || chatTemplate.length === 0)
+      throw new ChatTemplateError('chat_template.json: "chat_template" must be a non-empty string');
     return chatTemplate;
   }
   const t = tokenizerConfig['chat_template'];
   if (typeof t === 'string' && t.length > 0) return t;
   if (Array.isArray(t)) {
-    const named = t.find((x): x is { name: string; template: string } => typeof x === 'object' && x !== null && (x as { name?: unknown }).name === 'default');
+    const named = t.find(
+      (x): x is { name: string; template: string } => typeof x === 'object' && x !== null && (x as { name?: unknown }).name === 'default',
+    );
     if (named && typeof named.template === 'string') return named.template;
   }
-  throw new ChatTemplateError('the model has no chat template: neither chat_template.json nor tokenizer_config.json has a "chat_template"; use a chat (Instruct) model');
+  throw new ChatTemplateError(
+    'the model has no chat template: neither chat_template.json nor tokenizer_config.json has a "chat_template"; use a chat (Instruct) model',
+  );
 }
 
 /** Rows and columns of tiles of one image; 0 x 0 is a single (unsplit) view. */
@@ -96,7 +103,8 @@ export function tileToken(row: number, col: number): string {
  * The image rows follow the same order: tiles row-major, then the global view (docs/model.md).
  */
 export function imageBlock(imageSeqLen: number, grid: ImageGrid = { rows: 0, cols: 0 }): string {
-  if (!Number.isInteger(imageSeqLen) || imageSeqLen <= 0) throw new PromptError(`image_seq_len must be a positive integer, got ${imageSeqLen}`);
+  if (!Number.isInteger(imageSeqLen) || imageSeqLen <= 0)
+    throw new PromptError(`image_seq_len must be a positive integer, got ${imageSeqLen}`);
   const { rows, cols } = grid;
   if (!Number.isInteger(rows) || !Number.isInteger(cols) || rows < 0 || cols < 0 || (rows === 0) !== (cols === 0)) {
     throw new PromptError(`an image grid of ${rows} x ${cols} tiles is not valid; use 0 x 0 for a single view`);
@@ -119,7 +127,8 @@ export function imageBlock(imageSeqLen: number, grid: ImageGrid = { rows: 0, col
 export function expandImagePlaceholders(prompt: string, imageSeqLen: number, grids?: readonly ImageGrid[]): string {
   const parts = prompt.split(IMAGE_TOKEN);
   const count = parts.length - 1;
-  if (grids !== undefined && grids.length !== count) throw new PromptError(`the prompt has ${count} image placeholders but ${grids.length} image grids were given`);
+  if (grids !== undefined && grids.length !== count)
+    throw new PromptError(`the prompt has ${count} image placeholders but ${grids.length} image grids were given`);
   let out = parts[0];
   for (let i = 0; i < count; i++) out += imageBlock(imageSeqLen, grids?.[i]) + parts[i + 1];
   return out;

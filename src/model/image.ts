@@ -97,7 +97,8 @@ export function parseImageProcessorConfig(json: unknown, encoderSize = 512, file
   const bool = (key: string, dflt: boolean): boolean => {
     const v = json[key];
     if (v === undefined || v === null) return dflt;
-    if (typeof v !== 'boolean') throw new ImageProcessorConfigError(`${fileName}: "${key}" must be true or false, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'boolean')
+      throw new ImageProcessorConfigError(`${fileName}: "${key}" must be true or false, got ${JSON.stringify(v)}`);
     return v;
   };
   const edge = (key: string, dflt: number): number => {
@@ -105,7 +106,9 @@ export function parseImageProcessorConfig(json: unknown, encoderSize = 512, file
     if (v === undefined || v === null) return dflt;
     const e = isObject(v) ? v['longest_edge'] : undefined;
     if (typeof e !== 'number' || !Number.isInteger(e) || e <= 0) {
-      throw new ImageProcessorConfigError(`${fileName}: "${key}" must be {"longest_edge": a positive integer}, got ${JSON.stringify(v)}; other size forms are not used by Idefics3 models`);
+      throw new ImageProcessorConfigError(
+        `${fileName}: "${key}" must be {"longest_edge": a positive integer}, got ${JSON.stringify(v)}; other size forms are not used by Idefics3 models`,
+      );
     }
     return e;
   };
@@ -114,7 +117,9 @@ export function parseImageProcessorConfig(json: unknown, encoderSize = 512, file
     if (v === undefined || v === null) return dflt;
     const arr = typeof v === 'number' ? [v, v, v] : v;
     if (!Array.isArray(arr) || arr.length !== 3 || !arr.every((x) => typeof x === 'number' && Number.isFinite(x))) {
-      throw new ImageProcessorConfigError(`${fileName}: "${key}" must be a number or three numbers (one per RGB channel), got ${JSON.stringify(v)}`);
+      throw new ImageProcessorConfigError(
+        `${fileName}: "${key}" must be a number or three numbers (one per RGB channel), got ${JSON.stringify(v)}`,
+      );
     }
     return [arr[0], arr[1], arr[2]];
   };
@@ -131,11 +136,13 @@ export function parseImageProcessorConfig(json: unknown, encoderSize = 512, file
   let rescaleFactor = d.rescaleFactor;
   if (json['rescale_factor'] !== undefined && json['rescale_factor'] !== null) {
     const r = json['rescale_factor'];
-    if (typeof r !== 'number' || !(r > 0) || !Number.isFinite(r)) throw new ImageProcessorConfigError(`${fileName}: "rescale_factor" must be a positive number, got ${JSON.stringify(r)}`);
+    if (typeof r !== 'number' || !(r > 0) || !Number.isFinite(r))
+      throw new ImageProcessorConfigError(`${fileName}: "rescale_factor" must be a positive number, got ${JSON.stringify(r)}`);
     rescaleFactor = r;
   }
   const imageStd = triple('image_std', d.imageStd);
-  if (imageStd.some((s) => s === 0)) throw new ImageProcessorConfigError(`${fileName}: "image_std" has a zero entry; normalising would divide by zero`);
+  if (imageStd.some((s) => s === 0))
+    throw new ImageProcessorConfigError(`${fileName}: "image_std" has a zero entry; normalising would divide by zero`);
   const cfg: ImageProcessorConfig = {
     doConvertRgb: bool('do_convert_rgb', d.doConvertRgb),
     doResize: bool('do_resize', d.doResize),
@@ -163,7 +170,9 @@ function checkRaster(pixels: ArrayLike<number>, width: number, height: number, c
   }
   if (pixels.length !== width * height * channels) {
     const kind = channels === 4 ? 'RGBA' : 'RGB';
-    throw new ImageShapeError(`image data has ${pixels.length} bytes but a ${width} x ${height} ${kind} image needs ${width * height * channels}`);
+    throw new ImageShapeError(
+      `image data has ${pixels.length} bytes but a ${width} x ${height} ${kind} image needs ${width * height * channels}`,
+    );
   }
 }
 
@@ -472,7 +481,13 @@ export function normaliseViews(views: readonly RgbImage[], cfg: ImageProcessorCo
 }
 
 /** RGBA raster -> the processor's pixel_values for one image (see the top of this file). */
-export function preprocessImage(rgba: Uint8ClampedArray | Uint8Array, width: number, height: number, cfg: ImageProcessorConfig, detail: ImageDetail): ProcessedImage {
+export function preprocessImage(
+  rgba: Uint8ClampedArray | Uint8Array,
+  width: number,
+  height: number,
+  cfg: ImageProcessorConfig,
+  detail: ImageDetail,
+): ProcessedImage {
   const { views, grid } = processorViews(rgbaToRgb(rgba, width, height), cfg, detail);
   return { pixels: normaliseViews(views, cfg), frames: views.length, grid, size: cfg.maxImageSize };
 }
@@ -481,7 +496,13 @@ export function preprocessImage(rgba: Uint8ClampedArray | Uint8Array, width: num
  * RGBA bytes -> pixel_values of one size x size view: Float32Array [3, size, size] in [-1, 1],
  * resized directly with PIL's filter (LANCZOS by default). Transparent pixels over white.
  */
-export function toPixelValues(rgba: Uint8ClampedArray | Uint8Array, width: number, height: number, size = 512, filter: PilResample = PIL_RESAMPLE.LANCZOS): Float32Array {
+export function toPixelValues(
+  rgba: Uint8ClampedArray | Uint8Array,
+  width: number,
+  height: number,
+  size = 512,
+  filter: PilResample = PIL_RESAMPLE.LANCZOS,
+): Float32Array {
   if (!Number.isInteger(size) || size <= 0) throw new ImageShapeError(`target size ${size} is not a positive integer`);
   const view = resamplePil(rgbaToRgb(rgba, width, height), size, size, filter);
   return normaliseViews([view], { ...defaultImageProcessorConfig(size), resample: filter });
@@ -501,7 +522,9 @@ export async function decodeImage(blob: Blob, fileName?: string): Promise<RgbaIm
     bitmap = await createImageBitmap(blob, { premultiplyAlpha: 'none', colorSpaceConversion: 'default', imageOrientation: 'from-image' });
   } catch (e) {
     const type = blob.type ? ` (type ${blob.type})` : '';
-    throw new ImageDecodeError(`${name}${type} is not an image this browser can decode (${(e as Error).message}); use a JPEG, PNG or WebP file`);
+    throw new ImageDecodeError(
+      `${name}${type} is not an image this browser can decode (${(e as Error).message}); use a JPEG, PNG or WebP file`,
+    );
   }
   try {
     const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);

@@ -52,7 +52,13 @@ function viewCount(grid: ImageGrid | undefined): number {
  * Refuses an example longer than `limit` tokens (`limitName` says whose limit it is), saying
  * how many of its tokens the image takes and what to choose instead.
  */
-export function checkSequenceLength(ex: TrainingExample, imageSeqLen: number, grid: ImageGrid | undefined, limit: number, limitName: string): void {
+export function checkSequenceLength(
+  ex: TrainingExample,
+  imageSeqLen: number,
+  grid: ImageGrid | undefined,
+  limit: number,
+  limitName: string,
+): void {
   const T = ex.inputIds.length;
   if (T <= limit) return;
   const views = viewCount(grid);
@@ -61,8 +67,15 @@ export function checkSequenceLength(ex: TrainingExample, imageSeqLen: number, gr
     views > 1
       ? `the image split into ${grid!.rows} x ${grid!.cols} tiles plus the global view takes ${views} x ${imageSeqLen} = ${image} image tokens`
       : `the image takes ${image} image tokens`;
-  const fix = views > 1 ? "choose the image detail 'one 512 view (fast)', or use a smaller or less elongated image" : 'shorten the question or answer';
-  throw new SequenceLengthError(T, limit, `the sequence is ${T} tokens long, more than the ${limitName} of ${limit}: ${what}. To fit, ${fix}`);
+  const fix =
+    views > 1
+      ? "choose the image detail 'one 512 view (fast)', or use a smaller or less elongated image"
+      : 'shorten the question or answer';
+  throw new SequenceLengthError(
+    T,
+    limit,
+    `the sequence is ${T} tokens long, more than the ${limitName} of ${limit}: ${what}. To fit, ${fix}`,
+  );
 }
 
 export interface TrainingExample {
@@ -117,16 +130,22 @@ export class ChatTokenizer {
     if (!isObject(tokenizerJson) || !isObject(tokenizerJson['model'])) {
       throw new TokenizerError('tokenizer.json is not a tokenizer file (no "model" object); download the model files again');
     }
-    if (!isObject(tokenizerConfigJson)) throw new TokenizerError('tokenizer_config.json is not a JSON object; download the model files again');
+    if (!isObject(tokenizerConfigJson))
+      throw new TokenizerError('tokenizer_config.json is not a JSON object; download the model files again');
     let tokenizer: Tokenizer;
     try {
       tokenizer = new Tokenizer(tokenizerJson, tokenizerConfigJson);
     } catch (e) {
-      throw new TokenizerError(`tokenizer.json could not be loaded (${(e as Error).message}); only Hugging Face "tokenizers" files are supported`);
+      throw new TokenizerError(
+        `tokenizer.json could not be loaded (${(e as Error).message}); only Hugging Face "tokenizers" files are supported`,
+      );
     }
     const id = (token: string, what: string): number => {
       const v = tokenizer.token_to_id(token);
-      if (v === undefined) throw new TokenizerError(`tokenizer.json has no ${what} token "${token}"; this tokenizer does not belong to a SmolVLM/Idefics3 model`);
+      if (v === undefined)
+        throw new TokenizerError(
+          `tokenizer.json has no ${what} token "${token}"; this tokenizer does not belong to a SmolVLM/Idefics3 model`,
+        );
       return v;
     };
     const eosName = tokenName(tokenizerConfigJson['eos_token']) ?? END_OF_UTTERANCE;
@@ -175,13 +194,18 @@ export class ChatTokenizer {
   }
 
   /** Several turns through the chat template, each image placeholder expanded (`grids`: per image, in order). */
-  renderConversation(turns: readonly ChatTurn[], opts: { imageSeqLen: number; addGenerationPrompt: boolean; grids?: readonly ImageGrid[] }): string {
+  renderConversation(
+    turns: readonly ChatTurn[],
+    opts: { imageSeqLen: number; addGenerationPrompt: boolean; grids?: readonly ImageGrid[] },
+  ): string {
     turns.forEach((t, i) => this.checkText(t.text, `turn ${i + 1} (${t.role})`));
     const rendered = this.template.render(turns, opts.addGenerationPrompt);
     const images = turns.filter((t) => t.image).length;
     const placeholders = countOccurrences(rendered, IMAGE_TOKEN);
     if (placeholders !== images) {
-      throw new PromptError(`the chat template rendered ${placeholders} image placeholders for ${images} images; the model's chat template does not place images the Idefics3 way`);
+      throw new PromptError(
+        `the chat template rendered ${placeholders} image placeholders for ${images} images; the model's chat template does not place images the Idefics3 way`,
+      );
     }
     for (const g of opts.grids ?? []) this.checkGrid(g);
     return expandImagePlaceholders(rendered, opts.imageSeqLen, opts.grids);
@@ -200,7 +224,9 @@ export class ChatTokenizer {
     for (let r = 0; r < grid.rows; r++)
       for (let c = 0; c < grid.cols; c++)
         if (this.tokenizer.token_to_id(tileToken(r, c)) === undefined) {
-          throw new PromptError(`the tokenizer has no ${tileToken(r, c)} token, so it cannot place a ${grid.rows} x ${grid.cols} tile grid (up to ${last}); choose the image detail 'one 512 view (fast)'`);
+          throw new PromptError(
+            `the tokenizer has no ${tileToken(r, c)} token, so it cannot place a ${grid.rows} x ${grid.cols} tile grid (up to ${last}); choose the image detail 'one 512 view (fast)'`,
+          );
         }
   }
 

@@ -29,7 +29,10 @@ export interface VisionEncoderOptions {
 type FloatType = 'float32' | 'float16';
 type MaskType = 'bool' | 'uint8' | 'int32' | 'int64' | 'float32';
 
-function tensorMeta(meta: readonly ort.InferenceSession.ValueMetadata[], name: string): ort.InferenceSession.TensorValueMetadata | undefined {
+function tensorMeta(
+  meta: readonly ort.InferenceSession.ValueMetadata[],
+  name: string,
+): ort.InferenceSession.TensorValueMetadata | undefined {
   const m = meta.find((x) => x.name === name);
   return m && m.isTensor ? m : undefined;
 }
@@ -43,10 +46,15 @@ function staticDim(m: ort.InferenceSession.TensorValueMetadata | undefined, axis
 /** A declared size, checked against the config's; the config's where the export leaves it symbolic. */
 function resolveDim(declared: number | undefined, expected: number | undefined, what: string, fallback?: number): number {
   if (declared !== undefined && expected !== undefined && declared !== expected) {
-    throw new VisionEncoderError(`the vision encoder's ${what} is ${declared} but the model's config says ${expected}; the files belong to different models`);
+    throw new VisionEncoderError(
+      `the vision encoder's ${what} is ${declared} but the model's config says ${expected}; the files belong to different models`,
+    );
   }
   const v = declared ?? expected ?? fallback;
-  if (v === undefined) throw new VisionEncoderError(`the vision encoder does not declare its ${what} and no config gives it; the export is not a SmolVLM vision encoder`);
+  if (v === undefined)
+    throw new VisionEncoderError(
+      `the vision encoder does not declare its ${what} and no config gives it; the export is not a SmolVLM vision encoder`,
+    );
   return v;
 }
 
@@ -70,35 +78,48 @@ export class VisionEncoder {
   ) {
     for (const name of ['pixel_values', 'pixel_attention_mask']) {
       if (!session.inputNames.includes(name)) {
-        throw new VisionEncoderError(`the vision encoder has no input "${name}" (inputs: ${session.inputNames.join(', ')}); use an Idefics3/SmolVLM onnx/vision_encoder*.onnx export`);
+        throw new VisionEncoderError(
+          `the vision encoder has no input "${name}" (inputs: ${session.inputNames.join(', ')}); use an Idefics3/SmolVLM onnx/vision_encoder*.onnx export`,
+        );
       }
     }
     if (!session.outputNames.includes('image_features')) {
-      throw new VisionEncoderError(`the vision encoder has no output "image_features" (outputs: ${session.outputNames.join(', ')}); use an Idefics3/SmolVLM onnx/vision_encoder*.onnx export`);
+      throw new VisionEncoderError(
+        `the vision encoder has no output "image_features" (outputs: ${session.outputNames.join(', ')}); use an Idefics3/SmolVLM onnx/vision_encoder*.onnx export`,
+      );
     }
     const pv = tensorMeta(session.inputMetadata, 'pixel_values');
     const pm = tensorMeta(session.inputMetadata, 'pixel_attention_mask');
     const out = tensorMeta(session.outputMetadata, 'image_features');
     const floatType = (m: typeof pv, what: string): FloatType => {
       const t = m?.type ?? 'float32'; // no metadata (older runtimes): the float32 export
-      if (t !== 'float32' && t !== 'float16') throw new VisionEncoderError(`the vision encoder's ${what} is ${t}; only float32 and float16 exports are supported`);
+      if (t !== 'float32' && t !== 'float16')
+        throw new VisionEncoderError(`the vision encoder's ${what} is ${t}; only float32 and float16 exports are supported`);
       return t;
     };
     this.inputType = floatType(pv, 'pixel_values');
     this.outputType = floatType(out, 'image_features');
     const maskType = (pm?.type ?? 'bool') as MaskType;
-    if (!['bool', 'uint8', 'int32', 'int64', 'float32'].includes(maskType)) throw new VisionEncoderError(`the vision encoder's pixel_attention_mask is ${maskType}; expected bool`);
+    if (!['bool', 'uint8', 'int32', 'int64', 'float32'].includes(maskType))
+      throw new VisionEncoderError(`the vision encoder's pixel_attention_mask is ${maskType}; expected bool`);
 
     // image_features is [views, imageSeqLen, hidden] or [views * imageSeqLen, hidden].
     const rank = out?.shape.length ?? 3;
-    if (rank !== 2 && rank !== 3 && out?.shape.length) throw new VisionEncoderError(`the vision encoder's image_features has rank ${rank}; expected [n, 64, C] or [n * 64, C]`);
+    if (rank !== 2 && rank !== 3 && out?.shape.length)
+      throw new VisionEncoderError(`the vision encoder's image_features has rank ${rank}; expected [n, 64, C] or [n * 64, C]`);
     this.hidden = resolveDim(staticDim(out, -1), expected.hidden, 'feature width (last axis of image_features)');
     this.imageSeqLen = resolveDim(rank === 3 ? staticDim(out, 1) : undefined, expected.imageSeqLen, 'features per image', 64);
     this.imageSize = resolveDim(staticDim(pv, 4), expected.imageSize, 'image size', 512);
     // An unpadded view: every pixel is real.
     const S = this.imageSize;
     const ones =
-      maskType === 'int64' ? new BigInt64Array(S * S).fill(1n) : maskType === 'int32' ? new Int32Array(S * S).fill(1) : maskType === 'float32' ? new Float32Array(S * S).fill(1) : new Uint8Array(S * S).fill(1);
+      maskType === 'int64'
+        ? new BigInt64Array(S * S).fill(1n)
+        : maskType === 'int32'
+          ? new Int32Array(S * S).fill(1)
+          : maskType === 'float32'
+            ? new Float32Array(S * S).fill(1)
+            : new Uint8Array(S * S).fill(1);
     this.mask = new ort.Tensor(maskType, ones, [1, 1, S, S]);
   }
 
@@ -110,7 +131,10 @@ export class VisionEncoder {
     try {
       session = await ort.InferenceSession.create(onnx, { executionProviders: [opts.executionProvider], graphOptimizationLevel: 'all' });
     } catch (e) {
-      const fix = opts.executionProvider === 'webgpu' ? 'try the wasm backend, or a browser with WebGPU' : 'check that the file is an ONNX model and was downloaded completely';
+      const fix =
+        opts.executionProvider === 'webgpu'
+          ? 'try the wasm backend, or a browser with WebGPU'
+          : 'check that the file is an ONNX model and was downloaded completely';
       throw new VisionEncoderError(`the vision encoder could not be loaded on ${opts.executionProvider} (${(e as Error).message}); ${fix}`);
     }
     try {
@@ -130,7 +154,11 @@ export class VisionEncoder {
     const S = this.imageSize;
     const view = 3 * S * S;
     if (pixels.length === 0 || pixels.length % view !== 0) {
-      return Promise.reject(new VisionEncoderError(`pixel values have ${pixels.length} elements; the vision encoder needs a whole number of views of 3 x ${S} x ${S} = ${view}`));
+      return Promise.reject(
+        new VisionEncoderError(
+          `pixel values have ${pixels.length} elements; the vision encoder needs a whole number of views of 3 x ${S} x ${S} = ${view}`,
+        ),
+      );
     }
     // onnxruntime-web runs one inference per session at a time: queue the calls.
     const run = this.queue.then(() => this.runViews(pixels));
@@ -151,15 +179,21 @@ export class VisionEncoder {
   private async run(pixels: Float32Array): Promise<Float32Array> {
     const S = this.imageSize;
     const input =
-      this.inputType === 'float16' ? new ort.Tensor('float16', f32ToF16(pixels), [1, 1, 3, S, S]) : new ort.Tensor('float32', pixels, [1, 1, 3, S, S]);
+      this.inputType === 'float16'
+        ? new ort.Tensor('float16', f32ToF16(pixels), [1, 1, 3, S, S])
+        : new ort.Tensor('float32', pixels, [1, 1, 3, S, S]);
     const out = await this.session.run({ pixel_values: input, pixel_attention_mask: this.mask });
     const features = out['image_features'];
     try {
       const dims = features.dims;
       const L = this.imageSeqLen;
       const C = this.hidden;
-      const ok = (dims.length === 3 && dims[0] === 1 && dims[1] === L && dims[2] === C) || (dims.length === 2 && dims[0] === L && dims[1] === C);
-      if (!ok) throw new VisionEncoderError(`the vision encoder returned image_features of shape [${dims.join(', ')}], expected [1, ${L}, ${C}] or [${L}, ${C}]`);
+      const ok =
+        (dims.length === 3 && dims[0] === 1 && dims[1] === L && dims[2] === C) || (dims.length === 2 && dims[0] === L && dims[1] === C);
+      if (!ok)
+        throw new VisionEncoderError(
+          `the vision encoder returned image_features of shape [${dims.join(', ')}], expected [1, ${L}, ${C}] or [${L}, ${C}]`,
+        );
       if (features.type === 'float32') return Float32Array.from(features.data as Float32Array);
       if (features.type === 'float16') {
         const data = features.data;
@@ -304,7 +338,8 @@ export class FeatureCache {
   private readonly pending = new Map<string, Promise<Float32Array>>();
 
   constructor(readonly maxEntries = 512) {
-    if (!Number.isInteger(maxEntries) || maxEntries < 1) throw new RangeError(`FeatureCache: maxEntries must be a positive integer, got ${maxEntries}`);
+    if (!Number.isInteger(maxEntries) || maxEntries < 1)
+      throw new RangeError(`FeatureCache: maxEntries must be a positive integer, got ${maxEntries}`);
   }
 
   get size(): number {

@@ -156,7 +156,14 @@ export async function prepareExamples(
   const out: TrainExample[] = [];
   const todo = opts.cache ? ids.filter((id) => !opts.cache!.has(id)).length : ids.length;
   const eta = new EtaEstimator(todo, { priorSecondsPerUnit: opts.secondsPerExample });
-  const report = () => opts.onProgress?.({ phase: 'images', done: eta.completed, total: todo, elapsedSeconds: eta.elapsedSeconds, etaSeconds: eta.etaSeconds });
+  const report = () =>
+    opts.onProgress?.({
+      phase: 'images',
+      done: eta.completed,
+      total: todo,
+      elapsedSeconds: eta.elapsedSeconds,
+      etaSeconds: eta.etaSeconds,
+    });
   if (todo > 0) report();
   for (const [i, id] of ids.entries()) {
     let ex = opts.cache?.get(id);

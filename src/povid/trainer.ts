@@ -48,19 +48,24 @@ function lossModeAt(c: TrainConfig, step: number, total: number): 'povid' | 'dpo
 export function validateTrainConfig(c: TrainConfig): void {
   const pos = (k: keyof TrainConfig) => {
     const v = c[k] as number;
-    if (!(typeof v === 'number' && v > 0 && Number.isFinite(v))) throw new TrainingError(`training setting ${k} must be a positive number, got ${String(v)}`);
+    if (!(typeof v === 'number' && v > 0 && Number.isFinite(v)))
+      throw new TrainingError(`training setting ${k} must be a positive number, got ${String(v)}`);
   };
   pos('loraRank');
   pos('loraAlpha');
   pos('beta');
   pos('learningRate');
-  if (!Number.isInteger(c.gradAccumulation) || c.gradAccumulation < 1) throw new TrainingError(`gradient accumulation must be a whole number >= 1, got ${c.gradAccumulation}`);
+  if (!Number.isInteger(c.gradAccumulation) || c.gradAccumulation < 1)
+    throw new TrainingError(`gradient accumulation must be a whole number >= 1, got ${c.gradAccumulation}`);
   if (!(c.steps > 0) && !(c.epochs > 0)) throw new TrainingError('set a number of steps or of epochs above 0');
-  if (!Number.isInteger(c.noiseStep) || c.noiseStep < 0 || c.noiseStep > 999) throw new TrainingError(`noise step must be a whole number in 0..999, got ${c.noiseStep}`);
+  if (!Number.isInteger(c.noiseStep) || c.noiseStep < 0 || c.noiseStep > 999)
+    throw new TrainingError(`noise step must be a whole number in 0..999, got ${c.noiseStep}`);
   if (!(c.warmupRatio >= 0 && c.warmupRatio < 1)) throw new TrainingError(`warm-up ratio must be in [0, 1), got ${c.warmupRatio}`);
   if (!['povid', 'dpo-text', 'two-stage', 'weighted'].includes(c.lossMode)) throw new TrainingError(`unknown loss mode "${c.lossMode}"`);
   if (c.noiseReference !== undefined && !['own-argmax', 'policy-argmax'].includes(c.noiseReference))
-    throw new TrainingError(`unknown noise-term reference "${String(c.noiseReference)}": use "own-argmax" (the release) or "policy-argmax"`);
+    throw new TrainingError(
+      `unknown noise-term reference "${String(c.noiseReference)}": use "own-argmax" (the release) or "policy-argmax"`,
+    );
 }
 
 /** The noise term's reference side; configs saved before the setting existed get the release's. */
@@ -87,7 +92,8 @@ export class PovidTrainer {
   ) {
     validateTrainConfig(config);
     this.images = { encodeImage: deps.encodeImage, noise: deps.noise ?? noisyPixels };
-    if (train.length === 0) throw new TrainingError('the dataset has no valid training record: add images with questions and answers first');
+    if (train.length === 0)
+      throw new TrainingError('the dataset has no valid training record: add images with questions and answers first');
     this.totalSteps = totalOptimizerSteps(train.length, config);
     this.order = exampleOrder(train.length, this.totalSteps * config.gradAccumulation, config.seed);
   }
@@ -97,7 +103,14 @@ export class PovidTrainer {
     const all = [...this.train, ...this.heldout];
     const todo = all.filter((e) => !e.reference);
     const eta = new EtaEstimator(todo.length);
-    const report = () => onProgress?.({ phase: 'reference', done: eta.completed, total: todo.length, elapsedSeconds: eta.elapsedSeconds, etaSeconds: eta.etaSeconds });
+    const report = () =>
+      onProgress?.({
+        phase: 'reference',
+        done: eta.completed,
+        total: todo.length,
+        elapsedSeconds: eta.elapsedSeconds,
+        etaSeconds: eta.etaSeconds,
+      });
     report();
     for (let i = 0; i < todo.length; i++) {
       if (this.cancelled) return;
@@ -145,13 +158,15 @@ export class PovidTrainer {
     if (!lora) throw new TrainingError('the engine has no LoRA adapter to train');
     let step = 0;
     if (from) {
-      if (from.datasetKey !== this.datasetKey) throw new TrainingError('the checkpoint belongs to another dataset; start a new run or restore that dataset');
+      if (from.datasetKey !== this.datasetKey)
+        throw new TrainingError('the checkpoint belongs to another dataset; start a new run or restore that dataset');
       lora.importState({ params: from.params, m: from.adamM, v: from.adamV, step: from.step });
       step = from.step;
       this.history = (from.history as StepMetrics[]).slice();
       cb.onStatus?.(`resumed from the checkpoint at step ${step}`);
     }
-    if (this.train.some((e) => !e.reference) || this.heldout.some((e) => !e.reference)) await this.prepareReference(cb.onProgress, cb.onReference);
+    if (this.train.some((e) => !e.reference) || this.heldout.some((e) => !e.reference))
+      await this.prepareReference(cb.onProgress, cb.onReference);
     const eta = new EtaEstimator(this.totalSteps, { priorSecondsPerUnit: this.deps.secondsPerStep }, step);
     const report = (phase: TrainProgress['phase'], done = step, total = this.totalSteps) =>
       cb.onProgress?.({ phase, done, total, elapsedSeconds: eta.elapsedSeconds, etaSeconds: eta.etaSeconds });
@@ -312,7 +327,12 @@ export class PovidTrainer {
       const b = c.beta;
       const lt = softplusNeg(b * (dw - dt));
       const ln = softplusNeg(b * (dw - dn));
-      loss += mode === 'dpo-text' ? lt : mode === 'weighted' ? softplusNeg(b * dw - (c.wText * b * dt + c.wNoise * b * dn)) : c.wText * lt + c.wNoise * ln;
+      loss +=
+        mode === 'dpo-text'
+          ? lt
+          : mode === 'weighted'
+            ? softplusNeg(b * dw - (c.wText * b * dt + c.wNoise * b * dn))
+            : c.wText * lt + c.wNoise * ln;
       mt += b * (dw - dt);
       mn += b * (dw - dn);
       acc += mode === 'dpo-text' ? Number(dw > dt) : (Number(dw > dt) + Number(dw > dn)) / 2;

@@ -28,7 +28,12 @@ function section(n: number, id: string, title: string, intro: string, ...body: H
   return h(
     'section',
     { class: 'card', testid: `section-${id}`, attrs: { id, 'aria-labelledby': `${id}-title` } },
-    h('header', { class: 'card-head' }, h('span', { class: 'step-no', text: String(n), attrs: { 'aria-hidden': 'true' } }), h('div', {}, h('h2', { text: title, attrs: { id: `${id}-title` } }), h('p', { class: 'muted', text: intro }))),
+    h(
+      'header',
+      { class: 'card-head' },
+      h('span', { class: 'step-no', text: String(n), attrs: { 'aria-hidden': 'true' } }),
+      h('div', {}, h('h2', { text: title, attrs: { id: `${id}-title` } }), h('p', { class: 'muted', text: intro })),
+    ),
     ...body,
   );
 }
@@ -59,7 +64,9 @@ export function startApp(root: HTMLElement, api: PovidWorkerApi): App {
     void applyImageDetail(c.imageDetail).then(() => dashboard.updateEstimate());
   });
   const refreshSplit = (c: { seed: number; heldoutFraction: number }) =>
-    toasts.guard('Could not update the held-out records', async () => table.render(await completeView(api, await api.datasetView({ seed: c.seed, heldoutFraction: c.heldoutFraction }))));
+    toasts.guard('Could not update the held-out records', async () =>
+      table.render(await completeView(api, await api.datasetView({ seed: c.seed, heldoutFraction: c.heldoutFraction }))),
+    );
   const compare = new CompareView(api, toasts, () => settings.read().noiseStep);
   const downloads = new Downloads(api, toasts, () => {
     toasts.show('Compare it with the base model in step 5.', 'info');
@@ -105,7 +112,12 @@ export function startApp(root: HTMLElement, api: PovidWorkerApi): App {
       table.render(view);
       const added = view.records.length - before.records.length;
       const found = view.problems.length - before.problems.length; // the Worker's list grows with each drop
-      if (found > 0) toasts.show(`${found} new problem${found === 1 ? '' : 's'}: see the list above the table. ${added} record${added === 1 ? '' : 's'} added.`, 'error', 'Some files could not be used');
+      if (found > 0)
+        toasts.show(
+          `${found} new problem${found === 1 ? '' : 's'}: see the list above the table. ${added} record${added === 1 ? '' : 's'} added.`,
+          'error',
+          'Some files could not be used',
+        );
       else if (added > 0) toasts.show(`${added} record${added === 1 ? '' : 's'} added.`, 'success');
       else toasts.show('No new records were added.', 'info');
     } catch (e) {
@@ -131,7 +143,12 @@ export function startApp(root: HTMLElement, api: PovidWorkerApi): App {
       const view = await completeView(api, await api.datasetView());
       table.render(view);
       const n = view.records.filter((r) => r.split === 'excluded').length;
-      if (n > 0) toasts.show(`${n} record${n === 1 ? ' is' : 's are'} too long for ${summary.name}'s context and left out of training: see the problems above the table.`, 'error', 'Records too long');
+      if (n > 0)
+        toasts.show(
+          `${n} record${n === 1 ? ' is' : 's are'} too long for ${summary.name}'s context and left out of training: see the problems above the table.`,
+          'error',
+          'Records too long',
+        );
     });
   });
 
@@ -168,14 +185,28 @@ export function startApp(root: HTMLElement, api: PovidWorkerApi): App {
     h(
       'header',
       { class: 'page-head' },
-      h('div', {}, h('h1', { text: 'POVID in the browser' }), h('p', { class: 'lede', text: 'Teach a small vision-language model to stop making things up about your images: preference fine-tuning of a LoRA adapter on WebGPU. Your images never leave this tab.' })),
+      h(
+        'div',
+        {},
+        h('h1', { text: 'POVID in the browser' }),
+        h('p', {
+          class: 'lede',
+          text: 'Teach a small vision-language model to stop making things up about your images: preference fine-tuning of a LoRA adapter on WebGPU. Your images never leave this tab.',
+        }),
+      ),
       gpu.el,
     ),
     session.el,
     h(
       'main',
       { class: 'steps' },
-      section(1, 'model', 'Model', 'Start with the built-in tiny model to try the whole pipeline offline; switch to SmolVLM-256M for real results.', picker.el),
+      section(
+        1,
+        'model',
+        'Model',
+        'Start with the built-in tiny model to try the whole pipeline offline; switch to SmolVLM-256M for real results.',
+        picker.el,
+      ),
       section(
         2,
         'data',
@@ -185,11 +216,21 @@ export function startApp(root: HTMLElement, api: PovidWorkerApi): App {
         table.el,
       ),
       section(3, 'settings', 'Settings', 'Defaults suit a 256M model; every value is explained.', settings.el),
-      section(4, 'train', 'Training', 'Each step compares the correct answer with both hallucinations (DPO) and updates only the adapter.', dashboard.el, runs.el),
+      section(
+        4,
+        'train',
+        'Training',
+        'Each step compares the correct answer with both hallucinations (DPO) and updates only the adapter.',
+        dashboard.el,
+        runs.el,
+      ),
       section(5, 'compare', 'Compare', 'Ask the same question with the adapter off and on.', compare.el),
       section(6, 'download', 'Download', 'Take the adapter and the dataset with you.', downloads.el),
     ),
-    h('footer', { class: 'page-foot muted', text: 'POVID: Zhou et al., “Aligning Modalities in Vision Large Language Models via Preference Fine-tuning”, 2024. Everything here runs locally.' }),
+    h('footer', {
+      class: 'page-foot muted',
+      text: 'POVID: Zhou et al., “Aligning Modalities in Vision Large Language Models via Preference Fine-tuning”, 2024. Everything here runs locally.',
+    }),
     toasts.el,
   );
 

@@ -123,7 +123,13 @@ export class LiveChart {
         ...this.size(),
         scales: { x: { time: false, range: (_u, min, max) => stepRange(min, max) }, ...(this.yRange ? { y: { range: this.yRange } } : {}) },
         axes: [
-          { label: 'step', stroke: 'currentColor', grid: { stroke: 'rgba(128,128,128,.15)' }, incrs: STEP_INCREMENTS, values: (_u, splits) => stepLabels(splits) },
+          {
+            label: 'step',
+            stroke: 'currentColor',
+            grid: { stroke: 'rgba(128,128,128,.15)' },
+            incrs: STEP_INCREMENTS,
+            values: (_u, splits) => stepLabels(splits),
+          },
           { stroke: 'currentColor', grid: { stroke: 'rgba(128,128,128,.15)' }, values: (_u, splits) => tickLabels(splits), size: 56 },
         ],
         legend: { live: true },

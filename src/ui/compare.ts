@@ -74,14 +74,25 @@ export class CompareView {
   ) {
     this.select = h('select', { testid: 'compare-record', attrs: { 'aria-label': 'Image to ask about' } });
     this.select.addEventListener('change', () => this.pickRecord());
-    const fileInput = h('input', { testid: 'compare-file', attrs: { type: 'file', accept: 'image/*', 'aria-label': 'Choose a new image' } });
+    const fileInput = h('input', {
+      testid: 'compare-file',
+      attrs: { type: 'file', accept: 'image/*', 'aria-label': 'Choose a new image' },
+    });
     fileInput.addEventListener('change', () => {
       const f = fileInput.files?.[0];
       fileInput.value = '';
       if (f) this.useFile(f);
     });
-    this.preview = h('img', { class: 'compare-preview', testid: 'compare-image', attrs: { alt: 'The image the models are asked about', width: 160, height: 160 } });
-    const previewBox = h('div', { class: 'img-frame compare-drop', testid: 'compare-drop', attrs: { title: 'Drop an image here' } }, this.preview);
+    this.preview = h('img', {
+      class: 'compare-preview',
+      testid: 'compare-image',
+      attrs: { alt: 'The image the models are asked about', width: 160, height: 160 },
+    });
+    const previewBox = h(
+      'div',
+      { class: 'img-frame compare-drop', testid: 'compare-drop', attrs: { title: 'Drop an image here' } },
+      this.preview,
+    );
     previewBox.addEventListener('dragover', (e) => {
       e.preventDefault();
       previewBox.classList.add('is-over');
@@ -91,13 +102,21 @@ export class CompareView {
       e.preventDefault();
       e.stopPropagation();
       previewBox.classList.remove('is-over');
-      const f = Array.from(e.dataTransfer?.files ?? []).find((x) => x.type.startsWith('image/') || /\.(png|jpe?g|webp|gif|bmp)$/i.test(x.name));
+      const f = Array.from(e.dataTransfer?.files ?? []).find(
+        (x) => x.type.startsWith('image/') || /\.(png|jpe?g|webp|gif|bmp)$/i.test(x.name),
+      );
       if (f) this.useFile(f);
       else this.toasts.show('Drop an image file (PNG, JPEG, WebP).', 'error');
     });
 
-    this.question = h('input', { testid: 'compare-question', attrs: { type: 'text', placeholder: 'Ask about the image…', 'aria-label': 'Question' } });
-    this.maxTokens = h('input', { testid: 'compare-max-tokens', attrs: { type: 'number', min: 1, max: 512, value: 48, 'aria-label': 'Maximum new tokens' } });
+    this.question = h('input', {
+      testid: 'compare-question',
+      attrs: { type: 'text', placeholder: 'Ask about the image…', 'aria-label': 'Question' },
+    });
+    this.maxTokens = h('input', {
+      testid: 'compare-max-tokens',
+      attrs: { type: 'number', min: 1, max: 512, value: 48, 'aria-label': 'Maximum new tokens' },
+    });
     this.noisy = h('input', { testid: 'compare-noisy', attrs: { type: 'checkbox' } });
     this.runBtn = h('button', { class: 'button', testid: 'compare-run', text: 'Ask both', attrs: { type: 'button' } });
     this.runBtn.addEventListener('click', () => void this.run());
@@ -169,11 +188,21 @@ export class CompareView {
     this.records = records;
     const current = this.select.value;
     clear(this.select);
-    this.select.append(h('option', { text: this.file ? `New image: ${this.file.name}` : records.length ? 'Choose a record…' : 'No records yet', attrs: { value: '' } }));
+    this.select.append(
+      h('option', {
+        text: this.file ? `New image: ${this.file.name}` : records.length ? 'Choose a record…' : 'No records yet',
+        attrs: { value: '' },
+      }),
+    );
     const listed = recordOptions(records, current);
     for (const r of listed) this.select.append(h('option', { text: `${r.image} — ${r.question}`, attrs: { value: r.id } }));
     if (listed.length < records.length)
-      this.select.append(h('option', { text: `(${(records.length - listed.length).toLocaleString('en-US')} more records not listed: the held-out ones come first)`, attrs: { value: '', disabled: true } }));
+      this.select.append(
+        h('option', {
+          text: `(${(records.length - listed.length).toLocaleString('en-US')} more records not listed: the held-out ones come first)`,
+          attrs: { value: '', disabled: true },
+        }),
+      );
     if (records.some((r) => r.id === current)) this.select.value = current;
     else if (!this.file && records.length) {
       this.select.value = listed[0].id;
@@ -262,7 +291,10 @@ export class CompareView {
     const texts: { base?: string; lora?: string } = {};
     try {
       // One after the other: the Worker has one GPU queue, and the base answer is the reference.
-      for (const [key, lora] of [['base', false], ['lora', true]] as const) {
+      for (const [key, lora] of [
+        ['base', false],
+        ['lora', true],
+      ] as const) {
         if (this.stopping) {
           this.outputs[key].dataset.state = 'skipped';
           continue;
@@ -311,19 +343,30 @@ export class CompareView {
       if (base !== undefined) changed += renderMarked(this.outputs.base, preferred, base);
       if (lora !== undefined) changed += renderMarked(this.outputs.lora, preferred, lora);
       this.legend.textContent = '';
-      this.legend.append(h('span', { class: 'diff-changed', text: 'Highlighted' }), ': words that are not in the preferred answer (in its order).');
+      this.legend.append(
+        h('span', { class: 'diff-changed', text: 'Highlighted' }),
+        ': words that are not in the preferred answer (in its order).',
+      );
     } else if (base !== undefined && lora !== undefined) {
       changed += renderMarked(this.outputs.base, lora, base);
       changed += renderMarked(this.outputs.lora, base, lora);
       this.legend.textContent = '';
-      this.legend.append(h('span', { class: 'diff-changed', text: 'Highlighted' }), ': words where the two answers differ (no preferred answer for a new image or another question).');
+      this.legend.append(
+        h('span', { class: 'diff-changed', text: 'Highlighted' }),
+        ': words where the two answers differ (no preferred answer for a new image or another question).',
+      );
     } else return;
     this.legend.hidden = false;
     this.legend.dataset.changed = String(changed);
   }
 
   /** Log p of each answer under both models: a trained adapter raises the preferred answer's. */
-  private async score(req: Omit<GenerateRequest, 'lora'>, question: string, preferred: string | null, texts: { base?: string; lora?: string }): Promise<void> {
+  private async score(
+    req: Omit<GenerateRequest, 'lora'>,
+    question: string,
+    preferred: string | null,
+    texts: { base?: string; lora?: string },
+  ): Promise<void> {
     const rows: { label: string; answer: string }[] = [];
     if (preferred !== null) rows.push({ label: 'Preferred answer', answer: preferred });
     if (texts.base) rows.push({ label: 'Adapter off’s answer', answer: texts.base });
@@ -332,7 +375,14 @@ export class CompareView {
     this.scores.textContent = 'Scoring the answers under both models…';
     let scores: AnswerScore[];
     try {
-      scores = await this.api.scoreAnswers({ recordId: req.recordId, image: req.image, noiseStep: req.noiseStep, seed: req.seed, question, answers: rows.map((r) => r.answer) });
+      scores = await this.api.scoreAnswers({
+        recordId: req.recordId,
+        image: req.image,
+        noiseStep: req.noiseStep,
+        seed: req.seed,
+        question,
+        answers: rows.map((r) => r.answer),
+      });
     } catch (e) {
       this.scores.textContent = `The answers could not be scored: ${errorMessage(e)}`;
       return;
@@ -341,7 +391,11 @@ export class CompareView {
     const body = h('tbody');
     scores.forEach((sc, i) => {
       const diff = sc.base !== null && sc.lora !== null ? sc.lora - sc.base : null;
-      const diffCell = h('td', { class: `num ${diff === null ? '' : diff >= 0 ? 'up' : 'down'}`, testid: 'score-diff', text: diff === null ? '–' : `${diff >= 0 ? '+' : ''}${diff.toFixed(2)}` });
+      const diffCell = h('td', {
+        class: `num ${diff === null ? '' : diff >= 0 ? 'up' : 'down'}`,
+        testid: 'score-diff',
+        text: diff === null ? '–' : `${diff >= 0 ? '+' : ''}${diff.toFixed(2)}`,
+      });
       body.append(
         h(
           'tr',
@@ -358,8 +412,23 @@ export class CompareView {
       h(
         'table',
         { class: 'scores', testid: 'scores-table' },
-        h('caption', { class: 'muted', text: 'log p(answer | image, question), summed over the answer’s tokens and its end token. Higher is more likely.' }),
-        h('thead', {}, h('tr', {}, h('th', { text: 'Answer' }), h('th', { text: 'Tokens' }), h('th', { text: 'Adapter off' }), h('th', { text: 'Adapter on' }), h('th', { text: 'On − off' }))),
+        h('caption', {
+          class: 'muted',
+          text: 'log p(answer | image, question), summed over the answer’s tokens and its end token. Higher is more likely.',
+        }),
+        h(
+          'thead',
+          {},
+          h(
+            'tr',
+            {},
+            h('th', { text: 'Answer' }),
+            h('th', { text: 'Tokens' }),
+            h('th', { text: 'Adapter off' }),
+            h('th', { text: 'Adapter on' }),
+            h('th', { text: 'On − off' }),
+          ),
+        ),
         body,
       ),
     );

@@ -223,8 +223,12 @@ export class Dashboard {
     const about = e.upperBound ? 'at most' : 'about';
     const per = e.secondsPerStep < 10 ? `${e.secondsPerStep.toFixed(1)} s` : formatDuration(e.secondsPerStep);
     const parts = [`${e.steps} step${e.steps === 1 ? '' : 's'} × ${about} ${per} = ${formatDuration(e.steps * e.secondsPerStep)}`];
-    if (e.prepareSeconds > 0) parts.push(`${formatDuration(e.prepareSeconds)} to prepare ${e.imagesToEncode} image${e.imagesToEncode === 1 ? '' : 's'} and ${e.referencesToCompute} reference pass${e.referencesToCompute === 1 ? '' : 'es'}`);
-    if (e.evalSeconds > 0) parts.push(`${formatDuration(e.evalSeconds)} for ${e.evaluations} held-out evaluation${e.evaluations === 1 ? '' : 's'}`);
+    if (e.prepareSeconds > 0)
+      parts.push(
+        `${formatDuration(e.prepareSeconds)} to prepare ${e.imagesToEncode} image${e.imagesToEncode === 1 ? '' : 's'} and ${e.referencesToCompute} reference pass${e.referencesToCompute === 1 ? '' : 'es'}`,
+      );
+    if (e.evalSeconds > 0)
+      parts.push(`${formatDuration(e.evalSeconds)} for ${e.evaluations} held-out evaluation${e.evaluations === 1 ? '' : 's'}`);
     this.estimateText.textContent = `Estimated time: ${formatDuration(e.totalSeconds)} in all (${parts.join(', plus ')}). Measured on the first record.`;
     this.estimateText.dataset.state = 'ready';
     this.estimateText.dataset.secondsPerStep = String(e.secondsPerStep);
@@ -334,7 +338,13 @@ export class Dashboard {
     try {
       const res =
         fromCheckpoint && runId
-          ? await this.api.resumeRun(runId, Comlink.proxy(onStep), Comlink.proxy(onEval), Comlink.proxy(onStatus), Comlink.proxy(onProgress))
+          ? await this.api.resumeRun(
+              runId,
+              Comlink.proxy(onStep),
+              Comlink.proxy(onEval),
+              Comlink.proxy(onStatus),
+              Comlink.proxy(onProgress),
+            )
           : await this.api.train(config, Comlink.proxy(onStep), Comlink.proxy(onEval), Comlink.proxy(onStatus), Comlink.proxy(onProgress));
       this.flush();
       this.run.finished(res.stopped, res.steps);

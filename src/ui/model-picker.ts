@@ -67,19 +67,38 @@ export class ModelPicker {
       input.addEventListener('change', () => {
         if (input.checked) this.select(value);
       });
-      return h('label', { class: 'choice' }, input, h('span', { class: 'choice-text' }, h('strong', { text: label }), h('small', { text: detail })));
+      return h(
+        'label',
+        { class: 'choice' },
+        input,
+        h('span', { class: 'choice-text' }, h('strong', { text: label }), h('small', { text: detail })),
+      );
     };
 
-    this.custom = h('input', { testid: 'model-custom-input', attrs: { type: 'text', placeholder: 'owner/name or https://…', 'aria-label': 'Hub id or URL of a model', spellcheck: 'false' } });
+    this.custom = h('input', {
+      testid: 'model-custom-input',
+      attrs: { type: 'text', placeholder: 'owner/name or https://…', 'aria-label': 'Hub id or URL of a model', spellcheck: 'false' },
+    });
     this.custom.addEventListener('focus', () => this.select('custom'));
 
-    const folderInput = h('input', { testid: 'model-folder-input', attrs: { type: 'file', multiple: true, webkitdirectory: true, 'aria-label': 'Choose a model folder' } });
+    const folderInput = h('input', {
+      testid: 'model-folder-input',
+      attrs: { type: 'file', multiple: true, webkitdirectory: true, 'aria-label': 'Choose a model folder' },
+    });
     folderInput.addEventListener('change', () => {
       this.setFolder(filesFromInput(folderInput));
       folderInput.value = '';
     });
-    this.folderInfo = h('small', { class: 'muted', text: 'Choose or drop a folder with config.json, tokenizer.json, model.safetensors and onnx/vision_encoder*.onnx.' });
-    const folderBox = h('div', { class: 'folder-drop', testid: 'model-folder-drop' }, h('label', { class: 'button secondary small' }, 'Choose folder…', folderInput), this.folderInfo);
+    this.folderInfo = h('small', {
+      class: 'muted',
+      text: 'Choose or drop a folder with config.json, tokenizer.json, model.safetensors and onnx/vision_encoder*.onnx.',
+    });
+    const folderBox = h(
+      'div',
+      { class: 'folder-drop', testid: 'model-folder-drop' },
+      h('label', { class: 'button secondary small' }, 'Choose folder…', folderInput),
+      this.folderInfo,
+    );
     folderBox.addEventListener('dragover', (e) => {
       e.preventDefault();
       folderBox.classList.add('is-over');
@@ -113,10 +132,28 @@ export class ModelPicker {
         'fieldset',
         { class: 'choices' },
         h('legend', { class: 'sr-only', text: 'Model' }),
-        radio('builtin', 'Built-in tiny model', 'Served with the page, works offline: for trying the pipeline end to end. Its answers are noise.'),
-        radio('smolvlm', 'SmolVLM-256M-Instruct', `${SMOLVLM_HUB_ID} from the Hugging Face hub: several hundred MB, cached after the first download.`),
-        h('div', { class: 'choice-with-input' }, radio('custom', 'Another model', 'A hub id or a URL of a model folder (same architecture).'), this.custom),
-        h('div', { class: 'choice-with-input' }, radio('folder', 'A folder on this computer', 'Nothing is uploaded; the files are read in the browser.'), folderBox),
+        radio(
+          'builtin',
+          'Built-in tiny model',
+          'Served with the page, works offline: for trying the pipeline end to end. Its answers are noise.',
+        ),
+        radio(
+          'smolvlm',
+          'SmolVLM-256M-Instruct',
+          `${SMOLVLM_HUB_ID} from the Hugging Face hub: several hundred MB, cached after the first download.`,
+        ),
+        h(
+          'div',
+          { class: 'choice-with-input' },
+          radio('custom', 'Another model', 'A hub id or a URL of a model folder (same architecture).'),
+          this.custom,
+        ),
+        h(
+          'div',
+          { class: 'choice-with-input' },
+          radio('folder', 'A folder on this computer', 'Nothing is uploaded; the files are read in the browser.'),
+          folderBox,
+        ),
       ),
       h('div', { class: 'row' }, this.loadButton),
       this.progressBox,
@@ -141,7 +178,9 @@ export class ModelPicker {
     this.folder = stripCommonRoot(files);
     this.select('folder');
     const total = this.folder.reduce((n, f) => n + f.blob.size, 0);
-    this.folderInfo.textContent = this.folder.length ? `${plural(this.folder.length, 'file')}, ${formatBytes(total)}` : 'The folder is empty.';
+    this.folderInfo.textContent = this.folder.length
+      ? `${plural(this.folder.length, 'file')}, ${formatBytes(total)}`
+      : 'The folder is empty.';
   }
 
   private choice(): ModelChoice {

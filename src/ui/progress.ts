@@ -71,7 +71,8 @@ export class RunProgressModel {
       this.totalSteps = p.total;
     }
     if (p.phase === 'paused') this.state = 'paused';
-    else if (this.state === 'pausing' || this.state === 'cancelling') return; // still waiting for the step to end
+    else if (this.state === 'pausing' || this.state === 'cancelling')
+      return; // still waiting for the step to end
     else this.state = p.phase === 'images' || p.phase === 'reference' ? 'preparing' : 'training';
   }
 
@@ -88,7 +89,8 @@ export class RunProgressModel {
   }
 
   resumeRequested(): void {
-    if (this.state === 'paused' || this.state === 'pausing') this.state = this.stage && (this.stage.phase === 'images' || this.stage.phase === 'reference') ? 'preparing' : 'training';
+    if (this.state === 'paused' || this.state === 'pausing')
+      this.state = this.stage && (this.stage.phase === 'images' || this.stage.phase === 'reference') ? 'preparing' : 'training';
   }
 
   cancelRequested(): void {
@@ -127,7 +129,11 @@ export class RunProgressModel {
       etaOf = preparing ? 'stage' : 'run';
       // The fresher of the stage report and the last step's own.
       const stageEta = p.etaSeconds;
-      const fromStep = !preparing && this.latest !== null && Number.isFinite(this.latest.etaSeconds) && (stageEta === null || this.latestAt >= this.stageAt);
+      const fromStep =
+        !preparing &&
+        this.latest !== null &&
+        Number.isFinite(this.latest.etaSeconds) &&
+        (stageEta === null || this.latestAt >= this.stageAt);
       const [eta, at] = fromStep ? [this.latest!.etaSeconds, this.latestAt] : [stageEta, this.stageAt];
       if (eta === null) etaOf = null;
       else etaSeconds = Math.max(0, eta - (now - at) / 1000);
@@ -165,7 +171,9 @@ export class RunProgressModel {
       case 'error':
         return '';
       case 'pausing':
-        return p && (p.phase === 'images' || p.phase === 'reference') ? 'Pausing: preparation finishes first, then the run pauses before step 1…' : `Pausing after this step${p ? ` (step ${p.done + 1} of ${p.total})` : ''}…`;
+        return p && (p.phase === 'images' || p.phase === 'reference')
+          ? 'Pausing: preparation finishes first, then the run pauses before step 1…'
+          : `Pausing after this step${p ? ` (step ${p.done + 1} of ${p.total})` : ''}…`;
       case 'paused':
         return `Paused after step ${p?.done ?? 0} of ${p?.total ?? '?'}. Resume to continue.`;
       case 'cancelling':

@@ -53,16 +53,40 @@ export class RunsPanel {
     private readonly hooks: RunsHooks,
   ) {
     this.body = h('tbody');
-    this.empty = h('p', { class: 'muted', testid: 'runs-empty', text: 'No runs yet. Every training run is listed here and kept: a new run never replaces an earlier one.' });
+    this.empty = h('p', {
+      class: 'muted',
+      testid: 'runs-empty',
+      text: 'No runs yet. Every training run is listed here and kept: a new run never replaces an earlier one.',
+    });
     const table = h(
       'table',
       { class: 'runs-table', testid: 'runs-table' },
-      h('thead', {}, h('tr', {}, ...['Run', 'Status', 'Steps', 'Settings', 'Last loss', '', 'Overlay'].map((t) => h('th', { text: t, attrs: { scope: 'col' } })))),
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          ...['Run', 'Status', 'Steps', 'Settings', 'Last loss', '', 'Overlay'].map((t) => h('th', { text: t, attrs: { scope: 'col' } })),
+        ),
+      ),
       this.body,
     );
-    this.overlayHint = h('p', { class: 'muted', testid: 'overlay-hint', text: 'Tick runs under “Overlay” to draw their curves on top of each other.' });
+    this.overlayHint = h('p', {
+      class: 'muted',
+      testid: 'overlay-hint',
+      text: 'Tick runs under “Overlay” to draw their curves on top of each other.',
+    });
     this.overlayBox = h('div', { class: 'charts', testid: 'runs-overlay', attrs: { 'data-runs': '' } });
-    this.el = h('div', { class: 'runs', testid: 'runs' }, h('h3', { text: 'Runs' }), this.empty, h('div', { class: 'table-scroll' }, table), this.overlayHint, this.overlayBox);
+    this.el = h(
+      'div',
+      { class: 'runs', testid: 'runs' },
+      h('h3', { text: 'Runs' }),
+      this.empty,
+      h('div', { class: 'table-scroll' }, table),
+      this.overlayHint,
+      this.overlayBox,
+    );
     this.render([]);
   }
 
@@ -91,14 +115,35 @@ export class RunsPanel {
       return b;
     };
     const busy = this.hooks.busy();
-    const resume = button('run-resume', 'Resume', r.resumeBlocker ? `Cannot resume: ${r.resumeBlocker}` : `Continue from step ${r.savedStep} with this run's settings`, () => this.hooks.resume(r.id));
+    const resume = button(
+      'run-resume',
+      'Resume',
+      r.resumeBlocker ? `Cannot resume: ${r.resumeBlocker}` : `Continue from step ${r.savedStep} with this run's settings`,
+      () => this.hooks.resume(r.id),
+    );
     resume.disabled = !r.resumable || busy;
     resume.hidden = r.status === 'done';
-    const use = button('run-use', r.active ? 'Loaded' : 'Use in Compare', r.hasAdapter ? 'Load this adapter into the model: Compare and Download then use it' : 'No adapter of this run is stored', () => void this.use(r));
+    const use = button(
+      'run-use',
+      r.active ? 'Loaded' : 'Use in Compare',
+      r.hasAdapter ? 'Load this adapter into the model: Compare and Download then use it' : 'No adapter of this run is stored',
+      () => void this.use(r),
+    );
     use.disabled = !r.hasAdapter || r.active || busy;
-    const download = button('run-download', 'Download', r.hasAdapter ? `${runFileName(r)}: adapter_config.json and adapter_model.safetensors` : 'No adapter of this run is stored', () => void this.download(r));
+    const download = button(
+      'run-download',
+      'Download',
+      r.hasAdapter ? `${runFileName(r)}: adapter_config.json and adapter_model.safetensors` : 'No adapter of this run is stored',
+      () => void this.download(r),
+    );
     download.disabled = !r.hasAdapter;
-    const del = button('run-delete', 'Delete', 'Delete this run, its checkpoint and its adapter', () => void this.remove(r), 'button link small');
+    const del = button(
+      'run-delete',
+      'Delete',
+      'Delete this run, its checkpoint and its adapter',
+      () => void this.remove(r),
+      'button link small',
+    );
     del.disabled = r.status === 'running';
     const tick = h('input', { testid: 'run-overlay', attrs: { type: 'checkbox', 'aria-label': `Overlay ${r.name}'s curves` } });
     tick.checked = this.overlay.has(r.id);
@@ -128,7 +173,16 @@ export class RunsPanel {
           'data-resumable': String(r.resumable),
         },
       },
-      h('td', {}, h('strong', { text: r.name }), h('br'), h('small', { class: 'muted', text: `${Number.isNaN(created.getTime()) ? '' : created.toLocaleString()}${r.legacy ? ' · from an earlier version' : ''}` })),
+      h(
+        'td',
+        {},
+        h('strong', { text: r.name }),
+        h('br'),
+        h('small', {
+          class: 'muted',
+          text: `${Number.isNaN(created.getTime()) ? '' : created.toLocaleString()}${r.legacy ? ' · from an earlier version' : ''}`,
+        }),
+      ),
       h('td', { testid: 'run-status', text: status }),
       h('td', { testid: 'run-steps', text: steps }),
       h('td', { class: 'muted', text: `${settingsLine(r)} · ${r.model.name}` }),
@@ -187,7 +241,11 @@ export class RunsPanel {
     this.overlayHint.hidden = chosen.length > 1;
     if (!chosen.length) return;
     const color = (i: number) => COLORS[i % COLORS.length];
-    const loss = new LiveChart('Loss by run', 'overlay-loss', chosen.map((r, i) => ({ label: r.name, color: color(i) })));
+    const loss = new LiveChart(
+      'Loss by run',
+      'overlay-loss',
+      chosen.map((r, i) => ({ label: r.name, color: color(i) })),
+    );
     const margins = new LiveChart(
       'Reward margins by run (solid: vs. injected text, dashed: vs. noisy image)',
       'overlay-margins',

@@ -51,7 +51,9 @@ export class SessionPanel {
       if (r.restored) {
         const d = r.dataset.records.length;
         const images = new Set(r.dataset.records.map((x) => x.image)).size;
-        lines.push(`Restored from this browser: ${plural(d, 'record')} with ${plural(images, 'image')}, ${plural(r.runs.length, 'training run')}${r.model ? '; the model loads by itself' : ''}.`);
+        lines.push(
+          `Restored from this browser: ${plural(d, 'record')} with ${plural(images, 'image')}, ${plural(r.runs.length, 'training run')}${r.model ? '; the model loads by itself' : ''}.`,
+        );
       }
       if (r.modelNote) lines.push(r.modelNote);
       lines.push(...r.dropped);

@@ -1,6 +1,13 @@
 // Training settings: the defaults of DEFAULT_TRAIN_CONFIG, one line of explanation each, checked
 // before training starts. Kept in localStorage so a reload (and a resumed checkpoint) keeps them.
-import { DEFAULT_TRAIN_CONFIG, LORA_PROJECTIONS, type ImageDetail, type LossMode, type ModelSummary, type TrainConfig } from '../worker/api';
+import {
+  DEFAULT_TRAIN_CONFIG,
+  LORA_PROJECTIONS,
+  type ImageDetail,
+  type LossMode,
+  type ModelSummary,
+  type TrainConfig,
+} from '../worker/api';
 import { h, uid } from './dom';
 
 export const STORAGE_KEY = 'povid.settings.v1';
@@ -19,31 +26,160 @@ interface NumberField {
 }
 
 const NUMBER_FIELDS: NumberField[] = [
-  { key: 'loraRank', label: 'LoRA rank', help: 'Size of the low-rank update: higher can learn more, and costs more memory and time.', min: 1, max: 512, int: true },
-  { key: 'loraAlpha', label: 'LoRA alpha', help: 'The update is scaled by alpha / rank; twice the rank is the usual choice.', min: 0.001, max: 4096, step: 'any' },
-  { key: 'beta', label: 'Beta', help: 'DPO temperature: higher keeps the model closer to the original (0.1 in the paper).', min: 0.0001, max: 10, step: 'any' },
-  { key: 'learningRate', label: 'Learning rate', help: 'AdamW step size; 1e-5 to 5e-5 suits a 256M model, the paper used 1e-7 on 7B.', min: 1e-9, max: 1, step: 'any' },
+  {
+    key: 'loraRank',
+    label: 'LoRA rank',
+    help: 'Size of the low-rank update: higher can learn more, and costs more memory and time.',
+    min: 1,
+    max: 512,
+    int: true,
+  },
+  {
+    key: 'loraAlpha',
+    label: 'LoRA alpha',
+    help: 'The update is scaled by alpha / rank; twice the rank is the usual choice.',
+    min: 0.001,
+    max: 4096,
+    step: 'any',
+  },
+  {
+    key: 'beta',
+    label: 'Beta',
+    help: 'DPO temperature: higher keeps the model closer to the original (0.1 in the paper).',
+    min: 0.0001,
+    max: 10,
+    step: 'any',
+  },
+  {
+    key: 'learningRate',
+    label: 'Learning rate',
+    help: 'AdamW step size; 1e-5 to 5e-5 suits a 256M model, the paper used 1e-7 on 7B.',
+    min: 1e-9,
+    max: 1,
+    step: 'any',
+  },
   { key: 'steps', label: 'Steps', help: 'Optimizer steps to run; 0 means “use the epochs below”.', min: 0, max: 1_000_000, int: true },
   { key: 'epochs', label: 'Epochs', help: 'Passes over the training records, used when steps is 0.', min: 1, max: 1000, int: true },
-  { key: 'noiseStep', label: 'Noise step', help: 'Diffusion step t (0–999) for the noisy image that triggers hallucinations; the paper used 500. Training uses this value; the sliders in the data table only preview other steps.', min: 0, max: 999, int: true },
-  { key: 'seed', label: 'Seed', help: 'Same seed, same run: noise, injected edits, record order and adapter initialisation.', min: 0, max: 2 ** 32 - 1, int: true },
-  { key: 'heldoutFraction', label: 'Held-out fraction', help: 'Share of records kept out of training, to measure the reward accuracy on unseen examples.', min: 0, max: 0.9, step: 'any' },
-  { key: 'warmupRatio', label: 'Warm-up', help: 'Share of the steps over which the learning rate ramps up from zero (then cosine decay).', min: 0, max: 1, step: 'any', advanced: true },
-  { key: 'weightDecay', label: 'Weight decay', help: 'AdamW decoupled weight decay on the adapter (0 in the paper).', min: 0, max: 1, step: 'any', advanced: true },
-  { key: 'maxGradNorm', label: 'Max gradient norm', help: 'Gradients are clipped to this global norm; 0 turns clipping off.', min: 0, max: 1000, step: 'any', advanced: true },
-  { key: 'gradAccumulation', label: 'Gradient accumulation', help: 'Examples summed before each optimizer step (an effective batch size).', min: 1, max: 1024, int: true, advanced: true },
-  { key: 'stage1Fraction', label: 'Stage 1 share', help: 'Two-stage mode: share of the steps that use text-only DPO before POVID.', min: 0, max: 1, step: 'any', advanced: true },
-  { key: 'wText', label: 'Text weight', help: 'Weight of the injected-hallucination term in the combined loss.', min: 0, max: 10, step: 'any', advanced: true },
-  { key: 'wNoise', label: 'Noise weight', help: 'Weight of the noise-triggered term in the combined loss.', min: 0, max: 10, step: 'any', advanced: true },
-  { key: 'evalEvery', label: 'Evaluate every', help: 'Steps between evaluations on the held-out records (0 = never).', min: 0, max: 1_000_000, int: true, advanced: true },
-  { key: 'checkpointEvery', label: 'Checkpoint every', help: 'Steps between checkpoints saved in the browser, to resume after a reload (0 = never).', min: 0, max: 1_000_000, int: true, advanced: true },
+  {
+    key: 'noiseStep',
+    label: 'Noise step',
+    help: 'Diffusion step t (0–999) for the noisy image that triggers hallucinations; the paper used 500. Training uses this value; the sliders in the data table only preview other steps.',
+    min: 0,
+    max: 999,
+    int: true,
+  },
+  {
+    key: 'seed',
+    label: 'Seed',
+    help: 'Same seed, same run: noise, injected edits, record order and adapter initialisation.',
+    min: 0,
+    max: 2 ** 32 - 1,
+    int: true,
+  },
+  {
+    key: 'heldoutFraction',
+    label: 'Held-out fraction',
+    help: 'Share of records kept out of training, to measure the reward accuracy on unseen examples.',
+    min: 0,
+    max: 0.9,
+    step: 'any',
+  },
+  {
+    key: 'warmupRatio',
+    label: 'Warm-up',
+    help: 'Share of the steps over which the learning rate ramps up from zero (then cosine decay).',
+    min: 0,
+    max: 1,
+    step: 'any',
+    advanced: true,
+  },
+  {
+    key: 'weightDecay',
+    label: 'Weight decay',
+    help: 'AdamW decoupled weight decay on the adapter (0 in the paper).',
+    min: 0,
+    max: 1,
+    step: 'any',
+    advanced: true,
+  },
+  {
+    key: 'maxGradNorm',
+    label: 'Max gradient norm',
+    help: 'Gradients are clipped to this global norm; 0 turns clipping off.',
+    min: 0,
+    max: 1000,
+    step: 'any',
+    advanced: true,
+  },
+  {
+    key: 'gradAccumulation',
+    label: 'Gradient accumulation',
+    help: 'Examples summed before each optimizer step (an effective batch size).',
+    min: 1,
+    max: 1024,
+    int: true,
+    advanced: true,
+  },
+  {
+    key: 'stage1Fraction',
+    label: 'Stage 1 share',
+    help: 'Two-stage mode: share of the steps that use text-only DPO before POVID.',
+    min: 0,
+    max: 1,
+    step: 'any',
+    advanced: true,
+  },
+  {
+    key: 'wText',
+    label: 'Text weight',
+    help: 'Weight of the injected-hallucination term in the combined loss.',
+    min: 0,
+    max: 10,
+    step: 'any',
+    advanced: true,
+  },
+  {
+    key: 'wNoise',
+    label: 'Noise weight',
+    help: 'Weight of the noise-triggered term in the combined loss.',
+    min: 0,
+    max: 10,
+    step: 'any',
+    advanced: true,
+  },
+  {
+    key: 'evalEvery',
+    label: 'Evaluate every',
+    help: 'Steps between evaluations on the held-out records (0 = never).',
+    min: 0,
+    max: 1_000_000,
+    int: true,
+    advanced: true,
+  },
+  {
+    key: 'checkpointEvery',
+    label: 'Checkpoint every',
+    help: 'Steps between checkpoints saved in the browser, to resume after a reload (0 = never).',
+    min: 0,
+    max: 1_000_000,
+    int: true,
+    advanced: true,
+  },
 ];
 
 const LOSS_MODES: { value: LossMode; label: string; help: string }[] = [
-  { value: 'povid', label: 'POVID (text + noise)', help: 'Average of DPO against the injected answer and DPO against the noise-triggered one (the released code).' },
+  {
+    value: 'povid',
+    label: 'POVID (text + noise)',
+    help: 'Average of DPO against the injected answer and DPO against the noise-triggered one (the released code).',
+  },
   { value: 'dpo-text', label: 'DPO, text only', help: 'Plain DPO against the injected answer; the noisy image is not used.' },
   { value: 'two-stage', label: 'Two-stage', help: 'Text-only DPO for the first part of the steps, then POVID, as in the release.' },
-  { value: 'weighted', label: 'Weighted margin', help: 'One sigmoid over the weighted margin Δ(chosen) − (w_text·Δ(text) + w_noise·Δ(noise)), as the paper writes it.' },
+  {
+    value: 'weighted',
+    label: 'Weighted margin',
+    help: 'One sigmoid over the weighted margin Δ(chosen) − (w_text·Δ(text) + w_noise·Δ(noise)), as the paper writes it.',
+  },
 ];
 
 const NOISE_REFERENCES: { value: TrainConfig['noiseReference']; label: string }[] = [
@@ -121,18 +257,31 @@ export class Settings {
       const helpId = `${id}-help`;
       control.id = id;
       control.setAttribute('aria-describedby', helpId);
-      return h('div', { class: 'setting' }, h('label', { text: label, attrs: { for: id } }), control, h('small', { class: 'help', text: help, attrs: { id: helpId } }));
+      return h(
+        'div',
+        { class: 'setting' },
+        h('label', { text: label, attrs: { for: id } }),
+        control,
+        h('small', { class: 'help', text: help, attrs: { id: helpId } }),
+      );
     };
 
     const basic: HTMLElement[] = [];
     const advanced: HTMLElement[] = [];
     for (const f of NUMBER_FIELDS) {
-      const input = h('input', { testid: `setting-${f.key}`, attrs: { type: 'number', min: f.min, max: f.max, step: f.step ?? (f.int ? 1 : 'any'), inputmode: f.int ? 'numeric' : 'decimal' } });
+      const input = h('input', {
+        testid: `setting-${f.key}`,
+        attrs: { type: 'number', min: f.min, max: f.max, step: f.step ?? (f.int ? 1 : 'any'), inputmode: f.int ? 'numeric' : 'decimal' },
+      });
       this.numbers.set(f.key, input);
       (f.advanced ? advanced : basic).push(row(f.label, input, f.help));
     }
 
-    this.lossMode = h('select', { testid: 'setting-lossMode' }, ...LOSS_MODES.map((m) => h('option', { text: m.label, attrs: { value: m.value } })));
+    this.lossMode = h(
+      'select',
+      { testid: 'setting-lossMode' },
+      ...LOSS_MODES.map((m) => h('option', { text: m.label, attrs: { value: m.value } })),
+    );
     const lossRow = row('Loss', this.lossMode, '');
     const lossHelp = lossRow.querySelector('.help')!;
     const explainLoss = () => {
@@ -140,16 +289,24 @@ export class Settings {
     };
     this.lossMode.addEventListener('change', explainLoss);
 
-    this.noiseReference = h('select', { testid: 'setting-noiseReference' }, ...NOISE_REFERENCES.map((m) => h('option', { text: m.label, attrs: { value: m.value } })));
+    this.noiseReference = h(
+      'select',
+      { testid: 'setting-noiseReference' },
+      ...NOISE_REFERENCES.map((m) => h('option', { text: m.label, attrs: { value: m.value } })),
+    );
     advanced.push(
       row(
         'Noise term reference',
         this.noiseReference,
-        "Which noisy-image answer the frozen model scores in the noise term: its own argmax (as the released code does) or the one the adapted model gave.",
+        'Which noisy-image answer the frozen model scores in the noise term: its own argmax (as the released code does) or the one the adapted model gave.',
       ),
     );
 
-    this.imageDetail = h('select', { testid: 'setting-imageDetail' }, ...IMAGE_DETAILS.map((d) => h('option', { text: d.label, attrs: { value: d.value } })));
+    this.imageDetail = h(
+      'select',
+      { testid: 'setting-imageDetail' },
+      ...IMAGE_DETAILS.map((d) => h('option', { text: d.label, attrs: { value: d.value } })),
+    );
     const detailRow = row('Image detail', this.imageDetail, '');
     this.imageDetailHelp = detailRow.querySelector('.help')!;
     this.imageDetail.addEventListener('change', () => this.explainImageDetail());
@@ -165,12 +322,20 @@ export class Settings {
       { class: 'setting wide' },
       h('span', { class: 'label', text: 'LoRA targets' }),
       boxes,
-      h('small', { class: 'help', text: 'Decoder projections that get an adapter: attention (q, k, v, o) and MLP (gate, up, down). Never the vision tower.' }),
+      h('small', {
+        class: 'help',
+        text: 'Decoder projections that get an adapter: attention (q, k, v, o) and MLP (gate, up, down). Never the vision tower.',
+      }),
     );
 
     this.errors = h('div', { class: 'settings-errors', testid: 'settings-errors', attrs: { role: 'alert' } });
     this.errors.hidden = true;
-    const reset = h('button', { class: 'button link small', testid: 'settings-reset', text: 'Reset to defaults', attrs: { type: 'button' } });
+    const reset = h('button', {
+      class: 'button link small',
+      testid: 'settings-reset',
+      text: 'Reset to defaults',
+      attrs: { type: 'button' },
+    });
     reset.addEventListener('click', () => {
       this.set({ ...DEFAULT_TRAIN_CONFIG });
       this.changed();

@@ -36,7 +36,14 @@ export class StatusBar {
     const nav = h(
       'nav',
       { class: 'status-nav', attrs: { 'aria-label': 'Sections' } },
-      ...sections.map((s, i) => h('a', { testid: `status-link-${s.id}`, attrs: { href: `#${s.id}` } }, h('span', { class: 'status-no', text: String(i + 1) }), ` ${s.title}`)),
+      ...sections.map((s, i) =>
+        h(
+          'a',
+          { testid: `status-link-${s.id}`, attrs: { href: `#${s.id}` } },
+          h('span', { class: 'status-no', text: String(i + 1) }),
+          ` ${s.title}`,
+        ),
+      ),
     );
     this.state = h('strong', { testid: 'status-state' });
     this.step = h('span', { testid: 'status-step' });
@@ -51,7 +58,17 @@ export class StatusBar {
       'div',
       { class: 'status-bar', testid: 'status-bar', attrs: { role: 'region', 'aria-label': 'Training status' } },
       nav,
-      h('div', { class: 'status-run', attrs: { 'aria-live': 'polite' } }, this.state, this.step, this.meter, this.eta, this.loss, this.pauseBtn, this.resumeBtn),
+      h(
+        'div',
+        { class: 'status-run', attrs: { 'aria-live': 'polite' } },
+        this.state,
+        this.step,
+        this.meter,
+        this.eta,
+        this.loss,
+        this.pauseBtn,
+        this.resumeBtn,
+      ),
     );
     controls.subscribe((v) => this.render(v));
   }
@@ -61,7 +78,11 @@ export class StatusBar {
     this.state.textContent = STATE_WORDS[v.state];
     this.step.textContent = v.step !== null && v.totalSteps !== null ? `Step ${v.step} of ${v.totalSteps}` : 'Step –';
     this.eta.textContent =
-      v.etaSeconds === null ? 'ETA –' : v.etaOf === 'stage' ? `${formatDuration(v.etaSeconds)} left to prepare` : `ETA ${formatDuration(v.etaSeconds)}`;
+      v.etaSeconds === null
+        ? 'ETA –'
+        : v.etaOf === 'stage'
+          ? `${formatDuration(v.etaSeconds)} left to prepare`
+          : `ETA ${formatDuration(v.etaSeconds)}`;
     this.loss.textContent = v.loss === null ? 'Loss –' : `Loss ${v.loss.toFixed(4)}`;
     if (v.fraction === null) {
       if (v.state === 'idle') this.meter.value = 0;

@@ -46,7 +46,8 @@ export function commonWords(a: string[], b: string[]): { inA: boolean[]; inB: bo
   const w = m + 1;
   const lcs = new Uint32Array((n + 1) * w);
   for (let i = n - 1; i >= 0; i--)
-    for (let j = m - 1; j >= 0; j--) lcs[i * w + j] = a[i] === b[j] ? lcs[(i + 1) * w + j + 1] + 1 : Math.max(lcs[(i + 1) * w + j], lcs[i * w + j + 1]);
+    for (let j = m - 1; j >= 0; j--)
+      lcs[i * w + j] = a[i] === b[j] ? lcs[(i + 1) * w + j + 1] + 1 : Math.max(lcs[(i + 1) * w + j], lcs[i * w + j + 1]);
   let i = 0;
   let j = 0;
   while (i < n && j < m) {
@@ -67,7 +68,10 @@ export function markChanged(reference: string, answer: string): { text: string; 
   const ref = splitWords(reference).filter((p) => p.word);
   const ans = splitWords(answer);
   const words = ans.filter((p) => p.word);
-  const { inB } = commonWords(ref.map((p) => norm(p.text)), words.map((p) => norm(p.text)));
+  const { inB } = commonWords(
+    ref.map((p) => norm(p.text)),
+    words.map((p) => norm(p.text)),
+  );
   let k = 0;
   const out: { text: string; changed: boolean }[] = [];
   const push = (text: string, changed: boolean) => {

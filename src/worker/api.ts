@@ -5,7 +5,14 @@ import type { EvalMetrics, ImageDetail, StepMetrics, TrainConfig, TrainProgress 
 import type { TrainEstimate } from '../povid/estimate';
 
 // Training's settings and reports are defined where training lives; the page takes them from here.
-export { DEFAULT_TRAIN_CONFIG, type EvalMetrics, type ImageDetail, type LossMode, type StepMetrics, type TrainConfig } from '../povid/config';
+export {
+  DEFAULT_TRAIN_CONFIG,
+  type EvalMetrics,
+  type ImageDetail,
+  type LossMode,
+  type StepMetrics,
+  type TrainConfig,
+} from '../povid/config';
 export { LORA_PROJECTIONS, SMOLVLM_HUB_ID } from '../engine/checkpoint';
 
 export type ModelChoice =

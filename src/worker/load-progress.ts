@@ -6,7 +6,14 @@ import type { LoadProgress } from './api';
 export function loadPhaseOf(path: string): LoadProgress['phase'] {
   const name = path.split('/').pop() ?? path;
   if (name.endsWith('.onnx')) return 'vision';
-  if (name.startsWith('tokenizer') || name === 'chat_template.json' || name === 'chat_template.jinja' || name === 'vocab.json' || name === 'merges.txt') return 'tokenizer';
+  if (
+    name.startsWith('tokenizer') ||
+    name === 'chat_template.json' ||
+    name === 'chat_template.jinja' ||
+    name === 'vocab.json' ||
+    name === 'merges.txt'
+  )
+    return 'tokenizer';
   if (name.endsWith('.safetensors')) return 'weights';
   return 'config';
 }

@@ -44,24 +44,46 @@ export interface SessionOptions {
  * (the hub id, or a name that says the built-in model / a local folder) and the hub id to name in
  * the dataset export's training commands (none for the built-in model or a folder).
  */
-export function modelSource(choice: ModelChoice, baseUrl: string): { source: ModelSource; name: string; baseModel: string; hubId?: string } {
+export function modelSource(
+  choice: ModelChoice,
+  baseUrl: string,
+): { source: ModelSource; name: string; baseModel: string; hubId?: string } {
   switch (choice.kind) {
     case 'builtin':
-      return { source: { kind: 'url', url: new URL(BUILTIN_MODEL_PATH, baseUrl).href }, name: 'built-in tiny model', baseModel: BUILTIN_BASE_MODEL };
+      return {
+        source: { kind: 'url', url: new URL(BUILTIN_MODEL_PATH, baseUrl).href },
+        name: 'built-in tiny model',
+        baseModel: BUILTIN_BASE_MODEL,
+      };
     case 'hub':
-      return { source: { kind: 'hub', id: choice.id, baseUrl: choice.baseUrl, revision: choice.revision }, name: choice.id, baseModel: choice.id, hubId: choice.id };
+      return {
+        source: { kind: 'hub', id: choice.id, baseUrl: choice.baseUrl, revision: choice.revision },
+        name: choice.id,
+        baseModel: choice.id,
+        hubId: choice.id,
+      };
     case 'url':
-      return { source: { kind: 'url', url: choice.url.endsWith('/') ? choice.url : `${choice.url}/` }, name: choice.url, baseModel: choice.url };
+      return {
+        source: { kind: 'url', url: choice.url.endsWith('/') ? choice.url : `${choice.url}/` },
+        name: choice.url,
+        baseModel: choice.url,
+      };
     case 'files': {
       const folder = droppedFolderName(choice.files.map((f) => f.path));
-      return { source: { kind: 'files', files: new Map(choice.files.map((f) => [f.path, f.blob])) }, name: `local folder ${folder ?? ''}`.trim(), baseModel: localBaseModel(folder ?? '') };
+      return {
+        source: { kind: 'files', files: new Map(choice.files.map((f) => [f.path, f.blob])) },
+        name: `local folder ${folder ?? ''}`.trim(),
+        baseModel: localBaseModel(folder ?? ''),
+      };
     }
   }
 }
 
 /** The dropped folder's own name ("SmolVLM-256M-Instruct/config.json" -> "SmolVLM-256M-Instruct"), if the paths carry it. */
 export function droppedFolderName(paths: readonly string[]): string | undefined {
-  const firsts = new Set(paths.map((p) => p.replace(/\\/g, '/').replace(/^(\.?\/)+/, '')).map((p) => (p.includes('/') ? p.split('/')[0] : '')));
+  const firsts = new Set(
+    paths.map((p) => p.replace(/\\/g, '/').replace(/^(\.?\/)+/, '')).map((p) => (p.includes('/') ? p.split('/')[0] : '')),
+  );
   const [only] = firsts;
   return firsts.size === 1 && only ? only : undefined;
 }
@@ -102,7 +124,12 @@ export class ModelSession {
     readonly processor: ImageProcessorConfig,
   ) {}
 
-  static async load(ctx: GpuContext, choice: ModelChoice, opts: SessionOptions, onProgress?: (p: LoadProgress) => void): Promise<ModelSession> {
+  static async load(
+    ctx: GpuContext,
+    choice: ModelChoice,
+    opts: SessionOptions,
+    onProgress?: (p: LoadProgress) => void,
+  ): Promise<ModelSession> {
     const { source, name, baseModel, hubId } = modelSource(choice, opts.baseUrl);
     const cache = choice.kind === 'hub' || choice.kind === 'url' ? await browserCache() : undefined;
     onProgress?.({ phase: 'config', loaded: 0, total: 0 });
@@ -112,10 +139,18 @@ export class ModelSession {
     const bundle = await loadModelBundle(source, {
       cache,
       visionEncoder: visionVariantOrder({ webgpu, shaderF16: ctx.features.f16 }),
-      onProgress: (p) => onProgress?.({ phase: loadPhaseOf(p.path), file: p.path, loaded: p.loaded, total: p.total, ...tally.add(p.path, p.loaded, p.total) }),
+      onProgress: (p) =>
+        onProgress?.({
+          phase: loadPhaseOf(p.path),
+          file: p.path,
+          loaded: p.loaded,
+          total: p.total,
+          ...tally.add(p.path, p.loaded, p.total),
+        }),
     });
     const config: ModelConfig = bundle.config;
-    if (!config.vision || !bundle.visionOnnx) throw new Error(`${name} has no vision encoder; a vision-language model (Idefics3 / SmolVLM) is needed`);
+    if (!config.vision || !bundle.visionOnnx)
+      throw new Error(`${name} has no vision encoder; a vision-language model (Idefics3 / SmolVLM) is needed`);
     onProgress?.({ phase: 'tokenizer', loaded: 0, total: 0 });
     const tokenizer = ChatTokenizer.fromJson(bundle.tokenizerJson, bundle.tokenizerConfigJson, bundle.chatTemplate);
     const processor = parseImageProcessorConfig(bundle.preprocessorConfigJson ?? {}, config.vision.imageSize);
@@ -146,13 +181,31 @@ export class ModelSession {
       visionBackend: vision.backend,
       visionFile: vision.path,
       visionVariant: vision.variant,
-      imageTokens: { single: tokenizer.imagePromptTokens(L), tilesMax: tokenizer.imagePromptTokens(L, maxGrid), tilesMaxViews: frameCount(maxGrid) },
+      imageTokens: {
+        single: tokenizer.imagePromptTokens(L),
+        tilesMax: tokenizer.imagePromptTokens(L, maxGrid),
+        tilesMaxViews: frameCount(maxGrid),
+      },
       gpuBytes: engine.memory().current,
       baseModel,
     };
     onProgress?.({ phase: 'ready', loaded: 0, total: 0 });
     const stopTokens = stopTokenIds(config, bundle.generationConfig, tokenizer.eosId);
-    return new ModelSession(ctx, config, tokenizer, vision.encoder, engine, summary, baseModel, hubId, bundle.decoderPrefix, bundle.decoderTensors, { ...opts, maxSeq }, stopTokens, processor);
+    return new ModelSession(
+      ctx,
+      config,
+      tokenizer,
+      vision.encoder,
+      engine,
+      summary,
+      baseModel,
+      hubId,
+      bundle.decoderPrefix,
+      bundle.decoderTensors,
+      { ...opts, maxSeq },
+      stopTokens,
+      processor,
+    );
   }
 
   /** The engine's sequence limit for a detail: tiles need room for the largest grid's tokens. */
@@ -172,7 +225,15 @@ export class ModelSession {
     const maxSeq = this.maxSeqFor(detail);
     if (maxSeq !== this.engine.limits.maxSeq) {
       this.engine.destroy();
-      this.engine = await createEngine(ctx, this.config, this.weights, this.decoderPrefix, this.tokenizer.imageTokenId, maxSeq, this.opts.lora);
+      this.engine = await createEngine(
+        ctx,
+        this.config,
+        this.weights,
+        this.decoderPrefix,
+        this.tokenizer.imageTokenId,
+        maxSeq,
+        this.opts.lora,
+      );
     }
     this.detail = detail;
   }
@@ -184,7 +245,15 @@ export class ModelSession {
   /** A new engine with another LoRA shape (rank/targets changed in the settings), same weights. */
   async rebuildEngine(ctx: GpuContext, lora: SessionOptions['lora']): Promise<void> {
     this.engine.destroy();
-    this.engine = await createEngine(ctx, this.config, this.weights, this.decoderPrefix, this.tokenizer.imageTokenId, this.maxSeqFor(this.detail), lora);
+    this.engine = await createEngine(
+      ctx,
+      this.config,
+      this.weights,
+      this.decoderPrefix,
+      this.tokenizer.imageTokenId,
+      this.maxSeqFor(this.detail),
+      lora,
+    );
     this.opts.lora = lora;
   }
 

@@ -73,7 +73,8 @@ export class SessionKeeper {
       dataset.version++; // views read before the restore are stale (length flags come with the model's limit)
       dataset.problems = [...d.problems];
       for (const id of d.reinject) dataset.update(id, { rejected: '' });
-      if (d.model?.kind === 'files') modelNote = `The model was the local folder "${d.model.name}": the browser cannot open a folder by itself, so choose it again.`;
+      if (d.model?.kind === 'files')
+        modelNote = `The model was the local folder "${d.model.name}": the browser cannot open a folder by itself, so choose it again.`;
       else model = d.model;
       if (d.found) void this.store.saveDataset(dataset);
     } catch (e) {
@@ -126,7 +127,9 @@ export class SessionKeeper {
     this.storedFeatures.clear();
     // Stored features are looked up one image at a time, when needed, whatever the cache's size.
     s.featureStore = async (image, blob) => {
-      const f = (await this.store.loadFeatures(this.derivedKey(s), [[image, blob]]).catch(() => new Map<string, Float32Array>())).get(image);
+      const f = (await this.store.loadFeatures(this.derivedKey(s), [[image, blob]]).catch(() => new Map<string, Float32Array>())).get(
+        image,
+      );
       if (f) {
         this.counters.featuresReused++;
         this.storedFeatures.add(`${s.detail}:${image}`);

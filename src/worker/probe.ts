@@ -38,7 +38,13 @@ export async function probeTimings(deps: ProbeDeps, ex: TrainExample, config: Tr
     const step = await timed(() =>
       engine.povidStep([{ chosen: ex.chosen, rejected: ex.rejected, noisyImage, reference: ex.reference }], {
         // The noise term's reference side decides whether the step runs the extra own-argmax pass.
-        loss: { beta: config.beta, mode, wText: config.wText, wNoise: config.wNoise, noiseReference: config.noiseReference ?? 'own-argmax' },
+        loss: {
+          beta: config.beta,
+          mode,
+          wText: config.wText,
+          wNoise: config.wNoise,
+          noiseReference: config.noiseReference ?? 'own-argmax',
+        },
         optimizer: { lr: 0 },
         zeroGrads: true,
         update: false,

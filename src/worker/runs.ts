@@ -4,7 +4,16 @@
 // and adapter files are stored apart, so listing runs never reads megabytes.
 import type { AdapterFiles } from '../export/peft';
 import { StorageQuotaError, type Checkpoint, type CheckpointStore } from '../povid/checkpoint';
-import { DEFAULT_TRAIN_CONFIG, type EvalMetrics, type HallucinationReport, type RunMetrics, type RunStatus, type RunSummary, type StepMetrics, type TrainConfig } from './api';
+import {
+  DEFAULT_TRAIN_CONFIG,
+  type EvalMetrics,
+  type HallucinationReport,
+  type RunMetrics,
+  type RunStatus,
+  type RunSummary,
+  type StepMetrics,
+  type TrainConfig,
+} from './api';
 import { listSome } from './session-store';
 import { isQuotaError, type StorageBackend } from './storage';
 
@@ -78,7 +87,10 @@ export function parseRun(v: unknown): RunRecord | { reason: string } {
   if (!config) return { reason: 'its settings cannot be read' };
   const history = Array.isArray(v.history) ? v.history.filter(isStep) : [];
   const evals = Array.isArray(v.evals) ? v.evals.filter(isEval) : [];
-  const model = isObj(v.model) && isStr(v.model.name) ? { name: v.model.name, baseModel: isStr(v.model.baseModel) ? v.model.baseModel : '', key: isStr(v.model.key) ? v.model.key : '' } : { name: 'unknown model', baseModel: '', key: '' };
+  const model =
+    isObj(v.model) && isStr(v.model.name)
+      ? { name: v.model.name, baseModel: isStr(v.model.baseModel) ? v.model.baseModel : '', key: isStr(v.model.key) ? v.model.key : '' }
+      : { name: 'unknown model', baseModel: '', key: '' };
   const last = history[history.length - 1];
   return {
     schema: RUN_SCHEMA,
@@ -104,7 +116,14 @@ export function parseRun(v: unknown): RunRecord | { reason: string } {
 }
 
 function parseCheckpoint(v: unknown): StoredCheckpoint | null {
-  if (!isObj(v) || !isNum(v.step) || !(v.params instanceof Float32Array) || !(v.adamM instanceof Float32Array) || !(v.adamV instanceof Float32Array)) return null;
+  if (
+    !isObj(v) ||
+    !isNum(v.step) ||
+    !(v.params instanceof Float32Array) ||
+    !(v.adamM instanceof Float32Array) ||
+    !(v.adamV instanceof Float32Array)
+  )
+    return null;
   return {
     step: v.step,
     microStep: isNum(v.microStep) ? v.microStep : v.step,
@@ -122,7 +141,11 @@ function parseCheckpoint(v: unknown): StoredCheckpoint | null {
  * as a run of this version: settings, metrics and the resumable state come over; that version
  * saved no records, so it can only resume on the same data dropped again.
  */
-export function runFromLegacyCheckpoint(v: unknown, number: number, now: string): { run: RunRecord; checkpoint: StoredCheckpoint } | { reason: string } {
+export function runFromLegacyCheckpoint(
+  v: unknown,
+  number: number,
+  now: string,
+): { run: RunRecord; checkpoint: StoredCheckpoint } | { reason: string } {
   const cp = parseCheckpoint(v);
   if (!cp || !isObj(v)) return { reason: 'its adapter state cannot be read' };
   const config = parseConfig(v.config);
@@ -192,7 +215,11 @@ export class RunBook {
       this.runs.set(r.id, r);
       this.nextNumber = Math.max(this.nextNumber, r.number + 1);
     }
-    this.dropped = bad.length ? [`${bad.length} saved run${bad.length === 1 ? '' : 's'} could not be read and ${bad.length === 1 ? 'was' : 'were'} dropped: ${listSome(bad)}.`] : [];
+    this.dropped = bad.length
+      ? [
+          `${bad.length} saved run${bad.length === 1 ? '' : 's'} could not be read and ${bad.length === 1 ? 'was' : 'were'} dropped: ${listSome(bad)}.`,
+        ]
+      : [];
     for (const r of interrupted) await this.write(r).catch(() => undefined);
     return this.list();
   }
@@ -241,7 +268,13 @@ export class RunBook {
     }
   }
 
-  async create(init: { config: TrainConfig; model: RunRecord['model']; datasetKey: string; trainRecords: number; totalSteps: number }): Promise<RunRecord> {
+  async create(init: {
+    config: TrainConfig;
+    model: RunRecord['model'];
+    datasetKey: string;
+    trainRecords: number;
+    totalSteps: number;
+  }): Promise<RunRecord> {
     const number = this.nextNumber++;
     const t = this.now();
     const r: RunRecord = {
@@ -291,11 +324,17 @@ export class RunBook {
     if (r.status === 'done') return 'it is finished';
     if (ctx.trainingRun === r.id) return 'it is training now';
     const c = cp === undefined ? await this.checkpoint(r.id) : cp;
-    if (!c) return r.config.checkpointEvery > 0 ? 'no checkpoint of it was stored (the storage was full, or it stopped before its first one)' : 'it had checkpoints turned off (Checkpoint every = 0)';
+    if (!c)
+      return r.config.checkpointEvery > 0
+        ? 'no checkpoint of it was stored (the storage was full, or it stopped before its first one)'
+        : 'it had checkpoints turned off (Checkpoint every = 0)';
     if (c.step >= c.totalSteps) return 'it is finished';
     if (!ctx.modelKey) return `load the model it was trained on first (${r.model.name})`;
     if (r.model.key && r.model.key !== ctx.modelKey) return `it was trained on ${r.model.name}: load that model to resume it`;
-    if (r.datasetKey !== ctx.datasetKey) return r.legacy ? 'drop the records it was trained on again (an earlier version did not save them)' : 'the records changed since it was saved (added, removed or edited): start a new run';
+    if (r.datasetKey !== ctx.datasetKey)
+      return r.legacy
+        ? 'drop the records it was trained on again (an earlier version did not save them)'
+        : 'the records changed since it was saved (added, removed or edited): start a new run';
     return null;
   }
 
@@ -345,12 +384,24 @@ export class RunBook {
       save: async (cp: Checkpoint) => {
         await before?.();
         const r = this.get(id);
-        const stored: StoredCheckpoint = { step: cp.step, microStep: cp.microStep, totalSteps: cp.totalSteps, params: cp.params, adamM: cp.adamM, adamV: cp.adamV, rngState: cp.rngState, savedAt: cp.savedAt };
+        const stored: StoredCheckpoint = {
+          step: cp.step,
+          microStep: cp.microStep,
+          totalSteps: cp.totalSteps,
+          params: cp.params,
+          adamM: cp.adamM,
+          adamV: cp.adamV,
+          rngState: cp.rngState,
+          savedAt: cp.savedAt,
+        };
         try {
           await this.db.put('checkpoints', [[id, stored]], `the checkpoint of run ${r.number} at step ${cp.step}`);
         } catch (e) {
           if (!isQuotaError(e)) throw e;
-          note(r, `its checkpoint at step ${cp.step} could not be stored (the storage is full); ${r.savedStep ? `the one at step ${r.savedStep} is kept` : 'no earlier one exists'}`);
+          note(
+            r,
+            `its checkpoint at step ${cp.step} could not be stored (the storage is full); ${r.savedStep ? `the one at step ${r.savedStep} is kept` : 'no earlier one exists'}`,
+          );
           await this.writeSoft(r);
           throw new StorageQuotaError(e);
         }
@@ -376,7 +427,10 @@ export class RunBook {
       r.notSaved = r.notSaved.filter((n) => !n.startsWith('its adapter'));
     } catch (e) {
       if (!isQuotaError(e)) throw e;
-      note(r, `its adapter at step ${step} could not be stored (the storage is full)${r.adapterStep ? `; the one of step ${r.adapterStep} is kept` : ''}: download it now`);
+      note(
+        r,
+        `its adapter at step ${step} could not be stored (the storage is full)${r.adapterStep ? `; the one of step ${r.adapterStep} is kept` : ''}: download it now`,
+      );
     }
   }
 
@@ -397,7 +451,9 @@ export class RunBook {
     if (!isObj(v) || !isObj(v.files)) return null;
     const config = v.files['adapter_config.json'];
     const weights = v.files['adapter_model.safetensors'];
-    return config instanceof Uint8Array && weights instanceof Uint8Array ? { 'adapter_config.json': config, 'adapter_model.safetensors': weights } : null;
+    return config instanceof Uint8Array && weights instanceof Uint8Array
+      ? { 'adapter_config.json': config, 'adapter_model.safetensors': weights }
+      : null;
   }
 
   async setReport(id: string, report: HallucinationReport): Promise<void> {

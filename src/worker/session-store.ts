@@ -53,12 +53,14 @@ const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFin
 export function parseRecord(v: unknown, seq: number): { record: StoredRecord; reinject: boolean } | { reason: string } {
   const r = isObj(v) && isObj(v.record) ? v.record : v;
   if (!isObj(r)) return { reason: 'not a record' };
-  for (const k of ['id', 'image', 'question', 'chosen'] as const) if (!isStr(r[k]) || (r[k] as string).trim() === '') return { reason: `no ${k}` };
+  for (const k of ['id', 'image', 'question', 'chosen'] as const)
+    if (!isStr(r[k]) || (r[k] as string).trim() === '') return { reason: `no ${k}` };
   const id = r.id as string;
   const userRejected = isStr(r.rejected) && r.rejected.trim() !== '' ? r.rejected : undefined;
-  const source = isObj(r.source) && isStr(r.source.file) && isNum(r.source.index)
-    ? { file: r.source.file, index: r.source.index, ...(isNum(r.source.line) ? { line: r.source.line } : {}) }
-    : { file: '(saved session)', index: seq };
+  const source =
+    isObj(r.source) && isStr(r.source.file) && isNum(r.source.index)
+      ? { file: r.source.file, index: r.source.index, ...(isNum(r.source.line) ? { line: r.source.line } : {}) }
+      : { file: '(saved session)', index: seq };
   const edits: Edit[] = Array.isArray(r.edits)
     ? r.edits.filter((e): e is Edit => isObj(e) && isStr(e.kind) && isNum(e.start) && isNum(e.end) && isStr(e.from) && isStr(e.to))
     : [];
@@ -73,7 +75,10 @@ export function parseRecord(v: unknown, seq: number): { record: StoredRecord; re
     ...(isStr(r.noisyAnswer) ? { noisyAnswer: r.noisyAnswer } : {}),
   };
   if (isStr(r.rejectedText) && r.rejectedText.trim() !== '' && (r.rejectedSource === 'user' || r.rejectedSource === 'injected'))
-    return { record: { ...base, rejectedText: r.rejectedText, rejectedSource: r.rejectedSource, edits: r.rejectedSource === 'user' ? [] : edits }, reinject: false };
+    return {
+      record: { ...base, rejectedText: r.rejectedText, rejectedSource: r.rejectedSource, edits: r.rejectedSource === 'user' ? [] : edits },
+      reinject: false,
+    };
   if (userRejected) return { record: { ...base, rejectedText: userRejected, rejectedSource: 'user', edits: [] }, reinject: false };
   // No usable dispreferred answer stored (an older layout): the injector makes it again.
   return { record: { ...base, rejectedText: '', rejectedSource: 'injected', edits: [] }, reinject: true };
@@ -82,7 +87,13 @@ export function parseRecord(v: unknown, seq: number): { record: StoredRecord; re
 export function parseModel(v: unknown): SavedModel | undefined {
   if (!isObj(v)) return undefined;
   if (v.kind === 'builtin') return { kind: 'builtin' };
-  if (v.kind === 'hub' && isStr(v.id)) return { kind: 'hub', id: v.id, ...(isStr(v.baseUrl) ? { baseUrl: v.baseUrl } : {}), ...(isStr(v.revision) ? { revision: v.revision } : {}) };
+  if (v.kind === 'hub' && isStr(v.id))
+    return {
+      kind: 'hub',
+      id: v.id,
+      ...(isStr(v.baseUrl) ? { baseUrl: v.baseUrl } : {}),
+      ...(isStr(v.revision) ? { revision: v.revision } : {}),
+    };
   if (v.kind === 'url' && isStr(v.url)) return { kind: 'url', url: v.url };
   if (v.kind === 'files' && isStr(v.name)) return { kind: 'files', name: v.name };
   return undefined;
@@ -90,7 +101,9 @@ export function parseModel(v: unknown): SavedModel | undefined {
 
 function parseProblems(v: unknown): Problem[] {
   if (!Array.isArray(v)) return [];
-  return v.filter((p): p is Problem => isObj(p) && isStr(p.file) && isStr(p.reason)).map((p) => ({ file: p.file, reason: p.reason, ...(isStr(p.record) ? { record: p.record } : {}) }));
+  return v
+    .filter((p): p is Problem => isObj(p) && isStr(p.file) && isStr(p.reason))
+    .map((p) => ({ file: p.file, reason: p.reason, ...(isStr(p.record) ? { record: p.record } : {}) }));
 }
 
 /** "a, b, c and 4 more". */
@@ -102,7 +115,15 @@ export function listSome(items: readonly string[], n = 4): string {
 const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 
 /** Identifies one model for cached features and reference log-probs (same files, same numbers). */
-export function modelKeyOf(m: { baseModel: string; name: string; layers: number; hidden: number; vocab: number; parameters: number; imageSeqLen: number }): string {
+export function modelKeyOf(m: {
+  baseModel: string;
+  name: string;
+  layers: number;
+  hidden: number;
+  vocab: number;
+  parameters: number;
+  imageSeqLen: number;
+}): string {
   return [m.baseModel, m.name, m.layers, m.hidden, m.vocab, m.parameters, m.imageSeqLen].join('|');
 }
 
@@ -211,11 +232,19 @@ export class SessionStore {
       parsed.push({ seq, ...p });
     }
     parsed.sort((a, b) => a.seq - b.seq);
-    if (bad.length) dropped.push(`${plural(bad.length, 'saved record')} could not be read and ${bad.length === 1 ? 'was' : 'were'} dropped: ${listSome(bad)}.`);
+    if (bad.length)
+      dropped.push(
+        `${plural(bad.length, 'saved record')} could not be read and ${bad.length === 1 ? 'was' : 'were'} dropped: ${listSome(bad)}.`,
+      );
     if (noImage.length)
-      dropped.push(`${plural(noImage.length, 'saved record')} came back without ${noImage.length === 1 ? 'its image' : 'their images'} (not stored, e.g. because the storage was full): ${listSome(noImage)}. Drop those images with their questions file again.`);
+      dropped.push(
+        `${plural(noImage.length, 'saved record')} came back without ${noImage.length === 1 ? 'its image' : 'their images'} (not stored, e.g. because the storage was full): ${listSome(noImage)}. Drop those images with their questions file again.`,
+      );
     const reinject = parsed.filter((p) => p.reinject).map((p) => p.record.id);
-    if (reinject.length) dropped.push(`${plural(reinject.length, 'record')} had no usable dispreferred answer saved; the injector made ${reinject.length === 1 ? 'it' : 'them'} again.`);
+    if (reinject.length)
+      dropped.push(
+        `${plural(reinject.length, 'record')} had no usable dispreferred answer saved; the injector made ${reinject.length === 1 ? 'it' : 'them'} again.`,
+      );
 
     for (const [k, b] of images) this.storedImages.set(k, b);
     // Entries of another schema are written again in this one at the next save.
@@ -223,7 +252,13 @@ export class SessionStore {
     for (const p of parsed) this.written.set(p.record.id, { json: stale ? '~' : JSON.stringify(p.record), seq: p.seq });
     let maxSeq = -1;
     for (const w of this.written.values()) maxSeq = Math.max(maxSeq, w.seq);
-    this.meta = { schema: SESSION_SCHEMA, model, problems, nextSeq: Math.max(isNum(meta.nextSeq) ? meta.nextSeq : 0, maxSeq + 1), savedAt: this.now() };
+    this.meta = {
+      schema: SESSION_SCHEMA,
+      model,
+      problems,
+      nextSeq: Math.max(isNum(meta.nextSeq) ? meta.nextSeq : 0, maxSeq + 1),
+      savedAt: this.now(),
+    };
     const usedImages = new Map([...parsed].map((p) => [p.record.image, images.get(p.record.image)!]));
     this.recordsTotal = parsed.length;
     this.imagesTotal = usedImages.size;
@@ -250,11 +285,16 @@ export class SessionStore {
   }
 
   private fail(e: unknown): void {
-    if (!isQuotaError(e)) this.otherFailure = `Saving failed: ${(e as Error)?.message ?? String(e)}. What is on the page works as before; it may not come back after a reload.`;
+    if (!isQuotaError(e))
+      this.otherFailure = `Saving failed: ${(e as Error)?.message ?? String(e)}. What is on the page works as before; it may not come back after a reload.`;
   }
 
   /** Writes what changed in the dataset (queued; never throws: see report()). */
-  saveDataset(d: { records: ReadonlyMap<string, StoredRecord>; images: ReadonlyMap<string, Blob>; problems: readonly Problem[] }): Promise<void> {
+  saveDataset(d: {
+    records: ReadonlyMap<string, StoredRecord>;
+    images: ReadonlyMap<string, Blob>;
+    problems: readonly Problem[];
+  }): Promise<void> {
     // Snapshot now: the caller keeps changing its maps.
     const records = [...d.records.values()].map((r) => ({ ...r }));
     const used = new Map<string, Blob>();
@@ -419,15 +459,34 @@ export class SessionStore {
           `${users !== undefined ? `The ${plural(users, 'record')} using ${keys.length === 1 ? 'it' : 'them'} will` : 'Records using them will'} not come back after a reload; everything works until then, training included.`,
       );
     }
-    if (this.unsavedRecords.size) notSaved.push(`${plural(this.unsavedRecords.size, 'record')} of ${this.recordsTotal} could not be stored (${listSome([...this.unsavedRecords])}): the storage is full.`);
-    if (this.featuresEvicted) notSaved.push(`Cached image features (${this.featuresEvicted}) were deleted to make room for your images: they are computed again when needed.`);
-    if (this.unsavedFeatures) notSaved.push(`Image features of ${plural(this.unsavedFeatures, 'image')} could not be stored: after a reload they are computed again.`);
-    if (this.unsavedReferences) notSaved.push(`Reference log-probs of ${plural(this.unsavedReferences, 'record')} could not be stored: after a reload they are computed again.`);
+    if (this.unsavedRecords.size)
+      notSaved.push(
+        `${plural(this.unsavedRecords.size, 'record')} of ${this.recordsTotal} could not be stored (${listSome([...this.unsavedRecords])}): the storage is full.`,
+      );
+    if (this.featuresEvicted)
+      notSaved.push(
+        `Cached image features (${this.featuresEvicted}) were deleted to make room for your images: they are computed again when needed.`,
+      );
+    if (this.unsavedFeatures)
+      notSaved.push(
+        `Image features of ${plural(this.unsavedFeatures, 'image')} could not be stored: after a reload they are computed again.`,
+      );
+    if (this.unsavedReferences)
+      notSaved.push(
+        `Reference log-probs of ${plural(this.unsavedReferences, 'record')} could not be stored: after a reload they are computed again.`,
+      );
     if (this.otherFailure) notSaved.push(this.otherFailure);
     const [features, references] = await Promise.all([this.db.keys('features'), this.db.keys('references')]);
     const savedRecords = [...this.written.values()].filter((w) => w.json !== '').length;
     return {
-      saved: { records: savedRecords, images: this.storedImages.size, features: features.length, references: references.length, runs: 0, adapters: 0 },
+      saved: {
+        records: savedRecords,
+        images: this.storedImages.size,
+        features: features.length,
+        references: references.length,
+        runs: 0,
+        adapters: 0,
+      },
       total: { records: this.recordsTotal, images: this.imagesTotal, runs: 0 },
       notSaved,
     };

@@ -82,7 +82,11 @@ export class MemoryBackend implements StorageBackend {
     return [...this.store(store).keys()];
   }
 
-  async put(store: StoreName, entries: [string, unknown][], what = `${entries.length} ${store} entr${entries.length === 1 ? 'y' : 'ies'}`): Promise<void> {
+  async put(
+    store: StoreName,
+    entries: [string, unknown][],
+    what = `${entries.length} ${store} entr${entries.length === 1 ? 'y' : 'ies'}`,
+  ): Promise<void> {
     const m = this.store(store);
     let next = this.usage;
     for (const [k, v] of entries) next += sizeOf(v) - sizeOf(m.get(k));
@@ -126,7 +130,8 @@ export class IndexedDbBackend implements StorageBackend {
       };
       open.onsuccess = () => resolve(open.result);
       open.onerror = () => reject(open.error);
-      open.onblocked = () => reject(new Error(`the saved session (IndexedDB "${name}") is held by another tab of this app: close it and reload`));
+      open.onblocked = () =>
+        reject(new Error(`the saved session (IndexedDB "${name}") is held by another tab of this app: close it and reload`));
     });
   }
 

@@ -60,7 +60,13 @@ class PovidWorker implements PovidWorkerApi {
   private ctx: GpuContext | null = null;
   private session: ModelSession | null = null;
   private choice: ModelChoice | null = null;
-  private dataset = new DatasetStore({ seed: DEFAULT_TRAIN_CONFIG.seed, strength: 0.5, heldoutFraction: DEFAULT_TRAIN_CONFIG.heldoutFraction, decodeImage, viewLimit: VIEW_SLICE });
+  private dataset = new DatasetStore({
+    seed: DEFAULT_TRAIN_CONFIG.seed,
+    strength: 0.5,
+    heldoutFraction: DEFAULT_TRAIN_CONFIG.heldoutFraction,
+    decodeImage,
+    viewLimit: VIEW_SLICE,
+  });
   private trainer: PovidTrainer | null = null;
   /** The saved session (IndexedDB): dataset, features, reference log-probs, runs. */
   private keeper = SessionKeeper.forThisContext();
@@ -115,16 +121,26 @@ class PovidWorker implements PovidWorkerApi {
     this.examples.clear();
     const c = DEFAULT_TRAIN_CONFIG;
     const lora = { r: c.loraRank, alpha: c.loraAlpha, targets: targetsOfProjections(c.loraTargets), seed: c.seed };
-    this.session = await ModelSession.load(ctx, choice, { maxSeq: MAX_SEQ, textBudget: TILES_TEXT_BUDGET, baseUrl: pageBase(), lora }, onProgress);
+    this.session = await ModelSession.load(
+      ctx,
+      choice,
+      { maxSeq: MAX_SEQ, textBudget: TILES_TEXT_BUDGET, baseUrl: pageBase(), lora },
+      onProgress,
+    );
     this.choice = choice;
     const s = this.session;
-    await this.dataset.setLimit({ model: s.summary.name, maxTokens: s.opts.maxSeq, length: (q, a) => s.tokenizer.buildExample(q, a, s.imageSeqLen).inputIds.length });
+    await this.dataset.setLimit({
+      model: s.summary.name,
+      maxTokens: s.opts.maxSeq,
+      length: (q, a) => s.tokenizer.buildExample(q, a, s.imageSeqLen).inputIds.length,
+    });
     this.keeper.modelLoaded(choice, s, replaced);
     return s.summary;
   }
 
   async setImageDetail(detail: ImageDetail): Promise<{ detail: ImageDetail; maxSeq: number }> {
-    if (detail !== 'single' && detail !== 'tiles') throw new TrainingError(`unknown image detail "${String(detail)}"; choose 'single' or 'tiles'`);
+    if (detail !== 'single' && detail !== 'tiles')
+      throw new TrainingError(`unknown image detail "${String(detail)}"; choose 'single' or 'tiles'`);
     const s = this.model();
     // The engine may be rebuilt: only once the GPU job that runs now (a generation, a probe) has ended.
     return this.gpuJobs.run(async () => {
@@ -141,7 +157,8 @@ class PovidWorker implements PovidWorkerApi {
   }
 
   async recordsSlice(start: number, end: number, version: number): Promise<RecordView[]> {
-    if (version !== this.dataset.version) throw new StaleViewError(`the dataset changed (view ${version}, now ${this.dataset.version}); read it again`);
+    if (version !== this.dataset.version)
+      throw new StaleViewError(`the dataset changed (view ${version}, now ${this.dataset.version}); read it again`);
     return this.dataset.slice(start, end);
   }
 
@@ -240,11 +257,19 @@ class PovidWorker implements PovidWorkerApi {
         },
       },
     );
-    return s.tokenizer.decode(res.tokens.filter((t) => !stops.has(t)), true).trim();
+    return s.tokenizer
+      .decode(
+        res.tokens.filter((t) => !stops.has(t)),
+        true,
+      )
+      .trim();
   }
 
   /** Image features of a record's image or a given image, noised when noiseStep is set. */
-  private async requestFeatures(s: ModelSession, req: { recordId?: string; image?: Blob; noiseStep?: number; seed?: number }): Promise<{ features: Float32Array; grid: ImageGrid }> {
+  private async requestFeatures(
+    s: ModelSession,
+    req: { recordId?: string; image?: Blob; noiseStep?: number; seed?: number },
+  ): Promise<{ features: Float32Array; grid: ImageGrid }> {
     let key: string;
     let blob: Blob;
     if (req.recordId) {
@@ -258,9 +283,10 @@ class PovidWorker implements PovidWorkerApi {
       throw new Error('pick a record image or drop an image to ask about');
     }
     const img = await s.image(key, blob);
-    const features = req.noiseStep !== undefined
-      ? await noisyFeatures(imageDeps(s), img.pixels, { t: req.noiseStep, seed: req.seed ?? 0, use: 0 })
-      : await s.imageFeatures(key, blob);
+    const features =
+      req.noiseStep !== undefined
+        ? await noisyFeatures(imageDeps(s), img.pixels, { t: req.noiseStep, seed: req.seed ?? 0, use: 0 })
+        : await s.imageFeatures(key, blob);
     return { features, grid: img.grid };
   }
 
@@ -277,7 +303,12 @@ class PovidWorker implements PovidWorkerApi {
     const s = this.model();
     return this.gpuJobs.run(async () => {
       const { features, grid } = await this.requestFeatures(s, req);
-      return scoreAnswers({ engine: s.engine, example: (q, a) => s.tokenizer.buildExample(q, a, s.imageSeqLen, grid) }, req.question, req.answers, features);
+      return scoreAnswers(
+        { engine: s.engine, example: (q, a) => s.tokenizer.buildExample(q, a, s.imageSeqLen, grid) },
+        req.question,
+        req.answers,
+        features,
+      );
     });
   }
 
@@ -319,13 +350,23 @@ class PovidWorker implements PovidWorkerApi {
   }
 
   /** The records' training examples, prepared once per record and kept until it is edited. */
-  private prepareExamples(s: ModelSession, ids: string[], onProgress?: (p: TrainProgress) => void, cancelled?: () => boolean): Promise<TrainExample[]> {
+  private prepareExamples(
+    s: ModelSession,
+    ids: string[],
+    onProgress?: (p: TrainProgress) => void,
+    cancelled?: () => boolean,
+  ): Promise<TrainExample[]> {
     const load = async (id: string) => {
       const r = this.dataset.get(id);
       return { id, image: r.image, blob: await this.image(id), question: r.question, chosen: r.chosen, rejected: r.rejectedText };
     };
     const probe = this.probeFor(s);
-    return prepareExamples(prepareDeps(s), ids, load, { cache: this.examples, onProgress, cancelled, secondsPerExample: probe ? probe.encodeMs / 1000 : undefined });
+    return prepareExamples(prepareDeps(s), ids, load, {
+      cache: this.examples,
+      onProgress,
+      cancelled,
+      secondsPerExample: probe ? probe.encodeMs / 1000 : undefined,
+    });
   }
 
   async train(
@@ -362,8 +403,12 @@ class PovidWorker implements PovidWorkerApi {
     onProgress?: (p: TrainProgress) => void,
   ): Promise<{ steps: number; stopped: 'done' | 'cancelled' }> {
     const s = this.model();
-    if (this.dataset.records.size === 0) throw new TrainingError('The dataset has no valid record yet: drop images with a questions-and-answers file first.');
-    if (this.dataset.usable().length === 0) throw new TrainingError(`Every record is too long for ${s.summary.name}'s context (see the problems above the table): shorten the answers first.`);
+    if (this.dataset.records.size === 0)
+      throw new TrainingError('The dataset has no valid record yet: drop images with a questions-and-answers file first.');
+    if (this.dataset.usable().length === 0)
+      throw new TrainingError(
+        `Every record is too long for ${s.summary.name}'s context (see the problems above the table): shorten the answers first.`,
+      );
     if (this.keeper.trainingRun) throw new TrainingError('A run is training already: pause or cancel it first.');
     validateTrainConfig(config);
     const ctx = await this.gpu();
@@ -386,7 +431,15 @@ class PovidWorker implements PovidWorkerApi {
     this.dataset.opts.seed = config.seed;
     this.dataset.opts.heldoutFraction = config.heldoutFraction;
     const split = this.dataset.split(config.seed, config.heldoutFraction);
-    const run = resume?.run ?? (await runs.create({ config, model: { name: s.summary.name, baseModel: s.baseModel, key: this.keeper.modelKey(s) }, datasetKey, trainRecords: split.train.length, totalSteps: totalOptimizerSteps(split.train.length, config) }));
+    const run =
+      resume?.run ??
+      (await runs.create({
+        config,
+        model: { name: s.summary.name, baseModel: s.baseModel, key: this.keeper.modelKey(s) },
+        datasetKey,
+        trainRecords: split.train.length,
+        totalSteps: totalOptimizerSteps(split.train.length, config),
+      }));
     this.keeper.trainingRun = run.id;
     let res: { steps: number; stopped: 'done' | 'cancelled' };
     try {
@@ -396,14 +449,26 @@ class PovidWorker implements PovidWorkerApi {
         for (const m of runs.metrics(run.id).history) onStep(m);
         for (const m of runs.metrics(run.id).evals) onEval?.(m);
       }
-      const prepared = await this.prepareExamples(s, [...split.train, ...split.heldout].map((r) => r.id), onProgress, () => this.control.cancel);
+      const prepared = await this.prepareExamples(
+        s,
+        [...split.train, ...split.heldout].map((r) => r.id),
+        onProgress,
+        () => this.control.cancel,
+      );
       const train = prepared.slice(0, split.train.length);
       const heldout = prepared.slice(split.train.length);
       await this.keeper.afterPrepare(s, this.dataset, prepared);
-      const store = runs.checkpointStore(run.id, (params) => this.keeper.adapterFiles(s, params), () => this.keeper.store.flush());
+      const store = runs.checkpointStore(
+        run.id,
+        (params) => this.keeper.adapterFiles(s, params),
+        () => this.keeper.store.flush(),
+      );
       // The probe's time per step seeds the ETA until a step has been timed.
       const probe = this.probeFor(s);
-      const secondsPerStep = probe ? estimateRun(probe, { trainRecords: train.length, heldoutRecords: 0, imagesToEncode: 0, referencesToCompute: 0 }, config).secondsPerStep : undefined;
+      const secondsPerStep = probe
+        ? estimateRun(probe, { trainRecords: train.length, heldoutRecords: 0, imagesToEncode: 0, referencesToCompute: 0 }, config)
+            .secondsPerStep
+        : undefined;
       const cb = {
         onStep: (m: StepMetrics) => {
           runs.step(run.id, m);
@@ -418,7 +483,13 @@ class PovidWorker implements PovidWorkerApi {
         onReference: (ex: TrainExample) => this.keeper.referenceComputed(s, this.dataset, ex),
       };
       const go = async (from: Checkpoint | null) => {
-        this.trainer = new PovidTrainer({ engine: s.engine, ...imageDeps(s), store, runId: run.id, decode: (ids) => s.tokenizer.decode(ids, true), secondsPerStep }, train, heldout, config, datasetKey);
+        this.trainer = new PovidTrainer(
+          { engine: s.engine, ...imageDeps(s), store, runId: run.id, decode: (ids) => s.tokenizer.decode(ids, true), secondsPerStep },
+          train,
+          heldout,
+          config,
+          datasetKey,
+        );
         if (this.control.pause) this.trainer.pause();
         if (this.control.cancel) this.trainer.cancel();
         return this.trainer.run(cb, from);
@@ -479,7 +550,12 @@ class PovidWorker implements PovidWorkerApi {
   }
 
   private runContext(): RunContext {
-    return { modelKey: this.session ? this.keeper.modelKey(this.session) : undefined, datasetKey: this.dataset.key(), activeRun: this.keeper.activeRun, trainingRun: this.keeper.trainingRun };
+    return {
+      modelKey: this.session ? this.keeper.modelKey(this.session) : undefined,
+      datasetKey: this.dataset.key(),
+      activeRun: this.keeper.activeRun,
+      trainingRun: this.keeper.trainingRun,
+    };
   }
 
   async restoreSession(): Promise<RestoredSession> {
@@ -512,9 +588,21 @@ class PovidWorker implements PovidWorkerApi {
   async runAdapter(id: string): Promise<{ zip: Uint8Array; files: { name: string; bytes: Uint8Array }[] }> {
     const run = this.keeper.runs.get(id);
     const files = await this.keeper.runs.adapter(id);
-    if (!files) throw new Error(`Run ${run.number} has no stored adapter${run.notSaved.length ? ` (${run.notSaved.join('; ')})` : ': it stopped before its first checkpoint'}.`);
+    if (!files)
+      throw new Error(
+        `Run ${run.number} has no stored adapter${run.notSaved.length ? ` (${run.notSaved.join('; ')})` : ': it stopped before its first checkpoint'}.`,
+      );
     const zip = zipAdapter(files);
-    return Comlink.transfer({ zip, files: [{ name: 'adapter_config.json', bytes: files['adapter_config.json'] }, { name: 'adapter_model.safetensors', bytes: files['adapter_model.safetensors'] }] }, [zip.buffer]);
+    return Comlink.transfer(
+      {
+        zip,
+        files: [
+          { name: 'adapter_config.json', bytes: files['adapter_config.json'] },
+          { name: 'adapter_model.safetensors', bytes: files['adapter_model.safetensors'] },
+        ],
+      },
+      [zip.buffer],
+    );
   }
 
   async deleteRun(id: string): Promise<RunSummary[]> {
@@ -542,7 +630,13 @@ class PovidWorker implements PovidWorkerApi {
     const files = peftFromEngine(lora.layout, await lora.get(), s.baseModel, s.decoderPrefix);
     const zip = zipAdapter(files);
     return Comlink.transfer(
-      { zip, files: [{ name: 'adapter_config.json', bytes: files['adapter_config.json'] }, { name: 'adapter_model.safetensors', bytes: files['adapter_model.safetensors'] }] },
+      {
+        zip,
+        files: [
+          { name: 'adapter_config.json', bytes: files['adapter_config.json'] },
+          { name: 'adapter_model.safetensors', bytes: files['adapter_model.safetensors'] },
+        ],
+      },
       [zip.buffer],
     );
   }
@@ -561,7 +655,10 @@ class PovidWorker implements PovidWorkerApi {
     const cfg = find('adapter_config.json');
     const weights = find('adapter_model.safetensors');
     if (!cfg || !weights) throw new Error('drop both adapter_config.json and adapter_model.safetensors (as exported) to load an adapter');
-    const { spec, matrices } = readPeftAdapter(new Uint8Array(await cfg.blob.arrayBuffer()), new Uint8Array(await weights.blob.arrayBuffer()));
+    const { spec, matrices } = readPeftAdapter(
+      new Uint8Array(await cfg.blob.arrayBuffer()),
+      new Uint8Array(await weights.blob.arrayBuffer()),
+    );
     const ctx = await this.gpu();
     await s.rebuildEngine(ctx, { r: spec.r, alpha: spec.alpha, targets: spec.targets, seed: s.opts.lora.seed });
     const values = new Map<string, Float32Array>();
@@ -578,10 +675,16 @@ class PovidWorker implements PovidWorkerApi {
     const noisy = new Map<string, Blob>();
     for (const r of records) {
       const blob = this.dataset.images.get(r.image);
-      if (blob && !noisy.has(r.image)) noisy.set(r.image, await noiseImageBlob(blob, DEFAULT_TRAIN_CONFIG.noiseStep, DEFAULT_TRAIN_CONFIG.seed));
+      if (blob && !noisy.has(r.image))
+        noisy.set(r.image, await noiseImageBlob(blob, DEFAULT_TRAIN_CONFIG.noiseStep, DEFAULT_TRAIN_CONFIG.seed));
     }
     const zip = await exportDataset(
-      records.map((r) => ({ ...r, rejected: r.rejectedSource === 'user' ? r.rejectedText : undefined, rejectedText: r.rejectedText, noisyImage: noisy.get(r.image) })),
+      records.map((r) => ({
+        ...r,
+        rejected: r.rejectedSource === 'user' ? r.rejectedText : undefined,
+        rejectedText: r.rejectedText,
+        noisyImage: noisy.get(r.image),
+      })),
       this.dataset.images,
       { baseModel: this.session?.hubId },
     );

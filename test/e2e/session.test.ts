@@ -37,7 +37,8 @@ async function waitTrained(page: Page, why: () => Promise<string>): Promise<void
 async function counters(page: Page): Promise<Record<string, number>> {
   const el = page.locator(tid('work-counters'));
   const out: Record<string, number> = {};
-  for (const k of ['reference-passes', 'references-reused', 'feature-encodings', 'features-reused']) out[k] = Number(await el.getAttribute(`data-${k}`));
+  for (const k of ['reference-passes', 'references-reused', 'feature-encodings', 'features-reused'])
+    out[k] = Number(await el.getAttribute(`data-${k}`));
   return out;
 }
 
@@ -78,7 +79,9 @@ describe.skipIf(!hasChromium)('a session that survives a reload, and runs kept s
     await page.click(tid('train-start'));
 
     // Two checkpoints stored, then pause (the step in flight finishes and is checkpointed too).
-    await expect.poll(async () => Number(await row(page, 1).getAttribute('data-saved-step')), { timeout: 480_000, interval: 500 }).toBeGreaterThanOrEqual(2);
+    await expect
+      .poll(async () => Number(await row(page, 1).getAttribute('data-saved-step')), { timeout: 480_000, interval: 500 })
+      .toBeGreaterThanOrEqual(2);
     await page.click(tid('train-pause'));
     // The stage line says so once the step in flight has ended (no step runs after it).
     await expect.poll(() => page.locator(tid('train-status')).textContent(), { timeout: 300_000 }).toMatch(/^Paused after step \d+ of \d+/);
@@ -105,7 +108,8 @@ describe.skipIf(!hasChromium)('a session that survives a reload, and runs kept s
     expect(savedStep).toBeLessThan(STEPS);
     expect(Number(lossBefore)).toBeGreaterThanOrEqual(savedStep);
     // The charts' history is back: one point per saved step.
-    for (const chart of ['chart-loss', 'chart-margins', 'chart-accuracy']) expect(await page.locator(tid(chart)).getAttribute('data-points'), chart).toBe(String(savedStep));
+    for (const chart of ['chart-loss', 'chart-margins', 'chart-accuracy'])
+      expect(await page.locator(tid(chart)).getAttribute('data-points'), chart).toBe(String(savedStep));
     expect(await page.locator(tid('session-note')).first().textContent()).toBe(
       `Restored from this browser: ${qa.length} records with ${images} images, 1 training run; the model loads by itself.`,
     );
@@ -122,13 +126,16 @@ describe.skipIf(!hasChromium)('a session that survives a reload, and runs kept s
     expect(await runRow.getAttribute('data-step')).toBe(String(STEPS));
     expect(await runRow.getAttribute('data-resumed-from')).toBe(String(savedStep));
     expect(await page.locator(tid('train-progress-text')).textContent()).toContain(`Step ${STEPS} of ${STEPS}`);
-    for (const chart of ['chart-loss', 'chart-margins', 'chart-accuracy']) expect(await page.locator(tid(chart)).getAttribute('data-points'), chart).toBe(String(STEPS));
-    await expect.poll(async () => counters(page), { timeout: 10_000 }).toMatchObject({
-      'reference-passes': 0,
-      'feature-encodings': 0,
-      'references-reused': qa.length,
-      'features-reused': images,
-    });
+    for (const chart of ['chart-loss', 'chart-margins', 'chart-accuracy'])
+      expect(await page.locator(tid(chart)).getAttribute('data-points'), chart).toBe(String(STEPS));
+    await expect
+      .poll(async () => counters(page), { timeout: 10_000 })
+      .toMatchObject({
+        'reference-passes': 0,
+        'feature-encodings': 0,
+        'references-reused': qa.length,
+        'features-reused': images,
+      });
     await screenshot(page, 'session-03-resumed-and-finished');
   });
 
@@ -150,7 +157,10 @@ describe.skipIf(!hasChromium)('a session that survives a reload, and runs kept s
     expect(await row(page, 1).getAttribute('data-status')).toBe('done');
 
     const download = async (n: number) => {
-      const [dl] = await Promise.all([page.waitForEvent('download', { timeout: 60_000 }), row(page, n).locator(tid('run-download')).click()]);
+      const [dl] = await Promise.all([
+        page.waitForEvent('download', { timeout: 60_000 }),
+        row(page, n).locator(tid('run-download')).click(),
+      ]);
       return { name: dl.suggestedFilename(), files: unzipSync(new Uint8Array(readFileSync(await dl.path()))) };
     };
     const a = await download(1);
@@ -229,11 +239,44 @@ describe.skipIf(!hasChromium)('a session saved by other versions of the app', ()
           tx.oncomplete = () => resolve();
           tx.onerror = () => reject(tx.error);
         });
-      const metrics = (step: number) => ({ step, totalSteps: 5, epoch: 0, loss: 0.69 - step / 100, rewardChosen: 0, rewardText: 0, rewardNoise: 0, marginText: step / 50, marginNoise: step / 80, accuracy: 0.5, gradNorm: 1, learningRate: 1e-5, tokensPerSecond: 1, etaSeconds: 1, exampleId: 'x', ms: { reference: 0, noisy: 0, forward: 0, backward: 0, optimizer: 0 } });
+      const metrics = (step: number) => ({
+        step,
+        totalSteps: 5,
+        epoch: 0,
+        loss: 0.69 - step / 100,
+        rewardChosen: 0,
+        rewardText: 0,
+        rewardNoise: 0,
+        marginText: step / 50,
+        marginNoise: step / 80,
+        accuracy: 0.5,
+        gradNorm: 1,
+        learningRate: 1e-5,
+        tokensPerSecond: 1,
+        etaSeconds: 1,
+        exampleId: 'x',
+        ms: { reference: 0, noisy: 0, forward: 0, backward: 0, optimizer: 0 },
+      });
       // The first version of the app: one checkpoint in "povid-checkpoints", no records.
       const old = await open('povid-checkpoints', (db) => db.createObjectStore('slots'));
       await put(old, 'slots', [
-        ['slot0', { runId: 'run', step: 2, microStep: 2, totalSteps: 5, config: { loraRank: 4, loraAlpha: 8, steps: 5 }, datasetKey: '1-0', params: new Float32Array(8), adamM: new Float32Array(8), adamV: new Float32Array(8), rngState: new Uint32Array(4), history: [metrics(1), metrics(2)], savedAt: '2025-01-02T03:04:05Z' }],
+        [
+          'slot0',
+          {
+            runId: 'run',
+            step: 2,
+            microStep: 2,
+            totalSteps: 5,
+            config: { loraRank: 4, loraAlpha: 8, steps: 5 },
+            datasetKey: '1-0',
+            params: new Float32Array(8),
+            adamM: new Float32Array(8),
+            adamV: new Float32Array(8),
+            rngState: new Uint32Array(4),
+            history: [metrics(1), metrics(2)],
+            savedAt: '2025-01-02T03:04:05Z',
+          },
+        ],
         ['latest', 0],
       ]);
       old.close();
@@ -244,7 +287,23 @@ describe.skipIf(!hasChromium)('a session saved by other versions of the app', ()
       await put(db, 'meta', [['session', { schema: 3, problems: [], model: { kind: 'files', name: 'my-smolvlm' }, fromTheFuture: true }]]);
       await put(db, 'images', [['sunny-hill.png', image]]);
       await put(db, 'records', [
-        ['kept', { seq: 0, record: { id: 'kept', image: 'sunny-hill.png', question: 'Describe the image.', chosen: 'A yellow sun above a green hill.', rejectedText: 'A yellow moon above a green hill.', rejectedSource: 'injected', edits: [], source: { file: 'qa.jsonl', index: 0 }, mood: 'new field' } }],
+        [
+          'kept',
+          {
+            seq: 0,
+            record: {
+              id: 'kept',
+              image: 'sunny-hill.png',
+              question: 'Describe the image.',
+              chosen: 'A yellow sun above a green hill.',
+              rejectedText: 'A yellow moon above a green hill.',
+              rejectedSource: 'injected',
+              edits: [],
+              source: { file: 'qa.jsonl', index: 0 },
+              mood: 'new field',
+            },
+          },
+        ],
         ['damaged', { seq: 1, record: { id: 'damaged', image: 'sunny-hill.png', chosen: 'no question here' } }],
         ['orphan', { seq: 2, record: { id: 'orphan', image: 'gone.png', question: 'Q?', chosen: 'A.' } }],
       ]);
@@ -275,7 +334,9 @@ describe.skipIf(!hasChromium)('a session saved by other versions of the app', ()
     await page.reload();
     await expect.poll(() => page.locator(tid('session')).getAttribute('data-restored'), { timeout: 30_000 }).toBe('true');
     await expect.poll(() => page.locator(tid('run-row')).count(), { timeout: 10_000 }).toBe(1);
-    expect((await page.locator(tid('session-note')).allTextContents()).join('\n')).not.toMatch(/earlier version|newer version|could not be read/);
+    expect((await page.locator(tid('session-note')).allTextContents()).join('\n')).not.toMatch(
+      /earlier version|newer version|could not be read/,
+    );
     expect(s.console.filter((l) => l.startsWith('pageerror'))).toEqual([]);
   });
 });

@@ -41,7 +41,10 @@ async function check(opts: EngineOptions, step: boolean) {
     const p = makePrompt(new Rng(5), TINY, 11, 4);
     const gen = await engine.generate({ tokens: p.prompt, image: { features: p.features } }, { maxNewTokens: 5 });
     expect(gen.tokens.length).toBe(5);
-    const stopped = await engine.generate({ tokens: p.prompt, image: { features: p.features } }, { maxNewTokens: 5, onToken: (_tok, i) => (i === 1 ? false : undefined) });
+    const stopped = await engine.generate(
+      { tokens: p.prompt, image: { features: p.features } },
+      { maxNewTokens: 5, onToken: (_tok, i) => (i === 1 ? false : undefined) },
+    );
     expect(stopped.stopReason).toBe('callback');
     expect(stopped.tokens).toEqual(gen.tokens.slice(0, 2));
     await ctx.sync();
@@ -59,6 +62,10 @@ async function check(opts: EngineOptions, step: boolean) {
 
 describe('engine memory report vs the GPU context count', () => {
   it('training engine with LoRA: creation, a POVID step, a forward pass and a generation', () =>
-    check({ maxBatch: 4, maxSeq: 32, lora: { r: 4, alpha: 8, targets: LORA_TARGETS, seed: 1 }, weightDtype: 'bf16', imageTokenId: IMAGE_TOKEN }, true));
-  it('engine without an adapter: creation and a generation', () => check({ maxBatch: 2, maxSeq: 24, lora: null, weightDtype: 'f32', imageTokenId: IMAGE_TOKEN }, false));
+    check(
+      { maxBatch: 4, maxSeq: 32, lora: { r: 4, alpha: 8, targets: LORA_TARGETS, seed: 1 }, weightDtype: 'bf16', imageTokenId: IMAGE_TOKEN },
+      true,
+    ));
+  it('engine without an adapter: creation and a generation', () =>
+    check({ maxBatch: 2, maxSeq: 24, lora: null, weightDtype: 'f32', imageTokenId: IMAGE_TOKEN }, false));
 });

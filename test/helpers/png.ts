@@ -10,7 +10,7 @@ export function decodePng(bytes: Uint8Array): { data: Uint8ClampedArray; width: 
   let height = 0;
   let channels = 0;
   const idat: Uint8Array[] = [];
-  for (let o = 8; o < bytes.length; ) {
+  for (let o = 8; o < bytes.length;) {
     const len = view.getUint32(o);
     const type = String.fromCharCode(...bytes.subarray(o + 4, o + 8));
     const body = bytes.subarray(o + 8, o + 8 + len);
@@ -18,7 +18,8 @@ export function decodePng(bytes: Uint8Array): { data: Uint8ClampedArray; width: 
       width = view.getUint32(o + 8);
       height = view.getUint32(o + 12);
       const [depth, colour, , , interlace] = body.subarray(8, 13);
-      if (depth !== 8 || (colour !== 2 && colour !== 6) || interlace !== 0) throw new Error(`unsupported PNG: depth ${depth}, colour type ${colour}, interlace ${interlace}`);
+      if (depth !== 8 || (colour !== 2 && colour !== 6) || interlace !== 0)
+        throw new Error(`unsupported PNG: depth ${depth}, colour type ${colour}, interlace ${interlace}`);
       channels = colour === 2 ? 3 : 4;
     } else if (type === 'IDAT') idat.push(body);
     else if (type === 'IEND') break;
@@ -38,10 +39,18 @@ export function decodePng(bytes: Uint8Array): { data: Uint8ClampedArray; width: 
       const c = i >= channels ? prev[i - channels] : 0;
       let p: number;
       switch (filter) {
-        case 0: p = 0; break;
-        case 1: p = a; break;
-        case 2: p = b; break;
-        case 3: p = (a + b) >> 1; break;
+        case 0:
+          p = 0;
+          break;
+        case 1:
+          p = a;
+          break;
+        case 2:
+          p = b;
+          break;
+        case 3:
+          p = (a + b) >> 1;
+          break;
         case 4: {
           const pa = Math.abs(b - c);
           const pb = Math.abs(a - c);
@@ -49,7 +58,8 @@ export function decodePng(bytes: Uint8Array): { data: Uint8ClampedArray; width: 
           p = pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
           break;
         }
-        default: throw new Error(`bad PNG row filter ${filter}`);
+        default:
+          throw new Error(`bad PNG row filter ${filter}`);
       }
       cur[i] = (src[i] + p) & 255;
     }

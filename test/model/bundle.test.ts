@@ -84,7 +84,9 @@ describe('loadModelBundle from a dropped folder', () => {
     folder.delete('onnx/vision_encoder_fp16.onnx');
     const error = await missingError(loadModelBundle(dropped(folder)));
     expect(error.paths).toEqual(['tokenizer.json', 'onnx/vision_encoder_fp16.onnx or onnx/vision_encoder.onnx']);
-    expect(error.message).toMatch(/the dropped folder is missing tokenizer.json, onnx\/vision_encoder_fp16.onnx or onnx\/vision_encoder.onnx\. Drop the complete model folder/);
+    expect(error.message).toMatch(
+      /the dropped folder is missing tokenizer.json, onnx\/vision_encoder_fp16.onnx or onnx\/vision_encoder.onnx\. Drop the complete model folder/,
+    );
 
     const noConfig = modelFolder();
     noConfig.delete('config.json');
@@ -111,8 +113,22 @@ describe('normaliseDroppedPaths', () => {
   it('strips the folder name, ./ and backslashes', () => {
     const b = new Blob([]);
     const paths = (m: Map<string, Blob>) => [...normaliseDroppedPaths(m).keys()];
-    expect(paths(new Map([['a/b/config.json', b], ['a/b/onnx\\v.onnx', b]]))).toEqual(['config.json', 'onnx/v.onnx']);
-    expect(paths(new Map([['./config.json', b], ['x/y', b]]))).toEqual(['config.json', 'x/y']);
+    expect(
+      paths(
+        new Map([
+          ['a/b/config.json', b],
+          ['a/b/onnx\\v.onnx', b],
+        ]),
+      ),
+    ).toEqual(['config.json', 'onnx/v.onnx']);
+    expect(
+      paths(
+        new Map([
+          ['./config.json', b],
+          ['x/y', b],
+        ]),
+      ),
+    ).toEqual(['config.json', 'x/y']);
   });
 });
 
@@ -140,11 +156,21 @@ describe('vision encoder exports of a real folder (the built-in model)', () => {
   const garbage = (n: number) => new Uint8Array(n).map((_, i) => (i * 131 + 7) & 255);
 
   it('downloads the first present variant and keeps the rest as fallbacks, in order', async () => {
-    const b = await loadModelBundle(folder(() => undefined), { visionEncoder: ['fp16', 'fp32', 'q4'] });
+    const b = await loadModelBundle(
+      folder(() => undefined),
+      { visionEncoder: ['fp16', 'fp32', 'q4'] },
+    );
     expect([b.visionVariant, b.visionOnnxPath, b.visionFallbacks]).toEqual(['fp16', 'onnx/vision_encoder_fp16.onnx', ['fp32', 'q4']]);
     expect(await b.readVisionEncoder('q4')).toBeUndefined();
     expect((await b.readVisionEncoder('fp32'))?.length).toBe(tiny.get('onnx/vision_encoder.onnx')!.length);
-    expect((await loadModelBundle(folder(() => undefined), { visionEncoder: 'fp32' })).visionFallbacks).toEqual([]);
+    expect(
+      (
+        await loadModelBundle(
+          folder(() => undefined),
+          { visionEncoder: 'fp32' },
+        )
+      ).visionFallbacks,
+    ).toEqual([]);
     expect(b.preprocessorConfigJson).toMatchObject({ do_image_splitting: true, size: { longest_edge: 2048 } });
   });
 
@@ -174,7 +200,11 @@ describe('vision encoder exports of a real folder (the built-in model)', () => {
     const err = await openBundleVisionEncoder(b, { backends: ['wasm'], source: 'the dropped folder' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(VisionEncoderUnavailableError);
     const e = err as VisionEncoderUnavailableError;
-    expect(e.failures.map((f) => f.path)).toEqual(['onnx/vision_encoder_fp16.onnx', 'onnx/vision_encoder.onnx', 'onnx/vision_encoder_q4.onnx']);
+    expect(e.failures.map((f) => f.path)).toEqual([
+      'onnx/vision_encoder_fp16.onnx',
+      'onnx/vision_encoder.onnx',
+      'onnx/vision_encoder_q4.onnx',
+    ]);
     expect(e.message).toMatch(/^no vision encoder export of the dropped folder could be loaded/);
     for (const f of e.failures) expect(e.message).toContain(`${f.path} on wasm: `);
     expect(e.message).toMatch(/Download the folder again .*put the plain float32 export onnx\/vision_encoder.onnx/);

@@ -36,7 +36,12 @@ describe('toPixelValues', () => {
   });
 
   it('maps black to -1 and white to 1, per channel', () => {
-    const red = toPixelValues(raster(5, 5, () => [255, 0, 0, 255]), 5, 5, 4);
+    const red = toPixelValues(
+      raster(5, 5, () => [255, 0, 0, 255]),
+      5,
+      5,
+      4,
+    );
     expect(red.subarray(0, 16).every((v) => v === 1)).toBe(true);
     expect(red.subarray(16, 48).every((v) => v === -1)).toBe(true);
   });
@@ -98,7 +103,12 @@ describe('toPixelValues', () => {
       [100, 37, 16],
       [3, 11, 29],
     ]) {
-      const out = toPixelValues(raster(w, h, () => [51, 102, 204, 255]), w, h, s);
+      const out = toPixelValues(
+        raster(w, h, () => [51, 102, 204, 255]),
+        w,
+        h,
+        s,
+      );
       expect(out).toHaveLength(3 * s * s);
       for (let c = 0; c < 3; c++) {
         const want = norm([51, 102, 204][c]);
@@ -108,9 +118,19 @@ describe('toPixelValues', () => {
   });
 
   it('composites transparency over white', () => {
-    const out = toPixelValues(raster(1, 1, () => [0, 0, 0, 0]), 1, 1, 1);
+    const out = toPixelValues(
+      raster(1, 1, () => [0, 0, 0, 0]),
+      1,
+      1,
+      1,
+    );
     expect(Array.from(out)).toEqual([1, 1, 1]);
-    const half = toPixelValues(raster(1, 1, () => [0, 255, 0, 51]), 1, 1, 1); // 20% opaque green
+    const half = toPixelValues(
+      raster(1, 1, () => [0, 255, 0, 51]),
+      1,
+      1,
+      1,
+    ); // 20% opaque green
     expect(half[0]).toBeCloseTo(norm(0.8 * 255), 5);
     expect(half[1]).toBeCloseTo(1, 6);
   });
@@ -165,7 +185,10 @@ describe('decodeImage', () => {
           readonly height: number,
         ) {}
         getContext() {
-          return { drawImage: () => undefined, getImageData: (_x: number, _y: number, w: number, h: number) => ({ data, width: w, height: h }) };
+          return {
+            drawImage: () => undefined,
+            getImageData: (_x: number, _y: number, w: number, h: number) => ({ data, width: w, height: h }),
+          };
         }
       },
     );

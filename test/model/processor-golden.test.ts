@@ -25,7 +25,11 @@ interface GoldenCase {
   views: string;
   input_ids: number[];
 }
-const manifest = JSON.parse(readFileSync(join(GOLDEN, 'manifest.json'), 'utf8')) as { transformers: string; image_seq_len: number; cases: GoldenCase[] };
+const manifest = JSON.parse(readFileSync(join(GOLDEN, 'manifest.json'), 'utf8')) as {
+  transformers: string;
+  image_seq_len: number;
+  cases: GoldenCase[];
+};
 
 const model = buildTinyModel();
 const cfg = parseImageProcessorConfig(JSON.parse(new TextDecoder().decode(model.get('preprocessor_config.json'))), 512);

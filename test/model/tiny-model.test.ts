@@ -135,7 +135,9 @@ describe('tiny model folder', () => {
     expect(q.std).toBeGreaterThan(0.05);
     expect(q.std).toBeLessThan(0.25);
     // Different tensors get different streams.
-    expect(stats('model.text_model.layers.0.self_attn.k_proj.weight').mean).not.toBe(stats('model.text_model.layers.1.self_attn.k_proj.weight').mean);
+    expect(stats('model.text_model.layers.0.self_attn.k_proj.weight').mean).not.toBe(
+      stats('model.text_model.layers.1.self_attn.k_proj.weight').mean,
+    );
   });
 
   it('the ONNX tower carries the same (bf16-exact) weights as the safetensors vision tensors', async () => {
@@ -164,7 +166,9 @@ describe('tiny model folder', () => {
     expect(merges.at(-1)).toBe('');
     expect(merges.slice(1, -1)).toEqual(tj.model.merges);
     const added: Record<string, number> = await readJson('added_tokens.json');
-    const fromTokenizer = Object.fromEntries(tj.added_tokens.filter((t: { id: number }) => t.id >= 49152).map((t: { id: number; content: string }) => [t.content, t.id]));
+    const fromTokenizer = Object.fromEntries(
+      tj.added_tokens.filter((t: { id: number }) => t.id >= 49152).map((t: { id: number; content: string }) => [t.content, t.id]),
+    );
     expect(added).toEqual(fromTokenizer);
     expect(Object.keys(added)).toEqual(Object.keys(added).sort());
     expect(Object.keys(added)).toHaveLength(128);
@@ -180,7 +184,9 @@ describe('tiny model folder', () => {
     expect(tc).toMatchObject({ bos_token: '<|im_start|>', eos_token: '<end_of_utterance>', pad_token: '<|im_end|>' });
     expect(Object.keys(tj.model.vocab)).toHaveLength(49152);
     const tok = ChatTokenizer.fromJson(tj, tc, ct);
-    expect([tok.tokenToId('<|im_start|>'), tok.padId, tok.tokenToId('<global-img>'), tok.tokenToId('<row_4_col_4>')]).toEqual([1, 2, 49152, 49174]);
+    expect([tok.tokenToId('<|im_start|>'), tok.padId, tok.tokenToId('<global-img>'), tok.tokenToId('<row_4_col_4>')]).toEqual([
+      1, 2, 49152, 49174,
+    ]);
     expect([tok.fakeImageTokenId, tok.imageTokenId, tok.eosId]).toEqual([49189, 49190, 49279]);
     expect(tok.tokenToId('<row_1_col_1>')).toBe(49153);
   });

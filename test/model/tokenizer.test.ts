@@ -70,17 +70,27 @@ describe('encode / decode', () => {
 describe('chat template', () => {
   it('renders the SmolVLM layout before expansion', () => {
     const t = new ChatTemplate(SMOLVLM_CHAT_TEMPLATE);
-    expect(t.render([{ role: 'user', text: Q, image: true }], true)).toBe('<|im_start|>User:<image>What is in the picture?<end_of_utterance>\nAssistant:');
-    expect(t.render([{ role: 'user', text: Q }], true)).toBe('<|im_start|>User: What is in the picture?<end_of_utterance>\nAssistant:');
-    expect(t.render([{ role: 'user', text: Q, image: true }, { role: 'assistant', text: 'A dog.' }], false)).toBe(
-      '<|im_start|>User:<image>What is in the picture?<end_of_utterance>\nAssistant: A dog.<end_of_utterance>\n',
+    expect(t.render([{ role: 'user', text: Q, image: true }], true)).toBe(
+      '<|im_start|>User:<image>What is in the picture?<end_of_utterance>\nAssistant:',
     );
+    expect(t.render([{ role: 'user', text: Q }], true)).toBe('<|im_start|>User: What is in the picture?<end_of_utterance>\nAssistant:');
+    expect(
+      t.render(
+        [
+          { role: 'user', text: Q, image: true },
+          { role: 'assistant', text: 'A dog.' },
+        ],
+        false,
+      ),
+    ).toBe('<|im_start|>User:<image>What is in the picture?<end_of_utterance>\nAssistant: A dog.<end_of_utterance>\n');
   });
 
   it('renderPrompt expands the single image placeholder as the processor does without splitting', () => {
     const p = tok.renderPrompt(Q, { imageSeqLen: 64, withImage: true });
     expect(p).toBe(`<|im_start|>User:${EXPANDED_IMAGE}What is in the picture?<end_of_utterance>\nAssistant:`);
-    expect(tok.renderPrompt(Q, { imageSeqLen: 64, withImage: false })).toBe('<|im_start|>User: What is in the picture?<end_of_utterance>\nAssistant:');
+    expect(tok.renderPrompt(Q, { imageSeqLen: 64, withImage: false })).toBe(
+      '<|im_start|>User: What is in the picture?<end_of_utterance>\nAssistant:',
+    );
 
     const ids = tok.encode(p);
     const user = tok.encode('User:');
@@ -91,7 +101,9 @@ describe('chat template', () => {
 
   it('takes the template from tokenizer_config.json when chat_template.json is absent', () => {
     const fromConfig = ChatTokenizer.fromJson(tokenizerJson, tokenizerConfig);
-    expect(fromConfig.renderPrompt(Q, { imageSeqLen: 64, withImage: true })).toBe(tok.renderPrompt(Q, { imageSeqLen: 64, withImage: true }));
+    expect(fromConfig.renderPrompt(Q, { imageSeqLen: 64, withImage: true })).toBe(
+      tok.renderPrompt(Q, { imageSeqLen: 64, withImage: true }),
+    );
     const { chat_template: _, ...noTemplate } = tokenizerConfig;
     expect(() => ChatTokenizer.fromJson(tokenizerJson, noTemplate)).toThrow(ChatTemplateError);
   });
@@ -172,7 +184,7 @@ describe('tiled images', () => {
   const answer = 'A red house.';
   const grid = { rows: 3, cols: 4 };
 
-  it("expands the placeholder as Idefics3Processor does: tiles with <row_r_col_c>, a newline per row, then the global view", () => {
+  it('expands the placeholder as Idefics3Processor does: tiles with <row_r_col_c>, a newline per row, then the global view', () => {
     const p = tok.renderPrompt(Q, { imageSeqLen: 2, withImage: true, grid: { rows: 2, cols: 2 } });
     const I = '<image><image>';
     const F = '<fake_token_around_image>';
@@ -203,7 +215,9 @@ describe('tiled images', () => {
   });
 
   it('refuses a grid the tokenizer has no tile tokens for, and a sequence past the limit, naming it and what to choose', () => {
-    expect(() => tok.renderPrompt(Q, { imageSeqLen: 64, withImage: true, grid: { rows: 7, cols: 2 } })).toThrow(/no <row_7_col_1> token.*one 512 view/);
+    expect(() => tok.renderPrompt(Q, { imageSeqLen: 64, withImage: true, grid: { rows: 7, cols: 2 } })).toThrow(
+      /no <row_7_col_1> token.*one 512 view/,
+    );
     const ex = tok.buildExample(Q, answer, 64, grid);
     expect(() => checkSequenceLength(ex, 64, grid, ex.inputIds.length, 'maximum sequence length')).not.toThrow();
     let err: unknown;
@@ -214,6 +228,8 @@ describe('tiled images', () => {
     }
     expect(err).toBeInstanceOf(SequenceLengthError);
     expect((err as SequenceLengthError).limit).toBe(512);
-    expect((err as Error).message).toMatch(/more than the engine's maximum sequence length of 512: the image split into 3 x 4 tiles plus the global view takes 13 x 64 = 832 image tokens.*'one 512 view \(fast\)'/);
+    expect((err as Error).message).toMatch(
+      /more than the engine's maximum sequence length of 512: the image split into 3 x 4 tiles plus the global view takes 13 x 64 = 832 image tokens.*'one 512 view \(fast\)'/,
+    );
   });
 });

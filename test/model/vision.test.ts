@@ -25,7 +25,8 @@ function visionForwardReference(w: TinyVisionWeights, pixels: Float32Array): Flo
         let acc = w.patchBias[d];
         for (let c = 0; c < 3; c++)
           for (let ky = 0; ky < P; ky++)
-            for (let kx = 0; kx < P; kx++) acc += w.patchWeight[((d * 3 + c) * P + ky) * P + kx] * pixels[(c * S + py * P + ky) * S + px * P + kx];
+            for (let kx = 0; kx < P; kx++)
+              acc += w.patchWeight[((d * 3 + c) * P + ky) * P + kx] * pixels[(c * S + py * P + ky) * S + px * P + kx];
         x[n * D + d] = acc + w.positionEmbedding[n * D + d];
       }
     }
@@ -137,7 +138,9 @@ describe('tiny vision_encoder.onnx', () => {
     const io = (v: (typeof m.graph.input)[number]) => ({
       name: v.name,
       type: v.type.tensor_type.elem_type,
-      dims: v.type.tensor_type.shape.dim.map((d) => ('dim_param' in d && d.dim_param ? d.dim_param : (d as { dim_value: number }).dim_value)),
+      dims: v.type.tensor_type.shape.dim.map((d) =>
+        'dim_param' in d && d.dim_param ? d.dim_param : (d as { dim_value: number }).dim_value,
+      ),
     });
     expect(m.graph.input.map(io)).toEqual([
       { name: 'pixel_values', type: OnnxDataType.FLOAT, dims: ['batch_size', 'num_images', 3, 512, 512] },
@@ -236,7 +239,10 @@ describe('the float16-I/O export (onnx/vision_encoder_fp16.onnx)', () => {
   });
 
   it('reads the element types from the session and gives the fp32 features within f16 rounding', async () => {
-    const [e32, e16] = await Promise.all([VisionEncoder.create(fp32, { executionProvider: 'wasm' }), VisionEncoder.create(fp16, { executionProvider: 'wasm' })]);
+    const [e32, e16] = await Promise.all([
+      VisionEncoder.create(fp32, { executionProvider: 'wasm' }),
+      VisionEncoder.create(fp16, { executionProvider: 'wasm' }),
+    ]);
     try {
       expect([e32.inputType, e32.outputType]).toEqual(['float32', 'float32']);
       expect([e16.inputType, e16.outputType]).toEqual(['float16', 'float16']);
@@ -284,7 +290,10 @@ describe('image_features layouts and symbolic dimensions', () => {
     const bare = await VisionEncoder.create(toyEncoder(), { executionProvider: 'wasm' });
     expect([bare.imageSize, bare.imageSeqLen, bare.hidden]).toEqual([512, 64, C]);
     await bare.dispose();
-    const enc = await VisionEncoder.create(toyEncoder(), { executionProvider: 'wasm', expect: { hidden: C, imageSeqLen: L, imageSize: S } });
+    const enc = await VisionEncoder.create(toyEncoder(), {
+      executionProvider: 'wasm',
+      expect: { hidden: C, imageSeqLen: L, imageSize: S },
+    });
     try {
       expect([enc.imageSize, enc.imageSeqLen, enc.hidden]).toEqual([S, L, C]);
       const views = new Float32Array(2 * 3 * S * S).map((_, i) => Math.cos(i * 0.11));
@@ -304,7 +313,9 @@ describe('image_features layouts and symbolic dimensions', () => {
 
   it("refuses a config that contradicts the export's fixed sizes", async () => {
     const onnx = buildVisionOnnx(tinyVisionWeights());
-    await expect(VisionEncoder.create(onnx, { executionProvider: 'wasm', expect: { hidden: 576 } })).rejects.toThrow(/feature width .* is 64 but the model's config says 576/);
+    await expect(VisionEncoder.create(onnx, { executionProvider: 'wasm', expect: { hidden: 576 } })).rejects.toThrow(
+      /feature width .* is 64 but the model's config says 576/,
+    );
   });
 });
 
@@ -333,7 +344,12 @@ describe('openVisionEncoder: variants in turn', () => {
   });
 
   it('takes the next backend before the next file', async () => {
-    const opened = await openVisionEncoder({ first: { variant: 'fp16', bytes: fp16 }, fallbacks: [], read: async () => undefined, backends: ['webgpu', 'wasm'] });
+    const opened = await openVisionEncoder({
+      first: { variant: 'fp16', bytes: fp16 },
+      fallbacks: [],
+      read: async () => undefined,
+      backends: ['webgpu', 'wasm'],
+    });
     try {
       // Node has no WebGPU for onnxruntime-web: the fp16 file runs on wasm.
       expect([opened.variant, opened.backend]).toEqual(['fp16', 'wasm']);
@@ -354,7 +370,9 @@ describe('openVisionEncoder: variants in turn', () => {
     expect(err).toBeInstanceOf(VisionEncoderUnavailableError);
     const e = err as VisionEncoderUnavailableError;
     expect(e.failures.map((f) => f.path)).toEqual(['onnx/vision_encoder_fp16.onnx', 'onnx/vision_encoder.onnx']);
-    expect(e.message).toMatch(/no vision encoder export of the dropped folder could be loaded \(the dropped folder has none of onnx\/vision_encoder_q4.onnx\)/);
+    expect(e.message).toMatch(
+      /no vision encoder export of the dropped folder could be loaded \(the dropped folder has none of onnx\/vision_encoder_q4.onnx\)/,
+    );
     expect(e.message).toMatch(/Tried onnx\/vision_encoder_fp16.onnx on wasm: .*; onnx\/vision_encoder.onnx on wasm: /);
     expect(e.message).toMatch(/Download the folder again .* or put the plain float32 export onnx\/vision_encoder.onnx/);
   });

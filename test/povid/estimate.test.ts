@@ -15,7 +15,11 @@ describe('run estimate', () => {
   });
 
   it('adds steps, preparation and evaluations', () => {
-    const e = estimateRun(probe, { trainRecords: 9, heldoutRecords: 1, imagesToEncode: 10, referencesToCompute: 9 }, { steps: 0, epochs: 2, gradAccumulation: 1, evalEvery: 10, lossMode: 'povid' });
+    const e = estimateRun(
+      probe,
+      { trainRecords: 9, heldoutRecords: 1, imagesToEncode: 10, referencesToCompute: 9 },
+      { steps: 0, epochs: 2, gradAccumulation: 1, evalEvery: 10, lossMode: 'povid' },
+    );
     expect(e.steps).toBe(18);
     expect(e.secondsPerStep).toBeCloseTo(1.0, 12); // step + noisy image
     expect(e.prepareSeconds).toBeCloseTo(10 * 0.1 + 9 * 0.2, 12);

@@ -6,7 +6,16 @@ import { ChatTokenizer } from '../../src/model/tokenizer';
 import { VisionEncoder } from '../../src/model/vision';
 import { noisyPixels } from '../../src/povid/noise';
 import type { TrainProgress } from '../../src/povid/config';
-import { ExampleError, noisyFeatures, povidExample, prepareExample, prepareExamples, type ExampleSource, type ImageDeps, type PrepareDeps } from '../../src/povid/prepare';
+import {
+  ExampleError,
+  noisyFeatures,
+  povidExample,
+  prepareExample,
+  prepareExamples,
+  type ExampleSource,
+  type ImageDeps,
+  type PrepareDeps,
+} from '../../src/povid/prepare';
 import { discImage, loadTinyBundle } from '../train/tiny-model';
 
 /** The Worker's sequence limit with one view per image. */
@@ -14,8 +23,20 @@ const MAX_SEQ = 384;
 const ONE_VIEW = { rows: 0, cols: 0 };
 
 const RECORDS: Omit<ExampleSource, 'blob'>[] = [
-  { id: 'r0', image: 'red.png', question: 'What is in the picture?', chosen: 'A red ball on a green lawn.', rejected: 'A red ball and a dog on a green lawn.' },
-  { id: 'r1', image: 'sun.png', question: 'Describe the image.', chosen: 'A yellow sun in a blue sky.', rejected: 'Two yellow suns in a blue sky.' },
+  {
+    id: 'r0',
+    image: 'red.png',
+    question: 'What is in the picture?',
+    chosen: 'A red ball on a green lawn.',
+    rejected: 'A red ball and a dog on a green lawn.',
+  },
+  {
+    id: 'r1',
+    image: 'sun.png',
+    question: 'Describe the image.',
+    chosen: 'A yellow sun in a blue sky.',
+    rejected: 'Two yellow suns in a blue sky.',
+  },
   { id: 'r2', image: 'red.png', question: 'What colour is the ball?', chosen: 'It is red.', rejected: 'It is blue.' },
 ];
 
@@ -238,7 +259,9 @@ describe('preparing examples', () => {
     expect(Array.from(ex.chosen.image!.positions!)).toEqual(Array.from(t.imagePositions));
     // One view's prompt is shorter by exactly the tile blocks.
     const single = tokenizer.buildExample(RECORDS[0].question, RECORDS[0].chosen, vision.imageSeqLen);
-    expect(t.inputIds.length - single.inputIds.length).toBe(tokenizer.imagePromptTokens(vision.imageSeqLen, grid) - tokenizer.imagePromptTokens(vision.imageSeqLen));
+    expect(t.inputIds.length - single.inputIds.length).toBe(
+      tokenizer.imagePromptTokens(vision.imageSeqLen, grid) - tokenizer.imagePromptTokens(vision.imageSeqLen),
+    );
     // The features of all three views, in the order of the <image> tokens.
     const features = await vision.encode(pixels);
     expect(features.length).toBe(3 * vision.imageSeqLen * vision.hidden);
@@ -252,7 +275,7 @@ describe('preparing examples', () => {
     expect(Array.from(noisy.noisyImage!)).toEqual(Array.from(await vision.encode(noisyPixels(pixels, 500, 7, 0))));
   });
 
-  it("refuses a record whose sequence is longer than the engine takes, naming it and the limit, before encoding its image", async () => {
+  it('refuses a record whose sequence is longer than the engine takes, naming it and the limit, before encoding its image', async () => {
     freshDeps();
     const single = tokenizer.buildExample(RECORDS[1].question, RECORDS[1].chosen, vision.imageSeqLen);
     const limit = single.inputIds.length - 1;
@@ -260,7 +283,11 @@ describe('preparing examples', () => {
     expect(err).toBeInstanceOf(ExampleError);
     const e = err as ExampleError;
     expect([e.recordId, e.image]).toEqual(['r1', 'sun.png']);
-    expect(e.message).toMatch(new RegExp(`^record "r1" \\(sun\\.png\\): the sequence is ${single.inputIds.length} tokens long, more than the engine's maximum sequence length of ${limit}`));
+    expect(e.message).toMatch(
+      new RegExp(
+        `^record "r1" \\(sun\\.png\\): the sequence is ${single.inputIds.length} tokens long, more than the engine's maximum sequence length of ${limit}`,
+      ),
+    );
     expect(e.message).toMatch(/shorten the question or answer/);
     expect(calls.features).toEqual([]);
 

@@ -14,7 +14,17 @@ import type { GpuContext } from '../../src/gpu';
 import { testGpu } from '../helpers/gpu';
 import { discImage, loadTinySession, type TinySession } from './tiny-model';
 
-const CONFIG: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, loraRank: 4, loraAlpha: 8, learningRate: 1e-2, warmupRatio: 0, steps: 4, seed: 3, evalEvery: 0, checkpointEvery: 0 };
+const CONFIG: TrainConfig = {
+  ...DEFAULT_TRAIN_CONFIG,
+  loraRank: 4,
+  loraAlpha: 8,
+  learningRate: 1e-2,
+  warmupRatio: 0,
+  steps: 4,
+  seed: 3,
+  evalEvery: 0,
+  checkpointEvery: 0,
+};
 
 type Event = { kind: 'progress'; p: TrainProgress; at: number } | { kind: 'step'; step: number };
 
@@ -34,7 +44,12 @@ describe('training progress on the built-in tiny model', () => {
     ].entries()) {
       const pixels = discImage(S, [220, 30 + 100 * i, 30], [40, 160, 60], 0.4, 0.5, 0.2);
       const features = await s.vision.encode(pixels);
-      data.push({ id: `ex${i}`, chosen: toSequence(s.tokenizer.buildExample(q, a, s.vision.imageSeqLen), features), rejected: toSequence(s.tokenizer.buildExample(q, b, s.vision.imageSeqLen), features), pixels });
+      data.push({
+        id: `ex${i}`,
+        chosen: toSequence(s.tokenizer.buildExample(q, a, s.vision.imageSeqLen), features),
+        rejected: toSequence(s.tokenizer.buildExample(q, b, s.vision.imageSeqLen), features),
+        pixels,
+      });
     }
   });
   afterAll(() => {
@@ -66,7 +81,11 @@ describe('training progress on the built-in tiny model', () => {
 
     const progress = events.flatMap((e) => (e.kind === 'progress' ? [e.p] : []));
     const reference = progress.filter((p) => p.phase === 'reference');
-    expect(reference.map((p) => [p.done, p.total])).toEqual([[0, 2], [1, 2], [2, 2]]);
+    expect(reference.map((p) => [p.done, p.total])).toEqual([
+      [0, 2],
+      [1, 2],
+      [2, 2],
+    ]);
     expect(reference[0].etaSeconds).toBeNull();
     expect(reference[1].etaSeconds).not.toBeNull();
     expect(reference[2].etaSeconds).toBe(0);
@@ -78,7 +97,11 @@ describe('training progress on the built-in tiny model', () => {
     expect(paused.done).toBe(1);
     // Nothing happened between "paused" and resume; the next event is step 2 starting.
     expect(resumeAt).toBe(pausedAt + 1);
-    expect(events[pausedAt + 1]).toEqual({ kind: 'progress', p: expect.objectContaining({ phase: 'training', done: 1 }), at: expect.any(Number) });
+    expect(events[pausedAt + 1]).toEqual({
+      kind: 'progress',
+      p: expect.objectContaining({ phase: 'training', done: 1 }),
+      at: expect.any(Number),
+    });
     const steps = events.flatMap((e, i) => (e.kind === 'step' ? [[e.step, i]] : []));
     expect(steps.map(([st]) => st)).toEqual([1, 2, 3, 4]);
     expect(steps.filter(([, i]) => i > pausedAt && i < resumeAt)).toEqual([]);
@@ -123,7 +146,12 @@ describe('training progress on the built-in tiny model', () => {
     const features = data[0].chosen.image!.features;
     const q = 'What is in the picture?';
     const answers = ['A red ball on a green lawn.', 'A blue ball.', ''];
-    const scores = await scoreAnswers({ engine: s.engine, example: (qq, a) => s.tokenizer.buildExample(qq, a, s.vision.imageSeqLen) }, q, answers, features);
+    const scores = await scoreAnswers(
+      { engine: s.engine, example: (qq, a) => s.tokenizer.buildExample(qq, a, s.vision.imageSeqLen) },
+      q,
+      answers,
+      features,
+    );
     expect(scores[2]).toMatchObject({ base: null, lora: null, error: 'the answer is empty' });
     for (const [i, a] of answers.slice(0, 2).entries()) {
       const ex = s.tokenizer.buildExample(q, a, s.vision.imageSeqLen);

@@ -14,7 +14,18 @@ import { testGpu } from '../helpers/gpu';
 import { decodePng } from '../helpers/png';
 import { loadTinySession, type TinySession } from './tiny-model';
 
-const CONFIG: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, loraRank: 4, loraAlpha: 8, learningRate: 1e-3, warmupRatio: 0, steps: 1, seed: 3, evalEvery: 0, checkpointEvery: 0, imageDetail: 'tiles' };
+const CONFIG: TrainConfig = {
+  ...DEFAULT_TRAIN_CONFIG,
+  loraRank: 4,
+  loraAlpha: 8,
+  learningRate: 1e-3,
+  warmupRatio: 0,
+  steps: 1,
+  seed: 3,
+  evalEvery: 0,
+  checkpointEvery: 0,
+  imageDetail: 'tiles',
+};
 
 describe('a POVID step with a tiled image', () => {
   let ctx: GpuContext;
@@ -76,7 +87,9 @@ describe('a POVID step with a tiled image', () => {
     expect(res).toEqual({ steps: 1, stopped: 'done' });
     expect(noisyViews).toBe(13); // the noisy image is tiled like the clean one
     const m = metrics[0];
-    console.log(`tiled POVID step: ${ex.chosen.tokens.length} tokens, loss ${m.loss}, grad norm ${m.gradNorm}, ${m.ms.forward + m.ms.backward} ms forward+backward`);
+    console.log(
+      `tiled POVID step: ${ex.chosen.tokens.length} tokens, loss ${m.loss}, grad norm ${m.gradNorm}, ${m.ms.forward + m.ms.backward} ms forward+backward`,
+    );
     expect(m.loss).toBeCloseTo(Math.log(2), 4); // B = 0 before the first update: policy == reference
     expect(Number.isFinite(m.gradNorm) && m.gradNorm > 0).toBe(true);
     const after = await s.engine.lora!.get();

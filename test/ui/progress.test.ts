@@ -10,12 +10,32 @@ function clock() {
   return { now: () => t, advance: (s: number) => (t += s * 1000) };
 }
 
-const stage = (phase: TrainProgress['phase'], done: number, total: number, etaSeconds: number | null = null, elapsedSeconds = 0): TrainProgress => ({ phase, done, total, elapsedSeconds, etaSeconds });
+const stage = (
+  phase: TrainProgress['phase'],
+  done: number,
+  total: number,
+  etaSeconds: number | null = null,
+  elapsedSeconds = 0,
+): TrainProgress => ({ phase, done, total, elapsedSeconds, etaSeconds });
 
 function metrics(step: number, totalSteps: number, etaSeconds: number, loss = 0.69): StepMetrics {
   return {
-    step, totalSteps, epoch: step / 2, loss, rewardChosen: 0, rewardText: 0, rewardNoise: 0, marginText: 0, marginNoise: 0, accuracy: 0.5,
-    gradNorm: 1, learningRate: 1e-4, tokensPerSecond: 10, etaSeconds, exampleId: 'r1', ms: { reference: 0, noisy: 0, forward: 0, backward: 0, optimizer: 0 },
+    step,
+    totalSteps,
+    epoch: step / 2,
+    loss,
+    rewardChosen: 0,
+    rewardText: 0,
+    rewardNoise: 0,
+    marginText: 0,
+    marginNoise: 0,
+    accuracy: 0.5,
+    gradNorm: 1,
+    learningRate: 1e-4,
+    tokensPerSecond: 10,
+    etaSeconds,
+    exampleId: 'r1',
+    ms: { reference: 0, noisy: 0, forward: 0, backward: 0, optimizer: 0 },
   };
 }
 

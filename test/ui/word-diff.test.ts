@@ -13,7 +13,7 @@ describe('word diff', () => {
     const t = "A dog's  red-ball, (two) cups… 3.5 kg";
     const pieces = splitWords(t);
     expect(pieces.map((p) => p.text).join('')).toBe(t);
-    expect(pieces.filter((p) => p.word).map((p) => p.text)).toEqual(["A", "dog's", 'red-ball', 'two', 'cups', '3', '5', 'kg']);
+    expect(pieces.filter((p) => p.word).map((p) => p.text)).toEqual(['A', "dog's", 'red-ball', 'two', 'cups', '3', '5', 'kg']);
   });
 
   it('marks the injected words and nothing else', () => {

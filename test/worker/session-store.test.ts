@@ -26,28 +26,64 @@ function rec(id: string, image: string, extra: Partial<StoredRecord> = {}): Stor
 const png = (n: number) => new Blob([new Uint8Array(n).fill(7)], { type: 'image/png' });
 
 function dataset(records: StoredRecord[], images: [string, Blob][]) {
-  return { records: new Map(records.map((r) => [r.id, r])), images: new Map(images), problems: [{ file: 'bad.json', reason: 'line 3: not JSON' }] };
+  return {
+    records: new Map(records.map((r) => [r.id, r])),
+    images: new Map(images),
+    problems: [{ file: 'bad.json', reason: 'line 3: not JSON' }],
+  };
 }
 
 const step = (n: number, total: number, loss = 0.69 - n * 0.01): StepMetrics => ({
-  step: n, totalSteps: total, epoch: n / 4, loss, rewardChosen: 0, rewardText: 0, rewardNoise: 0, marginText: 0.01 * n, marginNoise: 0.02 * n,
-  accuracy: 0.5, gradNorm: 1, learningRate: 1e-5, tokensPerSecond: 10, etaSeconds: 1, exampleId: 'a',
+  step: n,
+  totalSteps: total,
+  epoch: n / 4,
+  loss,
+  rewardChosen: 0,
+  rewardText: 0,
+  rewardNoise: 0,
+  marginText: 0.01 * n,
+  marginNoise: 0.02 * n,
+  accuracy: 0.5,
+  gradNorm: 1,
+  learningRate: 1e-5,
+  tokensPerSecond: 10,
+  etaSeconds: 1,
+  exampleId: 'a',
   ms: { reference: 0, noisy: 0, forward: 0, backward: 0, optimizer: 0 },
 });
 
 const cp = (step: number, total: number, history: StepMetrics[], value = step): Checkpoint => ({
-  runId: 'x', step, microStep: step, totalSteps: total, config: DEFAULT_TRAIN_CONFIG, datasetKey: 'd1',
-  params: new Float32Array([value, value + 0.5]), adamM: new Float32Array(2).fill(0.1), adamV: new Float32Array(2).fill(0.2),
-  rngState: new Uint32Array(4), history, savedAt: '2025-01-01T00:00:00Z',
+  runId: 'x',
+  step,
+  microStep: step,
+  totalSteps: total,
+  config: DEFAULT_TRAIN_CONFIG,
+  datasetKey: 'd1',
+  params: new Float32Array([value, value + 0.5]),
+  adamM: new Float32Array(2).fill(0.1),
+  adamV: new Float32Array(2).fill(0.2),
+  rngState: new Uint32Array(4),
+  history,
+  savedAt: '2025-01-01T00:00:00Z',
 });
 
-const adapter = (v: number) => ({ 'adapter_config.json': new TextEncoder().encode('{"r":4}'), 'adapter_model.safetensors': new Uint8Array([v, v, v]) });
+const adapter = (v: number) => ({
+  'adapter_config.json': new TextEncoder().encode('{"r":4}'),
+  'adapter_model.safetensors': new Uint8Array([v, v, v]),
+});
 
 describe('saved dataset', () => {
   it('brings back records in order, images, problems and the model, and writes only what changed', async () => {
     const db = new MemoryBackend();
     const a = new SessionStore(db);
-    const d = dataset([rec('b', '2.png'), rec('a', '1.png', { noisyAnswer: 'a blur' }), rec('c', '1.png')], [['1.png', png(10)], ['2.png', png(20)], ['unused.png', png(5)]]);
+    const d = dataset(
+      [rec('b', '2.png'), rec('a', '1.png', { noisyAnswer: 'a blur' }), rec('c', '1.png')],
+      [
+        ['1.png', png(10)],
+        ['2.png', png(20)],
+        ['unused.png', png(5)],
+      ],
+    );
     await a.saveModel({ kind: 'builtin' });
     await a.saveDataset(d);
     const writes = db.writes;
@@ -72,7 +108,13 @@ describe('saved dataset', () => {
   it('deletes removed records and stores a local folder by name only', async () => {
     const db = new MemoryBackend();
     const s = new SessionStore(db);
-    const d = dataset([rec('a', '1.png'), rec('b', '2.png')], [['1.png', png(1)], ['2.png', png(2)]]);
+    const d = dataset(
+      [rec('a', '1.png'), rec('b', '2.png')],
+      [
+        ['1.png', png(1)],
+        ['2.png', png(2)],
+      ],
+    );
     await s.saveDataset(d);
     d.records.delete('b');
     await s.saveModel({ kind: 'files', files: [{ path: 'm/config.json', blob: png(3) }] }, 'local folder m');
@@ -91,8 +133,13 @@ describe('saved dataset', () => {
 describe('saved sessions from other versions', () => {
   it('an older save: compatible records load, the rest is named as dropped', async () => {
     const db = new MemoryBackend();
-    await db.put('meta', [['session', { schema: 1, problems: 'not a list', model: { kind: 'hub', id: 'HuggingFaceTB/SmolVLM-256M-Instruct' } }]]);
-    await db.put('images', [['1.png', png(4)], ['2.png', 'not a blob']]);
+    await db.put('meta', [
+      ['session', { schema: 1, problems: 'not a list', model: { kind: 'hub', id: 'HuggingFaceTB/SmolVLM-256M-Instruct' } }],
+    ]);
+    await db.put('images', [
+      ['1.png', png(4)],
+      ['2.png', 'not a blob'],
+    ]);
     await db.put('records', [
       // schema 1 records had no rejectedText/edits: the injector makes them again
       ['old', { seq: 0, record: { id: 'old', image: '1.png', question: 'Q?', chosen: 'A cat.' } }],
@@ -138,22 +185,32 @@ describe('saved sessions from other versions', () => {
   });
 
   it('imports the single checkpoint of the earlier version as a run', async () => {
-    const old = { ...cp(3, 10, [step(1, 10), step(2, 10), step(3, 10)]), config: { ...DEFAULT_TRAIN_CONFIG, steps: 10, removedSetting: true } };
+    const old = {
+      ...cp(3, 10, [step(1, 10), step(2, 10), step(3, 10)]),
+      config: { ...DEFAULT_TRAIN_CONFIG, steps: 10, removedSetting: true },
+    };
     const got = runFromLegacyCheckpoint(old, 1, 'now');
     expect('run' in got && got.run).toMatchObject({ status: 'interrupted', savedStep: 3, totalSteps: 10, legacy: true, datasetKey: 'd1' });
     expect('run' in got && got.run.history.map((m) => m.step)).toEqual([1, 2, 3]);
     expect(runFromLegacyCheckpoint({ step: 1 }, 1, 'now')).toEqual({ reason: 'its adapter state cannot be read' });
-    expect(runFromLegacyCheckpoint({ ...old, config: { loraRank: 'sixteen' } }, 1, 'now')).toEqual({ reason: 'its settings cannot be read' });
+    expect(runFromLegacyCheckpoint({ ...old, config: { loraRank: 'sixteen' } }, 1, 'now')).toEqual({
+      reason: 'its settings cannot be read',
+    });
   });
 
   it('the Worker-side restore fills the dataset, re-injects, imports the old checkpoint once and never throws', async () => {
     const db = new MemoryBackend();
     await db.put('meta', [['session', { schema: 1, problems: [] }]]);
     await db.put('images', [['1.png', png(4)]]);
-    await db.put('records', [['old', { seq: 0, record: { id: 'old', image: '1.png', question: 'What colour is the ball?', chosen: 'The ball is red.' } }]]);
+    await db.put('records', [
+      ['old', { seq: 0, record: { id: 'old', image: '1.png', question: 'What colour is the ball?', chosen: 'The ball is red.' } }],
+    ]);
     await db.put('runs', [['junk', { id: 7 }]]);
     let legacyRemoved = 0;
-    const legacy: LegacySource = { read: async () => (legacyRemoved ? null : cp(2, 4, [step(1, 4), step(2, 4)])), remove: async () => void legacyRemoved++ };
+    const legacy: LegacySource = {
+      read: async () => (legacyRemoved ? null : cp(2, 4, [step(1, 4), step(2, 4)])),
+      remove: async () => void legacyRemoved++,
+    };
     const keeper = new SessionKeeper(db, legacy);
     const ds = new DatasetStore({ seed: 42, strength: 0.5, heldoutFraction: 0 });
     const got = await keeper.restore(ds, () => ({ datasetKey: ds.key() }));
@@ -186,14 +243,25 @@ describe('a full quota', () => {
   it('keeps what fits, names the images that did not, and the records come back without them', async () => {
     const db = new MemoryBackend(3000);
     const s = new SessionStore(db);
-    const d = dataset([rec('a', 'small.png'), rec('b', 'big.png'), rec('c', 'big.png')], [['small.png', png(200)], ['big.png', png(5000)]]);
+    const d = dataset(
+      [rec('a', 'small.png'), rec('b', 'big.png'), rec('c', 'big.png')],
+      [
+        ['small.png', png(200)],
+        ['big.png', png(5000)],
+      ],
+    );
     await s.saveDataset(d);
-    const report = await s.report({ records: [...d.records.values()].map((r) => ({ ...r, rejected: r.rejectedText, split: 'train' as const })), problems: [] });
+    const report = await s.report({
+      records: [...d.records.values()].map((r) => ({ ...r, rejected: r.rejectedText, split: 'train' as const })),
+      problems: [],
+    });
     expect(report.saved).toMatchObject({ records: 3, images: 1 });
     expect(report.total).toMatchObject({ records: 3, images: 2 });
     expect(report.notSaved).toHaveLength(1);
     expect(report.notSaved[0]).toMatch(/1 image of 2 could not be stored \(big\.png\)/);
-    expect(report.notSaved[0]).toMatch(/The 2 records using it will not come back after a reload; everything works until then, training included/);
+    expect(report.notSaved[0]).toMatch(
+      /The 2 records using it will not come back after a reload; everything works until then, training included/,
+    );
     const back = await new SessionStore(db).restore();
     expect(back.records.map((r) => r.id)).toEqual(['a']);
     expect(back.dropped.join('\n')).toMatch(/2 saved records came back without their images .*"b" \(big\.png\), "c" \(big\.png\)/);
@@ -204,7 +272,13 @@ describe('a full quota', () => {
     const one = sizeOf({ seq: 0, record: recs[0] });
     const db = new MemoryBackend(2 * one + 10);
     const s = new SessionStore(db);
-    await s.saveDataset(dataset(recs, [['1.png', png(100)], ['2.png', png(100)], ['3.png', png(100)]]));
+    await s.saveDataset(
+      dataset(recs, [
+        ['1.png', png(100)],
+        ['2.png', png(100)],
+        ['3.png', png(100)],
+      ]),
+    );
     expect(await db.keys('records')).toEqual(['a', 'b']);
     expect(await db.keys('images')).toEqual([]);
     const said = (await s.report()).notSaved.join('\n');
@@ -212,12 +286,18 @@ describe('a full quota', () => {
     expect(said).toMatch(/1 record of 3 could not be stored \(c\)/);
     // Room again (the user freed space): the next save stores what was missing.
     db.quotaBytes = Infinity;
-    await s.saveDataset(dataset(recs, [['1.png', png(100)], ['2.png', png(100)], ['3.png', png(100)]]));
+    await s.saveDataset(
+      dataset(recs, [
+        ['1.png', png(100)],
+        ['2.png', png(100)],
+        ['3.png', png(100)],
+      ]),
+    );
     expect((await s.report()).notSaved).toEqual([]);
     expect((await new SessionStore(db).restore()).records.map((r) => r.id)).toEqual(['a', 'b', 'c']);
   });
 
-  it('gives up cached features (they can be computed again) to keep the user\'s images', async () => {
+  it("gives up cached features (they can be computed again) to keep the user's images", async () => {
     const db = new MemoryBackend(6000);
     const s = new SessionStore(db);
     await s.saveFeatures('m', [['x.png', png(1), new Float32Array(1000)]]); // 4000 bytes
@@ -229,13 +309,21 @@ describe('a full quota', () => {
     expect(report.notSaved.join('\n')).toMatch(/Cached image features \(1\) were deleted to make room for your images/);
     // Features that do not fit are skipped and said; nothing throws.
     await s.saveFeatures('m', [['a.png', png(3000), new Float32Array(2000)]]);
-    expect((await s.report()).notSaved.join('\n')).toMatch(/Image features of 1 image could not be stored: after a reload they are computed again/);
+    expect((await s.report()).notSaved.join('\n')).toMatch(
+      /Image features of 1 image could not be stored: after a reload they are computed again/,
+    );
   });
 
-  it('a run\'s checkpoint that does not fit keeps the last good one; training carries on (StorageQuotaError)', async () => {
+  it("a run's checkpoint that does not fit keeps the last good one; training carries on (StorageQuotaError)", async () => {
     const db = new MemoryBackend();
     const book = new RunBook(db);
-    const run = await book.create({ config: { ...DEFAULT_TRAIN_CONFIG, steps: 4 }, model: { name: 'tiny', baseModel: 'b', key: 'k' }, datasetKey: 'd1', trainRecords: 2, totalSteps: 4 });
+    const run = await book.create({
+      config: { ...DEFAULT_TRAIN_CONFIG, steps: 4 },
+      model: { name: 'tiny', baseModel: 'b', key: 'k' },
+      datasetKey: 'd1',
+      trainRecords: 2,
+      totalSteps: 4,
+    });
     const store = book.checkpointStore(run.id, () => adapter(1));
     await store.save(cp(1, 4, [step(1, 4)]));
     db.quotaBytes = db.usage - 1; // the disk filled up since (another tab, another site)
@@ -243,7 +331,9 @@ describe('a full quota', () => {
     const kept = await store.load();
     expect(kept!.step).toBe(1);
     expect(Array.from(kept!.params)).toEqual([1, 1.5]);
-    expect(book.notSaved().join('\n')).toMatch(/Run 1: its checkpoint at step 2 could not be stored \(the storage is full\); the one at step 1 is kept/);
+    expect(book.notSaved().join('\n')).toMatch(
+      /Run 1: its checkpoint at step 2 could not be stored \(the storage is full\); the one at step 1 is kept/,
+    );
   });
 
   it('references: stored per model and texts, a changed answer is a different key', async () => {
@@ -265,11 +355,23 @@ describe('runs', () => {
   it('a new run never overwrites an old one; each keeps its metrics and adapter', async () => {
     const db = new MemoryBackend();
     const book = new RunBook(db);
-    const r1 = await book.create({ config: { ...DEFAULT_TRAIN_CONFIG, steps: 2 }, model, datasetKey: 'd1', trainRecords: 2, totalSteps: 2 });
+    const r1 = await book.create({
+      config: { ...DEFAULT_TRAIN_CONFIG, steps: 2 },
+      model,
+      datasetKey: 'd1',
+      trainRecords: 2,
+      totalSteps: 2,
+    });
     book.step(r1.id, step(1, 2));
     book.step(r1.id, step(2, 2));
     await book.finish(r1.id, 'done', adapter(1), 2);
-    const r2 = await book.create({ config: { ...DEFAULT_TRAIN_CONFIG, steps: 2, learningRate: 1e-3 }, model, datasetKey: 'd1', trainRecords: 2, totalSteps: 2 });
+    const r2 = await book.create({
+      config: { ...DEFAULT_TRAIN_CONFIG, steps: 2, learningRate: 1e-3 },
+      model,
+      datasetKey: 'd1',
+      trainRecords: 2,
+      totalSteps: 2,
+    });
     book.step(r2.id, step(1, 2, 0.5));
     await book.finish(r2.id, 'cancelled', adapter(2), 1);
     expect(r2.id).not.toBe(r1.id);
@@ -298,7 +400,13 @@ describe('runs', () => {
   it('a run cut off by a reload resumes from its checkpoint, and says why when it cannot', async () => {
     const db = new MemoryBackend();
     const book = new RunBook(db);
-    const run = await book.create({ config: { ...DEFAULT_TRAIN_CONFIG, steps: 4 }, model, datasetKey: 'd1', trainRecords: 2, totalSteps: 4 });
+    const run = await book.create({
+      config: { ...DEFAULT_TRAIN_CONFIG, steps: 4 },
+      model,
+      datasetKey: 'd1',
+      trainRecords: 2,
+      totalSteps: 4,
+    });
     const store = book.checkpointStore(run.id, (p) => adapter(p[0]));
     book.step(run.id, step(1, 4));
     await store.save(cp(1, 4, [step(1, 4)]));
@@ -321,6 +429,8 @@ describe('runs', () => {
     expect(await why({ datasetKey: 'd1' })).toMatch(/load the model it was trained on first \(tiny\)/);
     expect(await why({ datasetKey: 'd1', modelKey: 'other' })).toMatch(/trained on tiny: load that model/);
     expect(await why({ datasetKey: 'd2', modelKey: 'k1' })).toMatch(/records changed since it was saved/);
-    await expect(after.resumePoint(run.id, { datasetKey: 'd2', modelKey: 'k1' })).rejects.toThrow(/Run 1 cannot be resumed: the records changed/);
+    await expect(after.resumePoint(run.id, { datasetKey: 'd2', modelKey: 'k1' })).rejects.toThrow(
+      /Run 1 cannot be resumed: the records changed/,
+    );
   });
 });
