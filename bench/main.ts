@@ -32,7 +32,9 @@ async function runInNode(opts: BenchOptions): Promise<EnvResult | Failed> {
   let stdout = '';
   child.stdout.setEncoding('utf8');
   child.stdout.on('data', (d: string) => (stdout += d));
-  const { code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => child.on('close', (code, signal) => res({ code, signal })));
+  const { code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) =>
+    child.on('close', (code, signal) => res({ code, signal })),
+  );
   if (code !== 0) return { error: `the Node benchmark process ended with ${signal ?? `exit code ${code}`}` };
   try {
     return JSON.parse(stdout.slice(stdout.indexOf('{'))) as EnvResult;
@@ -64,11 +66,12 @@ async function runInChromium(opts: BenchOptions): Promise<{ result: EnvResult | 
     });
     page.on('pageerror', (e) => log(`chromium page error: ${e.message}`));
     page.on('crash', () => log('chromium: the page crashed'));
-    const query = benchOptionsToArgs(opts).map((a) => `arg=${encodeURIComponent(a)}`).join('&');
+    const query = benchOptionsToArgs(opts)
+      .map((a) => `arg=${encodeURIComponent(a)}`)
+      .join('&');
     await page.goto(`${origin}/bench/bench.html?${query}`);
     const msg = (await page.evaluate(() => (window as unknown as { __bench: Promise<unknown> }).__bench)) as
-      | { type: 'result'; result: EnvResult }
-      | { type: 'error'; error: string };
+      { type: 'result'; result: EnvResult } | { type: 'error'; error: string };
     return { result: msg.type === 'result' ? msg.result : { error: msg.error }, version };
   } finally {
     await browser.close();

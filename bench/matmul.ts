@@ -6,7 +6,16 @@ import { bf16ToF32, f32ToBf16 } from '../src/util/dtype';
 import { Rng } from '../src/util/rng';
 import { createOrtMatmul } from './ort';
 import { Budget, errorText, measure, round } from './timing';
-import { isMeasured, type BenchHost, type BenchOptions, type Failed, type Figure, type OrtModule, type Outcome, type Skipped } from './types';
+import {
+  isMeasured,
+  type BenchHost,
+  type BenchOptions,
+  type Failed,
+  type Figure,
+  type OrtModule,
+  type Outcome,
+  type Skipped,
+} from './types';
 
 export interface MatmulShape {
   IN: number;
@@ -14,18 +23,24 @@ export interface MatmulShape {
 }
 
 /** The decoder's linear layers (q/o, k/v, gate/up, down) and the lm_head, at T = 256 tokens. */
-export const DEFAULT_MATMUL = { T: 256, shapes: [
-  { IN: 576, OUT: 576 },
-  { IN: 576, OUT: 192 },
-  { IN: 576, OUT: 1536 },
-  { IN: 1536, OUT: 576 },
-  { IN: 576, OUT: 49280 },
-] as MatmulShape[] };
+export const DEFAULT_MATMUL = {
+  T: 256,
+  shapes: [
+    { IN: 576, OUT: 576 },
+    { IN: 576, OUT: 192 },
+    { IN: 576, OUT: 1536 },
+    { IN: 1536, OUT: 576 },
+    { IN: 576, OUT: 49280 },
+  ] as MatmulShape[],
+};
 
-export const TINY_MATMUL = { T: 37, shapes: [
-  { IN: 72, OUT: 40 },
-  { IN: 40, OUT: 1000 },
-] as MatmulShape[] };
+export const TINY_MATMUL = {
+  T: 37,
+  shapes: [
+    { IN: 72, OUT: 40 },
+    { IN: 40, OUT: 1000 },
+  ] as MatmulShape[],
+};
 
 export interface OutputCheck {
   /** Entries compared with a float64 dot product of the same inputs. */
@@ -154,7 +169,16 @@ async function oursVariant(
       { ...opts, noWarmup: true, budgetMs },
     );
     const check = checkOutput(await ctx.readF32(yb, T * OUT), x, wEff, T, IN, OUT);
-    return { speed: { value: round(gflops(T, IN, OUT, t.msPerIteration)), unit: 'GFLOP/s', iterations: t.iterations, msPerIteration: round(t.msPerIteration) }, check, warmup };
+    return {
+      speed: {
+        value: round(gflops(T, IN, OUT, t.msPerIteration)),
+        unit: 'GFLOP/s',
+        iterations: t.iterations,
+        msPerIteration: round(t.msPerIteration),
+      },
+      check,
+      warmup,
+    };
   } finally {
     ctx.flush();
     for (const b of bufs) ctx.destroyBuffer(b);
@@ -220,7 +244,9 @@ function overBudget(budget: Budget, gflop: number, rate: number | undefined, run
   const need = (runs * gflop) / rate;
   return budget.fits(need)
     ? null
-    : { skipped: `needs about ${need.toFixed(0)} s (${runs} x ${gflop.toFixed(2)} GFLOP at ${rate.toFixed(3)} GFLOP/s seen on smaller products), over the ${budget.remaining().toFixed(0)} s left of this section's time budget; raise --budget-minutes` };
+    : {
+        skipped: `needs about ${need.toFixed(0)} s (${runs} x ${gflop.toFixed(2)} GFLOP at ${rate.toFixed(3)} GFLOP/s seen on smaller products), over the ${budget.remaining().toFixed(0)} s left of this section's time budget; raise --budget-minutes`,
+      };
 }
 
 const budgetMs = (budget: Budget) => (budget.unlimited ? undefined : budget.remaining() * 1000);
@@ -230,7 +256,14 @@ const budgetMs = (budget: Budget) => (budget.unlimited ? undefined : budget.rema
  * benchMatmulOrt() adds ORT later (in Node, an ORT WebGPU session keeps a CPU core busy for the
  * rest of the process, which would slow everything timed after it).
  */
-export async function benchMatmul(host: BenchHost, ctx: GpuContext, opts: BenchOptions, budget: Budget = new Budget(0), rates: Rates = {}, deferOrt = false): Promise<MatmulResult> {
+export async function benchMatmul(
+  host: BenchHost,
+  ctx: GpuContext,
+  opts: BenchOptions,
+  budget: Budget = new Budget(0),
+  rates: Rates = {},
+  deferOrt = false,
+): Promise<MatmulResult> {
   const spec = opts.profile === 'tiny' ? TINY_MATMUL : DEFAULT_MATMUL;
   const { T } = spec;
   const linear = await loadLinear();
@@ -280,7 +313,13 @@ export async function benchMatmul(host: BenchHost, ctx: GpuContext, opts: BenchO
 }
 
 /** Adds ORT's figures (and the ratios) to a result made with `deferOrt`. */
-export async function benchMatmulOrt(host: BenchHost, result: MatmulResult, opts: BenchOptions, budget: Budget = new Budget(0), rates: Rates = {}): Promise<MatmulResult> {
+export async function benchMatmulOrt(
+  host: BenchHost,
+  result: MatmulResult,
+  opts: BenchOptions,
+  budget: Budget = new Budget(0),
+  rates: Rates = {},
+): Promise<MatmulResult> {
   const ortState = { ort: await loadOrt(host) };
   for (const [i, r] of result.shapes.entries()) {
     const { x, w } = shapeData(opts.seed, i, r.T, r.IN, r.OUT);
@@ -323,7 +362,12 @@ async function runOrt(
         const t = await measure((n) => s.run(n), { ...opts, budgetMs: budgetMs(budget) });
         const check = checkOutput(await session.read(), x, w, T, IN, OUT);
         const value = gflops(T, IN, OUT, t.msPerIteration);
-        r.ort = { speed: { value: round(value), unit: 'GFLOP/s', iterations: t.iterations, msPerIteration: round(t.msPerIteration) }, check, io: { ...session.io }, warmup: 'full' };
+        r.ort = {
+          speed: { value: round(value), unit: 'GFLOP/s', iterations: t.iterations, msPerIteration: round(t.msPerIteration) },
+          check,
+          io: { ...session.io },
+          warmup: 'full',
+        };
         rates.ort = Math.max(rates.ort ?? 0, value);
       } catch (e) {
         r.ort = { error: `onnxruntime-web webgpu MatMul: ${errorText(e)}` };
@@ -340,7 +384,8 @@ async function runOrt(
 function setRatios(host: BenchHost, r: MatmulShapeResult): void {
   for (const dtype of ['f32', 'bf16'] as const) {
     const a = r.ours[dtype];
-    if (isMeasured(a) && isMeasured(r.ort) && a.check.ok && r.ort.check.ok) r.ratioOursOverOrt[dtype] = round(a.speed.value / r.ort.speed.value);
+    if (isMeasured(a) && isMeasured(r.ort) && a.check.ok && r.ort.check.ok)
+      r.ratioOursOverOrt[dtype] = round(a.speed.value / r.ort.speed.value);
   }
   if (r.ratioOursOverOrt.f32 !== undefined || r.ratioOursOverOrt.bf16 !== undefined)
     host.progress(`matmul ${r.T}x${r.IN}->${r.OUT} ours/ORT: f32 ${r.ratioOursOverOrt.f32}, bf16 ${r.ratioOursOverOrt.bf16}`);
@@ -355,7 +400,7 @@ function geomeans(shapes: MatmulShapeResult[]): MatmulResult['geomeanRatio'] {
 }
 
 const METHOD =
-  'wall clock over N back-to-back products (one submit each), GPU idle before and after; X and Y stay on the GPU for both; an untimed warm-up first (see each figure\'s warmup)';
+  "wall clock over N back-to-back products (one submit each), GPU idle before and after; X and Y stay on the GPU for both; an untimed warm-up first (see each figure's warmup)";
 
 function describe(v: Outcome<MatmulVariant>): string {
   if ('skipped' in v) return `skipped (${v.skipped})`;

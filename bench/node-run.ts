@@ -7,7 +7,10 @@ import { errorText } from './timing';
 import { parseBenchOptions } from './types';
 
 try {
-  const result = await runBench(await nodeHost({ progress: (l) => process.stderr.write(`[bench] node: ${l}\n`) }), parseBenchOptions(process.argv.slice(2)));
+  const result = await runBench(
+    await nodeHost({ progress: (l) => process.stderr.write(`[bench] node: ${l}\n`) }),
+    parseBenchOptions(process.argv.slice(2)),
+  );
   process.stdout.write(JSON.stringify(result));
   process.exit(0);
 } catch (e) {

@@ -38,7 +38,14 @@ export interface OrtMatmul {
   release(): Promise<void>;
 }
 
-export async function createOrtMatmul(ort: OrtModule, T: number, IN: number, OUT: number, x: Float32Array, wInOut: Float32Array): Promise<OrtMatmul> {
+export async function createOrtMatmul(
+  ort: OrtModule,
+  T: number,
+  IN: number,
+  OUT: number,
+  x: Float32Array,
+  wInOut: Float32Array,
+): Promise<OrtMatmul> {
   const model = matmulOnnx(T, IN, OUT, wInOut);
   const session = await ort.InferenceSession.create(model, {
     executionProviders: ['webgpu'],

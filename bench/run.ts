@@ -14,7 +14,13 @@ import type { VisionResult } from './vision';
 export interface EnvResult {
   env: 'node' | 'chromium';
   runtime: Record<string, unknown>;
-  adapter?: { vendor: string; architecture: string; description: string; features: Record<string, boolean>; limits: Record<string, number> };
+  adapter?: {
+    vendor: string;
+    architecture: string;
+    description: string;
+    features: Record<string, boolean>;
+    limits: Record<string, number>;
+  };
   sections: {
     matmul?: Outcome<MatmulResult>;
     step?: EngineSections['step'];
@@ -24,7 +30,13 @@ export interface EnvResult {
   seconds: number;
 }
 
-const LIMIT_KEYS = ['maxBufferSize', 'maxStorageBufferBindingSize', 'maxComputeWorkgroupStorageSize', 'maxComputeInvocationsPerWorkgroup', 'maxStorageBuffersPerShaderStage'] as const;
+const LIMIT_KEYS = [
+  'maxBufferSize',
+  'maxStorageBufferBindingSize',
+  'maxComputeWorkgroupStorageSize',
+  'maxComputeInvocationsPerWorkgroup',
+  'maxStorageBuffersPerShaderStage',
+] as const;
 
 export async function runBench(host: BenchHost, opts: BenchOptions): Promise<EnvResult> {
   const t0 = performance.now();
@@ -36,7 +48,9 @@ export async function runBench(host: BenchHost, opts: BenchOptions): Promise<Env
   const deferOrt = host.deferOrt && want('matmul');
   const weights: Record<string, number> = { matmul: deferOrt ? 3 : 4.5, engine: 4.5, vision: 1, ort: 1.5 };
   const pending = new Set(
-    [want('matmul') && 'matmul', (want('step') || want('decode')) && 'engine', want('vision') && 'vision', deferOrt && 'ort'].filter((x): x is string => !!x),
+    [want('matmul') && 'matmul', (want('step') || want('decode')) && 'engine', want('vision') && 'vision', deferOrt && 'ort'].filter(
+      (x): x is string => !!x,
+    ),
   );
   const sectionBudget = (name: string): Budget => {
     const total = [...pending].reduce((a, k) => a + weights[k], 0);

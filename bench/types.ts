@@ -104,9 +104,13 @@ export function parseBenchOptions(args: readonly string[]): BenchOptions {
         o.kernelProfile = true;
         break;
       case 'only': {
-        const names = value.split(',').map((s) => s.trim()).filter(Boolean);
+        const names = value
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean);
         const bad = names.filter((n) => !(SECTIONS as readonly string[]).includes(n));
-        if (bad.length || names.length === 0) throw new BenchOptionsError(`bench option --only=${value}: sections are ${SECTIONS.join(', ')}`);
+        if (bad.length || names.length === 0)
+          throw new BenchOptionsError(`bench option --only=${value}: sections are ${SECTIONS.join(', ')}`);
         o.only = names as SectionName[];
         break;
       }

@@ -52,7 +52,10 @@ export async function benchVision(host: BenchHost, opts: BenchOptions, budget: B
         },
         { ...opts, budgetMs: share.unlimited ? undefined : share.remaining() * 1000 },
       );
-      res.providers[ep] = { perImage: { value: round(t.msPerIteration), unit: 'ms/image', iterations: t.iterations, msPerIteration: round(t.msPerIteration) }, createMs: round(createMs) };
+      res.providers[ep] = {
+        perImage: { value: round(t.msPerIteration), unit: 'ms/image', iterations: t.iterations, msPerIteration: round(t.msPerIteration) },
+        createMs: round(createMs),
+      };
       host.progress(`vision ${ep}: ${t.msPerIteration.toFixed(1)} ms/image x${t.iterations}`);
     } catch (e) {
       res.providers[ep] = { error: errorText(e) };

@@ -63,12 +63,19 @@ function summary(r: BenchmarkReport, choices: PlantedChoice[]) {
       probeSaysYes: choices.filter((c) => c.probeMargin > 0).length / Math.max(1, choices.length),
       scenes: choices.length,
     },
-    counts: { mentions: r.chairI.den, hallucinatedMentions: r.chairI.num, descriptions: r.chairS.den, probes: r.pope.counts, unanswered: r.pope.unanswered },
+    counts: {
+      mentions: r.chairI.den,
+      hallucinatedMentions: r.chairI.num,
+      descriptions: r.chairS.den,
+      probes: r.pope.counts,
+      unanswered: r.pope.unanswered,
+    },
     evalSeconds: r.seconds,
   };
 }
 
-const rel = (after: number | null, before: number | null) => (after !== null && before !== null && before > 0 ? (after - before) / before : null);
+const rel = (after: number | null, before: number | null) =>
+  after !== null && before !== null && before > 0 ? (after - before) / before : null;
 
 async function main() {
   useSwiftShaderIfNoDriver();
@@ -101,20 +108,29 @@ async function main() {
     const config: TrainConfig = { ...BASE, ...RUN_CONFIG[name] };
     const examples: TrainExample[] = data.examples.map((e) => ({ ...e, reference: undefined }));
     const trainer = new PovidTrainer({ engine: s.engine, encodeImage: s.encodeImage }, examples, [], config, `benchmark-${name}`);
-    log(`${name}: training ${trainer.totalSteps} steps (lr ${config.learningRate}, loss ${config.lossMode}, wText ${config.wText}, wNoise ${config.wNoise})`);
+    log(
+      `${name}: training ${trainer.totalSteps} steps (lr ${config.learningRate}, loss ${config.lossMode}, wText ${config.wText}, wNoise ${config.wNoise})`,
+    );
     const tt = performance.now();
     let last = { loss: 0, accuracy: 0 };
     await trainer.run({
       onStep: (m) => {
         last = { loss: m.loss, accuracy: m.accuracy };
-        if (m.step % 20 === 0 || m.step === m.totalSteps) log(`${name}: step ${m.step}/${m.totalSteps} loss ${m.loss.toFixed(4)} accuracy ${m.accuracy.toFixed(2)}`);
+        if (m.step % 20 === 0 || m.step === m.totalSteps)
+          log(`${name}: step ${m.step}/${m.totalSteps} loss ${m.loss.toFixed(4)} accuracy ${m.accuracy.toFixed(2)}`);
       },
     });
     const minutes = (performance.now() - tt) / 60000;
     const after = await evaluateScenes(s, heldout, { lora: true, onProgress: progress(`${name} after`) });
     const afterSummary = summary(after, await plantedChoices(s, heldout, { lora: true }));
     runs[name] = {
-      config: { lossMode: config.lossMode, wText: config.wText, wNoise: config.wNoise, learningRate: config.learningRate, steps: trainer.totalSteps },
+      config: {
+        lossMode: config.lossMode,
+        wText: config.wText,
+        wNoise: config.wNoise,
+        learningRate: config.learningRate,
+        steps: trainer.totalSteps,
+      },
       trainingMinutes: minutes,
       finalStep: last,
       after: afterSummary,
@@ -122,7 +138,10 @@ async function main() {
         chairIRelative: rel(afterSummary.chairI, beforeSummary.chairI),
         chairSRelative: rel(afterSummary.chairS, beforeSummary.chairS),
         popeF1: afterSummary.popeF1 !== null && beforeSummary.popeF1 !== null ? afterSummary.popeF1 - beforeSummary.popeF1 : null,
-        attributePoints: afterSummary.attributeAccuracy !== null && beforeSummary.attributeAccuracy !== null ? 100 * (afterSummary.attributeAccuracy - beforeSummary.attributeAccuracy) : null,
+        attributePoints:
+          afterSummary.attributeAccuracy !== null && beforeSummary.attributeAccuracy !== null
+            ? 100 * (afterSummary.attributeAccuracy - beforeSummary.attributeAccuracy)
+            : null,
       },
       samples: after.results.slice(0, 6).map((r) => ({ caption: r.caption, generated: r.generated, hallucinated: r.hallucinated })),
     };
@@ -130,7 +149,8 @@ async function main() {
   }
   s.destroy();
 
-  const povid = runs['povid'] as { change: { chairIRelative: number | null; popeF1: number | null; attributePoints: number | null } } | undefined;
+  const povid = runs['povid'] as
+    { change: { chairIRelative: number | null; popeF1: number | null; attributePoints: number | null } } | undefined;
   const report = {
     benchmark: {
       model: 'built-in tiny model (pretrained on the benchmark scenes)',
@@ -143,7 +163,10 @@ async function main() {
       settings: { ...BASE, note: 'the app defaults (src/worker/api.ts DEFAULT_TRAIN_CONFIG) unless given on the command line' },
       decoding: 'greedy, checked against the exact answer as a draft (src/eval/benchmark.ts greedyAnswers)',
     },
-    before: { base: beforeSummary, samples: before.results.slice(0, 6).map((r) => ({ caption: r.caption, generated: r.generated, hallucinated: r.hallucinated })) },
+    before: {
+      base: beforeSummary,
+      samples: before.results.slice(0, 6).map((r) => ({ caption: r.caption, generated: r.generated, hallucinated: r.hallucinated })),
+    },
     runs,
     targets: povid
       ? {
@@ -165,6 +188,6 @@ try {
   await main();
   process.exit(0);
 } catch (e) {
-  process.stderr.write(`[eval] failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+  process.stderr.write(`[eval] failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
   process.exit(1);
 }

@@ -56,7 +56,12 @@ function encodePng(width: number, height: number, rgb: Uint8Array): Uint8Array {
     raw.set(rgb.subarray(y * width * 3, (y + 1) * width * 3), y * (1 + width * 3) + 1);
   }
   const idat = deflateSync(raw, { level: 9 });
-  const parts = [new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', idat), chunk('IEND', new Uint8Array(0))];
+  const parts = [
+    new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', idat),
+    chunk('IEND', new Uint8Array(0)),
+  ];
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let o = 0;
   for (const p of parts) {
@@ -124,7 +129,12 @@ const polygon = (pts: [number, number][]): Shape => ({
     }
     return inside;
   },
-  box: [Math.min(...pts.map((p) => p[0])), Math.min(...pts.map((p) => p[1])), Math.max(...pts.map((p) => p[0])), Math.max(...pts.map((p) => p[1]))],
+  box: [
+    Math.min(...pts.map((p) => p[0])),
+    Math.min(...pts.map((p) => p[1])),
+    Math.max(...pts.map((p) => p[0])),
+    Math.max(...pts.map((p) => p[1])),
+  ],
 });
 
 const minus = (a: Shape, b: Shape): Shape => ({ inside: (x, y) => a.inside(x, y) && !b.inside(x, y), box: a.box });
@@ -195,7 +205,14 @@ const SAMPLES: Sample[] = [
       g.fill(circle(60, 58, 28), C.yellow);
       g.fill(ellipse(128, 270, 200, 110), C.green);
       g.fill(rect(150, 138, 56, 40), C.red);
-      g.fill(polygon([[144, 140], [178, 110], [212, 140]]), C.darkBrown);
+      g.fill(
+        polygon([
+          [144, 140],
+          [178, 110],
+          [212, 140],
+        ]),
+        C.darkBrown,
+      );
       g.fill(rect(170, 154, 16, 24), C.brown);
     },
   },
@@ -206,7 +223,14 @@ const SAMPLES: Sample[] = [
     draw(g) {
       g.gradient(C.night, C.nightLow);
       g.fill(minus(circle(180, 70, 34), circle(196, 60, 30)), C.white);
-      for (const [x, y] of [[40, 40], [90, 80], [130, 30], [60, 130], [220, 140]] as const) g.fill(star(x, y, 7), C.white);
+      for (const [x, y] of [
+        [40, 40],
+        [90, 80],
+        [130, 30],
+        [60, 130],
+        [220, 140],
+      ] as const)
+        g.fill(star(x, y, 7), C.white);
       g.fill(ellipse(70, 260, 150, 80), C.black);
       g.fill(ellipse(210, 270, 130, 90), C.black);
     },
@@ -227,12 +251,20 @@ const SAMPLES: Sample[] = [
   {
     file: 'shapes.png',
     question: 'What shapes are in the picture?',
-    answer: 'There are three shapes on a white background: a red circle on the left, a blue square in the middle and a green triangle on the right.',
+    answer:
+      'There are three shapes on a white background: a red circle on the left, a blue square in the middle and a green triangle on the right.',
     draw(g) {
       g.gradient(C.white, C.white);
       g.fill(circle(45, 128, 32), C.red);
       g.fill(rect(98, 98, 60, 60), C.blue);
-      g.fill(polygon([[178, 160], [212, 96], [246, 160]]), C.green);
+      g.fill(
+        polygon([
+          [178, 160],
+          [212, 96],
+          [246, 160],
+        ]),
+        C.green,
+      );
     },
   },
   {
@@ -268,9 +300,24 @@ const SAMPLES: Sample[] = [
     draw(g) {
       g.gradient(C.skyLight, C.sky, 0, 160);
       g.gradient(C.water, dim(C.water, 0.7), 160, 256);
-      g.fill(polygon([[70, 170], [190, 170], [170, 200], [90, 200]]), C.red);
+      g.fill(
+        polygon([
+          [70, 170],
+          [190, 170],
+          [170, 200],
+          [90, 200],
+        ]),
+        C.red,
+      );
       g.fill(rect(127, 60, 5, 112), C.darkBrown);
-      g.fill(polygon([[134, 64], [134, 164], [196, 164]]), C.white);
+      g.fill(
+        polygon([
+          [134, 64],
+          [134, 164],
+          [196, 164],
+        ]),
+        C.white,
+      );
     },
   },
   {

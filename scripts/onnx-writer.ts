@@ -80,7 +80,7 @@ message OperatorSetIdProto {
 `;
 
 /** TensorProto.DataType values. */
-export const OnnxDataType = { FLOAT: 1, INT64: 7, BOOL: 9 } as const;
+export const OnnxDataType = { FLOAT: 1, INT64: 7, BOOL: 9, FLOAT16: 10 } as const;
 /** AttributeProto.AttributeType values. */
 const AttrType = { FLOAT: 1, INT: 2, STRING: 3, FLOATS: 6, INTS: 7 } as const;
 
@@ -221,4 +221,49 @@ export function decodeOnnxModel(bytes: Uint8Array): {
   const ModelProto = onnxRoot().lookupType('onnx.ModelProto');
   const m = ModelProto.decode(bytes);
   return ModelProto.toObject(m, { longs: Number, defaults: true, arrays: true, oneofs: false }) as ReturnType<typeof decodeOnnxModel>;
+}
+
+type MutableValueInfo = { name: string; type: { tensor_type: { elem_type: number } } };
+type MutableNode = { input: string[]; output: string[]; name: string; op_type: string; attribute?: object[] };
+
+/**
+ * A float32 model with float16 inputs and outputs, as fp16 exports declare them: each named
+ * float input gets a Cast to float32 in front of the graph, each named float output a Cast to
+ * float16 behind it; the float32 graph in between is unchanged. Same bytes for the same model.
+ */
+export function withFloat16Io(model: Uint8Array, inputs: readonly string[], outputs: readonly string[]): Uint8Array {
+  const ModelProto = onnxRoot().lookupType('onnx.ModelProto');
+  const m = ModelProto.toObject(ModelProto.decode(model), { longs: Number, arrays: true }) as {
+    graph: { node: MutableNode[]; input: MutableValueInfo[]; output: MutableValueInfo[] };
+  };
+  const g = m.graph;
+  const head: MutableNode[] = [];
+  const tail: MutableNode[] = [];
+  const cast = (from: string, to: string, type: number): MutableNode => ({
+    name: `Cast_${to}`,
+    op_type: 'Cast',
+    input: [from],
+    output: [to],
+    attribute: [attribute('to', type)],
+  });
+  for (const name of inputs) {
+    const vi = g.input.find((v) => v.name === name);
+    if (!vi || vi.type.tensor_type.elem_type !== OnnxDataType.FLOAT) throw new Error(`withFloat16Io: ${name} is not a float input`);
+    vi.type.tensor_type.elem_type = OnnxDataType.FLOAT16;
+    const inner = `${name}_float32`;
+    for (const n of g.node) n.input = n.input.map((x) => (x === name ? inner : x));
+    head.push(cast(name, inner, OnnxDataType.FLOAT));
+  }
+  for (const name of outputs) {
+    const vi = g.output.find((v) => v.name === name);
+    if (!vi || vi.type.tensor_type.elem_type !== OnnxDataType.FLOAT) throw new Error(`withFloat16Io: ${name} is not a float output`);
+    vi.type.tensor_type.elem_type = OnnxDataType.FLOAT16;
+    const inner = `${name}_float32`;
+    for (const n of g.node) n.output = n.output.map((x) => (x === name ? inner : x));
+    tail.push(cast(inner, name, OnnxDataType.FLOAT16));
+  }
+  g.node = [...head, ...g.node, ...tail];
+  const err = ModelProto.verify(m);
+  if (err) throw new Error(`onnx model: ${err}`);
+  return ModelProto.encode(ModelProto.fromObject(m)).finish();
 }

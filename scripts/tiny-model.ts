@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { readSafetensors, writeSafetensors } from '../src/model/safetensors';
 import { bf16ToF32, f32ToBf16, tensorToF32, type RawTensor } from '../src/util/dtype';
 import { Rng } from '../src/util/rng';
-import { OnnxDataType, OnnxGraphBuilder } from './onnx-writer';
+import { OnnxDataType, OnnxGraphBuilder, withFloat16Io } from './onnx-writer';
 import { buildTinyTokenizer, SMOLVLM_CHAT_TEMPLATE } from './tiny-tokenizer';
 
 export const TINY_SEED = 20240611;
@@ -169,7 +169,11 @@ function visionTensors(w: TinyVisionWeights): { name: string; shape: number[]; d
   out.push(
     { name: `${V}.post_layernorm.weight`, shape: [D], data: w.postLnWeight },
     { name: `${V}.post_layernorm.bias`, shape: [D], data: w.postLnBias },
-    { name: 'model.connector.modality_projection.proj.weight', shape: [TINY.text.hiddenSize, D * TINY.scaleFactor ** 2], data: w.projWeight },
+    {
+      name: 'model.connector.modality_projection.proj.weight',
+      shape: [TINY.text.hiddenSize, D * TINY.scaleFactor ** 2],
+      data: w.projWeight,
+    },
   );
   return out;
 }
@@ -205,14 +209,21 @@ export function buildVisionOnnx(w: TinyVisionWeights): Uint8Array {
     return b ? g.node('Add', [y, g.floatTensor(`${name}.bias`, [out], b)]) : y;
   };
   const layerNorm = (x: string, name: string, weight: Float32Array, b: Float32Array) =>
-    g.node('LayerNormalization', [x, g.floatTensor(`${name}.weight`, [D], weight), g.floatTensor(`${name}.bias`, [D], b)], { axis: -1, epsilon: { float: eps } });
+    g.node('LayerNormalization', [x, g.floatTensor(`${name}.weight`, [D], weight), g.floatTensor(`${name}.bias`, [D], b)], {
+      axis: -1,
+      epsilon: { float: eps },
+    });
 
   // [batch, num_images, 3, S, S] -> [n, 3, S, S], n = batch * num_images
   let x = g.node('Reshape', [pv, shape('images_shape', [-1, 3, S, S])]);
-  x = g.node('Conv', [x, g.floatTensor('patch_embedding.weight', [D, 3, P, P], w.patchWeight), g.floatTensor('patch_embedding.bias', [D], w.patchBias)], {
-    kernel_shape: [P, P],
-    strides: [P, P],
-  });
+  x = g.node(
+    'Conv',
+    [x, g.floatTensor('patch_embedding.weight', [D, 3, P, P], w.patchWeight), g.floatTensor('patch_embedding.bias', [D], w.patchBias)],
+    {
+      kernel_shape: [P, P],
+      strides: [P, P],
+    },
+  );
   x = g.node('Reshape', [x, shape('patches_shape', [0, D, N])]);
   x = g.node('Transpose', [x], { perm: [0, 2, 1] }); // [n, N, D], patches row-major
   x = g.node('Add', [x, g.floatTensor('position_embedding.weight', [N, D], w.positionEmbedding)]);
@@ -227,9 +238,15 @@ export function buildVisionOnnx(w: TinyVisionWeights): Uint8Array {
   w.layers.forEach((l, i) => {
     const p = `layers.${i}`;
     let h = layerNorm(x, `${p}.layer_norm1`, l.ln1Weight, l.ln1Bias);
-    const q = g.node('Transpose', [g.node('Reshape', [linear(h, `${p}.q_proj`, l.qWeight, l.qBias, D, D), headsShape])], { perm: [0, 2, 1, 3] });
-    const kT = g.node('Transpose', [g.node('Reshape', [linear(h, `${p}.k_proj`, l.kWeight, l.kBias, D, D), headsShape])], { perm: [0, 2, 3, 1] });
-    const v = g.node('Transpose', [g.node('Reshape', [linear(h, `${p}.v_proj`, l.vWeight, l.vBias, D, D), headsShape])], { perm: [0, 2, 1, 3] });
+    const q = g.node('Transpose', [g.node('Reshape', [linear(h, `${p}.q_proj`, l.qWeight, l.qBias, D, D), headsShape])], {
+      perm: [0, 2, 1, 3],
+    });
+    const kT = g.node('Transpose', [g.node('Reshape', [linear(h, `${p}.k_proj`, l.kWeight, l.kBias, D, D), headsShape])], {
+      perm: [0, 2, 3, 1],
+    });
+    const v = g.node('Transpose', [g.node('Reshape', [linear(h, `${p}.v_proj`, l.vWeight, l.vBias, D, D), headsShape])], {
+      perm: [0, 2, 1, 3],
+    });
     const scores = g.node('Mul', [g.node('MatMul', [q, kT]), attnScale]); // [n, H, N, N]
     const probs = g.node('Softmax', [scores], { axis: -1 });
     let o = g.node('Transpose', [g.node('MatMul', [probs, v])], { perm: [0, 2, 1, 3] }); // [n, N, H, HD]
@@ -256,6 +273,14 @@ export function buildVisionOnnx(w: TinyVisionWeights): Uint8Array {
   return g.build();
 }
 
+/**
+ * onnx/vision_encoder_fp16.onnx: the same tower with float16 pixel_values and image_features,
+ * as the hub's fp16 export declares them (float32 inside, a Cast at each end).
+ */
+export function buildVisionOnnxFloat16Io(fp32Onnx: Uint8Array): Uint8Array {
+  return withFloat16Io(fp32Onnx, ['pixel_values'], ['image_features']);
+}
+
 function linearInto(g: OnnxGraphBuilder, x: string, weight: Float32Array, out: number, inp: number, outputName: string): void {
   const wt = g.floatTensor('modality_projection.proj.weight_t', [inp, out], transpose(weight, out, inp));
   g.node('MatMul', [x, wt], {}, outputName);
@@ -270,7 +295,16 @@ export function tinyTextTensors(): { name: string; shape: number[]; data: Float3
   const T = 'model.text_model';
   const out: { name: string; shape: number[]; data: Float32Array }[] = [];
   const add = (name: string, shape: number[], std: number, mean = 0) =>
-    out.push({ name, shape, data: normalTensor(name, shape.reduce((a, b) => a * b, 1), std, mean) });
+    out.push({
+      name,
+      shape,
+      data: normalTensor(
+        name,
+        shape.reduce((a, b) => a * b, 1),
+        std,
+        mean,
+      ),
+    });
   add(`${T}.embed_tokens.weight`, [vocabSize, C], 0.5);
   for (let l = 0; l < numLayers; l++) {
     const p = `${T}.layers.${l}`;
@@ -417,7 +451,8 @@ export interface TinyBuildOptions {
 export function buildTinyModel(opts: TinyBuildOptions = {}): Map<string, Uint8Array> {
   const learned = resolvePretrained(opts.pretrained ?? true);
   const files = new Map<string, Uint8Array>();
-  const json = (path: string, value: unknown, indent = 2) => files.set(path, new TextEncoder().encode(JSON.stringify(value, null, indent) + '\n'));
+  const json = (path: string, value: unknown, indent = 2) =>
+    files.set(path, new TextEncoder().encode(JSON.stringify(value, null, indent) + '\n'));
   json('config.json', configJson());
   json('generation_config.json', {
     _from_model_config: true,
@@ -447,6 +482,7 @@ export function buildTinyModel(opts: TinyBuildOptions = {}): Map<string, Uint8Ar
   const tensors = [...text, ...visionTensors(vision)].sort((a, b) => (a.name < b.name ? -1 : 1)).map(bf16Raw);
   files.set('model.safetensors', writeSafetensors(tensors, { format: 'pt' }));
   files.set('onnx/vision_encoder.onnx', buildVisionOnnx(vision));
+  files.set('onnx/vision_encoder_fp16.onnx', buildVisionOnnxFloat16Io(files.get('onnx/vision_encoder.onnx')!));
   return files;
 }
 
@@ -455,7 +491,10 @@ export function sha256(bytes: Uint8Array): string {
 }
 
 /** Writes the folder; returns what was written. Overwrites, so running twice is harmless. */
-export async function writeTinyModel(outDir: string, opts: TinyBuildOptions = {}): Promise<{ path: string; bytes: number; sha256: string }[]> {
+export async function writeTinyModel(
+  outDir: string,
+  opts: TinyBuildOptions = {},
+): Promise<{ path: string; bytes: number; sha256: string }[]> {
   const files = buildTinyModel(opts);
   const written = [];
   for (const [rel, bytes] of files) {
@@ -493,13 +532,16 @@ export class PretrainedWeightsError extends Error {
 export function readPretrained(bytes: Uint8Array, fileName = PRETRAINED_FILE): PretrainedWeights {
   const file = readSafetensors(bytes, fileName);
   const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
-  for (const [name, info] of file.header.tensors) if (name !== 'vocab_rows') tensors.set(name, { shape: info.shape, data: tensorToF32(file.tensor(name)) });
+  for (const [name, info] of file.header.tensors)
+    if (name !== 'vocab_rows') tensors.set(name, { shape: info.shape, data: tensorToF32(file.tensor(name)) });
   const ids = file.header.tensors.has('vocab_rows') ? tensorToF32(file.tensor('vocab_rows')) : new Float32Array(0);
   const rowIds = Int32Array.from(ids);
   for (const name of VOCAB_ROW_TENSORS) {
     const t = tensors.get(`${name}:rows`);
     if (t && (t.shape.length !== 2 || t.shape[0] !== rowIds.length)) {
-      throw new PretrainedWeightsError(`${fileName}: ${name}:rows has shape ${JSON.stringify(t.shape)} but vocab_rows lists ${rowIds.length} tokens; run \`npm run pretrain\` again`);
+      throw new PretrainedWeightsError(
+        `${fileName}: ${name}:rows has shape ${JSON.stringify(t.shape)} but vocab_rows lists ${rowIds.length} tokens; run \`npm run pretrain\` again`,
+      );
     }
   }
   return { tensors, rowIds, metadata: file.header.metadata };
@@ -512,22 +554,31 @@ function resolvePretrained(p: boolean | Uint8Array): PretrainedWeights | null {
 }
 
 /** Replaces the seed's tensors by the learned ones (whole tensors, or vocabulary rows). */
-export function applyPretrained<T extends { name: string; shape: number[]; data: Float32Array }>(list: T[], learned: PretrainedWeights): T[] {
+export function applyPretrained<T extends { name: string; shape: number[]; data: Float32Array }>(
+  list: T[],
+  learned: PretrainedWeights,
+): T[] {
   return list.map((t) => {
     const whole = learned.tensors.get(t.name);
     if (whole) {
       if (whole.shape.join() !== t.shape.join()) {
-        throw new PretrainedWeightsError(`pretrained ${t.name} has shape ${JSON.stringify(whole.shape)}, the tiny model ${JSON.stringify(t.shape)}: the shapes in TINY changed since \`npm run pretrain\`; run it again`);
+        throw new PretrainedWeightsError(
+          `pretrained ${t.name} has shape ${JSON.stringify(whole.shape)}, the tiny model ${JSON.stringify(t.shape)}: the shapes in TINY changed since \`npm run pretrain\`; run it again`,
+        );
       }
       return { ...t, data: bf16Round(whole.data) };
     }
     const rows = learned.tensors.get(`${t.name}:rows`);
     if (!rows) return t;
     const C = t.shape[1];
-    if (rows.shape[1] !== C) throw new PretrainedWeightsError(`pretrained ${t.name}:rows is ${rows.shape[1]} wide, the tiny model ${C}; run \`npm run pretrain\` again`);
+    if (rows.shape[1] !== C)
+      throw new PretrainedWeightsError(
+        `pretrained ${t.name}:rows is ${rows.shape[1]} wide, the tiny model ${C}; run \`npm run pretrain\` again`,
+      );
     const data = t.data.slice();
     learned.rowIds.forEach((id, k) => {
-      if (id < 0 || id >= t.shape[0]) throw new PretrainedWeightsError(`pretrained vocab_rows holds token id ${id}, outside the vocabulary of ${t.shape[0]}`);
+      if (id < 0 || id >= t.shape[0])
+        throw new PretrainedWeightsError(`pretrained vocab_rows holds token id ${id}, outside the vocabulary of ${t.shape[0]}`);
       data.set(bf16Round(rows.data.subarray(k * C, (k + 1) * C)), id * C);
     });
     return { ...t, data };

@@ -94,7 +94,28 @@ User: What color is the car? Assistant: The car is red.
 User: How many people are in the image? Assistant: There are two people in the image.
 `;
 
-const SYLLABLES = ['ba', 'ko', 'ri', 'ten', 'mal', 'so', 'vi', 'dun', 'pe', 'la', 'qua', 'ner', 'to', 'shi', 'gor', 'fe', 'lin', 'mu', 'dra', 'ce'];
+const SYLLABLES = [
+  'ba',
+  'ko',
+  'ri',
+  'ten',
+  'mal',
+  'so',
+  'vi',
+  'dun',
+  'pe',
+  'la',
+  'qua',
+  'ner',
+  'to',
+  'shi',
+  'gor',
+  'fe',
+  'lin',
+  'mu',
+  'dra',
+  'ce',
+];
 
 export interface TinyTokenizerFiles {
   tokenizerJson: Record<string, unknown>;

@@ -7,11 +7,22 @@ import { decodeGflop, PREFILL_SLACK } from './estimate';
 import { fig, mean, type DecodeResult } from './results';
 import { decodePrompt, type StepShape } from './workload';
 
-export async function benchDecode(host: BenchHost, engine: Engine, cfg: DecoderConfig, example: PovidExample, shape: StepShape, opts: BenchOptions, budget: Budget, rate: number): Promise<DecodeResult | Skipped> {
+export async function benchDecode(
+  host: BenchHost,
+  engine: Engine,
+  cfg: DecoderConfig,
+  example: PovidExample,
+  shape: StepShape,
+  opts: BenchOptions,
+  budget: Budget,
+  rate: number,
+): Promise<DecodeResult | Skipped> {
   const g = decodeGflop(cfg, shape.promptTokens, shape.newTokens);
   const prefillEst = (g.prefill / rate) * PREFILL_SLACK;
   if (!budget.unlimited && !budget.fits(prefillEst))
-    return { skipped: `a ${cfg.numLayers}-layer prefill of ${shape.promptTokens} tokens needs ~${prefillEst.toFixed(0)} s, over the ${budget.remaining().toFixed(0)} s budget` };
+    return {
+      skipped: `a ${cfg.numLayers}-layer prefill of ${shape.promptTokens} tokens needs ~${prefillEst.toFixed(0)} s, over the ${budget.remaining().toFixed(0)} s budget`,
+    };
   const newTokens = shape.newTokens;
   let note = '';
   const prompt = decodePrompt(example, shape);
@@ -41,14 +52,29 @@ export async function benchDecode(host: BenchHost, engine: Engine, cfg: DecoderC
         stopReason = r.stopReason;
         prefill.push(first - t0);
         if (tokens > 1) perToken.push((lastT - first) / (tokens - 1));
-        host.progress(`decode: ${tokens} tokens, prefill ${(first - t0).toFixed(0)} ms, ${tokens > 1 ? ((1000 * (tokens - 1)) / (lastT - first)).toFixed(2) : '-'} tokens/s after it`);
+        host.progress(
+          `decode: ${tokens} tokens, prefill ${(first - t0).toFixed(0)} ms, ${tokens > 1 ? ((1000 * (tokens - 1)) / (lastT - first)).toFixed(2) : '-'} tokens/s after it`,
+        );
       }
     },
-    { targetSeconds: opts.targetSeconds, minRuns: 1, maxRuns: opts.maxRuns, noWarmup: true, budgetMs: budget.unlimited ? undefined : budget.remaining() * 1000 },
+    {
+      targetSeconds: opts.targetSeconds,
+      minRuns: 1,
+      maxRuns: opts.maxRuns,
+      noWarmup: true,
+      budgetMs: budget.unlimited ? undefined : budget.remaining() * 1000,
+    },
   );
   const pt = mean(perToken);
   return {
-    shape: { layers: cfg.numLayers, promptTokens: shape.promptTokens, imageRows: shape.imageRows, newTokens, sampling: 'greedy', ...(note ? { note } : {}) },
+    shape: {
+      layers: cfg.numLayers,
+      promptTokens: shape.promptTokens,
+      imageRows: shape.imageRows,
+      newTokens,
+      sampling: 'greedy',
+      ...(note ? { note } : {}),
+    },
     decodeTokensPerSecond: fig(1000 / pt, 'tokens/s', m.iterations, { msPerIteration: round(pt) }),
     prefill: fig(mean(prefill), 'ms', m.iterations),
     generate: fig(m.msPerIteration, 'ms', m.iterations, { msPerIteration: round(m.msPerIteration) }),

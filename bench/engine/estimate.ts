@@ -56,7 +56,15 @@ export interface StepPlan {
 }
 
 /** Decides which layer counts to time, from the FLOP model at `rate` GFLOP/s. */
-export function planStep(host: BenchHost, cfg: DecoderConfig, shape: StepShape, opts: BenchOptions, budget: Budget, want: { step: boolean; decode: boolean }, rate: number): StepPlan {
+export function planStep(
+  host: BenchHost,
+  cfg: DecoderConfig,
+  shape: StepShape,
+  opts: BenchOptions,
+  budget: Budget,
+  want: { step: boolean; decode: boolean },
+  rate: number,
+): StepPlan {
   const L = cfg.numLayers;
   const est = (gflop: number) => (gflop / rate) * SLACK;
   // The step may use what generation leaves of the section; plan it on three quarters.

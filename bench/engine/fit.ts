@@ -26,8 +26,12 @@ export function fullDepthFigures(runs: StepRun[], L: number): FullDepth {
     const n = r1.step.iterations + r2.step.iterations;
     return {
       step: fig(fitLayers(r1.step.value, r2.step.value, L), 'ms', n, { estimate: basis }),
-      phases: Object.fromEntries(PHASES.map((k) => [k, fig(fitLayers(r1.phases[k].value, r2.phases[k].value, L), 'ms', n, { estimate: basis })])) as Record<Phase, Figure>,
-      notes: [`only ${[...byLayers.keys()].join(' and ')}-layer steps fitted the time budget; the ${L}-layer figures are a linear fit in the layer count`],
+      phases: Object.fromEntries(
+        PHASES.map((k) => [k, fig(fitLayers(r1.phases[k].value, r2.phases[k].value, L), 'ms', n, { estimate: basis })]),
+      ) as Record<Phase, Figure>,
+      notes: [
+        `only ${[...byLayers.keys()].join(' and ')}-layer steps fitted the time budget; the ${L}-layer figures are a linear fit in the layer count`,
+      ],
     };
   }
   const r = runs[0];
@@ -35,6 +39,8 @@ export function fullDepthFigures(runs: StepRun[], L: number): FullDepth {
   return {
     step: { ...r.step, estimate: basis },
     phases: Object.fromEntries(PHASES.map((k) => [k, { ...r.phases[k], estimate: basis }])) as Record<Phase, Figure>,
-    notes: [`only a ${r.layers}-layer step fitted the time budget; step, phases, tokensPerSecond and stepsPerSecond are for ${r.layers} layers`],
+    notes: [
+      `only a ${r.layers}-layer step fitted the time budget; step, phases, tokensPerSecond and stepsPerSecond are for ${r.layers} layers`,
+    ],
   };
 }

@@ -106,11 +106,21 @@ async function runFullDepth(
 }
 
 /** Steps of fewer layers when the full-depth one did not fit, then the section's result. */
-async function runShallow(host: BenchHost, w: Workload, budget: Budget, rate: number, plan: StepPlan, timer: StepTimer, full: FullDepthRun): Promise<NonNullable<EngineSections['step']>> {
+async function runShallow(
+  host: BenchHost,
+  w: Workload,
+  budget: Budget,
+  rate: number,
+  plan: StepPlan,
+  timer: StepTimer,
+  full: FullDepthRun,
+): Promise<NonNullable<EngineSections['step']>> {
   const L = w.cfg.numLayers;
   const { layersToTime, estimatedSeconds } = plan;
   if (layersToTime.length === 0)
-    return { skipped: `a ${L}-layer step needs ~${estimatedSeconds[`step${L}`]} s and even a 1-layer one ~${estimatedSeconds.step1} s at ${rate.toFixed(3)} GFLOP/s, over the ${budget.remaining().toFixed(0)} s budget; raise --budget-minutes` };
+    return {
+      skipped: `a ${L}-layer step needs ~${estimatedSeconds[`step${L}`]} s and even a 1-layer one ~${estimatedSeconds.step1} s at ${rate.toFixed(3)} GFLOP/s, over the ${budget.remaining().toFixed(0)} s budget; raise --budget-minutes`,
+    };
   try {
     for (const layers of layersToTime.filter((l) => l !== L)) {
       // After the 1-layer step, the 2-layer one is predicted from its measured time.

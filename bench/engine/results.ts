@@ -6,7 +6,12 @@ import type { Figure, Skipped } from '../types';
 export const PHASES = ['forward', 'loss', 'backward', 'optimizer'] as const;
 export type Phase = (typeof PHASES)[number];
 
-export const fig = (value: number, unit: string, iterations: number, extra: Partial<Figure> = {}): Figure => ({ value: round(value), unit, iterations, ...extra });
+export const fig = (value: number, unit: string, iterations: number, extra: Partial<Figure> = {}): Figure => ({
+  value: round(value),
+  unit,
+  iterations,
+  ...extra,
+});
 export const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
 
 export interface StepRun {

@@ -38,17 +38,28 @@ export class StepTimer {
         for (let i = 0; i < n; i++) {
           last = await engine.povidStep([w.example], w.stepOpts);
           if (last.timings) timings.push(last.timings);
-          host.progress(`step (${layers} layers) ${timings.length}: ${((last.timings?.total ?? 0) / 1000).toFixed(2)} s, loss ${last.loss.toFixed(4)}`);
+          host.progress(
+            `step (${layers} layers) ${timings.length}: ${((last.timings?.total ?? 0) / 1000).toFixed(2)} s, loss ${last.loss.toFixed(4)}`,
+          );
         }
       },
-      { targetSeconds: opts.targetSeconds, minRuns: opts.stepRuns, maxRuns: Math.max(opts.stepRuns, opts.maxRuns), noWarmup: true, budgetMs: budget.unlimited ? undefined : budget.remaining() * 1000 },
+      {
+        targetSeconds: opts.targetSeconds,
+        minRuns: opts.stepRuns,
+        maxRuns: Math.max(opts.stepRuns, opts.maxRuns),
+        noWarmup: true,
+        budgetMs: budget.unlimited ? undefined : budget.remaining() * 1000,
+      },
     );
     const res = last as unknown as PovidStepResult;
     this.transient = Math.max(this.transient, ctx.memory.peak - afterCreate);
     this.runs.push({
       layers,
       step: fig(s.msPerIteration, 'ms', s.iterations, { msPerIteration: round(s.msPerIteration) }),
-      phases: Object.fromEntries(PHASES.map((k) => [k, fig(mean(timings.map((x) => x[k])), 'ms', timings.length)])) as Record<Phase, Figure>,
+      phases: Object.fromEntries(PHASES.map((k) => [k, fig(mean(timings.map((x) => x[k])), 'ms', timings.length)])) as Record<
+        Phase,
+        Figure
+      >,
       peakGpuBytes: ctx.memory.peak,
       loss: res.loss,
       gradNorm: res.gradNorm,
@@ -60,12 +71,19 @@ export class StepTimer {
   private async profile(engine: Engine, layers: number, msPerStep: number): Promise<void> {
     const need = (2 * msPerStep) / 1000;
     if (!this.budget.fits(need)) {
-      this.kernelProfile = { skipped: `profiling a ${layers}-layer step needs ~${need.toFixed(0)} s, over the ${this.budget.remaining().toFixed(0)} s left` };
+      this.kernelProfile = {
+        skipped: `profiling a ${layers}-layer step needs ~${need.toFixed(0)} s, over the ${this.budget.remaining().toFixed(0)} s left`,
+      };
       return;
     }
     const profile = { layers, ...(await profileDispatches(this.ctx, () => engine.povidStep([this.w.example], this.w.stepOpts))) };
     this.kernelProfile = profile;
-    this.host.progress(`step: kernel profile (${layers} layers): ${profile.kernels.slice(0, 5).map((k) => `${k.kernel} ${k.ms} ms`).join(', ')}`);
+    this.host.progress(
+      `step: kernel profile (${layers} layers): ${profile.kernels
+        .slice(0, 5)
+        .map((k) => `${k.kernel} ${k.ms} ms`)
+        .join(', ')}`,
+    );
   }
 
   /** Times the reference pass (LoRA off, chosen + rejected) and the noisy pass (LoRA on, no grad). */
@@ -87,7 +105,10 @@ export class StepTimer {
       for (let i = 0; i < k; i++) await engine.forward([example.chosen, example.rejected], { lora: false });
     }, passOpts);
     host.progress(`step: reference pass (${layers} layers, LoRA off, chosen + rejected) ${ref.msPerIteration.toFixed(0)} ms`);
-    const noisySeq: SequenceInput = { ...example.chosen, image: { features: example.noisyImage!, positions: example.chosen.image!.positions } };
+    const noisySeq: SequenceInput = {
+      ...example.chosen,
+      image: { features: example.noisyImage!, positions: example.chosen.image!.positions },
+    };
     const noisy = await measure(async (k) => {
       for (let i = 0; i < k; i++) await engine.forward([noisySeq], { lora: true });
     }, passOpts);

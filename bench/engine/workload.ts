@@ -61,7 +61,15 @@ function features(rng: Rng, rows: number, C: number, scale: number): Float32Arra
 }
 
 /** Tokens [seqLen] ending in the answer, with targets on the answer's predicting positions. */
-function sequence(rng: Rng, cfg: DecoderConfig, len: number, answer: number, prompt: Int32Array | null, image: Float32Array, imageRows: number): SequenceInput {
+function sequence(
+  rng: Rng,
+  cfg: DecoderConfig,
+  len: number,
+  answer: number,
+  prompt: Int32Array | null,
+  image: Float32Array,
+  imageRows: number,
+): SequenceInput {
   const V = cfg.vocabSize;
   const tokens = new Int32Array(len);
   for (let t = 0; t < len; t++) tokens[t] = prompt && t < len - answer ? prompt[t] : 2 + rng.int(V - 2);
@@ -116,11 +124,18 @@ export function makeWorkload(host: BenchHost, ctx: GpuContext, mod: EngineModule
     example: benchExample(cfg, shape, opts.seed + 1),
     stepOpts: { loss: { ...LOSS }, optimizer: { lr: 1e-5, maxGradNorm: 1 }, timing: true },
     create: (layers, training, seqLen = shape.seqLen) =>
-      mod.Engine.create(ctx, { ...cfg, numLayers: layers }, weights, { maxBatch: 2, maxSeq: seqLen, lora: { ...LORA }, weightDtype: 'bf16', training }),
+      mod.Engine.create(ctx, { ...cfg, numLayers: layers }, weights, {
+        maxBatch: 2,
+        maxSeq: seqLen,
+        lora: { ...LORA },
+        weightDtype: 'bf16',
+        training,
+      }),
   };
 }
 
-export const WARMUP = 'one untimed step, forward passes and generate of a 1-layer, 16-token engine of the same widths: compiles every pipeline';
+export const WARMUP =
+  'one untimed step, forward passes and generate of a 1-layer, 16-token engine of the same widths: compiles every pipeline';
 
 /** Compiles every pipeline on a 1-layer engine of the same widths and short sequences. */
 export async function warmUp(host: BenchHost, w: Workload, seed: number): Promise<void> {

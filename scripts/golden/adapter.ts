@@ -12,7 +12,13 @@ import { Rng } from '../../src/util/rng';
 const GOLDEN_LORA = { r: 4, alpha: 8, seed: 20240611, bStd: 0.05 } as const;
 
 /** [in, out] of each adapted projection of a Llama decoder layer. */
-function projectionDims(c: { hiddenSize: number; headDim: number; numHeads: number; numKvHeads: number; intermediateSize: number }): Record<LoraTarget, [number, number]> {
+function projectionDims(c: {
+  hiddenSize: number;
+  headDim: number;
+  numHeads: number;
+  numKvHeads: number;
+  intermediateSize: number;
+}): Record<LoraTarget, [number, number]> {
   const C = c.hiddenSize;
   const q = c.numHeads * c.headDim;
   const kv = c.numKvHeads * c.headDim;
@@ -40,9 +46,17 @@ const modelDir = resolve(process.argv[2] ?? 'public/models/tiny');
 const outDir = resolve(process.argv[3] ?? 'test/golden/adapter');
 const { decoder } = parseModelConfig(JSON.parse(await readFile(join(modelDir, 'config.json'), 'utf8')));
 const files = writePeftAdapter(
-  { r: GOLDEN_LORA.r, alpha: GOLDEN_LORA.alpha, targets: [...LORA_TARGETS], baseModel: BUILTIN_BASE_MODEL, decoderPrefix: 'model.text_model.' },
+  {
+    r: GOLDEN_LORA.r,
+    alpha: GOLDEN_LORA.alpha,
+    targets: [...LORA_TARGETS],
+    baseModel: BUILTIN_BASE_MODEL,
+    decoderPrefix: 'model.text_model.',
+  },
   goldenAdapterMatrices(decoder),
 );
 await mkdir(outDir, { recursive: true });
 for (const [name, bytes] of Object.entries(files)) await writeFile(join(outDir, name), bytes);
-console.log(`golden adapter (r ${GOLDEN_LORA.r}, alpha ${GOLDEN_LORA.alpha}, ${decoder.numLayers} layers x ${LORA_TARGETS.length} projections) written to ${outDir}`);
+console.log(
+  `golden adapter (r ${GOLDEN_LORA.r}, alpha ${GOLDEN_LORA.alpha}, ${decoder.numLayers} layers x ${LORA_TARGETS.length} projections) written to ${outDir}`,
+);

@@ -9,7 +9,18 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { deflateSync } from 'node:zlib';
-import { describeScene, invitedPairs, KINDS, pretrainQuestions, renderScene, sceneEntries, sceneSet, SCENE_SIZE, type Scene, type SceneQuestion } from '../../src/eval/scenes';
+import {
+  describeScene,
+  invitedPairs,
+  KINDS,
+  pretrainQuestions,
+  renderScene,
+  sceneEntries,
+  sceneSet,
+  SCENE_SIZE,
+  type Scene,
+  type SceneQuestion,
+} from '../../src/eval/scenes';
 import { ChatTokenizer } from '../../src/model/tokenizer';
 import { Rng } from '../../src/util/rng';
 import { TINY, writeTinyModel } from '../tiny-model';
@@ -42,7 +53,16 @@ interface Sequence {
 
 const chunks: Uint8Array[] = [];
 let offset = 0;
-const scenesJson: { split: string; seed: number; offset: number; length: number; caption: string; entries: unknown; invited: string[]; boxes: number[][] }[] = [];
+const scenesJson: {
+  split: string;
+  seed: number;
+  offset: number;
+  length: number;
+  caption: string;
+  entries: unknown;
+  invited: string[];
+  boxes: number[][];
+}[] = [];
 const sequences: Sequence[] = [];
 
 function addScene(split: string, scene: Scene, questions: SceneQuestion[]): void {
@@ -52,14 +72,28 @@ function addScene(split: string, scene: Scene, questions: SceneQuestion[]): void
   const z = deflateSync(rgb, { level: 6 });
   chunks.push(z);
   const index = scenesJson.length;
-  scenesJson.push({ split, seed: scene.seed, offset, length: z.length, caption: describeScene(scene), entries: sceneEntries(scene), invited: invitedPairs(scene).map((p) => p.partner),
+  scenesJson.push({
+    split,
+    seed: scene.seed,
+    offset,
+    length: z.length,
+    caption: describeScene(scene),
+    entries: sceneEntries(scene),
+    invited: invitedPairs(scene).map((p) => p.partner),
     // [kind index, x0, y0, x1, y1] per drawn object: where each kind is, for the auxiliary loss.
     boxes: scene.objects.map((o) => [KINDS.indexOf(o.kind), o.cx - o.w / 2, o.cy - o.h / 2, o.cx + o.w / 2, o.cy + o.h / 2]),
   });
   offset += z.length;
   for (const q of questions) {
     const ex = tok.buildExample(q.question, q.answer, TINY.imageSeqLen);
-    sequences.push({ scene: index, type: q.type, kind: q.kind, truth: q.truth, ids: Array.from(ex.inputIds), promptLength: ex.promptLength });
+    sequences.push({
+      scene: index,
+      type: q.type,
+      kind: q.kind,
+      truth: q.truth,
+      ids: Array.from(ex.inputIds),
+      promptLength: ex.promptLength,
+    });
   }
 }
 
@@ -68,7 +102,8 @@ const rng = new Rng(seed);
 for (const scene of sceneSet('pretrain', nScenes, { setSeed: seed - 1 })) addScene('pretrain', scene, pretrainQuestions(scene, rng));
 // Validation scenes for the script's own progress report: held-out seeds of set 1 (the benchmark
 // evaluates set 0), half of them inviting a planted pair. Only the exact caption is stored.
-for (const scene of sceneSet('heldout', nVal, { setSeed: 1, inviting: 0.5 })) addScene('val', scene, [{ type: 'describe', question: 'Describe the image.', answer: describeScene(scene) }]);
+for (const scene of sceneSet('heldout', nVal, { setSeed: 1, inviting: 0.5 }))
+  addScene('val', scene, [{ type: 'describe', question: 'Describe the image.', answer: describeScene(scene) }]);
 
 const bin = new Uint8Array(offset);
 let o = 0;
@@ -79,7 +114,15 @@ for (const c of chunks) {
 writeFileSync(join(outDir, 'scenes.bin'), bin);
 writeFileSync(
   join(outDir, 'scenes.json'),
-  JSON.stringify({ size: SCENE_SIZE, kinds: KINDS, imageTokenId: TINY.imageTokenId, eosTokenId: TINY.eosTokenId, seed, scenes: scenesJson, sequences }),
+  JSON.stringify({
+    size: SCENE_SIZE,
+    kinds: KINDS,
+    imageTokenId: TINY.imageTokenId,
+    eosTokenId: TINY.eosTokenId,
+    seed,
+    scenes: scenesJson,
+    sequences,
+  }),
 );
 console.log(
   `exported ${nScenes} pretraining + ${nVal} validation scenes, ${sequences.length} sequences, ${(offset / 1e6).toFixed(1)} MB of images, model-init (${model.length} files) to ${outDir} in ${((performance.now() - t0) / 1000).toFixed(1)} s`,

@@ -124,5 +124,20 @@ export function decoderBackward(
   ctx.clear(g.dres, 0, N * C * 4);
   scatterAddRows(ctx, g.dres, g.dG, inputs.rows, M, C);
   for (let l = cfg.numLayers - 1; l >= 0; l--)
-    layerBackward(ctx, cfg, params, lora, l, acts.layers[l], acts.res[l], g, inputs.positions, inputs.keyMask, B, T, acts.scratch.splitK, l > 0);
+    layerBackward(
+      ctx,
+      cfg,
+      params,
+      lora,
+      l,
+      acts.layers[l],
+      acts.res[l],
+      g,
+      inputs.positions,
+      inputs.keyMask,
+      B,
+      T,
+      acts.scratch.splitK,
+      l > 0,
+    );
 }

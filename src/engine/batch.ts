@@ -52,11 +52,18 @@ export interface PackedBatch {
 }
 
 /** Packs and validates; `label(b)` names sequence b in error messages. */
-export function packBatch(seqs: readonly SequenceInput[], cfg: DecoderConfig, lim: PackLimits, label: (b: number) => string = (b) => `sequence ${b}`): PackedBatch {
+export function packBatch(
+  seqs: readonly SequenceInput[],
+  cfg: DecoderConfig,
+  lim: PackLimits,
+  label: (b: number) => string = (b) => `sequence ${b}`,
+): PackedBatch {
   const B = seqs.length;
   if (B === 0) throw new EngineInputError('empty batch: pass at least one sequence');
   if (B > lim.maxBatch)
-    throw new EngineInputError(`batch of ${B} sequences exceeds the engine's maxBatch ${lim.maxBatch}. Create the engine with a larger maxBatch or split the batch.`);
+    throw new EngineInputError(
+      `batch of ${B} sequences exceeds the engine's maxBatch ${lim.maxBatch}. Create the engine with a larger maxBatch or split the batch.`,
+    );
   const C = cfg.hiddenSize;
   const V = cfg.vocabSize;
   const lengths = seqs.map((s) => s.tokens.length);
@@ -65,9 +72,13 @@ export function packBatch(seqs: readonly SequenceInput[], cfg: DecoderConfig, li
     const name = label(b);
     if (lengths[b] === 0) throw new EngineInputError(`${name} has no tokens`);
     if (lengths[b] > lim.maxSeq)
-      throw new SequenceLengthError(`${name} is ${lengths[b]} tokens long, over the engine's maxSeq of ${lim.maxSeq}. Shorten the answer or prompt, or create the engine with a larger maxSeq.`);
-    if (s.targets && s.targets.length !== lengths[b]) throw new EngineInputError(`${name}: ${s.targets.length} targets for ${lengths[b]} tokens; give one target (or -1) per token`);
-    if (s.positions && s.positions.length !== lengths[b]) throw new EngineInputError(`${name}: ${s.positions.length} positions for ${lengths[b]} tokens`);
+      throw new SequenceLengthError(
+        `${name} is ${lengths[b]} tokens long, over the engine's maxSeq of ${lim.maxSeq}. Shorten the answer or prompt, or create the engine with a larger maxSeq.`,
+      );
+    if (s.targets && s.targets.length !== lengths[b])
+      throw new EngineInputError(`${name}: ${s.targets.length} targets for ${lengths[b]} tokens; give one target (or -1) per token`);
+    if (s.positions && s.positions.length !== lengths[b])
+      throw new EngineInputError(`${name}: ${s.positions.length} positions for ${lengths[b]} tokens`);
   });
   const N = B * T;
   const tokens = new Int32Array(N);
@@ -87,17 +98,23 @@ export function packBatch(seqs: readonly SequenceInput[], cfg: DecoderConfig, li
     const len = lengths[b];
     for (let t = 0; t < len; t++) {
       const id = s.tokens[t];
-      if (!Number.isInteger(id) || id < 0 || id >= V) throw new EngineInputError(`${name}: token ${id} at index ${t} is outside the vocabulary [0, ${V})`);
+      if (!Number.isInteger(id) || id < 0 || id >= V)
+        throw new EngineInputError(`${name}: token ${id} at index ${t} is outside the vocabulary [0, ${V})`);
       const pos = s.positions ? s.positions[t] : t;
       if (!Number.isInteger(pos) || pos < 0 || pos >= cfg.maxPositions)
-        throw new SequenceLengthError(`${name}: position ${pos} at index ${t} is outside [0, ${cfg.maxPositions}), the model's max_position_embeddings. Shorten the sequence.`);
+        throw new SequenceLengthError(
+          `${name}: position ${pos} at index ${t} is outside [0, ${cfg.maxPositions}), the model's max_position_embeddings. Shorten the sequence.`,
+        );
       const row = b * T + t;
       tokens[row] = id;
       positions[row] = pos;
       keyMask[row] = 1;
       const tgt = s.targets ? s.targets[t] : -1;
       if (tgt !== -1) {
-        if (!Number.isInteger(tgt) || tgt < 0 || tgt >= V) throw new EngineInputError(`${name}: target ${tgt} at index ${t} is outside the vocabulary [0, ${V}) (use -1 for unscored positions)`);
+        if (!Number.isInteger(tgt) || tgt < 0 || tgt >= V)
+          throw new EngineInputError(
+            `${name}: target ${tgt} at index ${t} is outside the vocabulary [0, ${V}) (use -1 for unscored positions)`,
+          );
         rows.push(row);
         targets.push(tgt);
         seqOfRow.push(b);
@@ -113,7 +130,10 @@ export function packBatch(seqs: readonly SequenceInput[], cfg: DecoderConfig, li
         at = [];
         for (let t = 0; t < len; t++) if (s.tokens[t] === lim.imageTokenId) at.push(t);
       } else throw new ImageRowsError(`${name}: image features given without positions and the engine has no imageTokenId to find them`);
-      if (f.length % C !== 0) throw new ImageRowsError(`${name}: image features hold ${f.length} values, not a whole number of rows of width ${C} (the decoder's hidden size)`);
+      if (f.length % C !== 0)
+        throw new ImageRowsError(
+          `${name}: image features hold ${f.length} values, not a whole number of rows of width ${C} (the decoder's hidden size)`,
+        );
       const count = f.length / C;
       if (count !== at.length)
         throw new ImageRowsError(
@@ -121,7 +141,8 @@ export function packBatch(seqs: readonly SequenceInput[], cfg: DecoderConfig, li
         );
       const seen = new Set<number>();
       for (const p of at) {
-        if (!Number.isInteger(p) || p < 0 || p >= len) throw new ImageRowsError(`${name}: image position ${p} is outside the sequence [0, ${len})`);
+        if (!Number.isInteger(p) || p < 0 || p >= len)
+          throw new ImageRowsError(`${name}: image position ${p} is outside the sequence [0, ${len})`);
         if (seen.has(p)) throw new ImageRowsError(`${name}: image position ${p} appears twice`);
         seen.add(p);
         imagePos.push(b * T + p);
@@ -131,7 +152,9 @@ export function packBatch(seqs: readonly SequenceInput[], cfg: DecoderConfig, li
     imageStart.push(imagePos.length);
   }
   if (imagePos.length > lim.maxImageRows)
-    throw new ImageRowsError(`${imagePos.length} image rows in the batch exceed the engine's maxImageRows ${lim.maxImageRows}. Create the engine with a larger maxImageRows or a smaller batch.`);
+    throw new ImageRowsError(
+      `${imagePos.length} image rows in the batch exceed the engine's maxImageRows ${lim.maxImageRows}. Create the engine with a larger maxImageRows or a smaller batch.`,
+    );
   const imageRows = new Float32Array(imagePos.length * C);
   let off = 0;
   for (const f of imageChunks) {

@@ -92,10 +92,22 @@ export class Engine implements EngineCore {
     private planBytes: { activations: number; scratch: number },
     readonly opts: EngineOptions,
   ) {
-    this.limits = { maxBatch: opts.maxBatch, maxSeq: opts.maxSeq, maxImageRows: opts.maxImageRows ?? opts.maxBatch * opts.maxSeq, imageTokenId: opts.imageTokenId };
+    this.limits = {
+      maxBatch: opts.maxBatch,
+      maxSeq: opts.maxSeq,
+      maxImageRows: opts.maxImageRows ?? opts.maxBatch * opts.maxSeq,
+      imageTokenId: opts.imageTokenId,
+    };
     const { scratch, grads } = acts;
     const M = opts.maxBatch * opts.maxSeq;
-    this.lpScratch = { M, V: cfg.vocabSize, Vc: logprobChunk(M, cfg.vocabSize), logits: scratch.logprobLogits, state: scratch.logprobState, splitK: scratch.splitK };
+    this.lpScratch = {
+      M,
+      V: cfg.vocabSize,
+      Vc: logprobChunk(M, cfg.vocabSize),
+      logits: scratch.logprobLogits,
+      state: scratch.logprobState,
+      splitK: scratch.splitK,
+    };
     this.normScratch = grads && lora ? { n: lora.layout.totalFloats, a: grads.normA, b: grads.normB } : null;
   }
 
@@ -103,16 +115,24 @@ export class Engine implements EngineCore {
     for (const k of ['maxBatch', 'maxSeq'] as const)
       if (!Number.isInteger(opts[k]) || opts[k] <= 0) throw new ConfigError(`engine: ${k} must be a positive integer, got ${opts[k]}`);
     if (opts.maxSeq > cfg.maxPositions)
-      throw new SequenceLengthError(`engine: maxSeq ${opts.maxSeq} is longer than the model's ${cfg.maxPositions} positions (max_position_embeddings). Use a smaller maxSeq.`);
+      throw new SequenceLengthError(
+        `engine: maxSeq ${opts.maxSeq} is longer than the model's ${cfg.maxPositions} positions (max_position_embeddings). Use a smaller maxSeq.`,
+      );
     const names = opts.names ?? SMOLVLM_NAMES;
     const lc = opts.lora === null ? null : normalizeLoraConfig(opts.lora ?? {});
     const training = opts.training ?? lc !== null;
-    const sizes = { maxBatch: opts.maxBatch, maxSeq: opts.maxSeq, maxImageRows: opts.maxImageRows ?? opts.maxBatch * opts.maxSeq, training };
+    const sizes = {
+      maxBatch: opts.maxBatch,
+      maxSeq: opts.maxSeq,
+      maxImageRows: opts.maxImageRows ?? opts.maxBatch * opts.maxSeq,
+      training,
+    };
     // Shapes first, so an impossible plan fails before anything is uploaded.
     const loraLayout = lc ? LoraAdapter.layoutFor(ctx, cfg, lc, names.prefix) : null;
     const specs = planSpecs(cfg, sizes, loraLayout);
     checkPlan(ctx, specs, `engine plan for ${opts.maxBatch} x ${opts.maxSeq} tokens`);
-    const groupBytes = (...trees: unknown[]) => trees.reduce((n: number, tree) => n + listSpecs(tree).reduce((a, x) => a + specBytes(x.spec), 0), 0);
+    const groupBytes = (...trees: unknown[]) =>
+      trees.reduce((n: number, tree) => n + listSpecs(tree).reduce((a, x) => a + specBytes(x.spec), 0), 0);
     const planBytes = {
       activations: groupBytes(specs.inputs, specs.head, specs.layers, specs.res, specs.grads),
       scratch: groupBytes(specs.scratch, specs.decode),
@@ -153,11 +173,27 @@ export class Engine implements EngineCore {
     const M = pack.rows.length;
     const I = pack.imageStart[B];
     uploadBatch(ctx, acts.inputs, pack);
-    decoderForward(ctx, cfg, params, trainingPass(acts), opts.lora ? this.lora : null, B, T, { rows: acts.inputs.imageRows, pos: acts.inputs.imagePos, count: I });
+    decoderForward(ctx, cfg, params, trainingPass(acts), opts.lora ? this.lora : null, B, T, {
+      rows: acts.inputs.imageRows,
+      pos: acts.inputs.imagePos,
+      count: I,
+    });
     const { head, inputs } = acts;
     if (M > 0) {
       headForward(ctx, cfg, params, acts, M);
-      logprobForward(ctx, head.logprob, head.argmax, head.lse, head.hN, params.lmHead, inputs.targets, M, cfg.hiddenSize, cfg.vocabSize, this.lpScratch);
+      logprobForward(
+        ctx,
+        head.logprob,
+        head.argmax,
+        head.lse,
+        head.hN,
+        params.lmHead,
+        inputs.targets,
+        M,
+        cfg.hiddenSize,
+        cfg.vocabSize,
+        this.lpScratch,
+      );
       sequenceLogprobSum(ctx, head.policy, head.logprob, inputs.slotOfRow, M, B);
     }
     if (opts.lastLogits) lastLogitsForward(ctx, cfg, params, acts, acts.res[cfg.numLayers], inputs.lastRows, B);
@@ -209,7 +245,15 @@ export class Engine implements EngineCore {
     const weights = this.params.bytes;
     const lora = this.lora ? this.lora.bytes : 0;
     const { activations, scratch } = this.planBytes;
-    return { weights, lora, activations, scratch, total: weights + lora + activations + scratch, current: this.ctx.memory.current, peak: this.ctx.memory.peak };
+    return {
+      weights,
+      lora,
+      activations,
+      scratch,
+      total: weights + lora + activations + scratch,
+      current: this.ctx.memory.current,
+      peak: this.ctx.memory.peak,
+    };
   }
 
   describe(): string {

@@ -24,7 +24,10 @@ export class WeightError extends ConfigError {
 /** NaN or Inf in the loss, the log-probabilities or the gradients; `what` names which. */
 export class NonFiniteError extends Error {
   override name = 'NonFiniteError';
-  constructor(readonly what: string, detail: string) {
+  constructor(
+    readonly what: string,
+    detail: string,
+  ) {
     super(
       `${what} is not finite (${detail}). The update was not applied. Lower the learning rate, ` +
         'check the input features for NaN, or use f32 weights; then resume from the last checkpoint.',
@@ -58,8 +61,19 @@ export function expectInteger(kernel: string, argument: string, value: number, m
  * Throws unless the bound buffer (or window) `b` holds `count` values of `dtype` (4 bytes each;
  * bf16 is packed two per 4-byte word). `shape` names the expected shape in the message.
  */
-export function expectHolds(kernel: string, argument: string, b: { size: number }, count: number, dtype: 'f32' | 'i32' | 'u32' | 'bf16' = 'f32', shape?: readonly number[]): void {
+export function expectHolds(
+  kernel: string,
+  argument: string,
+  b: { size: number },
+  count: number,
+  dtype: 'f32' | 'i32' | 'u32' | 'bf16' = 'f32',
+  shape?: readonly number[],
+): void {
   const need = dtype === 'bf16' ? Math.ceil(count / 2) * 4 : count * 4;
   if (b.size < need)
-    throw new KernelArgumentError(kernel, shape ? `${argument} [${shape.join(', ')}]` : argument, `holds ${b.size} bytes, needs ${need} (${count} ${dtype} values)`);
+    throw new KernelArgumentError(
+      kernel,
+      shape ? `${argument} [${shape.join(', ')}]` : argument,
+      `holds ${b.size} bytes, needs ${need} (${count} ${dtype} values)`,
+    );
 }

@@ -70,7 +70,15 @@ export interface KvCache {
 /** The plan's buffers as the training / evaluation pass uses them. */
 export function trainingPass(acts: Activations): PassBuffers {
   const { inputs } = acts;
-  return { tokens: inputs.tokens, positions: inputs.positions, keyMask: inputs.keyMask, res: acts.res, layers: acts.layers, proj: acts.scratch.proj, splitK: acts.scratch.splitK };
+  return {
+    tokens: inputs.tokens,
+    positions: inputs.positions,
+    keyMask: inputs.keyMask,
+    res: acts.res,
+    layers: acts.layers,
+    proj: acts.scratch.proj,
+    splitK: acts.scratch.splitK,
+  };
 }
 
 /** Image feature rows [count, C] and the flat rows i32 [count] of the pass they replace. */
@@ -128,7 +136,8 @@ export function layerForward(
   const FF = cfg.intermediateSize;
   const { numHeads: NH, numKvHeads: NKV, headDim: HD, ropeTheta: theta, rmsNormEps: eps } = cfg;
   const w = params.layers[l];
-  const lin = (t: LoraTarget, o: GPUBuffer, inp: GPUBuffer) => adaptedLinearForward(ctx, cfg, params, lora, l, t, o, a.xa[t], inp, N, splitK);
+  const lin = (t: LoraTarget, o: GPUBuffer, inp: GPUBuffer) =>
+    adaptedLinearForward(ctx, cfg, params, lora, l, t, o, a.xa[t], inp, N, splitK);
   rmsnormForward(ctx, a.ln1, a.rstd1, x, w.inputNorm, N, C, eps);
   lin('q', a.q, a.ln1);
   lin('k', a.k, a.ln1);
@@ -142,7 +151,9 @@ export function layerForward(
       ctx.copy(a.k, cache.layer.k, T * KV * 4, b * T * KV * 4, (b * stride + start) * KV * 4);
       ctx.copy(a.v, cache.layer.v, T * KV * 4, b * T * KV * 4, (b * stride + start) * KV * 4);
     }
-    attentionForward(ctx, a.att, a.lse, a.q, cache.layer.k, cache.layer.v, cache.keyMask, B, T, start + T, NH, NKV, HD, start, { kvStride: stride });
+    attentionForward(ctx, a.att, a.lse, a.q, cache.layer.k, cache.layer.v, cache.keyMask, B, T, start + T, NH, NKV, HD, start, {
+      kvStride: stride,
+    });
   } else attentionForward(ctx, a.att, a.lse, a.q, a.k, a.v, keyMask, B, T, T, NH, NKV, HD, 0);
   lin('o', proj, a.att);
   residualForward(ctx, a.h, x, proj, N * C);
@@ -177,7 +188,23 @@ export function decoderForward(
   if (image && image.count > 0) replaceRows(ctx, res[0], image.rows, image.pos, image.count, C);
   for (let l = 0; l < cfg.numLayers; l++) {
     const c = cache && { layer: cache.layers[l], keyMask: cache.keyMask, start: cache.start, stride: cache.stride };
-    layerForward(ctx, cfg, params, lora, l, pass.layers[l], res[l], res[l + 1], pass.proj, pass.positions, pass.keyMask, B, T, pass.splitK, c);
+    layerForward(
+      ctx,
+      cfg,
+      params,
+      lora,
+      l,
+      pass.layers[l],
+      res[l],
+      res[l + 1],
+      pass.proj,
+      pass.positions,
+      pass.keyMask,
+      B,
+      T,
+      pass.splitK,
+      c,
+    );
   }
 }
 
@@ -193,7 +220,15 @@ export function headForward(ctx: GpuContext, cfg: DecoderConfig, params: Decoder
  * Full-vocabulary logits [B, V] into head.logits at rows `lastRows` [B] of the last residual
  * `last` (each sequence's last token: generation, checks).
  */
-export function lastLogitsForward(ctx: GpuContext, cfg: DecoderConfig, params: DecoderParams, acts: Activations, last: GPUBuffer, lastRows: GPUBuffer, B: number): void {
+export function lastLogitsForward(
+  ctx: GpuContext,
+  cfg: DecoderConfig,
+  params: DecoderParams,
+  acts: Activations,
+  last: GPUBuffer,
+  lastRows: GPUBuffer,
+  B: number,
+): void {
   const C = cfg.hiddenSize;
   const { head } = acts;
   gatherRows(ctx, head.hLast, last, lastRows, B, C);

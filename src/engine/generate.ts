@@ -82,10 +82,12 @@ export async function generate(core: EngineCore, prompt: SequenceInput, opts: Ge
   const useLora = opts.lora ?? core.lora !== null;
   if (useLora && !core.lora) throw new EngineInputError('generate: lora: true on an engine created without an adapter');
   const lora = useLora ? core.lora : null;
-  if (!Number.isInteger(opts.maxNewTokens) || opts.maxNewTokens < 0) throw new EngineInputError(`generate: maxNewTokens must be a non-negative integer, got ${opts.maxNewTokens}`);
+  if (!Number.isInteger(opts.maxNewTokens) || opts.maxNewTokens < 0)
+    throw new EngineInputError(`generate: maxNewTokens must be a non-negative integer, got ${opts.maxNewTokens}`);
   const temperature = opts.temperature ?? 0;
   const topP = opts.topP ?? 1;
-  if (!(temperature >= 0) || !(topP > 0 && topP <= 1)) throw new EngineInputError(`generate: temperature must be >= 0 and top-p in (0, 1], got ${temperature} and ${topP}`);
+  if (!(temperature >= 0) || !(topP > 0 && topP <= 1))
+    throw new EngineInputError(`generate: temperature must be >= 0 and top-p in (0, 1], got ${temperature} and ${topP}`);
   const rng = opts.rng ?? new Rng(opts.seed ?? 0);
   const stops = new Set(opts.stopTokens ?? []);
   const V = cfg.vocabSize;
@@ -94,7 +96,11 @@ export async function generate(core: EngineCore, prompt: SequenceInput, opts: Ge
   const pack = packBatch([{ tokens: prompt.tokens, positions: prompt.positions, image: prompt.image }], cfg, core.limits, () => 'prompt');
   const P = pack.T;
   uploadBatch(ctx, acts.inputs, pack);
-  decoderForward(ctx, cfg, params, trainingPass(acts), lora, 1, P, { rows: acts.inputs.imageRows, pos: acts.inputs.imagePos, count: pack.imageStart[1] });
+  decoderForward(ctx, cfg, params, trainingPass(acts), lora, 1, P, {
+    rows: acts.inputs.imageRows,
+    pos: acts.inputs.imagePos,
+    count: pack.imageStart[1],
+  });
   lastLogitsForward(ctx, cfg, params, acts, acts.res[cfg.numLayers], acts.inputs.lastRows, 1);
   let logits = await ctx.readF32(acts.head.logits, V);
 
@@ -122,7 +128,8 @@ export async function generate(core: EngineCore, prompt: SequenceInput, opts: Ge
       lastLogitsForward(ctx, cfg, params, acts, pass.res[cfg.numLayers], d.lastRows, 1);
       logits = await ctx.readF32(acts.head.logits, V);
     }
-    if (logits.some((v) => !Number.isFinite(v))) throw new NonFiniteError(`logits of generated token ${i}`, 'NaN or Inf in the forward pass');
+    if (logits.some((v) => !Number.isFinite(v)))
+      throw new NonFiniteError(`logits of generated token ${i}`, 'NaN or Inf in the forward pass');
     if (opts.keepLogits) kept.push(logits);
     const tok = sampleToken(logits, temperature, topP, rng);
     tokens.push(tok);

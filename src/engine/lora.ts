@@ -44,7 +44,8 @@ export class LoraAdapter {
     const bytes = layout.totalFloats * 4;
     const made: GPUBuffer[] = [];
     try {
-      for (const what of ['params', 'grads', 'adam m', 'adam v']) made.push(ctx.createBuffer(`LoRA ${what} (${layout.paramCount} values)`, bytes));
+      for (const what of ['params', 'grads', 'adam m', 'adam v'])
+        made.push(ctx.createBuffer(`LoRA ${what} (${layout.paramCount} values)`, bytes));
     } catch (e) {
       for (const b of made) ctx.destroyBuffer(b);
       throw e;
@@ -139,9 +140,14 @@ export class LoraAdapter {
   async set(values: ReadonlyMap<string, Float32Array>): Promise<void> {
     for (const [name, data] of values) {
       const t = this.byName.get(name);
-      if (!t) throw new EngineInputError(`LoRA tensor ${name} does not exist in this adapter (r = ${this.r}, targets ${this.layout.targets.join(', ')}). Load an adapter made for this model and rank.`);
+      if (!t)
+        throw new EngineInputError(
+          `LoRA tensor ${name} does not exist in this adapter (r = ${this.r}, targets ${this.layout.targets.join(', ')}). Load an adapter made for this model and rank.`,
+        );
       if (data.length !== t.count)
-        throw new EngineInputError(`LoRA tensor ${name}: ${data.length} values, expected [${t.shape.join(', ')}] = ${t.count}. The adapter's rank or model does not match.`);
+        throw new EngineInputError(
+          `LoRA tensor ${name}: ${data.length} values, expected [${t.shape.join(', ')}] = ${t.count}. The adapter's rank or model does not match.`,
+        );
     }
     const host = await this.ctx.readF32(this.params, this.layout.totalFloats); // read() flushes recorded work first
     for (const [name, data] of values) host.set(data, this.byName.get(name)!.offset);
@@ -151,13 +157,25 @@ export class LoraAdapter {
   /** Parameters, Adam moments and step count, for a checkpoint. */
   async exportState(): Promise<LoraState> {
     const n = this.layout.totalFloats;
-    return { params: await this.ctx.readF32(this.params, n), m: await this.ctx.readF32(this.m, n), v: await this.ctx.readF32(this.v, n), step: this.step };
+    return {
+      params: await this.ctx.readF32(this.params, n),
+      m: await this.ctx.readF32(this.m, n),
+      v: await this.ctx.readF32(this.v, n),
+      step: this.step,
+    };
   }
 
   importState(s: LoraState): void {
     const n = this.layout.totalFloats;
-    for (const [k, a] of [['params', s.params], ['m', s.m], ['v', s.v]] as const)
-      if (a.length !== n) throw new EngineInputError(`LoRA checkpoint: ${k} has ${a.length} values, this adapter has ${n}. The checkpoint was made with another model, rank or target list.`);
+    for (const [k, a] of [
+      ['params', s.params],
+      ['m', s.m],
+      ['v', s.v],
+    ] as const)
+      if (a.length !== n)
+        throw new EngineInputError(
+          `LoRA checkpoint: ${k} has ${a.length} values, this adapter has ${n}. The checkpoint was made with another model, rank or target list.`,
+        );
     this.ctx.flush();
     this.ctx.upload(this.params, s.params);
     this.ctx.upload(this.m, s.m);

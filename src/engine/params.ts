@@ -42,7 +42,8 @@ export function randomDecoderWeights(cfg: DecoderConfig, seed: number, names: We
     const n = w.shape.reduce((a, b) => a * b, 1);
     const x = new Float32Array(n);
     rng.fillNormal(x);
-    const std = w.role === 'embed' ? 1 : w.role === 'norm' ? 0.1 : w.role === 'lmHead' ? 2 / Math.sqrt(cfg.hiddenSize) : 1 / Math.sqrt(w.shape[1]);
+    const std =
+      w.role === 'embed' ? 1 : w.role === 'norm' ? 0.1 : w.role === 'lmHead' ? 2 / Math.sqrt(cfg.hiddenSize) : 1 / Math.sqrt(w.shape[1]);
     for (let i = 0; i < n; i++) x[i] = (w.role === 'norm' ? 1 : 0) + std * x[i];
     out.set(w.name, x);
   }
@@ -58,14 +59,20 @@ function convert(spec: WeightSpec, src: RawTensor | Float32Array, dtype: WeightD
   const count = spec.shape.reduce((a, b) => a * b, 1);
   if (src instanceof Float32Array) {
     if (src.length !== count)
-      throw new WeightError(`weight ${spec.name}: ${src.length} values, expected ${shapeStr(spec.shape)} = ${count}. The checkpoint does not match the model config.`);
+      throw new WeightError(
+        `weight ${spec.name}: ${src.length} values, expected ${shapeStr(spec.shape)} = ${count}. The checkpoint does not match the model config.`,
+      );
     return dtype === 'bf16' ? f32ToBf16(src) : src;
   }
   if (src.shape.length !== spec.shape.length || src.shape.some((d, i) => d !== spec.shape[i]))
-    throw new WeightError(`weight ${spec.name}: shape ${shapeStr(src.shape)}, expected ${shapeStr(spec.shape)} from config.json. The checkpoint and config.json belong to different models.`);
+    throw new WeightError(
+      `weight ${spec.name}: shape ${shapeStr(src.shape)}, expected ${shapeStr(spec.shape)} from config.json. The checkpoint and config.json belong to different models.`,
+    );
   const itemSize = DTYPE_SIZE[src.dtype];
   if (src.data.length !== count * itemSize)
-    throw new WeightError(`weight ${spec.name}: ${src.data.length} bytes for ${count} ${src.dtype} values. The file is damaged: download it again.`);
+    throw new WeightError(
+      `weight ${spec.name}: ${src.data.length} bytes for ${count} ${src.dtype} values. The file is damaged: download it again.`,
+    );
   return dtype === 'bf16' ? tensorToBf16(src) : tensorToF32(src);
 }
 

@@ -103,7 +103,8 @@ export async function readMany(ctx: GpuContext, readback: GPUBuffer, parts: { bu
     await ctx.sync();
     return parts.map(() => new ArrayBuffer(0));
   }
-  if (total * 4 > readback.size) throw new EngineInputError(`readback of ${total} values exceeds the plan's readback buffer (${readback.size / 4} values)`);
+  if (total * 4 > readback.size)
+    throw new EngineInputError(`readback of ${total} values exceeds the plan's readback buffer (${readback.size / 4} values)`);
   let off = 0;
   for (const p of parts) {
     if (p.count > 0) ctx.copy(p.buf, readback, p.count * 4, 0, off * 4);
@@ -140,11 +141,14 @@ class PhaseTimer {
 
 export async function povidStep(core: EngineCore, examples: readonly PovidExample[], opts: PovidStepOptions): Promise<PovidStepResult> {
   const { ctx, cfg, params, acts, lora, lpScratch, normScratch } = core;
-  if (!lora || !acts.grads || !normScratch) throw new EngineInputError('povidStep: this engine was created without a LoRA adapter or without training buffers');
+  if (!lora || !acts.grads || !normScratch)
+    throw new EngineInputError('povidStep: this engine was created without a LoRA adapter or without training buffers');
   const E = examples.length;
   if (E === 0) throw new EngineInputError('povidStep: empty batch of examples');
   if (2 * E > core.limits.maxBatch)
-    throw new EngineInputError(`povidStep: ${E} examples need ${2 * E} sequences per pass, over the engine's maxBatch ${core.limits.maxBatch}. Use smaller batches or a larger maxBatch.`);
+    throw new EngineInputError(
+      `povidStep: ${E} examples need ${2 * E} sequences per pass, over the engine's maxBatch ${core.limits.maxBatch}. Use smaller batches or a larger maxBatch.`,
+    );
   const C = cfg.hiddenSize;
   const V = cfg.vocabSize;
   const timer = new PhaseTimer(ctx, !!opts.timing);
@@ -155,7 +159,9 @@ export async function povidStep(core: EngineCore, examples: readonly PovidExampl
   const { B, T, rowStart, imageStart } = pack;
   for (let b = 0; b < B; b++)
     if (rowStart[b + 1] === rowStart[b])
-      throw new EngineInputError(`example ${b % E} (${b < E ? 'chosen' : 'rejected'} answer) has no answer tokens: mark the answer with targets (token at t + 1, -1 elsewhere)`);
+      throw new EngineInputError(
+        `example ${b % E} (${b < E ? 'chosen' : 'rejected'} answer) has no answer tokens: mark the answer with targets (token at t + 1, -1 elsewhere)`,
+      );
   const Mc = rowStart[E]; // chosen rows come first: the y_n rows are rows [0, Mc)
   const M = pack.rows.length;
   const Ic = imageStart[E];
@@ -167,11 +173,16 @@ export async function povidStep(core: EngineCore, examples: readonly PovidExampl
   examples.forEach((x, e) => {
     const rows = imageStart[e + 1] - imageStart[e];
     if (!x.noisyImage) {
-      if (needNoise) throw new ImageRowsError(`example ${e}: no noisy image features; POVID's noise term needs the noisy image encoded too (or use mode 'dpo-text')`);
+      if (needNoise)
+        throw new ImageRowsError(
+          `example ${e}: no noisy image features; POVID's noise term needs the noisy image encoded too (or use mode 'dpo-text')`,
+        );
       return;
     }
     if (x.noisyImage.length !== rows * C)
-      throw new ImageRowsError(`example ${e}: the noisy image has ${x.noisyImage.length / C} feature rows, the clean image ${rows}. Encode both images with the same vision encoder settings.`);
+      throw new ImageRowsError(
+        `example ${e}: the noisy image has ${x.noisyImage.length / C} feature rows, the clean image ${rows}. Encode both images with the same vision encoder settings.`,
+      );
     noisy.set(x.noisyImage, imageStart[e] * C);
   });
   const slotOfRow = new Int32Array(M);
@@ -282,8 +293,10 @@ export async function povidStep(core: EngineCore, examples: readonly PovidExampl
   const reference = new Float32Array(refB);
   const kinds = ['chosen', 'text-rejected', 'noise-rejected'];
   for (let i = 0; i < 3 * E; i++) {
-    if (!Number.isFinite(policy[i])) throw new NonFiniteError(`policy log-probability of example ${Math.floor(i / 3)} (${kinds[i % 3]})`, `value ${policy[i]}`);
-    if (!Number.isFinite(reference[i])) throw new NonFiniteError(`reference log-probability of example ${Math.floor(i / 3)} (${kinds[i % 3]})`, `value ${reference[i]}`);
+    if (!Number.isFinite(policy[i]))
+      throw new NonFiniteError(`policy log-probability of example ${Math.floor(i / 3)} (${kinds[i % 3]})`, `value ${policy[i]}`);
+    if (!Number.isFinite(reference[i]))
+      throw new NonFiniteError(`reference log-probability of example ${Math.floor(i / 3)} (${kinds[i % 3]})`, `value ${reference[i]}`);
   }
   if (!Number.isFinite(lossValue)) throw new NonFiniteError('loss', `value ${lossValue}`);
   if (!finiteFlagOk(new Uint32Array(finB)[0])) {
@@ -340,7 +353,9 @@ export async function povidStep(core: EngineCore, examples: readonly PovidExampl
     gradNorm,
     updated: update,
     step: lora.step,
-    timings: opts.timing ? { forward: t.forward, loss: t.loss, backward: t.backward, optimizer: t.optimizer, total: timer.total() } : undefined,
+    timings: opts.timing
+      ? { forward: t.forward, loss: t.loss, backward: t.backward, optimizer: t.optimizer, total: timer.total() }
+      : undefined,
   };
 }
 

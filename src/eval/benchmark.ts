@@ -7,7 +7,16 @@ import { toPixelValues } from '../model/image';
 import { injectHallucination } from '../povid/inject';
 import { toSequence, type TrainExample } from '../povid/prepare';
 import type { ChatTokenizer } from '../model/tokenizer';
-import { attributeAccuracy, chair, plantedRate, pope, type AttributeResult, type ChairResult, type PopeResult, type Ratio } from './metrics';
+import {
+  attributeAccuracy,
+  chair,
+  plantedRate,
+  pope,
+  type AttributeResult,
+  type ChairResult,
+  type PopeResult,
+  type Ratio,
+} from './metrics';
 import {
   colourQuestion,
   countQuestion,
@@ -99,10 +108,18 @@ export interface EvaluateOptions {
 }
 
 /** Greedy answer to one question about an image, decoded token by token (KV cache). */
-export async function answer(deps: BenchmarkDeps, features: Float32Array, question: string, opts: { lora: boolean; maxNewTokens: number }): Promise<string> {
+export async function answer(
+  deps: BenchmarkDeps,
+  features: Float32Array,
+  question: string,
+  opts: { lora: boolean; maxNewTokens: number },
+): Promise<string> {
   const { tokenizer, engine } = deps;
   const tokens = tokenizer.encode(tokenizer.renderPrompt(question, { imageSeqLen: deps.imageSeqLen, withImage: true }));
-  const res = await engine.generate({ tokens, image: { features, positions: imagePositions(tokens, tokenizer.imageTokenId) } }, { maxNewTokens: opts.maxNewTokens, lora: opts.lora, stopTokens: [tokenizer.eosId] });
+  const res = await engine.generate(
+    { tokens, image: { features, positions: imagePositions(tokens, tokenizer.imageTokenId) } },
+    { maxNewTokens: opts.maxNewTokens, lora: opts.lora, stopTokens: [tokenizer.eosId] },
+  );
   return textOf(deps, res.tokens);
 }
 
@@ -113,7 +130,12 @@ function imagePositions(tokens: readonly number[], imageTokenId: number): number
 }
 
 function textOf(deps: BenchmarkDeps, ids: readonly number[]): string {
-  return deps.tokenizer.decode(ids.filter((t) => t !== deps.tokenizer.eosId), true).trim();
+  return deps.tokenizer
+    .decode(
+      ids.filter((t) => t !== deps.tokenizer.eosId),
+      true,
+    )
+    .trim();
 }
 
 export interface GreedyRequest {
@@ -131,7 +153,11 @@ export interface GreedyRequest {
  * only a near-tie could fall differently between the batched and the one-row kernels), at the
  * cost of one batched forward where the model says what the draft says.
  */
-export async function greedyAnswers(deps: BenchmarkDeps, reqs: readonly GreedyRequest[], opts: { lora: boolean; maxNewTokens: number }): Promise<string[]> {
+export async function greedyAnswers(
+  deps: BenchmarkDeps,
+  reqs: readonly GreedyRequest[],
+  opts: { lora: boolean; maxNewTokens: number },
+): Promise<string[]> {
   const { tokenizer, engine } = deps;
   const per = Math.max(1, engine.limits.maxBatch);
   const out: string[] = [];
@@ -139,7 +165,11 @@ export async function greedyAnswers(deps: BenchmarkDeps, reqs: readonly GreedyRe
     const part = reqs.slice(i, i + per);
     const exs = part.map((r) => tokenizer.buildExample(r.question, r.draft, deps.imageSeqLen));
     const fw = await engine.forward(
-      exs.map((ex, k) => ({ tokens: ex.inputIds, targets: ex.targets.map((t, j) => (ex.answerMask[j] ? t : -1)), image: { features: part[k].features, positions: ex.imagePositions } })),
+      exs.map((ex, k) => ({
+        tokens: ex.inputIds,
+        targets: ex.targets.map((t, j) => (ex.answerMask[j] ? t : -1)),
+        image: { features: part[k].features, positions: ex.imagePositions },
+      })),
       { lora: opts.lora },
     );
     for (const [k, ex] of exs.entries()) {
@@ -157,7 +187,10 @@ export async function greedyAnswers(deps: BenchmarkDeps, reqs: readonly GreedyRe
       const last = ids[ids.length - 1];
       if (diverged && last !== tokenizer.eosId && ids.length < opts.maxNewTokens) {
         const prompt = [...Array.from(ex.inputIds.subarray(0, ex.promptLength)), ...ids];
-        const res = await engine.generate({ tokens: prompt, image: { features: part[k].features, positions: ex.imagePositions } }, { maxNewTokens: opts.maxNewTokens - ids.length, lora: opts.lora, stopTokens: [tokenizer.eosId] });
+        const res = await engine.generate(
+          { tokens: prompt, image: { features: part[k].features, positions: ex.imagePositions } },
+          { maxNewTokens: opts.maxNewTokens - ids.length, lora: opts.lora, stopTokens: [tokenizer.eosId] },
+        );
         ids.push(...res.tokens);
       }
       out.push(textOf(deps, ids));
@@ -187,8 +220,16 @@ export async function evaluateScenes(deps: BenchmarkDeps, scenes: readonly Scene
       caption: q.describe.answer,
       generated: answers[0],
       hallucinated: [],
-      probes: opts.describeOnly ? [] : q.probes.map((p, k) => ({ question: p.question, truth: p.truth as boolean, answer: answers[1 + k] })),
-      attributes: opts.describeOnly ? [] : q.attributes.map((a, k) => ({ question: a.question, truth: a.truth as string | number, answer: answers[1 + q.probes.length + k] })),
+      probes: opts.describeOnly
+        ? []
+        : q.probes.map((p, k) => ({ question: p.question, truth: p.truth as boolean, answer: answers[1 + k] })),
+      attributes: opts.describeOnly
+        ? []
+        : q.attributes.map((a, k) => ({
+            question: a.question,
+            truth: a.truth as string | number,
+            answer: answers[1 + q.probes.length + k],
+          })),
     });
     opts.onProgress?.(i + 1, scenes.length);
   }
@@ -203,7 +244,11 @@ export async function evaluateScenes(deps: BenchmarkDeps, scenes: readonly Scene
     pope: pope(results.flatMap((r) => r.probes.map((p) => ({ object: p.question, present: p.truth, answer: p.answer })))),
     attributes: attributeAccuracy(
       results.flatMap((r) =>
-        r.attributes.map((a) => (typeof a.truth === 'number' ? { type: 'count' as const, truth: a.truth, answer: a.answer } : { type: 'colour' as const, truth: a.truth, answer: a.answer })),
+        r.attributes.map((a) =>
+          typeof a.truth === 'number'
+            ? { type: 'count' as const, truth: a.truth, answer: a.answer }
+            : { type: 'colour' as const, truth: a.truth, answer: a.answer },
+        ),
       ),
     ),
     results,
@@ -235,7 +280,11 @@ export interface BenchmarkExamples {
  * POVID training examples from training scenes: the exact answers as y_w, the local injector's
  * rewrite as y_t (seeded per record), the clean picture for the noise stage.
  */
-export async function benchmarkExamples(deps: BenchmarkDeps, scenes: readonly Scene[], opts: { seed: number; probes?: number }): Promise<BenchmarkExamples> {
+export async function benchmarkExamples(
+  deps: BenchmarkDeps,
+  scenes: readonly Scene[],
+  opts: { seed: number; probes?: number },
+): Promise<BenchmarkExamples> {
   const rng = new Rng(opts.seed);
   const examples: TrainExample[] = [];
   const rejected: BenchmarkExamples['rejected'] = [];
@@ -285,7 +334,9 @@ export async function plantedChoices(deps: BenchmarkDeps, scenes: readonly Scene
     const features = await deps.encodeImage(scenePixels(scene, deps.imageSize));
     const entries = sceneEntries(scene);
     const rng = new Rng(scene.seed ^ 0xc0ffee);
-    const withPartner = [...entries, { kind: pair.partner, colour: rng.pick(coloursOf(pair.partner)), count: 1 }].sort((a, b) => KINDS.indexOf(a.kind) - KINDS.indexOf(b.kind));
+    const withPartner = [...entries, { kind: pair.partner, colour: rng.pick(coloursOf(pair.partner)), count: 1 }].sort(
+      (a, b) => KINDS.indexOf(a.kind) - KINDS.indexOf(b.kind),
+    );
     const probe = existsQuestion(scene, pair.partner).question;
     const texts: [string, string][] = [
       [DESCRIBE_QUESTION, captionOf(withPartner)],
@@ -296,7 +347,8 @@ export async function plantedChoices(deps: BenchmarkDeps, scenes: readonly Scene
     const seqs = texts.map(([q, a]) => toSequence(deps.tokenizer.buildExample(q, a, deps.imageSeqLen), features));
     const sums: number[] = [];
     const per = Math.max(1, deps.engine.limits.maxBatch);
-    for (let i = 0; i < seqs.length; i += per) sums.push(...(await deps.engine.forward(seqs.slice(i, i + per), { lora: opts.lora })).logprobSums);
+    for (let i = 0; i < seqs.length; i += per)
+      sums.push(...(await deps.engine.forward(seqs.slice(i, i + per), { lora: opts.lora })).logprobSums);
     out.push({ seed: scene.seed, partner: pair.partner, captionMargin: sums[0] - sums[1], probeMargin: sums[2] - sums[3] });
   }
   return out;

@@ -53,7 +53,12 @@ export function makeSpanFinder(forms: Readonly<Record<string, readonly string[]>
     const out: MentionSpan[] = [];
     for (let i = 0; i < ws.length; i++) {
       for (let n = Math.min(longest, ws.length - i); n >= 1; n--) {
-        const hit = table.get(ws.slice(i, i + n).map((x) => x.w).join(' '));
+        const hit = table.get(
+          ws
+            .slice(i, i + n)
+            .map((x) => x.w)
+            .join(' '),
+        );
         if (hit) {
           out.push({ name: hit, start: ws[i].start, end: ws[i + n - 1].end });
           i += n - 1;
@@ -99,10 +104,15 @@ export const findSceneSpans = makeSpanFinder(SCENE_FORMS);
 
 /** Mentions of the injector's 80 COCO categories (its lexicon's forms and plurals). */
 export const findLexiconMentions: MentionFinder = (text) => [...new Set(findObjectMentions(text).map((m) => m.category))];
-export const findLexiconSpans = (text: string): MentionSpan[] => findObjectMentions(text).map((m) => ({ name: m.category, start: m.start, end: m.end }));
+export const findLexiconSpans = (text: string): MentionSpan[] =>
+  findObjectMentions(text).map((m) => ({ name: m.category, start: m.start, end: m.end }));
 
 /** The spans of a text that name objects not in `truth`: what a report highlights. */
-export function hallucinatedSpans(text: string, truth: readonly string[], spans: (text: string) => MentionSpan[] = findSceneSpans): MentionSpan[] {
+export function hallucinatedSpans(
+  text: string,
+  truth: readonly string[],
+  spans: (text: string) => MentionSpan[] = findSceneSpans,
+): MentionSpan[] {
   const t = new Set(truth);
   return spans(text).filter((s) => !t.has(s.name));
 }
@@ -196,11 +206,38 @@ export function pope(probes: readonly PopeProbe[]): PopeResult {
   }
   const precision = ratio(tp, tp + fp);
   const recall = ratio(tp, tp + fn);
-  const f1 = precision.value !== null && recall.value !== null && precision.value + recall.value > 0 ? (2 * precision.value * recall.value) / (precision.value + recall.value) : null;
-  return { accuracy: ratio(tp + tn, probes.length), precision, recall, f1, yesRatio: ratio(tp + fp, probes.length), unanswered, counts: { tp, fp, tn, fn } };
+  const f1 =
+    precision.value !== null && recall.value !== null && precision.value + recall.value > 0
+      ? (2 * precision.value * recall.value) / (precision.value + recall.value)
+      : null;
+  return {
+    accuracy: ratio(tp + tn, probes.length),
+    precision,
+    recall,
+    f1,
+    yesRatio: ratio(tp + fp, probes.length),
+    unanswered,
+    counts: { tp, fp, tn, fn },
+  };
 }
 
-const NUMBERS: Readonly<Record<string, number>> = { zero: 0, no: 0, one: 1, a: 1, an: 1, single: 1, two: 2, three: 3, four: 4, five: 5, six: 6, seven: 7, eight: 8, nine: 9, ten: 10 };
+const NUMBERS: Readonly<Record<string, number>> = {
+  zero: 0,
+  no: 0,
+  one: 1,
+  a: 1,
+  an: 1,
+  single: 1,
+  two: 2,
+  three: 3,
+  four: 4,
+  five: 5,
+  six: 6,
+  seven: 7,
+  eight: 8,
+  nine: 9,
+  ten: 10,
+};
 
 /** The first colour word of the palette in an answer, or null. */
 export function parseColour(answer: string): string | null {
@@ -295,7 +332,14 @@ export interface RecordEstimate {
 export function estimateFromRecords(records: readonly RecordEvalInput[], opts: { maxAbsent?: number } = {}): RecordEstimate {
   const maxAbsent = opts.maxAbsent ?? 3;
   if (records.length === 0) {
-    return { estimate: true, used: 0, excluded: { noKnownObject: [] }, chair: null, probes: [], message: 'there are no held-out records to evaluate: set a held-out fraction above 0 or add more records' };
+    return {
+      estimate: true,
+      used: 0,
+      excluded: { noKnownObject: [] },
+      chair: null,
+      probes: [],
+      message: 'there are no held-out records to evaluate: set a held-out fraction above 0 or add more records',
+    };
   }
   const used: RecordEvalInput[] = [];
   const truths: string[][] = [];
@@ -332,6 +376,9 @@ export function estimateFromRecords(records: readonly RecordEvalInput[], opts: {
     for (const p of present) for (const o of CO_OCCURRENCE[p] ?? []) add(o);
     return { id: r.id, present, absent };
   });
-  const message = noKnownObject.length > 0 ? `${noKnownObject.length} of ${records.length} held-out records name no known object and were left out` : null;
+  const message =
+    noKnownObject.length > 0
+      ? `${noKnownObject.length} of ${records.length} held-out records name no known object and were left out`
+      : null;
   return { estimate: true, used: used.length, excluded: { noKnownObject }, chair: c, probes, message };
 }

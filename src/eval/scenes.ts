@@ -57,7 +57,24 @@ export interface Background {
 }
 
 /** The drawn kinds, in caption order (each anchor just before its partner). */
-export const KINDS = ['sun', 'boat', 'plate', 'cup', 'tree', 'bird', 'cloud', 'kite', 'house', 'car', 'ball', 'cat', 'fish', 'flower', 'star', 'moon'] as const;
+export const KINDS = [
+  'sun',
+  'boat',
+  'plate',
+  'cup',
+  'tree',
+  'bird',
+  'cloud',
+  'kite',
+  'house',
+  'car',
+  'ball',
+  'cat',
+  'fish',
+  'flower',
+  'star',
+  'moon',
+] as const;
 export type Kind = (typeof KINDS)[number];
 
 export interface PlantedPair {
@@ -145,7 +162,10 @@ const SPECS: Record<Kind, KindSpec> = {
       const { cx, cy, w, h, flip: f } = o;
       r.polygon([cx - 0.5 * w, cy + 0.15 * h, cx + 0.5 * w, cy + 0.15 * h, cx + 0.33 * w, cy + 0.48 * h, cx - 0.33 * w, cy + 0.48 * h], c);
       r.rect(cx - 0.025 * w, cy - 0.48 * h, cx + 0.025 * w, cy + 0.15 * h, DARK);
-      r.polygon([cx + f * 0.05 * w, cy - 0.45 * h, cx + f * 0.05 * w, cy + 0.08 * h, cx + f * 0.4 * w, cy + 0.08 * h], c[0] + c[1] + c[2] > 600 ? [200, 60, 50] : [250, 250, 250]);
+      r.polygon(
+        [cx + f * 0.05 * w, cy - 0.45 * h, cx + f * 0.05 * w, cy + 0.08 * h, cx + f * 0.4 * w, cy + 0.08 * h],
+        c[0] + c[1] + c[2] > 600 ? [200, 60, 50] : [250, 250, 250],
+      );
     },
   },
   sun: {
@@ -161,7 +181,17 @@ const SPECS: Record<Kind, KindSpec> = {
         const t = i / 8;
         const a = t - 0.03;
         const b = t + 0.03;
-        r.polygon([cx + 0.35 * w * cosTurn(a), cy + 0.35 * w * sinTurn(a), cx + 0.5 * w * cosTurn(t), cy + 0.5 * w * sinTurn(t), cx + 0.35 * w * cosTurn(b), cy + 0.35 * w * sinTurn(b)], c);
+        r.polygon(
+          [
+            cx + 0.35 * w * cosTurn(a),
+            cy + 0.35 * w * sinTurn(a),
+            cx + 0.5 * w * cosTurn(t),
+            cy + 0.5 * w * sinTurn(t),
+            cx + 0.35 * w * cosTurn(b),
+            cy + 0.35 * w * sinTurn(b),
+          ],
+          c,
+        );
       }
     },
   },
@@ -174,7 +204,10 @@ const SPECS: Record<Kind, KindSpec> = {
     draw: (r, o, c) => {
       const { cx, cy, w, h, flip: f } = o;
       r.ring(cx + f * 0.3 * w, cy - 0.02 * h, 0.09 * w, 0.19 * w, c);
-      r.polygon([cx - 0.33 * w, cy - 0.38 * h, cx + 0.33 * w, cy - 0.38 * h, cx + 0.25 * w, cy + 0.42 * h, cx - 0.25 * w, cy + 0.42 * h], c);
+      r.polygon(
+        [cx - 0.33 * w, cy - 0.38 * h, cx + 0.33 * w, cy - 0.38 * h, cx + 0.25 * w, cy + 0.42 * h, cx - 0.25 * w, cy + 0.42 * h],
+        c,
+      );
       r.ellipse(cx, cy - 0.38 * h, 0.3 * w, 0.06 * h, [90, 55, 30]);
     },
   },
@@ -259,8 +292,32 @@ const SPECS: Record<Kind, KindSpec> = {
     maxCount: 3,
     draw: (r, o, c) => {
       const { cx, cy, w, h, flip: f } = o;
-      r.polygon([cx - f * 0.28 * w, cy - 0.45 * h, cx + f * 0.15 * w, cy - 0.45 * h, cx + f * 0.3 * w, cy - 0.05 * h, cx - f * 0.38 * w, cy - 0.05 * h], c);
-      r.polygon([cx - f * 0.22 * w, cy - 0.37 * h, cx + f * 0.12 * w, cy - 0.37 * h, cx + f * 0.22 * w, cy - 0.08 * h, cx - f * 0.3 * w, cy - 0.08 * h], GLASS);
+      r.polygon(
+        [
+          cx - f * 0.28 * w,
+          cy - 0.45 * h,
+          cx + f * 0.15 * w,
+          cy - 0.45 * h,
+          cx + f * 0.3 * w,
+          cy - 0.05 * h,
+          cx - f * 0.38 * w,
+          cy - 0.05 * h,
+        ],
+        c,
+      );
+      r.polygon(
+        [
+          cx - f * 0.22 * w,
+          cy - 0.37 * h,
+          cx + f * 0.12 * w,
+          cy - 0.37 * h,
+          cx + f * 0.22 * w,
+          cy - 0.08 * h,
+          cx - f * 0.3 * w,
+          cy - 0.08 * h,
+        ],
+        GLASS,
+      );
       r.rect(cx - 0.5 * w, cy - 0.08 * h, cx + 0.5 * w, cy + 0.3 * h, c);
       r.circle(cx - 0.28 * w, cy + 0.3 * h, 0.2 * h, [20, 20, 20]);
       r.circle(cx + 0.28 * w, cy + 0.3 * h, 0.2 * h, [20, 20, 20]);
@@ -279,7 +336,7 @@ const SPECS: Record<Kind, KindSpec> = {
       r.circle(cx, cy, 0.5 * w, c);
       r.fillWhere(cx - 0.5 * w, cy - 0.5 * w, cx + 0.5 * w, cy + 0.5 * w, [250, 250, 250], (px, py) => {
         const d = (px - cx) * (px - cx) + (py - cy) * (py - cy);
-        const band = (px - cx) - (py - cy);
+        const band = px - cx - (py - cy);
         return d <= 0.25 * w * w && band >= -0.08 * w && band <= 0.08 * w;
       });
     },
@@ -432,7 +489,11 @@ export function generateScene(seed: number, opts: SceneOptions = {}): Scene {
   chosen.forEach((kind, ki) => {
     const spec = SPECS[kind];
     const behind = (y0: number, y1: number): Rgb[] =>
-      style === 'solid' ? [top] : style === 'horizon' ? [...(y0 < background.horizon ? [top] : []), ...(y1 >= background.horizon ? [bottom] : [])] : [top, bottom];
+      style === 'solid'
+        ? [top]
+        : style === 'horizon'
+          ? [...(y0 < background.horizon ? [top] : []), ...(y1 >= background.horizon ? [bottom] : [])]
+          : [top, bottom];
     // Place every instance first, then pick a colour that stands out on everything behind them.
     const placed: SceneObject[] = [];
     for (let n = 0; n < counts[ki]; n++) {
@@ -472,7 +533,11 @@ export function renderScene(scene: Scene): Uint8ClampedArray {
     else if (style === 'horizon') c = y < horizon ? top : bottom;
     else {
       const t = y / (S - 1);
-      c = [Math.round(top[0] + (bottom[0] - top[0]) * t), Math.round(top[1] + (bottom[1] - top[1]) * t), Math.round(top[2] + (bottom[2] - top[2]) * t)];
+      c = [
+        Math.round(top[0] + (bottom[0] - top[0]) * t),
+        Math.round(top[1] + (bottom[1] - top[1]) * t),
+        Math.round(top[2] + (bottom[2] - top[2]) * t),
+      ];
     }
     for (let x = 0; x < S; x++) r.setPixel(x, y, c);
   }
@@ -497,7 +562,9 @@ export function numberWord(n: number): string {
 }
 
 function phrase(e: SceneEntry): string {
-  return e.count === 1 ? `${/^[aeiou]/.test(e.colour) ? 'an' : 'a'} ${e.colour} ${e.kind}` : `${numberWord(e.count)} ${e.colour} ${SPECS[e.kind].plural}`;
+  return e.count === 1
+    ? `${/^[aeiou]/.test(e.colour) ? 'an' : 'a'} ${e.colour} ${e.kind}`
+    : `${numberWord(e.count)} ${e.colour} ${SPECS[e.kind].plural}`;
 }
 
 /** "A red boat, a yellow sun and two green trees." */

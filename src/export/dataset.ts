@@ -48,7 +48,11 @@ interface PovidTurn {
 }
 
 /** Builds the zip. Throws ExportError when a record's image is not in `images`. */
-export async function exportDataset(records: readonly ExportRecord[], images: Map<string, Blob>, opts: ExportOptions = {}): Promise<Uint8Array> {
+export async function exportDataset(
+  records: readonly ExportRecord[],
+  images: Map<string, Blob>,
+  opts: ExportOptions = {},
+): Promise<Uint8Array> {
   const seed = opts.seed ?? 0;
   const injectMissing = opts.injectMissing ?? true;
   const files: AsyncZippable = {};
@@ -67,7 +71,10 @@ export async function exportDataset(records: readonly ExportRecord[], images: Ma
     let imagePath = zipNames.get(r.image);
     if (imagePath === undefined) {
       const blob = images.get(r.image);
-      if (!blob) throw new ExportError(`record "${r.id}": image "${r.image}" is not among the images given to the export; pass the ImportResult's images map`);
+      if (!blob)
+        throw new ExportError(
+          `record "${r.id}": image "${r.image}" is not among the images given to the export; pass the ImportResult's images map`,
+        );
       imagePath = `images/${uniqueName(safeFileName(r.image), used)}`;
       zipNames.set(r.image, imagePath);
       files[imagePath] = [new Uint8Array(await blob.arrayBuffer()), { level: 0 }];

@@ -4,7 +4,16 @@
 //   adapter_model.safetensors    base_model.model.<module>.lora_A.weight [r, in] / lora_B.weight [out, r], F32
 // Tensor keys, module paths and targets come from src/engine/checkpoint.ts.
 import { zipSync } from 'fflate';
-import { LORA_TARGETS, parsePeftKey, peftKey, SMOLVLM_HUB_ID, SMOLVLM_NAMES, targetBlock, targetProjection, type LoraTarget } from '../engine/checkpoint';
+import {
+  LORA_TARGETS,
+  parsePeftKey,
+  peftKey,
+  SMOLVLM_HUB_ID,
+  SMOLVLM_NAMES,
+  targetBlock,
+  targetProjection,
+  type LoraTarget,
+} from '../engine/checkpoint';
 import type { LoraLayout } from '../engine/layout';
 import { readSafetensors, writeSafetensors } from '../model/safetensors';
 import type { RawTensor } from '../util/dtype';
@@ -64,7 +73,8 @@ function escapeRegex(s: string): string {
  * suffixes would also match the vision tower's q/k/v projections, so the regex names the text model.
  */
 export function targetModulesRegex(prefix: string, targets: readonly LoraTarget[]): string {
-  const names = (block: 'self_attn' | 'mlp') => targets.filter((t) => targetBlock(t) === block).map((t) => targetProjection(t).replace(/_proj$/, ''));
+  const names = (block: 'self_attn' | 'mlp') =>
+    targets.filter((t) => targetBlock(t) === block).map((t) => targetProjection(t).replace(/_proj$/, ''));
   const attn = names('self_attn');
   const mlp = names('mlp');
   const parts: string[] = [];
@@ -126,9 +136,21 @@ export function writePeftAdapter(spec: AdapterSpec, matrices: LoraMatrices[]): A
   const tensors: RawTensor[] = [];
   for (const m of matrices) {
     if (m.A.length !== spec.r * m.inFeatures || m.B.length !== m.outFeatures * spec.r)
-      throw new AdapterFormatError(`layer ${m.layer} ${targetProjection(m.target)}: LoRA matrices do not match r = ${spec.r}, in = ${m.inFeatures}, out = ${m.outFeatures}`);
-    tensors.push({ name: peftKey(spec.decoderPrefix, m.layer, m.target, 'A'), dtype: 'F32', shape: [spec.r, m.inFeatures], data: f32Bytes(m.A) });
-    tensors.push({ name: peftKey(spec.decoderPrefix, m.layer, m.target, 'B'), dtype: 'F32', shape: [m.outFeatures, spec.r], data: f32Bytes(m.B) });
+      throw new AdapterFormatError(
+        `layer ${m.layer} ${targetProjection(m.target)}: LoRA matrices do not match r = ${spec.r}, in = ${m.inFeatures}, out = ${m.outFeatures}`,
+      );
+    tensors.push({
+      name: peftKey(spec.decoderPrefix, m.layer, m.target, 'A'),
+      dtype: 'F32',
+      shape: [spec.r, m.inFeatures],
+      data: f32Bytes(m.A),
+    });
+    tensors.push({
+      name: peftKey(spec.decoderPrefix, m.layer, m.target, 'B'),
+      dtype: 'F32',
+      shape: [m.outFeatures, spec.r],
+      data: f32Bytes(m.B),
+    });
   }
   tensors.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   return {
@@ -138,7 +160,10 @@ export function writePeftAdapter(spec: AdapterSpec, matrices: LoraMatrices[]): A
 }
 
 export function zipAdapter(files: AdapterFiles): Uint8Array {
-  return zipSync({ 'adapter_config.json': files['adapter_config.json'], 'adapter_model.safetensors': files['adapter_model.safetensors'] }, { level: 6 });
+  return zipSync(
+    { 'adapter_config.json': files['adapter_config.json'], 'adapter_model.safetensors': files['adapter_model.safetensors'] },
+    { level: 6 },
+  );
 }
 
 /**
@@ -146,23 +171,33 @@ export function zipAdapter(files: AdapterFiles): Uint8Array {
  * decoder's layers are an error naming the key, since applying part of an adapter silently
  * would give a different model than the one trained.
  */
-export function readPeftAdapter(configBytes: Uint8Array, weightsBytes: Uint8Array, fileName = 'adapter_model.safetensors'): { spec: AdapterSpec; matrices: LoraMatrices[] } {
+export function readPeftAdapter(
+  configBytes: Uint8Array,
+  weightsBytes: Uint8Array,
+  fileName = 'adapter_model.safetensors',
+): { spec: AdapterSpec; matrices: LoraMatrices[] } {
   let cfg: Record<string, unknown>;
   try {
     cfg = JSON.parse(new TextDecoder().decode(configBytes)) as Record<string, unknown>;
   } catch (e) {
     throw new AdapterFormatError(`adapter_config.json is not valid JSON (${(e as Error).message}); export the adapter again`);
   }
-  if (cfg.peft_type !== 'LORA') throw new AdapterFormatError(`adapter_config.json: peft_type is ${String(cfg.peft_type)}, only LORA adapters can be loaded`);
+  if (cfg.peft_type !== 'LORA')
+    throw new AdapterFormatError(`adapter_config.json: peft_type is ${String(cfg.peft_type)}, only LORA adapters can be loaded`);
   const r = cfg.r;
   const alpha = cfg.lora_alpha;
-  if (typeof r !== 'number' || !(r > 0) || typeof alpha !== 'number') throw new AdapterFormatError('adapter_config.json: r and lora_alpha must be numbers');
-  if (cfg.use_dora === true || cfg.use_rslora === true) throw new AdapterFormatError('adapter_config.json: DoRA and rsLoRA adapters are not supported');
+  if (typeof r !== 'number' || !(r > 0) || typeof alpha !== 'number')
+    throw new AdapterFormatError('adapter_config.json: r and lora_alpha must be numbers');
+  if (cfg.use_dora === true || cfg.use_rslora === true)
+    throw new AdapterFormatError('adapter_config.json: DoRA and rsLoRA adapters are not supported');
   const { header, tensor } = readSafetensors(weightsBytes, fileName);
   const found = new Map<string, { A?: RawTensor; B?: RawTensor; layer: number; target: LoraTarget; prefix: string }>();
   for (const name of header.tensors.keys()) {
     const k = parsePeftKey(name);
-    if (!k) throw new AdapterFormatError(`${fileName}: unexpected tensor "${name}"; only LoRA matrices of the decoder's projections are supported`);
+    if (!k)
+      throw new AdapterFormatError(
+        `${fileName}: unexpected tensor "${name}"; only LoRA matrices of the decoder's projections are supported`,
+      );
     const key = `${k.layer}.${k.target}`;
     const entry = found.get(key) ?? { layer: k.layer, target: k.target, prefix: k.prefix };
     entry[k.kind] = tensor(name);
@@ -172,11 +207,14 @@ export function readPeftAdapter(configBytes: Uint8Array, weightsBytes: Uint8Arra
   let prefix = SMOLVLM_NAMES.prefix;
   const targets = new Set<LoraTarget>();
   for (const e of found.values()) {
-    if (!e.A || !e.B) throw new AdapterFormatError(`${fileName}: layer ${e.layer} ${targetProjection(e.target)} has only one of lora_A / lora_B`);
+    if (!e.A || !e.B)
+      throw new AdapterFormatError(`${fileName}: layer ${e.layer} ${targetProjection(e.target)} has only one of lora_A / lora_B`);
     const [ra, inF] = e.A.shape;
     const [outF, rb] = e.B.shape;
     if (ra !== r || rb !== r || e.A.shape.length !== 2 || e.B.shape.length !== 2)
-      throw new AdapterFormatError(`${fileName}: layer ${e.layer} ${targetProjection(e.target)} has shapes ${JSON.stringify(e.A.shape)} / ${JSON.stringify(e.B.shape)}, expected r = ${r}`);
+      throw new AdapterFormatError(
+        `${fileName}: layer ${e.layer} ${targetProjection(e.target)} has shapes ${JSON.stringify(e.A.shape)} / ${JSON.stringify(e.B.shape)}, expected r = ${r}`,
+      );
     const toF32 = (t: RawTensor) => {
       if (t.dtype !== 'F32') throw new AdapterFormatError(`${fileName}: ${t.name} is ${t.dtype}; adapters are read as F32`);
       return new Float32Array(t.data.buffer.slice(t.data.byteOffset, t.data.byteOffset + t.data.byteLength));

@@ -43,7 +43,8 @@ export class GpuContext {
   /** Dispatches recorded since creation (for benchmarks and sanity checks). */
   dispatchCount = 0;
   /** When set, every dispatch is also recorded here (profiling: see profileTrace). */
-  trace: { pipeline: GPUComputePipeline; uniform: GPUBuffer | null; storage: Binding[]; workgroups: [number, number, number] }[] | null = null;
+  trace: { pipeline: GPUComputePipeline; uniform: GPUBuffer | null; storage: Binding[]; workgroups: [number, number, number] }[] | null =
+    null;
 
   constructor(acquired: AcquiredDevice) {
     this.device = acquired.device;
@@ -78,9 +79,13 @@ export class GpuContext {
     this.checkAlive();
     const size = Math.max(4, Math.ceil(byteSize / 4) * 4);
     if (size > this.limits.maxBufferSize)
-      throw new GpuLimitError(`${label}: ${fmtBytes(size)} exceeds this GPU's largest buffer (${fmtBytes(this.limits.maxBufferSize)}). Use a smaller model, shorter sequences or a smaller batch.`);
+      throw new GpuLimitError(
+        `${label}: ${fmtBytes(size)} exceeds this GPU's largest buffer (${fmtBytes(this.limits.maxBufferSize)}). Use a smaller model, shorter sequences or a smaller batch.`,
+      );
     if (usage & 0x80 && size > this.limits.maxStorageBufferBindingSize)
-      throw new GpuLimitError(`${label}: ${fmtBytes(size)} exceeds this GPU's storage binding limit (${fmtBytes(this.limits.maxStorageBufferBindingSize)}). Use a smaller model, shorter sequences or a smaller batch.`);
+      throw new GpuLimitError(
+        `${label}: ${fmtBytes(size)} exceeds this GPU's storage binding limit (${fmtBytes(this.limits.maxStorageBufferBindingSize)}). Use a smaller model, shorter sequences or a smaller batch.`,
+      );
     const buffer = this.device.createBuffer({ label, size, usage });
     this.sizes.set(buffer, size);
     this.ids.set(buffer, this.nextId++);
@@ -342,7 +347,11 @@ export class GpuContext {
  * Replays recorded dispatches one at a time, waiting for each, and sums wall-clock time per
  * pipeline (entry point). Buffers are modified again by the replay: use it only to profile.
  */
-export async function profileTrace(ctx: GpuContext, trace: NonNullable<GpuContext['trace']>, repeats = 1): Promise<{ entry: string; ms: number; count: number }[]> {
+export async function profileTrace(
+  ctx: GpuContext,
+  trace: NonNullable<GpuContext['trace']>,
+  repeats = 1,
+): Promise<{ entry: string; ms: number; count: number }[]> {
   const by = new Map<string, { ms: number; count: number }>();
   for (const d of trace) {
     if (d.uniform && ctx.transientUniforms.has(d.uniform)) continue;

@@ -50,7 +50,7 @@ export async function acquireDevice(opts: GpuRequestOptions = {}): Promise<Acqui
   const adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference ?? 'high-performance' });
   if (!adapter) {
     throw new WebGpuUnavailableError(
-      'WebGPU found no GPU adapter. In a browser, check chrome://gpu; in Node on a machine without a GPU, install Debian\'s chromium package and set VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json.',
+      "WebGPU found no GPU adapter. In a browser, check chrome://gpu; in Node on a machine without a GPU, install Debian's chromium package and set VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json.",
     );
   }
   const f16 = !opts.disableF16 && adapter.features.has('shader-f16');

@@ -12,7 +12,10 @@ export class WebGpuUnavailableError extends GpuError {
 /** The device was lost (driver reset, tab in background too long, out of memory). */
 export class DeviceLostError extends GpuError {
   override name = 'DeviceLostError';
-  constructor(readonly reason: string, message: string) {
+  constructor(
+    readonly reason: string,
+    message: string,
+  ) {
     super(`The GPU device was lost (${reason}): ${message}. Training resumes from the last checkpoint after the device is recreated.`);
   }
 }

@@ -1,6 +1,16 @@
 // Model files from a folder the user dropped: Blobs keyed by their path in the folder.
 
-import { checkPath, checkRange, decodeText, errorText, ModelFileMissingError, ModelSourceError, type ModelFiles, type OpenModelFilesOptions, type ProgressCallback } from './files';
+import {
+  checkPath,
+  checkRange,
+  decodeText,
+  errorText,
+  ModelFileMissingError,
+  ModelSourceError,
+  type ModelFiles,
+  type OpenModelFilesOptions,
+  type ProgressCallback,
+} from './files';
 
 /** What a dropped model folder must hold, for messages about missing files. */
 export const DROP_HINT =
@@ -68,7 +78,10 @@ export class BlobModelFiles implements ModelFiles {
   async range(path: string, start: number, end: number, onProgress?: ProgressCallback): Promise<Uint8Array> {
     checkRange(path, start, end);
     const blob = this.blob(path);
-    if (end > blob.size) throw new ModelSourceError(`${path} is ${blob.size} bytes, but bytes [${start}, ${end}) were requested. The file is shorter than its header says: it is damaged`);
+    if (end > blob.size)
+      throw new ModelSourceError(
+        `${path} is ${blob.size} bytes, but bytes [${start}, ${end}) were requested. The file is shorter than its header says: it is damaged`,
+      );
     const data = await this.read(path, () => blob.slice(start, end).arrayBuffer());
     onProgress?.({ path, loaded: data.length, total: end - start });
     return data;

@@ -1,30 +1,30 @@
 // Everything the app needs from a model folder, loaded through ModelFiles: config, tokenizer and
-// chat template, the decoder's tensors (by byte range, never the vision tensors) and the ONNX
-// vision encoder; missing files are reported together, with what the folder needs.
+// chat template, the decoder's tensors (by byte range, never the vision tensors), the ONNX
+// vision encoder (and the exports to fall back to), preprocessor_config.json; missing files are reported together, with what the folder needs.
 
 import { DROP_HINT } from './blob-files';
 import { parseGenerationConfig, parseModelConfig, type GenerationConfig, type ModelConfig } from './config';
-import { errorText, ModelFileMissingError, ModelSourceError, type ModelFiles, type OpenModelFilesOptions } from './files';
+import {
+  errorText,
+  ModelFileMissingError,
+  ModelSourceError,
+  type ModelFiles,
+  type OpenModelFilesOptions,
+  type ProgressCallback,
+} from './files';
 import type { RawTensor } from '../util/dtype';
 import { openModelFiles, type ModelSource } from './source';
+import { VISION_ENCODER_FILES, visionVariantOrder, type VisionEncoderVariant } from './vision-variants';
 import { findDecoderPrefix, loadDecoderTensors, type LoadDecoderTensorsOptions } from './weights';
 
-/** Vision-encoder exports, named as transformers.js names its dtypes. */
-export const VISION_ENCODER_FILES = {
-  fp32: 'onnx/vision_encoder.onnx',
-  fp16: 'onnx/vision_encoder_fp16.onnx',
-  q8: 'onnx/vision_encoder_quantized.onnx',
-  int8: 'onnx/vision_encoder_int8.onnx',
-  uint8: 'onnx/vision_encoder_uint8.onnx',
-  q4: 'onnx/vision_encoder_q4.onnx',
-  q4f16: 'onnx/vision_encoder_q4f16.onnx',
-  bnb4: 'onnx/vision_encoder_bnb4.onnx',
-} as const;
-export type VisionEncoderVariant = keyof typeof VISION_ENCODER_FILES;
+export { VISION_ENCODER_FILES, type VisionEncoderVariant } from './vision-variants';
 
 export interface LoadModelBundleOptions extends OpenModelFilesOptions {
-  /** Which vision-encoder export to load; default fp16 when present, else fp32. 'none' skips it. */
-  visionEncoder?: VisionEncoderVariant | 'none';
+  /**
+   * Which vision-encoder export to load: one variant (only that one), a preference order (the
+   * first present is downloaded, the rest are fallbacks), or 'none'. Default: visionVariantOrder().
+   */
+  visionEncoder?: VisionEncoderVariant | readonly VisionEncoderVariant[] | 'none';
   decoder?: Omit<LoadDecoderTensorsOptions, 'onProgress' | 'fileName'>;
 }
 
@@ -40,6 +40,13 @@ export interface ModelBundle {
   decoderPrefix: string; // 'model.text_model.' (Idefics3) or 'model.' (Llama)
   visionOnnx?: Uint8Array;
   visionOnnxPath?: string;
+  visionVariant?: VisionEncoderVariant;
+  /** Variants to try, in order, when visionOnnx fails to load (not yet looked for). */
+  visionFallbacks: VisionEncoderVariant[];
+  /** A fallback's bytes, or undefined when the folder does not have it. */
+  readVisionEncoder(variant: VisionEncoderVariant, onProgress?: ProgressCallback): Promise<Uint8Array | undefined>;
+  /** preprocessor_config.json, when the folder has one. */
+  preprocessorConfigJson?: unknown;
 }
 
 const CONFIG = 'config.json';
@@ -52,7 +59,9 @@ async function readJson(files: ModelFiles, path: string): Promise<unknown> {
   try {
     return JSON.parse(text);
   } catch (e) {
-    throw new ModelSourceError(`${path} from ${files.description} is not valid JSON (${errorText(e)}); it is damaged or not the file it should be`);
+    throw new ModelSourceError(
+      `${path} from ${files.description} is not valid JSON (${errorText(e)}); it is damaged or not the file it should be`,
+    );
   }
 }
 
@@ -76,10 +85,13 @@ function missingFilesError(files: ModelFiles, source: ModelSource, missing: stri
   return new ModelFileMissingError(missing, message);
 }
 
-/** The vision-encoder file to load, or undefined when none of the wanted ones exists. */
-async function chooseVisionEncoder(files: ModelFiles, wanted: VisionEncoderVariant | undefined): Promise<string | undefined> {
-  const candidates = wanted ? [VISION_ENCODER_FILES[wanted]] : [VISION_ENCODER_FILES.fp16, VISION_ENCODER_FILES.fp32];
-  for (const path of candidates) if (await files.has(path)) return path;
+/** The first wanted vision-encoder variant the folder has, and the ones after it. */
+async function chooseVisionEncoder(
+  files: ModelFiles,
+  order: readonly VisionEncoderVariant[],
+): Promise<{ variant: VisionEncoderVariant; rest: VisionEncoderVariant[] } | undefined> {
+  for (let i = 0; i < order.length; i++)
+    if (await files.has(VISION_ENCODER_FILES[order[i]])) return { variant: order[i], rest: order.slice(i + 1) };
   return undefined;
 }
 
@@ -113,25 +125,34 @@ export async function loadModelBundle(source: ModelSource, opts: LoadModelBundle
   const present = await Promise.all(basics.map((p) => files.has(p)));
   const missing = basics.filter((_, i) => !present[i]);
   if (missing.includes(WEIGHTS) && (await files.has('model.safetensors.index.json'))) {
-    missing[missing.indexOf(WEIGHTS)] = 'model.safetensors (the weights are split into shards; only a single model.safetensors is supported)';
+    missing[missing.indexOf(WEIGHTS)] =
+      'model.safetensors (the weights are split into shards; only a single model.safetensors is supported)';
   }
   if (missing.includes(CONFIG)) throw missingFilesError(files, source, missing);
 
   const config = parseModelConfig(await readJson(files, CONFIG), CONFIG);
   const wantVision = config.vision !== undefined && opts.visionEncoder !== 'none';
   const requested = opts.visionEncoder === 'none' ? undefined : opts.visionEncoder;
-  const visionOnnxPath = wantVision ? await chooseVisionEncoder(files, requested) : undefined;
-  if (wantVision && !visionOnnxPath) {
-    missing.push(requested ? VISION_ENCODER_FILES[requested] : `${VISION_ENCODER_FILES.fp16} or ${VISION_ENCODER_FILES.fp32}`);
-  }
+  const order: readonly VisionEncoderVariant[] =
+    requested === undefined ? visionVariantOrder() : typeof requested === 'string' ? [requested] : requested;
+  const chosen = wantVision ? await chooseVisionEncoder(files, order) : undefined;
+  const visionOnnxPath = chosen ? VISION_ENCODER_FILES[chosen.variant] : undefined;
+  if (wantVision && !chosen)
+    missing.push(
+      order
+        .slice(0, 2)
+        .map((v) => VISION_ENCODER_FILES[v])
+        .join(' or '),
+    );
   if (missing.length > 0) throw missingFilesError(files, source, missing);
 
-  const [tokenizerJson, tokenizerConfigJson, generationJson, decoderTensors, visionOnnx] = await Promise.all([
+  const [tokenizerJson, tokenizerConfigJson, generationJson, decoderTensors, visionOnnx, preprocessorConfigJson] = await Promise.all([
     readJson(files, TOKENIZER),
     optional(() => readJson(files, 'tokenizer_config.json')),
     optional(() => readJson(files, GENERATION)),
     loadDecoderTensors(files, config.decoder, { ...opts.decoder, fileName: WEIGHTS, onProgress: opts.onProgress }),
     visionOnnxPath ? files.bytes(visionOnnxPath) : Promise.resolve(undefined),
+    wantVision ? optional(() => readJson(files, 'preprocessor_config.json')) : Promise.resolve(undefined),
   ]);
   const chatTemplate = await findChatTemplate(files, tokenizerConfigJson);
   return {
@@ -144,5 +165,12 @@ export async function loadModelBundle(source: ModelSource, opts: LoadModelBundle
     decoderPrefix: findDecoderPrefix(decoderTensors.keys()),
     visionOnnx,
     visionOnnxPath,
+    visionVariant: chosen?.variant,
+    visionFallbacks: chosen?.rest ?? [],
+    readVisionEncoder: async (variant, onProgress) => {
+      const path = VISION_ENCODER_FILES[variant];
+      return (await files.has(path)) ? files.bytes(path, onProgress) : undefined;
+    },
+    preprocessorConfigJson,
   };
 }

@@ -121,8 +121,12 @@ const ROPE_TYPE_WHAT: Record<string, string> = {
 function readRope(r: FieldReader, where: string): { theta: number } {
   const scaling = r.raw('rope_scaling');
   const parameters = r.raw('rope_parameters');
-  for (const [key, v] of [['rope_scaling', scaling], ['rope_parameters', parameters]] as const) {
-    if (v !== undefined && v !== null && !isObject(v)) throw new ModelConfigError(`${where}.${key} must be an object or null, got ${JSON.stringify(v)}`);
+  for (const [key, v] of [
+    ['rope_scaling', scaling],
+    ['rope_parameters', parameters],
+  ] as const) {
+    if (v !== undefined && v !== null && !isObject(v))
+      throw new ModelConfigError(`${where}.${key} must be an object or null, got ${JSON.stringify(v)}`);
   }
   // transformers: `rope_scaling or rope_parameters` (an empty dict counts as absent).
   const pick = (v: unknown) => (isObject(v) && Object.keys(v).length > 0 ? v : undefined);
@@ -131,7 +135,9 @@ function readRope(r: FieldReader, where: string): { theta: number } {
   const rope = new FieldReader(dict, `${where}.${key}`);
   const nested = Object.keys(dict).filter((k) => isObject(dict[k]));
   if (nested.length > 0)
-    throw new ModelConfigError(`${where}.${key} holds separate settings per layer type (${nested.join(', ')}); the engine implements one rotary setting for every layer`);
+    throw new ModelConfigError(
+      `${where}.${key} holds separate settings per layer type (${nested.join(', ')}); the engine implements one rotary setting for every layer`,
+    );
   const rawType = rope.has('rope_type') ? rope.raw('rope_type') : rope.has('type') ? rope.raw('type') : 'default';
   if (typeof rawType !== 'string') throw new ModelConfigError(`${where}.${key}.rope_type must be a string, got ${JSON.stringify(rawType)}`);
   if (rawType !== 'default') {
@@ -143,28 +149,38 @@ function readRope(r: FieldReader, where: string): { theta: number } {
   }
   const partial = rope.has('partial_rotary_factor') ? rope.number('partial_rotary_factor', 1) : r.number('partial_rotary_factor', 1);
   if (partial !== 1)
-    throw new ModelConfigError(`${where}: partial_rotary_factor ${partial} rotates only part of each head; the engine rotates whole heads (partial_rotary_factor 1)`);
+    throw new ModelConfigError(
+      `${where}: partial_rotary_factor ${partial} rotates only part of each head; the engine rotates whole heads (partial_rotary_factor 1)`,
+    );
   return { theta: rope.has('rope_theta') ? rope.number('rope_theta', 10000) : r.number('rope_theta', 10000) };
 }
 
 /** Fields that would change the decoder's math away from what the engine computes. */
 function rejectUnsupportedFeatures(r: FieldReader, where: string): void {
   const act = r.raw('hidden_act');
-  if (act !== undefined && act !== 'silu') throw new ModelConfigError(`${where}: hidden_act "${String(act)}" is not supported; the engine implements the SiLU-gated MLP only`);
+  if (act !== undefined && act !== 'silu')
+    throw new ModelConfigError(`${where}: hidden_act "${String(act)}" is not supported; the engine implements the SiLU-gated MLP only`);
   for (const key of ['attention_bias', 'mlp_bias']) {
     if (r.bool(key, false)) throw new ModelConfigError(`${where}: ${key} is true, but the engine has no bias terms in the decoder`);
   }
   if (r.bool('use_sliding_window', false) || (r.has('sliding_window') && r.raw('use_sliding_window') !== false))
-    throw new ModelConfigError(`${where}: sliding_window ${JSON.stringify(r.raw('sliding_window'))} limits attention to a window; the engine attends over the whole sequence`);
+    throw new ModelConfigError(
+      `${where}: sliding_window ${JSON.stringify(r.raw('sliding_window'))} limits attention to a window; the engine attends over the whole sequence`,
+    );
   for (const key of ['attn_logit_softcapping', 'final_logit_softcapping']) {
-    if (r.has(key)) throw new ModelConfigError(`${where}: ${key} ${JSON.stringify(r.raw(key))} caps logits; the engine has no soft-capping`);
+    if (r.has(key))
+      throw new ModelConfigError(`${where}: ${key} ${JSON.stringify(r.raw(key))} caps logits; the engine has no soft-capping`);
   }
   const layerTypes = r.raw('layer_types');
   if (Array.isArray(layerTypes) && layerTypes.some((t) => t !== 'full_attention'))
-    throw new ModelConfigError(`${where}: layer_types ${JSON.stringify([...new Set(layerTypes)])} mixes attention kinds; the engine implements full attention in every layer`);
+    throw new ModelConfigError(
+      `${where}: layer_types ${JSON.stringify([...new Set(layerTypes)])} mixes attention kinds; the engine implements full attention in every layer`,
+    );
   const noRope = r.raw('no_rope_layers');
   if (Array.isArray(noRope) && noRope.some((v) => v === 0 || v === false))
-    throw new ModelConfigError(`${where}: no_rope_layers switches rotary embeddings off in some layers; the engine applies them in every layer`);
+    throw new ModelConfigError(
+      `${where}: no_rope_layers switches rotary embeddings off in some layers; the engine applies them in every layer`,
+    );
 }
 
 /**
@@ -206,11 +222,15 @@ function parseVision(top: FieldReader, fileName: string): VisionConfig {
   const hiddenSize = v.requiredInt('hidden_size');
   const scaleFactor = top.int('scale_factor', 2); // Idefics3Config's default
   if (imageSize <= 0 || patchSize <= 0 || hiddenSize <= 0 || scaleFactor <= 0) {
-    throw new ModelConfigError(`${fileName}: vision sizes must be positive (image_size ${imageSize}, patch_size ${patchSize}, hidden_size ${hiddenSize}, scale_factor ${scaleFactor})`);
+    throw new ModelConfigError(
+      `${fileName}: vision sizes must be positive (image_size ${imageSize}, patch_size ${patchSize}, hidden_size ${hiddenSize}, scale_factor ${scaleFactor})`,
+    );
   }
   const side = imageSize / patchSize;
-  if (!Number.isInteger(side)) throw new ModelConfigError(`${fileName}: vision_config.image_size ${imageSize} is not a multiple of patch_size ${patchSize}`);
-  if (side % scaleFactor !== 0) throw new ModelConfigError(`${fileName}: the ${side} x ${side} patch grid cannot be pixel-shuffled by scale_factor ${scaleFactor}`);
+  if (!Number.isInteger(side))
+    throw new ModelConfigError(`${fileName}: vision_config.image_size ${imageSize} is not a multiple of patch_size ${patchSize}`);
+  if (side % scaleFactor !== 0)
+    throw new ModelConfigError(`${fileName}: the ${side} x ${side} patch grid cannot be pixel-shuffled by scale_factor ${scaleFactor}`);
   return { imageSize, patchSize, hiddenSize, scaleFactor, imageSeqLen: (side / scaleFactor) ** 2 };
 }
 
@@ -219,7 +239,9 @@ function architectureOf(top: FieldReader, fileName: string): string {
   if (Array.isArray(list) && typeof list[0] === 'string') return list[0];
   const modelType = top.raw('model_type');
   if (typeof modelType === 'string' && MODEL_TYPE_ARCHITECTURE[modelType]) return MODEL_TYPE_ARCHITECTURE[modelType];
-  throw new ModelConfigError(`${fileName} names no architecture ("architectures" or "model_type"); supported: ${SUPPORTED_ARCHITECTURES.join(', ')}`);
+  throw new ModelConfigError(
+    `${fileName} names no architecture ("architectures" or "model_type"); supported: ${SUPPORTED_ARCHITECTURES.join(', ')}`,
+  );
 }
 
 function inVocab(decoder: DecoderConfig, ...ids: (number | undefined)[]): number | undefined {
@@ -295,8 +317,13 @@ export function parseGenerationConfig(json: unknown, fileName = 'generation_conf
  * generation_config.json (or config.json's when the folder has none), plus the tokenizer's eos
  * token (SmolVLM's <end_of_utterance>). Ids outside the vocabulary can never be sampled: dropped.
  */
-export function stopTokenIds(config: Pick<ModelConfig, 'decoder' | 'eosTokenId'>, generation: GenerationConfig | undefined, tokenizerEos?: number): number[] {
-  const fromModel = generation && generation.eosTokenIds.length > 0 ? generation.eosTokenIds : config.eosTokenId !== undefined ? [config.eosTokenId] : [];
+export function stopTokenIds(
+  config: Pick<ModelConfig, 'decoder' | 'eosTokenId'>,
+  generation: GenerationConfig | undefined,
+  tokenizerEos?: number,
+): number[] {
+  const fromModel =
+    generation && generation.eosTokenIds.length > 0 ? generation.eosTokenIds : config.eosTokenId !== undefined ? [config.eosTokenId] : [];
   const ids = [...fromModel, ...(tokenizerEos !== undefined ? [tokenizerEos] : [])];
   return [...new Set(ids)].filter((id) => id < config.decoder.vocabSize);
 }

@@ -3,7 +3,17 @@
 // decoder's tensors out of model.safetensors, and a server that ignores Range is read once and
 // sliced. Every answer a fetch can give becomes an error that says what to do.
 
-import { checkPath, checkRange, decodeText, errorText, ModelFileMissingError, ModelSourceError, type ModelFiles, type OpenModelFilesOptions, type ProgressCallback } from './files';
+import {
+  checkPath,
+  checkRange,
+  decodeText,
+  errorText,
+  ModelFileMissingError,
+  ModelSourceError,
+  type ModelFiles,
+  type OpenModelFilesOptions,
+  type ProgressCallback,
+} from './files';
 
 interface ContentRange {
   start: number;
@@ -77,7 +87,10 @@ export class HttpModelFiles implements ModelFiles {
   private statusError(res: Response, path: string): ModelSourceError {
     const url = this.urlOf(path);
     if (res.status === 404) {
-      return new ModelFileMissingError([path], `${this.description} has no ${path} (HTTP 404 at ${url}). Check the model id, revision and file name`);
+      return new ModelFileMissingError(
+        [path],
+        `${this.description} has no ${path} (HTTP 404 at ${url}). Check the model id, revision and file name`,
+      );
     }
     if (res.status === 401 || res.status === 403) {
       return new ModelSourceError(
@@ -85,7 +98,10 @@ export class HttpModelFiles implements ModelFiles {
           'This app sends no access token: use a public model, or download the folder and drop it on the page',
       );
     }
-    if (res.status === 416) return new ModelSourceError(`${url} answered HTTP 416: the requested bytes lie past the end of ${path}. The file is shorter than its header says: it is damaged`);
+    if (res.status === 416)
+      return new ModelSourceError(
+        `${url} answered HTTP 416: the requested bytes lie past the end of ${path}. The file is shorter than its header says: it is damaged`,
+      );
     return new ModelSourceError(`${url} answered HTTP ${res.status} ${res.statusText}. Retry later`);
   }
 
@@ -114,12 +130,16 @@ export class HttpModelFiles implements ModelFiles {
     const announced = announcedLength(res);
     if (expected !== undefined && announced !== undefined && announced !== expected) {
       await discardBody(res);
-      throw new ModelSourceError(`${url} announced ${announced} bytes where ${expected} were requested from ${path}. Retry; if it persists, the server mishandles range requests`);
+      throw new ModelSourceError(
+        `${url} announced ${announced} bytes where ${expected} were requested from ${path}. Retry; if it persists, the server mishandles range requests`,
+      );
     }
     const length = expected ?? announced;
     const total = length ?? 0;
     const cutOff = (loaded: number, why: string) =>
-      new ModelSourceError(`the download of ${path} from ${url} stopped after ${loaded} of ${length ?? 'an unknown number of'} bytes${why}. The connection was interrupted: retry`);
+      new ModelSourceError(
+        `the download of ${path} from ${url} stopped after ${loaded} of ${length ?? 'an unknown number of'} bytes${why}. The connection was interrupted: retry`,
+      );
 
     let buffer: Uint8Array | undefined;
     if (length !== undefined) {
@@ -134,7 +154,9 @@ export class HttpModelFiles implements ModelFiles {
     let loaded = 0;
     onProgress?.({ path, loaded, total });
     const tooMuch = (limit: number) =>
-      new ModelSourceError(`${url} sent more than the ${limit} bytes announced for ${path}. Retry; if it persists, the server is misconfigured`);
+      new ModelSourceError(
+        `${url} sent more than the ${limit} bytes announced for ${path}. Retry; if it persists, the server is misconfigured`,
+      );
     const reader = res.body?.getReader();
     if (reader) {
       for (;;) {
@@ -226,7 +248,10 @@ export class HttpModelFiles implements ModelFiles {
       await discardBody(probe);
       size = probe.status === 206 ? parseContentRange(probe.headers.get('content-range'))?.total : announcedLength(probe);
     }
-    if (size === undefined) throw new ModelSourceError(`${this.urlOf(path)} does not tell the size of ${path} (no Content-Length or Content-Range). Serve the folder with a server that does`);
+    if (size === undefined)
+      throw new ModelSourceError(
+        `${this.urlOf(path)} does not tell the size of ${path} (no Content-Length or Content-Range). Serve the folder with a server that does`,
+      );
     await this.learnSize(path, size);
     return size;
   }
@@ -287,7 +312,9 @@ export class HttpModelFiles implements ModelFiles {
       const cr = parseContentRange(res.headers.get('content-range'));
       if (cr && (cr.start !== start || cr.end !== end)) {
         await discardBody(res);
-        throw new ModelSourceError(`${this.urlOf(path)} sent bytes [${cr.start}, ${cr.end}) of ${path} where [${start}, ${end}) were requested. The file is shorter than expected or the server mishandles ranges`);
+        throw new ModelSourceError(
+          `${this.urlOf(path)} sent bytes [${cr.start}, ${cr.end}) of ${path} where [${start}, ${end}) were requested. The file is shorter than expected or the server mishandles ranges`,
+        );
       }
       if (cr?.total !== undefined) await this.learnSize(path, cr.total);
       data = await this.readBody(res, path, onProgress, end - start);
@@ -311,7 +338,9 @@ export class HttpModelFiles implements ModelFiles {
 
   private sliceWhole(path: string, whole: Uint8Array, start: number, end: number): Uint8Array {
     if (end > whole.length) {
-      throw new ModelSourceError(`${path} is ${whole.length} bytes, but bytes [${start}, ${end}) were requested. The file is shorter than its header says: it is damaged`);
+      throw new ModelSourceError(
+        `${path} is ${whole.length} bytes, but bytes [${start}, ${end}) were requested. The file is shorter than its header says: it is damaged`,
+      );
     }
     return whole.subarray(start, end);
   }

@@ -73,7 +73,11 @@ export function readHeaderLength(first8: Uint8Array, fileName: string, fileSize?
   const headerLength = low;
   if (headerLength < 2) fail(fileName, `header length ${headerLength} is too small to hold a JSON object`, NOT_SAFETENSORS);
   if (fileSize !== undefined && headerLength > fileSize - 8) {
-    fail(fileName, `header length ${headerLength} runs past the end of the ${fileSize}-byte file`, 'The file is truncated or damaged: download it again');
+    fail(
+      fileName,
+      `header length ${headerLength} runs past the end of the ${fileSize}-byte file`,
+      'The file is truncated or damaged: download it again',
+    );
   }
   return headerLength;
 }
@@ -144,14 +148,22 @@ export function parseSafetensorsHeader(bytes: Uint8Array, fileName: string, file
     const [begin, end] = offsets as [number, number];
     if (end < begin) fail(fileName, `${where} ends (${end}) before it begins (${begin})`, NOT_SAFETENSORS);
     if (dataSize !== undefined && end > dataSize) {
-      fail(fileName, `${where} ends at data offset ${end}, past the end of the ${dataSize}-byte data section`, 'The file is truncated or damaged: download it again');
+      fail(
+        fileName,
+        `${where} ends at data offset ${end}, past the end of the ${dataSize}-byte data section`,
+        'The file is truncated or damaged: download it again',
+      );
     }
     const dims = shape as number[];
     if (isTensorDtype(dtype)) {
       const count = elementCount(dims);
       const expected = count === undefined ? undefined : count * DTYPE_SIZE[dtype];
       if (expected === undefined || !Number.isSafeInteger(expected) || end - begin !== expected) {
-        fail(fileName, `${where} (${dtype} ${JSON.stringify(dims)}) needs ${expected ?? 'too many'} bytes but its data_offsets span ${end - begin}`, NOT_SAFETENSORS);
+        fail(
+          fileName,
+          `${where} (${dtype} ${JSON.stringify(dims)}) needs ${expected ?? 'too many'} bytes but its data_offsets span ${end - begin}`,
+          NOT_SAFETENSORS,
+        );
       }
       tensors.set(name, { name, dtype, shape: dims, begin, end });
     } else {
@@ -179,7 +191,11 @@ function checkNoOverlap(list: { name: string; begin: number; end: number }[], fi
     const prev = filled[i - 1]!;
     const cur = filled[i]!;
     if (cur.begin < prev.end) {
-      fail(fileName, `tensors "${prev.name}" [${prev.begin}, ${prev.end}) and "${cur.name}" [${cur.begin}, ${cur.end}) overlap`, NOT_SAFETENSORS);
+      fail(
+        fileName,
+        `tensors "${prev.name}" [${prev.begin}, ${prev.end}) and "${cur.name}" [${cur.begin}, ${cur.end}) overlap`,
+        NOT_SAFETENSORS,
+      );
     }
   }
 }
@@ -193,7 +209,11 @@ export function requireTensorInfo(header: SafetensorsHeader, name: string, fileN
   if (info) return info;
   const other = header.unsupportedTensors.get(name);
   if (other) {
-    fail(fileName, `tensor "${name}" has dtype ${other.dtype}; ${SUPPORTED}`, 'Convert the checkpoint to bf16, f16 or f32 (e.g. save it again with torch_dtype=bfloat16)');
+    fail(
+      fileName,
+      `tensor "${name}" has dtype ${other.dtype}; ${SUPPORTED}`,
+      'Convert the checkpoint to bf16, f16 or f32 (e.g. save it again with torch_dtype=bfloat16)',
+    );
   }
   fail(fileName, `has no tensor "${name}"`, 'Check that the file belongs to this model');
 }
@@ -220,11 +240,15 @@ export function writeSafetensors(tensors: RawTensor[], metadata?: Record<string,
   if (metadata && Object.keys(metadata).length > 0) header['__metadata__'] = metadata;
   let offset = 0;
   for (const t of tensors) {
-    if (t.name === '__metadata__' || t.name in header) throw new SafetensorsError(`writeSafetensors: duplicate or reserved tensor name "${t.name}"`);
-    if (!isTensorDtype(t.dtype)) throw new SafetensorsError(`writeSafetensors: tensor "${t.name}" has dtype ${String(t.dtype)}; ${SUPPORTED}`);
+    if (t.name === '__metadata__' || t.name in header)
+      throw new SafetensorsError(`writeSafetensors: duplicate or reserved tensor name "${t.name}"`);
+    if (!isTensorDtype(t.dtype))
+      throw new SafetensorsError(`writeSafetensors: tensor "${t.name}" has dtype ${String(t.dtype)}; ${SUPPORTED}`);
     const count = elementCount(t.shape);
     if (!t.shape.every(isNonNegativeInteger) || count === undefined || count * DTYPE_SIZE[t.dtype] !== t.data.length) {
-      throw new SafetensorsError(`writeSafetensors: tensor "${t.name}" (${t.dtype} ${JSON.stringify(t.shape)}) has ${t.data.length} bytes of data, which does not match its shape`);
+      throw new SafetensorsError(
+        `writeSafetensors: tensor "${t.name}" (${t.dtype} ${JSON.stringify(t.shape)}) has ${t.data.length} bytes of data, which does not match its shape`,
+      );
     }
     header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + t.data.length] };
     offset += t.data.length;

@@ -16,7 +16,9 @@ export function openModelFiles(source: ModelSource, opts: OpenModelFilesOptions 
   switch (source.kind) {
     case 'hub': {
       if (!/^[\w.-]+(\/[\w.-]+)?$/.test(source.id) || source.id.includes('..')) {
-        throw new ModelSourceError(`"${source.id}" is not a hub model id; write it as owner/name, e.g. HuggingFaceTB/SmolVLM-256M-Instruct`);
+        throw new ModelSourceError(
+          `"${source.id}" is not a hub model id; write it as owner/name, e.g. HuggingFaceTB/SmolVLM-256M-Instruct`,
+        );
       }
       const revision = source.revision ?? 'main';
       const base = `${trimSlashes(source.baseUrl ?? DEFAULT_HUB_URL)}/${source.id}/resolve/${encodeURIComponent(revision)}/`;

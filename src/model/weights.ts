@@ -37,7 +37,9 @@ export function checkDecoderTensors(header: SafetensorsHeader, cfg: DecoderConfi
   return expectedWeights(cfg, decoderNames(prefix)).map(({ name, shape, role }) => {
     if (!header.tensors.has(name) && !header.unsupportedTensors.has(name)) {
       const hint = role === 'lmHead' ? ' (config.json says tie_word_embeddings is false, so a separate lm_head is needed)' : '';
-      throw new ModelWeightsError(`${fileName} has no tensor "${name}"${hint}. The weights do not match config.json: use the files of one model together`);
+      throw new ModelWeightsError(
+        `${fileName} has no tensor "${name}"${hint}. The weights do not match config.json: use the files of one model together`,
+      );
     }
     const info = requireTensorInfo(header, name, fileName);
     if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
@@ -101,7 +103,11 @@ export async function readRemoteHeader(files: ModelFiles, fileName: string): Pro
  * (use findDecoderPrefix on the keys to tell the naming). Tensor data may be views into a shared
  * buffer holding several adjacent tensors.
  */
-export async function loadDecoderTensors(files: ModelFiles, cfg: DecoderConfig, opts: LoadDecoderTensorsOptions = {}): Promise<Map<string, RawTensor>> {
+export async function loadDecoderTensors(
+  files: ModelFiles,
+  cfg: DecoderConfig,
+  opts: LoadDecoderTensorsOptions = {},
+): Promise<Map<string, RawTensor>> {
   const fileName = opts.fileName ?? 'model.safetensors';
   const header = await readRemoteHeader(files, fileName);
   const infos = checkDecoderTensors(header, cfg, fileName);
@@ -112,7 +118,9 @@ export async function loadDecoderTensors(files: ModelFiles, cfg: DecoderConfig, 
   const report = () => opts.onProgress?.({ path: fileName, loaded: loadedPerPiece.reduce((a, b) => a + b, 0), total });
 
   const out = new Map<string, RawTensor>();
-  for (const info of infos) if (info.end === info.begin) out.set(info.name, { name: info.name, dtype: info.dtype, shape: [...info.shape], data: new Uint8Array(0) });
+  for (const info of infos)
+    if (info.end === info.begin)
+      out.set(info.name, { name: info.name, dtype: info.dtype, shape: [...info.shape], data: new Uint8Array(0) });
 
   let next = 0;
   let failed = false; // one failed request stops the others from starting new ones

@@ -23,7 +23,7 @@ export class StorageQuotaError extends Error {
   constructor(cause: unknown) {
     super(
       `The browser refused to store the checkpoint (storage quota full: ${String((cause as Error)?.message ?? cause)}). ` +
-        'The last good checkpoint is kept. Free space by clearing this site\'s storage of other models, or download the adapter now.',
+        "The last good checkpoint is kept. Free space by clearing this site's storage of other models, or download the adapter now.",
     );
   }
 }

@@ -1,8 +1,15 @@
 // A POVID training run's settings (with the defaults of the released runs) and what it reports
 // per step and per evaluation. The trainer reads them; the Worker's API passes them to the page.
 import { LORA_PROJECTIONS } from '../engine/checkpoint';
+import type { ImageDetail } from '../model/image';
 
 export type LossMode = 'povid' | 'dpo-text' | 'two-stage' | 'weighted';
+
+/**
+ * How images are shown to the model: 'single', one 512 view, or 'tiles', the processor's tiles
+ * plus a global view (docs/model.md). The image processor (model/image.ts) defines the values.
+ */
+export type { ImageDetail };
 
 export interface TrainConfig {
   loraRank: number; // 16
@@ -26,6 +33,7 @@ export interface TrainConfig {
   noiseStep: number; // 500
   seed: number;
   heldoutFraction: number; // 0.1
+  imageDetail: ImageDetail; // 'single': one 512 view (fast); 'tiles': as the model was trained
   evalEvery: number; // steps
   checkpointEvery: number; // steps
 }
@@ -59,6 +67,19 @@ export interface EvalMetrics {
   marginNoise: number;
 }
 
+/**
+ * Where a run stands: the stage, n of N in it, and the time spent in it and left (null until
+ * something has been timed). Every stage is reported as it starts and after each unit.
+ */
+export interface TrainProgress {
+  phase: 'images' | 'reference' | 'training' | 'paused' | 'evaluating' | 'checkpoint';
+  /** Units done: images encoded, reference passes, optimizer steps, held-out records. */
+  done: number;
+  total: number;
+  elapsedSeconds: number;
+  etaSeconds: number | null;
+}
+
 export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   loraRank: 16,
   loraAlpha: 32,
@@ -79,6 +100,7 @@ export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   noiseStep: 500,
   seed: 42,
   heldoutFraction: 0.1,
+  imageDetail: 'single',
   evalEvery: 10,
   checkpointEvery: 10,
 };

@@ -46,7 +46,10 @@ export async function importDataset(files: readonly DatasetFile[], opts: ImportO
     if (IMAGE_EXTENSIONS.has(ext)) images.push(f);
     else if (QA_EXTENSIONS.has(ext)) qa.push(f);
     else if (!QUIET_EXTENSIONS.has(ext) && !/^(license|readme|notice)/i.test(basename(f.name)))
-      problems.push({ file: f.name, reason: 'skipped: not a dataset file (.json, .jsonl, .csv, .zip) nor an image (.jpg, .png, .gif, .webp, .bmp)' });
+      problems.push({
+        file: f.name,
+        reason: 'skipped: not a dataset file (.json, .jsonl, .csv, .zip) nor an image (.jpg, .png, .gif, .webp, .bmp)',
+      });
   }
 
   const yielder = new Yielder(opts.onProgress);
@@ -57,7 +60,10 @@ export async function importDataset(files: readonly DatasetFile[], opts: ImportO
     problems.push(...r.problems);
   }
   if (qa.length === 0 && files.length > 0)
-    problems.push({ file: files[0].name, reason: 'no dataset file found: add a .json, .jsonl or .csv file with the questions and answers' });
+    problems.push({
+      file: files[0].name,
+      reason: 'no dataset file found: add a .json, .jsonl or .csv file with the questions and answers',
+    });
 
   const result = await validateRecords(parsed, new ImageIndex(images), opts);
   return { records: result.records, images: result.images, problems: sortProblems([...problems, ...result.problems]) };
@@ -115,7 +121,8 @@ async function readManifests(entries: DatasetFile[], problems: Problem[]): Promi
       const m = parseJson(await readText(f.blob, f.name), f.name);
       const primary = isObject(m) && typeof m.primary === 'string' ? m.primary : 'povid.json';
       const imagesDir = isObject(m) && typeof m.images === 'string' ? m.images : 'images';
-      if (primary.includes('..') || imagesDir.includes('..')) throw new DatasetError(`${f.name}: paths in the manifest may not contain '..'`, f.name);
+      if (primary.includes('..') || imagesDir.includes('..'))
+        throw new DatasetError(`${f.name}: paths in the manifest may not contain '..'`, f.name);
       out.push({ dir: dirname(f.name), primary, imagesDir });
     } catch (e) {
       problems.push({ file: f.name, reason: e instanceof Error ? e.message : String(e) });
@@ -152,7 +159,8 @@ export async function parseDatasetFile(file: DatasetFile, yielder = new Yielder(
   const ext = extension(file.name);
   try {
     if (ext === 'csv' || ext === 'tsv') await parseCsv(file.name, text, records, problems, yielder);
-    else if (ext === 'jsonl' || ext === 'ndjson' || (ext === 'json' && looksLikeJsonl(text))) await parseJsonl(file.name, text, records, problems, yielder);
+    else if (ext === 'jsonl' || ext === 'ndjson' || (ext === 'json' && looksLikeJsonl(text)))
+      await parseJsonl(file.name, text, records, problems, yielder);
     else await parseJsonArray(file.name, text, records, problems, yielder);
   } catch (e) {
     if (e instanceof DatasetParseError) problems.push({ file: file.name, line: e.line, reason: e.message });
@@ -303,5 +311,9 @@ async function parseCsv(file: string, text: string, records: ParsedRecord[], pro
     index++;
   }
   if (index === 0)
-    problems.push({ file, line: head.value.line, reason: `line ${head.value.line}: the file has a header (${header.join(',')}) but no rows; add one row per record below it` });
+    problems.push({
+      file,
+      line: head.value.line,
+      reason: `line ${head.value.line}: the file has a header (${header.join(',')}) but no rows; add one row per record below it`,
+    });
 }

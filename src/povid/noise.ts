@@ -37,7 +37,9 @@ export function alphaBars(): Float64Array {
 
 function checkStep(t: number): void {
   if (!Number.isInteger(t) || t < 0 || t >= NOISE_STEPS)
-    throw new NoiseError(`noise step t must be an integer in [0, ${NOISE_STEPS - 1}], got ${t}; the released runs use ${DEFAULT_NOISE_STEP}`);
+    throw new NoiseError(
+      `noise step t must be an integer in [0, ${NOISE_STEPS - 1}], got ${t}; the released runs use ${DEFAULT_NOISE_STEP}`,
+    );
 }
 
 export interface NoiseCoefficients {
@@ -117,14 +119,20 @@ type Drawable = CanvasImageSource & { width: number; height: number };
  * or a PNG Blob with `{ output: 'blob' }` (for the dataset export).
  */
 export async function noiseImageBitmap(bitmap: Drawable, t?: number, seed?: number): Promise<ImageBitmap>;
-export async function noiseImageBitmap(bitmap: Drawable, t: number | undefined, seed: number | undefined, opts: { output: 'blob' }): Promise<Blob>;
+export async function noiseImageBitmap(
+  bitmap: Drawable,
+  t: number | undefined,
+  seed: number | undefined,
+  opts: { output: 'blob' },
+): Promise<Blob>;
 export async function noiseImageBitmap(
   bitmap: Drawable,
   t: number = DEFAULT_NOISE_STEP,
   seed = 0,
   opts: { output?: 'bitmap' | 'blob' } = {},
 ): Promise<ImageBitmap | Blob> {
-  if (typeof OffscreenCanvas === 'undefined') throw new NoiseError('noiseImageBitmap needs OffscreenCanvas (a browser page or Worker); use noiseImageData on raw pixels instead');
+  if (typeof OffscreenCanvas === 'undefined')
+    throw new NoiseError('noiseImageBitmap needs OffscreenCanvas (a browser page or Worker); use noiseImageData on raw pixels instead');
   const w = bitmap.width;
   const h = bitmap.height;
   const canvas = new OffscreenCanvas(w, h);

@@ -1,20 +1,42 @@
 // From a record to what the engine trains on, in one place below the Worker:
-//   image blob -> pixel values [3, S, S] in [-1, 1] -> vision features (the clean image's, cached)
-//   question + answer -> chat prompt -> token sequence with targets at the answer only
+//   image blob -> the processor's views at the run's image detail (one 512 view, or tiles plus
+//     a global view: docs/model.md) -> pixel values [views, 3, S, S] in [-1, 1]
+//     -> vision features [views * imageSeqLen, hidden] (the clean image's, cached)
+//   question + answer -> chat prompt (the image block laid out for the tile grid) -> token
+//     sequence with targets at the answer only, refused when longer than the engine takes
 //   -> TrainExample (chosen and rejected share the clean features)
-//   -> per use, the noised image's features -> the engine's PovidExample.
+//   -> per use, the noised image's features (every view noised) -> the engine's PovidExample.
 // The tokenizer, the image decoding, the vision encoder and the noise come in as arguments, so
 // the same code runs in the Worker and in Node tests.
 import type { PovidExample, SequenceInput } from '../engine';
-import type { ChatTokenizer, TrainingExample } from '../model/tokenizer';
+import type { ImageGrid } from '../model/chat';
+import { checkSequenceLength, type ChatTokenizer, type TrainingExample } from '../model/tokenizer';
+import { EtaEstimator } from '../util/eta';
+import type { TrainProgress } from './config';
+
+/** A record that cannot become a training example (its sequence is too long, its text is refused, ...). */
+export class ExampleError extends Error {
+  override name = 'ExampleError';
+  constructor(
+    readonly recordId: string,
+    readonly image: string,
+    readonly reason: Error,
+  ) {
+    super(`record "${recordId}" (${image}): ${reason.message}`);
+  }
+}
 
 /** An example ready for the engine: token sequences with the clean image's features. */
 export interface TrainExample {
   id: string;
   chosen: SequenceInput;
   rejected: SequenceInput;
-  /** The clean image as the vision encoder takes it: [3, S, S] in [-1, 1]. */
-  pixels: Float32Array;
+  /**
+   * The clean image as the vision encoder takes it: [views, 3, S, S] in [-1, 1]. Read once per
+   * noisy encoding; it may be a getter that makes the values afresh (a tiled image's float32
+   * views are four times its bytes).
+   */
+  readonly pixels: Float32Array;
   /** LoRA-off log-prob sums, computed once (prepare) and cached. */
   reference?: { chosen: number; rejected: number };
 }
@@ -44,20 +66,30 @@ export interface NoiseDraw {
 
 /** Pixels to features, clean or noised. */
 export interface ImageDeps {
-  /** Vision features [imageSeqLen, hidden] of pixel values [3, S, S] in [-1, 1]. */
+  /** Vision features [views * imageSeqLen, hidden] of pixel values [views, 3, S, S] in [-1, 1]. */
   encodeImage: (pixels: Float32Array) => Promise<Float32Array>;
   noise: NoiseFn;
+}
+
+/** An image as the processor made it at the run's image detail. */
+export interface ImageViews {
+  /** Tiles before the global view, rows x cols; 0 x 0 for one view. */
+  grid: ImageGrid;
+  /** Pixel values [views, 3, S, S] in [-1, 1]: tiles row-major, then the global view. May be a getter (see TrainExample.pixels). */
+  readonly pixels: Float32Array;
 }
 
 export interface PrepareDeps {
   /** The model's tokenizer with its chat template. */
   chat: Pick<ChatTokenizer, 'buildExample'>;
-  /** Image tokens per image in the prompt (rows of the vision encoder's output). */
+  /** Image tokens per view in the prompt (rows of the vision encoder's output per view). */
   imageSeqLen: number;
-  /** Decoded, resized and normalised pixel values of an image: [3, S, S] in [-1, 1]. */
-  pixels: (key: string, blob: Blob) => Promise<Float32Array>;
-  /** The clean image's features; `key` lets the caller cache them per image. */
-  features: (key: string, pixels: Float32Array) => Promise<Float32Array>;
+  /** Longest sequence the engine takes: a longer example is refused, naming the record and the limit. */
+  maxSeq: number;
+  /** The image decoded and preprocessed: its views' pixel values and tile grid. */
+  image: (key: string, blob: Blob) => Promise<ImageViews>;
+  /** The clean image's features; `key` lets the caller cache them per image, `blob` look them up where it stored them. */
+  features: (key: string, pixels: Float32Array, blob: Blob) => Promise<Float32Array>;
 }
 
 /** Engine sequence from the tokenizer's example: targets only at answer positions. */
@@ -67,15 +99,34 @@ export function toSequence(ex: TrainingExample, features: Float32Array): Sequenc
   return { tokens: ex.inputIds, targets, image: { features, positions: ex.imagePositions } };
 }
 
+/**
+ * The tokenizer's example for one answer, its image block laid out for `grid`; refused (naming
+ * the record, its image and the limit) when it is longer than the engine takes.
+ */
+function buildSequence(deps: PrepareDeps, src: ExampleSource, answer: string, grid: ImageGrid): TrainingExample {
+  try {
+    const ex = deps.chat.buildExample(src.question, answer, deps.imageSeqLen, grid);
+    checkSequenceLength(ex, deps.imageSeqLen, grid, deps.maxSeq, "engine's maximum sequence length");
+    return ex;
+  } catch (e) {
+    throw e instanceof Error ? new ExampleError(src.id, src.image, e) : e;
+  }
+}
+
 /** One record as a TrainExample: its image encoded once, both answers as token sequences. */
 export async function prepareExample(deps: PrepareDeps, src: ExampleSource): Promise<TrainExample> {
-  const pixels = await deps.pixels(src.image, src.blob);
-  const features = await deps.features(src.image, pixels);
+  const img = await deps.image(src.image, src.blob);
+  // Token sequences first: a record too long for the engine fails before its views are encoded.
+  const chosen = buildSequence(deps, src, src.chosen, img.grid);
+  const rejected = buildSequence(deps, src, src.rejected, img.grid);
+  const features = await deps.features(src.image, img.pixels, src.blob);
   return {
     id: src.id,
-    chosen: toSequence(deps.chat.buildExample(src.question, src.chosen, deps.imageSeqLen), features),
-    rejected: toSequence(deps.chat.buildExample(src.question, src.rejected, deps.imageSeqLen), features),
-    pixels,
+    chosen: toSequence(chosen, features),
+    rejected: toSequence(rejected, features),
+    get pixels() {
+      return img.pixels;
+    },
   };
 }
 
@@ -84,6 +135,15 @@ export interface PrepareOptions {
   cache?: Map<string, TrainExample>;
   /** Called before the n-th (1-based) of `total` records is prepared, when it is not cached. */
   onExample?: (n: number, total: number) => void;
+  /**
+   * The 'images' stage: n of N records not cached, elapsed and ETA; at its start (when there is
+   * anything to prepare) and after each record.
+   */
+  onProgress?: (p: TrainProgress) => void;
+  /** Seconds per record measured before (a timed probe), for the ETA until one is timed. */
+  secondsPerExample?: number;
+  /** Asked before each record that is not cached: true stops, and only the examples ready are returned. */
+  cancelled?: () => boolean;
 }
 
 /** The examples of `ids`, in order; `load` is asked only for the records not in the cache. */
@@ -94,12 +154,26 @@ export async function prepareExamples(
   opts: PrepareOptions = {},
 ): Promise<TrainExample[]> {
   const out: TrainExample[] = [];
+  const todo = opts.cache ? ids.filter((id) => !opts.cache!.has(id)).length : ids.length;
+  const eta = new EtaEstimator(todo, { priorSecondsPerUnit: opts.secondsPerExample });
+  const report = () =>
+    opts.onProgress?.({
+      phase: 'images',
+      done: eta.completed,
+      total: todo,
+      elapsedSeconds: eta.elapsedSeconds,
+      etaSeconds: eta.etaSeconds,
+    });
+  if (todo > 0) report();
   for (const [i, id] of ids.entries()) {
     let ex = opts.cache?.get(id);
     if (!ex) {
+      if (opts.cancelled?.()) break;
       opts.onExample?.(i + 1, ids.length);
       ex = await prepareExample(deps, await load(id));
       opts.cache?.set(id, ex);
+      eta.tick();
+      report();
     }
     out.push(ex);
   }

@@ -3,8 +3,9 @@
 // rate, gradient accumulation, held-out evaluation, checkpoints, pause / resume / cancel.
 // It runs wherever the engine runs: the app's Worker, and Node in the tests.
 import type { Engine, PovidExample, PovidStepResult } from '../engine';
+import { EtaEstimator } from '../util/eta';
 import { StorageQuotaError, type Checkpoint, type CheckpointStore } from './checkpoint';
-import type { EvalMetrics, LossMode, StepMetrics, TrainConfig } from './config';
+import type { EvalMetrics, LossMode, StepMetrics, TrainConfig, TrainProgress } from './config';
 import { noisyPixels } from './noise';
 import { noisyFeatures, povidExample, type ImageDeps, type NoiseFn, type TrainExample } from './prepare';
 import { exampleOrder, learningRateAt, totalOptimizerSteps } from './schedule';
@@ -16,13 +17,18 @@ export class TrainingError extends Error {
 export interface TrainerCallbacks {
   onStep?: (m: StepMetrics) => void;
   onEval?: (m: EvalMetrics) => void;
+  /** Notices that are not a stage (resumed from a checkpoint, a full storage quota). */
   onStatus?: (s: string) => void;
+  /** The stage and n/N with elapsed time and ETA, at its start and after every unit. */
+  onProgress?: (p: TrainProgress) => void;
   onCheckpoint?: (step: number) => void;
+  /** An example's reference log-probs were just computed (not given): to count and keep them. */
+  onReference?: (example: TrainExample) => void;
 }
 
 export interface TrainerDeps {
   engine: Engine;
-  /** Image features [imageSeqLen, hidden] of pixels [3, S, S] in [-1, 1]. */
+  /** Image features [views * imageSeqLen, hidden] of pixels [views, 3, S, S] in [-1, 1]. */
   encodeImage: (pixels: Float32Array) => Promise<Float32Array>;
   /** The image noise per use (default: noisyPixels, POVID's diffusion noise). */
   noise?: NoiseFn;
@@ -30,6 +36,8 @@ export interface TrainerDeps {
   runId?: string;
   /** Token ids to text, to show the noise-triggered answer y_n. */
   decode?: (ids: number[]) => string;
+  /** Seconds per step measured before the run (a timed probe), for the ETA until a step is timed. */
+  secondsPerStep?: number;
 }
 
 function lossModeAt(c: TrainConfig, step: number, total: number): 'povid' | 'dpo-text' | 'weighted' {
@@ -40,19 +48,24 @@ function lossModeAt(c: TrainConfig, step: number, total: number): 'povid' | 'dpo
 export function validateTrainConfig(c: TrainConfig): void {
   const pos = (k: keyof TrainConfig) => {
     const v = c[k] as number;
-    if (!(typeof v === 'number' && v > 0 && Number.isFinite(v))) throw new TrainingError(`training setting ${k} must be a positive number, got ${String(v)}`);
+    if (!(typeof v === 'number' && v > 0 && Number.isFinite(v)))
+      throw new TrainingError(`training setting ${k} must be a positive number, got ${String(v)}`);
   };
   pos('loraRank');
   pos('loraAlpha');
   pos('beta');
   pos('learningRate');
-  if (!Number.isInteger(c.gradAccumulation) || c.gradAccumulation < 1) throw new TrainingError(`gradient accumulation must be a whole number >= 1, got ${c.gradAccumulation}`);
+  if (!Number.isInteger(c.gradAccumulation) || c.gradAccumulation < 1)
+    throw new TrainingError(`gradient accumulation must be a whole number >= 1, got ${c.gradAccumulation}`);
   if (!(c.steps > 0) && !(c.epochs > 0)) throw new TrainingError('set a number of steps or of epochs above 0');
-  if (!Number.isInteger(c.noiseStep) || c.noiseStep < 0 || c.noiseStep > 999) throw new TrainingError(`noise step must be a whole number in 0..999, got ${c.noiseStep}`);
+  if (!Number.isInteger(c.noiseStep) || c.noiseStep < 0 || c.noiseStep > 999)
+    throw new TrainingError(`noise step must be a whole number in 0..999, got ${c.noiseStep}`);
   if (!(c.warmupRatio >= 0 && c.warmupRatio < 1)) throw new TrainingError(`warm-up ratio must be in [0, 1), got ${c.warmupRatio}`);
   if (!['povid', 'dpo-text', 'two-stage', 'weighted'].includes(c.lossMode)) throw new TrainingError(`unknown loss mode "${c.lossMode}"`);
   if (c.noiseReference !== undefined && !['own-argmax', 'policy-argmax'].includes(c.noiseReference))
-    throw new TrainingError(`unknown noise-term reference "${String(c.noiseReference)}": use "own-argmax" (the release) or "policy-argmax"`);
+    throw new TrainingError(
+      `unknown noise-term reference "${String(c.noiseReference)}": use "own-argmax" (the release) or "policy-argmax"`,
+    );
 }
 
 /** The noise term's reference side; configs saved before the setting existed get the release's. */
@@ -79,19 +92,33 @@ export class PovidTrainer {
   ) {
     validateTrainConfig(config);
     this.images = { encodeImage: deps.encodeImage, noise: deps.noise ?? noisyPixels };
-    if (train.length === 0) throw new TrainingError('the dataset has no valid training record: add images with questions and answers first');
+    if (train.length === 0)
+      throw new TrainingError('the dataset has no valid training record: add images with questions and answers first');
     this.totalSteps = totalOptimizerSteps(train.length, config);
     this.order = exampleOrder(train.length, this.totalSteps * config.gradAccumulation, config.seed);
   }
 
   /** LoRA-off sums of chosen and rejected for every example that lacks them. */
-  async prepareReference(onProgress?: (done: number, total: number) => void): Promise<void> {
+  async prepareReference(onProgress?: (p: TrainProgress) => void, onReference?: (example: TrainExample) => void): Promise<void> {
     const all = [...this.train, ...this.heldout];
     const todo = all.filter((e) => !e.reference);
+    const eta = new EtaEstimator(todo.length);
+    const report = () =>
+      onProgress?.({
+        phase: 'reference',
+        done: eta.completed,
+        total: todo.length,
+        elapsedSeconds: eta.elapsedSeconds,
+        etaSeconds: eta.etaSeconds,
+      });
+    report();
     for (let i = 0; i < todo.length; i++) {
+      if (this.cancelled) return;
       const [r] = await this.deps.engine.referenceSums([todo[i]]);
       todo[i].reference = r;
-      onProgress?.(i + 1, todo.length);
+      eta.tick(i + 1);
+      onReference?.(todo[i]);
+      report();
     }
   }
 
@@ -131,25 +158,28 @@ export class PovidTrainer {
     if (!lora) throw new TrainingError('the engine has no LoRA adapter to train');
     let step = 0;
     if (from) {
-      if (from.datasetKey !== this.datasetKey) throw new TrainingError('the checkpoint belongs to another dataset; start a new run or restore that dataset');
+      if (from.datasetKey !== this.datasetKey)
+        throw new TrainingError('the checkpoint belongs to another dataset; start a new run or restore that dataset');
       lora.importState({ params: from.params, m: from.adamM, v: from.adamV, step: from.step });
       step = from.step;
       this.history = (from.history as StepMetrics[]).slice();
       cb.onStatus?.(`resumed from the checkpoint at step ${step}`);
     }
-    if (this.train.some((e) => !e.reference) || this.heldout.some((e) => !e.reference)) {
-      cb.onStatus?.('computing reference log-probs (adapter off)');
-      await this.prepareReference();
-    }
-    const started = performance.now();
-    const startStep = step;
+    if (this.train.some((e) => !e.reference) || this.heldout.some((e) => !e.reference))
+      await this.prepareReference(cb.onProgress, cb.onReference);
+    const eta = new EtaEstimator(this.totalSteps, { priorSecondsPerUnit: this.deps.secondsPerStep }, step);
+    const report = (phase: TrainProgress['phase'], done = step, total = this.totalSteps) =>
+      cb.onProgress?.({ phase, done, total, elapsedSeconds: eta.elapsedSeconds, etaSeconds: eta.etaSeconds });
     while (step < this.totalSteps) {
-      if (this.paused) {
-        cb.onStatus?.('paused');
+      if (this.paused && !this.cancelled) {
+        // Reported only here, between steps: once the page shows "paused", no step runs until resume.
+        eta.pause();
+        report('paused');
         await new Promise<void>((r) => (this.resumeGate = r));
-        if (!this.cancelled) cb.onStatus?.('training');
+        eta.resume();
       }
       if (this.cancelled) return { steps: step, stopped: 'cancelled' };
+      report('training');
       const mode = lossModeAt(c, step, this.totalSteps);
       const lr = learningRateAt(step, { learningRate: c.learningRate, warmupRatio: c.warmupRatio, totalSteps: this.totalSteps });
       const t0 = performance.now();
@@ -189,9 +219,8 @@ export class PovidTrainer {
         agg.loss += result.loss;
       }
       step++;
+      eta.tick(step);
       const ms = performance.now() - t0;
-      const elapsed = (performance.now() - started) / 1000;
-      const perStep = elapsed / (step - startStep);
       const n = Math.max(1, agg.n);
       const tm = result!.timings;
       const m: StepMetrics = {
@@ -208,7 +237,7 @@ export class PovidTrainer {
         gradNorm: result!.gradNorm,
         learningRate: lr,
         tokensPerSecond: tokens / (ms / 1000),
-        etaSeconds: perStep * (this.totalSteps - step),
+        etaSeconds: eta.etaSeconds ?? Number.NaN,
         exampleId,
         noiseAnswer,
         ms: {
@@ -221,8 +250,12 @@ export class PovidTrainer {
       };
       this.history.push(m);
       cb.onStep?.(m);
-      if (c.evalEvery > 0 && this.heldout.length > 0 && (step % c.evalEvery === 0 || step === this.totalSteps)) cb.onEval?.(await this.evaluate(step));
+      if (c.evalEvery > 0 && this.heldout.length > 0 && (step % c.evalEvery === 0 || step === this.totalSteps)) {
+        report('evaluating');
+        cb.onEval?.(await this.evaluate(step));
+      }
       if (this.deps.store && c.checkpointEvery > 0 && (step % c.checkpointEvery === 0 || step === this.totalSteps)) {
+        report('checkpoint');
         try {
           await this.checkpoint(step, cb);
         } catch (e) {
@@ -294,7 +327,12 @@ export class PovidTrainer {
       const b = c.beta;
       const lt = softplusNeg(b * (dw - dt));
       const ln = softplusNeg(b * (dw - dn));
-      loss += mode === 'dpo-text' ? lt : mode === 'weighted' ? softplusNeg(b * dw - (c.wText * b * dt + c.wNoise * b * dn)) : c.wText * lt + c.wNoise * ln;
+      loss +=
+        mode === 'dpo-text'
+          ? lt
+          : mode === 'weighted'
+            ? softplusNeg(b * dw - (c.wText * b * dt + c.wNoise * b * dn))
+            : c.wText * lt + c.wNoise * ln;
       mt += b * (dw - dt);
       mn += b * (dw - dn);
       acc += mode === 'dpo-text' ? Number(dw > dt) : (Number(dw > dt) + Number(dw > dn)) / 2;

@@ -19,7 +19,17 @@ const BMP_DIB_SIZES = new Set([12, 16, 40, 52, 56, 64, 108, 124]);
 
 /** Image type from the file's first bytes (magic numbers), or null. */
 export function sniffImageType(b: Uint8Array): ImageType | null {
-  if (b.length >= 8 && b[0] === 0x89 && b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47 && b[4] === 0x0d && b[5] === 0x0a && b[6] === 0x1a && b[7] === 0x0a)
+  if (
+    b.length >= 8 &&
+    b[0] === 0x89 &&
+    b[1] === 0x50 &&
+    b[2] === 0x4e &&
+    b[3] === 0x47 &&
+    b[4] === 0x0d &&
+    b[5] === 0x0a &&
+    b[6] === 0x1a &&
+    b[7] === 0x0a
+  )
     return 'png';
   if (b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return 'jpeg';
   if (b.length >= 6 && ascii(b, 0, 6) === 'GIF87a') return 'gif';
@@ -54,8 +64,7 @@ export async function checkImage(blob: Blob, name: string, decode?: ImageDecoder
   if (blob.size === 0) return `image "${name}" is an empty file (0 bytes)`;
   const head = new Uint8Array(await blob.slice(0, 32).arrayBuffer());
   const type = sniffImageType(head);
-  if (!type)
-    return `"${name}" is not an image: its first bytes (${hex(head)}) match no PNG, JPEG, GIF, WebP or BMP signature`;
+  if (!type) return `"${name}" is not an image: its first bytes (${hex(head)}) match no PNG, JPEG, GIF, WebP or BMP signature`;
   if (blob.size < MIN_BYTES[type]) return `image "${name}" is truncated: ${blob.size} bytes is too short for a ${type.toUpperCase()} file`;
   const need = headerBytesNeeded(type, blob.size);
   const bytes = need <= head.length ? head : new Uint8Array(await blob.slice(0, need).arrayBuffer());
@@ -123,7 +132,11 @@ export interface ValidateOptions {
 }
 
 /** Checks every record; returns the valid ones with their images and a problem per invalid one. */
-export async function validateRecords(parsed: readonly ParsedRecord[], index: ImageIndex, opts: ValidateOptions = {}): Promise<ImportResult> {
+export async function validateRecords(
+  parsed: readonly ParsedRecord[],
+  index: ImageIndex,
+  opts: ValidateOptions = {},
+): Promise<ImportResult> {
   const records: PreferenceRecord[] = [];
   const images = new Map<string, Blob>();
   const problems: Problem[] = [];
@@ -135,11 +148,18 @@ export async function validateRecords(parsed: readonly ParsedRecord[], index: Im
   for (const r of parsed) {
     await yielder.tick('validate', r.source.file);
     const fail = (reason: string) =>
-      problems.push({ file: r.source.file, record: r.id, line: r.source.line, reason: r.source.line ? `line ${r.source.line}: ${reason}` : reason });
+      problems.push({
+        file: r.source.file,
+        record: r.id,
+        line: r.source.line,
+        reason: r.source.line ? `line ${r.source.line}: ${reason}` : reason,
+      });
 
     const first = seen.get(r.id);
     if (first) {
-      const where = first.source.line ? `${first.source.file} line ${first.source.line}` : `${first.source.file} record ${first.source.index + 1}`;
+      const where = first.source.line
+        ? `${first.source.file} line ${first.source.line}`
+        : `${first.source.file} record ${first.source.index + 1}`;
       fail(`duplicate id "${r.id}" (first used in ${where}); ids must be unique`);
       continue;
     }

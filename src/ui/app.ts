@@ -1,6 +1,6 @@
 // The page: puts the components together and keeps the little state the page has (is a model
 // loaded, what the dataset looks like, is training running). All real work is in the Worker.
-import type { DatasetView, DropFile, ModelSummary, PovidWorkerApi } from '../worker/api';
+import type { DatasetView, DropFile, ImageDetail, ModelSummary, PovidWorkerApi } from '../worker/api';
 import { CompareView } from './compare';
 import { Dashboard, type TrainState } from './dashboard';
 import { DatasetTable } from './dataset-table';
@@ -10,7 +10,10 @@ import { Downloads } from './downloads';
 import { DropZone } from './drop-zone';
 import { GpuCheck } from './gpu-check';
 import { ModelPicker } from './model-picker';
+import { RunsPanel } from './runs';
+import { SessionPanel } from './session';
 import { Settings } from './settings';
+import { StatusBar } from './status-bar';
 import { Toasts } from './toast';
 
 export interface App {
@@ -25,7 +28,12 @@ function section(n: number, id: string, title: string, intro: string, ...body: H
   return h(
     'section',
     { class: 'card', testid: `section-${id}`, attrs: { id, 'aria-labelledby': `${id}-title` } },
-    h('header', { class: 'card-head' }, h('span', { class: 'step-no', text: String(n), attrs: { 'aria-hidden': 'true' } }), h('div', {}, h('h2', { text: title, attrs: { id: `${id}-title` } }), h('p', { class: 'muted', text: intro }))),
+    h(
+      'header',
+      { class: 'card-head' },
+      h('span', { class: 'step-no', text: String(n), attrs: { 'aria-hidden': 'true' } }),
+      h('div', {}, h('h2', { text: title, attrs: { id: `${id}-title` } }), h('p', { class: 'muted', text: intro })),
+    ),
     ...body,
   );
 }
@@ -38,12 +46,38 @@ export function startApp(root: HTMLElement, api: PovidWorkerApi): App {
   let trainState: TrainState = 'idle';
 
   const gpu = new GpuCheck();
-  // The table shows the train / held-out split that the current settings give.
-  const settings = new Settings((c) => void refreshSplit(c));
+  // The image detail applies to generation too, so the Worker hears of it as soon as it changes.
+  let appliedDetail: ImageDetail = 'single';
+  const applyImageDetail = async (detail: ImageDetail) => {
+    if (!model || detail === appliedDetail) return;
+    try {
+      await api.setImageDetail(detail);
+      appliedDetail = detail;
+    } catch (e) {
+      toasts.error(e, 'The image detail could not be changed');
+    }
+  };
+  // The table shows the train / held-out split that the current settings give; the estimate is
+  // timed at the image detail the Worker runs, so it follows once the detail has been applied.
+  const settings = new Settings((c) => {
+    void refreshSplit(c);
+    void applyImageDetail(c.imageDetail).then(() => dashboard.updateEstimate());
+  });
   const refreshSplit = (c: { seed: number; heldoutFraction: number }) =>
-    toasts.guard('Could not update the held-out records', async () => table.render(await completeView(api, await api.datasetView({ seed: c.seed, heldoutFraction: c.heldoutFraction }))));
+    toasts.guard('Could not update the held-out records', async () =>
+      table.render(await completeView(api, await api.datasetView({ seed: c.seed, heldoutFraction: c.heldoutFraction }))),
+    );
   const compare = new CompareView(api, toasts, () => settings.read().noiseStep);
-  const downloads = new Downloads(api, toasts, () => toasts.show('Compare it with the base model in step 5.', 'info'));
+  const downloads = new Downloads(api, toasts, () => {
+    toasts.show('Compare it with the base model in step 5.', 'info');
+    void runs.refresh();
+  });
+  const session = new SessionPanel(api, toasts);
+  const runs = new RunsPanel(api, toasts, {
+    resume: (id) => dashboard.resumeRun(id),
+    busy: () => trainState === 'training' || trainState === 'paused',
+    adapterLoaded: () => undefined,
+  });
 
   /** Enables what can run now; GPU work waits while training holds the Worker's GPU queue. */
   const sync = () => {
@@ -56,6 +90,8 @@ export function startApp(root: HTMLElement, api: PovidWorkerApi): App {
     picker.setLocked(busy);
     root.dataset.training = String(busy);
     dashboard.refresh();
+    runs.refreshSoon();
+    session.refreshSoon();
   };
 
   const table = new DatasetTable(
@@ -76,7 +112,12 @@ export function startApp(root: HTMLElement, api: PovidWorkerApi): App {
       table.render(view);
       const added = view.records.length - before.records.length;
       const found = view.problems.length - before.problems.length; // the Worker's list grows with each drop
-      if (found > 0) toasts.show(`${found} new problem${found === 1 ? '' : 's'}: see the list above the table. ${added} record${added === 1 ? '' : 's'} added.`, 'error', 'Some files could not be used');
+      if (found > 0)
+        toasts.show(
+          `${found} new problem${found === 1 ? '' : 's'}: see the list above the table. ${added} record${added === 1 ? '' : 's'} added.`,
+          'error',
+          'Some files could not be used',
+        );
       else if (added > 0) toasts.show(`${added} record${added === 1 ? '' : 's'} added.`, 'success');
       else toasts.show('No new records were added.', 'info');
     } catch (e) {
@@ -90,15 +131,24 @@ export function startApp(root: HTMLElement, api: PovidWorkerApi): App {
 
   const picker = new ModelPicker(api, toasts, (summary) => {
     model = summary;
+    settings.setImageTokens(summary.imageTokens);
+    appliedDetail = 'single'; // a freshly loaded model starts with one view
+    void applyImageDetail(settings.read().imageDetail);
     sync();
     void dashboard.checkCheckpoint();
+    void runs.refresh();
     toasts.show(`${summary.name} is ready.`, 'success');
     // Records dropped before the model came are checked against its context now.
     void toasts.guard('Could not check the records against the model', async () => {
       const view = await completeView(api, await api.datasetView());
       table.render(view);
       const n = view.records.filter((r) => r.split === 'excluded').length;
-      if (n > 0) toasts.show(`${n} record${n === 1 ? ' is' : 's are'} too long for ${summary.name}'s context and left out of training: see the problems above the table.`, 'error', 'Records too long');
+      if (n > 0)
+        toasts.show(
+          `${n} record${n === 1 ? ' is' : 's are'} too long for ${summary.name}'s context and left out of training: see the problems above the table.`,
+          'error',
+          'Records too long',
+        );
     });
   });
 
@@ -118,19 +168,45 @@ export function startApp(root: HTMLElement, api: PovidWorkerApi): App {
       trainState = s;
       sync();
     },
+    onStep: () => runs.refreshSoon(),
   });
 
+  const statusBar = new StatusBar(dashboard, [
+    { id: 'model', title: 'Model' },
+    { id: 'data', title: 'Data' },
+    { id: 'settings', title: 'Settings' },
+    { id: 'train', title: 'Training' },
+    { id: 'compare', title: 'Compare' },
+    { id: 'download', title: 'Download' },
+  ]);
+
   root.append(
+    statusBar.el,
     h(
       'header',
       { class: 'page-head' },
-      h('div', {}, h('h1', { text: 'POVID in the browser' }), h('p', { class: 'lede', text: 'Teach a small vision-language model to stop making things up about your images: preference fine-tuning of a LoRA adapter on WebGPU. Your images never leave this tab.' })),
+      h(
+        'div',
+        {},
+        h('h1', { text: 'POVID in the browser' }),
+        h('p', {
+          class: 'lede',
+          text: 'Teach a small vision-language model to stop making things up about your images: preference fine-tuning of a LoRA adapter on WebGPU. Your images never leave this tab.',
+        }),
+      ),
       gpu.el,
     ),
+    session.el,
     h(
       'main',
       { class: 'steps' },
-      section(1, 'model', 'Model', 'Start with the built-in tiny model to try the whole pipeline offline; switch to SmolVLM-256M for real results.', picker.el),
+      section(
+        1,
+        'model',
+        'Model',
+        'Start with the built-in tiny model to try the whole pipeline offline; switch to SmolVLM-256M for real results.',
+        picker.el,
+      ),
       section(
         2,
         'data',
@@ -140,11 +216,21 @@ export function startApp(root: HTMLElement, api: PovidWorkerApi): App {
         table.el,
       ),
       section(3, 'settings', 'Settings', 'Defaults suit a 256M model; every value is explained.', settings.el),
-      section(4, 'train', 'Training', 'Each step compares the correct answer with both hallucinations (DPO) and updates only the adapter.', dashboard.el),
+      section(
+        4,
+        'train',
+        'Training',
+        'Each step compares the correct answer with both hallucinations (DPO) and updates only the adapter.',
+        dashboard.el,
+        runs.el,
+      ),
       section(5, 'compare', 'Compare', 'Ask the same question with the adapter off and on.', compare.el),
       section(6, 'download', 'Download', 'Take the adapter and the dataset with you.', downloads.el),
     ),
-    h('footer', { class: 'page-foot muted', text: 'POVID: Zhou et al., “Aligning Modalities in Vision Large Language Models via Preference Fine-tuning”, 2024. Everything here runs locally.' }),
+    h('footer', {
+      class: 'page-foot muted',
+      text: 'POVID: Zhou et al., “Aligning Modalities in Vision Large Language Models via Preference Fine-tuning”, 2024. Everything here runs locally.',
+    }),
     toasts.el,
   );
 
@@ -165,6 +251,16 @@ export function startApp(root: HTMLElement, api: PovidWorkerApi): App {
     root.dataset.gpu = s.ok ? 'ok' : 'missing';
     dashboard.refresh();
     if (s.ok) void dashboard.checkCheckpoint();
+  });
+  // What this browser kept: the dataset and the runs now, the model once WebGPU is known to work.
+  void session.restore().then(async (r) => {
+    if (!r || workerDead) return;
+    if (r.restored) table.render(r.dataset);
+    runs.render(r.runs);
+    if (r.latest) dashboard.showHistory(r.latest.metrics);
+    await ready;
+    void dashboard.checkCheckpoint();
+    if (r.model && gpuOk && !model) await picker.restore(r.model);
   });
   let workerDead = false;
   const workerFailed = (message: string) => {

@@ -18,6 +18,26 @@ export function tickLabels(splits: number[]): string[] {
   return splits.map((v) => v.toFixed(decimals));
 }
 
+/** Steps are whole numbers: ticks only at these spacings, labels without decimals. */
+export const STEP_INCREMENTS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000];
+
+export function stepLabels(splits: number[]): string[] {
+  return splits.map((v) => (Number.isInteger(v) ? String(v) : ''));
+}
+
+/** The x range: one step alone gets a step of room on each side instead of a zero-width axis. */
+export function stepRange(min: number | null, max: number | null): [number, number] {
+  if (min === null || max === null || !Number.isFinite(min) || !Number.isFinite(max)) return [0, 1];
+  return min === max ? [Math.max(0, min - 1), max + 1] : [min, max];
+}
+
+/** A line needs two values; a series with fewer is drawn as points so a single step shows. */
+export function needsPoints(values: readonly (number | null | undefined)[]): boolean {
+  let n = 0;
+  for (const v of values) if (v !== null && v !== undefined && Number.isFinite(v) && ++n >= 2) return false;
+  return true;
+}
+
 export class LiveChart {
   readonly el: HTMLElement;
   private readonly plotBox: HTMLElement;
@@ -101,16 +121,29 @@ export class LiveChart {
     this.plot = new uPlot(
       {
         ...this.size(),
-        scales: { x: { time: false }, ...(this.yRange ? { y: { range: this.yRange } } : {}) },
+        scales: { x: { time: false, range: (_u, min, max) => stepRange(min, max) }, ...(this.yRange ? { y: { range: this.yRange } } : {}) },
         axes: [
-          { label: 'step', stroke: 'currentColor', grid: { stroke: 'rgba(128,128,128,.15)' } },
+          {
+            label: 'step',
+            stroke: 'currentColor',
+            grid: { stroke: 'rgba(128,128,128,.15)' },
+            incrs: STEP_INCREMENTS,
+            values: (_u, splits) => stepLabels(splits),
+          },
           { stroke: 'currentColor', grid: { stroke: 'rgba(128,128,128,.15)' }, values: (_u, splits) => tickLabels(splits), size: 56 },
         ],
         legend: { live: true },
         cursor: { drag: { x: false, y: false } },
         series: [
           { label: 'step' },
-          ...this.series.map((s) => ({ label: s.label, stroke: s.color, width: 2, dash: s.dash, spanGaps: true, points: { show: s.points ?? false, size: 6, fill: s.color } })),
+          ...this.series.map((s, i) => ({
+            label: s.label,
+            stroke: s.color,
+            width: 2,
+            dash: s.dash,
+            spanGaps: true,
+            points: { show: (u: uPlot) => (s.points ?? false) || needsPoints(u.data[i + 1] as (number | null)[]), size: 6, fill: s.color },
+          })),
         ],
       },
       data,

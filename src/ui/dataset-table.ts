@@ -7,6 +7,7 @@
 import type { DatasetView, PovidWorkerApi, Problem, RecordView } from '../worker/api';
 import { completeView } from './dataset-view';
 import { clear, debounce, h, plural, saveBytes } from './dom';
+import { StreamedAnswer } from './generation';
 import { NoiseSlider } from './noise-slider';
 import { RecordEditor } from './record-editor';
 
@@ -22,7 +23,18 @@ const ROW_CACHE = 150;
 /** Problems listed; the full list can be saved as a text file. */
 const PROBLEMS_SHOWN = 200;
 
-type Api = Pick<PovidWorkerApi, 'image' | 'noisyImage' | 'noisyAnswer' | 'updateRecord' | 'removeRecord' | 'clearDataset' | 'recordsSlice' | 'datasetView'>;
+type Api = Pick<
+  PovidWorkerApi,
+  | 'image'
+  | 'noisyImage'
+  | 'noisyAnswer'
+  | 'stopGeneration'
+  | 'updateRecord'
+  | 'removeRecord'
+  | 'clearDataset'
+  | 'recordsSlice'
+  | 'datasetView'
+>;
 
 class RecordRow {
   readonly el: HTMLTableRowElement;
@@ -33,6 +45,8 @@ class RecordRow {
   private readonly flag: HTMLElement;
   private readonly answer: HTMLElement;
   private readonly ask: HTMLButtonElement;
+  private readonly stopAsk: HTMLButtonElement;
+  private readonly stream: StreamedAnswer;
   private thumbUrl: string | null = null;
   private loaded = false;
   private asking = false;
@@ -47,22 +61,51 @@ class RecordRow {
     this.thumb = h('img', { class: 'thumb', testid: 'thumb', attrs: { alt: r.image, width: 96, height: 96 } });
     this.split = h('span', { class: 'tag', testid: 'rec-split' });
     this.flag = h('small', { class: 'rec-flag', testid: 'rec-flag' });
-    this.editor = new RecordEditor(api, r, (u) => table.patched(u), (e) => table.onError(e, `Could not save ${r.image}`));
+    this.editor = new RecordEditor(
+      api,
+      r,
+      (u) => table.patched(u),
+      (e) => table.onError(e, `Could not save ${r.image}`),
+    );
     this.slider = new NoiseSlider(api, r.id, r.image, table.noiseSeed, (e) => table.onError(e, `Noisy image of ${r.image}`));
     this.answer = h('p', { class: 'noisy-answer', testid: 'noisy-answer' });
-    this.ask = h('button', { class: 'button secondary small', testid: 'noisy-answer-button', text: 'Ask the model', attrs: { type: 'button' } });
+    this.ask = h('button', {
+      class: 'button secondary small',
+      testid: 'noisy-answer-button',
+      text: 'Ask the model',
+      attrs: { type: 'button' },
+    });
     this.ask.title = 'What the model says about the noisy image: the noise-triggered hallucination';
     this.ask.addEventListener('click', () => void this.askNoisy());
-    const remove = h('button', { class: 'button danger small', testid: 'rec-remove', text: 'Remove', attrs: { type: 'button', 'aria-label': `Remove ${r.image}` } });
+    this.stream = new StreamedAnswer(this.answer);
+    this.stopAsk = h('button', { class: 'button danger small', testid: 'noisy-answer-stop', text: 'Stop', attrs: { type: 'button' } });
+    this.stopAsk.hidden = true;
+    this.stopAsk.addEventListener(
+      'click',
+      () => void this.stream.stop(table.api).catch((e) => table.onError(e, 'Could not stop the answer')),
+    );
+    const remove = h('button', {
+      class: 'button danger small',
+      testid: 'rec-remove',
+      text: 'Remove',
+      attrs: { type: 'button', 'aria-label': `Remove ${r.image}` },
+    });
     remove.addEventListener('click', () => void table.remove(r.id, r.image));
 
     this.el = h(
       'tr',
       { testid: 'record-row' },
-      h('td', { class: 'cell-image', attrs: { 'data-label': 'Image' } }, h('div', { class: 'img-frame' }, this.thumb), h('small', { class: 'file-name', text: r.image }), this.split, this.flag),
+      h(
+        'td',
+        { class: 'cell-image', attrs: { 'data-label': 'Image' } },
+        h('div', { class: 'img-frame' }, this.thumb),
+        h('small', { class: 'file-name', text: r.image }),
+        this.split,
+        this.flag,
+      ),
       h('td', { class: 'cell-texts', attrs: { 'data-label': 'Texts' } }, this.editor.el),
       h('td', { class: 'cell-noise', attrs: { 'data-label': 'Noisy image' } }, this.slider.el),
-      h('td', { class: 'cell-answer', attrs: { 'data-label': 'Answer on the noisy image' } }, this.answer, this.ask),
+      h('td', { class: 'cell-answer', attrs: { 'data-label': 'Answer on the noisy image' } }, this.answer, this.ask, this.stopAsk),
       h('td', { class: 'cell-actions', attrs: { 'data-label': '' } }, remove),
     );
     this.el.dataset.id = r.id;
@@ -104,18 +147,17 @@ class RecordRow {
   private async askNoisy(): Promise<void> {
     this.asking = true;
     this.ask.disabled = true;
-    this.answer.textContent = '…';
-    this.answer.dataset.state = 'loading';
+    this.stopAsk.hidden = false;
     try {
-      const text = await this.table.api.noisyAnswer(this.record.id, this.slider.value);
-      this.answer.textContent = text;
-      this.answer.dataset.state = 'ready';
+      const text = await this.table.api.noisyAnswer(this.record.id, this.slider.value, undefined, this.stream.begin());
+      this.stream.end(text);
     } catch (e) {
       this.answer.textContent = '';
-      this.answer.dataset.state = 'error';
+      this.stream.fail();
       this.table.onError(e, `Answer on the noisy ${this.record.image}`);
     } finally {
       this.asking = false;
+      this.stopAsk.hidden = true;
       this.setModelReady(this.table.modelReady);
     }
   }
@@ -171,7 +213,12 @@ export class DatasetTable {
     readonly noiseSeed = 42,
   ) {
     this.summary = h('p', { class: 'dataset-summary', testid: 'dataset-summary', text: 'No records yet.' });
-    const clearAll = h('button', { class: 'button secondary small', testid: 'dataset-clear', text: 'Clear all', attrs: { type: 'button' } });
+    const clearAll = h('button', {
+      class: 'button secondary small',
+      testid: 'dataset-clear',
+      text: 'Clear all',
+      attrs: { type: 'button' },
+    });
     clearAll.addEventListener('click', () => void this.clearAll());
     this.problems = h('div', { class: 'problems', testid: 'problems', attrs: { 'aria-live': 'polite' } });
     this.problems.hidden = true;
@@ -195,7 +242,9 @@ export class DatasetTable {
         h(
           'tr',
           {},
-          ...['Image', 'Question and answers', 'Noisy image (preview)', 'Answer on the noisy image', ''].map((t) => h('th', { text: t, attrs: { scope: 'col' } })),
+          ...['Image', 'Question and answers', 'Noisy image (preview)', 'Answer on the noisy image', ''].map((t) =>
+            h('th', { text: t, attrs: { scope: 'col' } }),
+          ),
         ),
       ),
       this.tbody,
@@ -219,7 +268,15 @@ export class DatasetTable {
     this.scroller = h('div', { class: 'table-scroll', testid: 'dataset-scroll' }, this.table);
     this.scroller.addEventListener('scroll', () => this.scheduleLayout(), { passive: true });
     if (typeof ResizeObserver === 'function') new ResizeObserver(() => this.scheduleLayout()).observe(this.scroller);
-    this.el = h('div', { class: 'dataset-wrap' }, h('div', { class: 'row spread' }, this.summary, clearAll), this.problems, this.splitNotice, this.empty, this.scroller);
+    this.el = h(
+      'div',
+      { class: 'dataset-wrap' },
+      h('div', { class: 'row spread' }, this.summary, clearAll),
+      this.problems,
+      this.splitNotice,
+      this.empty,
+      this.scroller,
+    );
   }
 
   get records(): RecordView[] {
@@ -243,7 +300,7 @@ export class DatasetTable {
     }
     for (const r of view.records) this.rows.get(r.id)?.update(r);
     this.measuredSum = 0;
-    for (const [id, px] of this.heights) (ids.has(id) ? (this.measuredSum += px) : this.heights.delete(id));
+    for (const [id, px] of this.heights) ids.has(id) ? (this.measuredSum += px) : this.heights.delete(id);
     this.topsCache = null;
     this.scroller.classList.toggle('is-virtual', this.virtual);
     this.scroller.dataset.virtual = String(this.virtual);
@@ -376,7 +433,7 @@ export class DatasetTable {
   /** Makes the rows between the spacers exactly `wanted`, in order, moving none that stays. */
   private place(wanted: RecordRow[]): void {
     const keep = new Set(wanted.map((r) => r.el));
-    for (let n = this.topSpacer.nextSibling; n && n !== this.bottomSpacer; ) {
+    for (let n = this.topSpacer.nextSibling; n && n !== this.bottomSpacer;) {
       const next = n.nextSibling;
       if (!keep.has(n as HTMLTableRowElement)) n.remove();
       n = next;
@@ -460,7 +517,11 @@ export class DatasetTable {
       (r.split === 'heldout' ? nowHeld : nowTrain).push(r);
     }
     if (nowHeld.length === 0 && nowTrain.length === 0) return;
-    const names = (rs: RecordView[]) => rs.slice(0, 3).map((r) => r.image).join(', ') + (rs.length > 3 ? ` and ${(rs.length - 3).toLocaleString('en-US')} more` : '');
+    const names = (rs: RecordView[]) =>
+      rs
+        .slice(0, 3)
+        .map((r) => r.image)
+        .join(', ') + (rs.length > 3 ? ` and ${(rs.length - 3).toLocaleString('en-US')} more` : '');
     const parts: string[] = [];
     if (nowHeld.length) parts.push(`now held out: ${names(nowHeld)}`);
     if (nowTrain.length) parts.push(`back in training: ${names(nowTrain)}`);
@@ -482,28 +543,61 @@ export class DatasetTable {
     const problems = this.dismissed.size ? all.filter((p) => !this.dismissed.has(key(p))) : all;
     this.problems.hidden = problems.length === 0;
     if (!problems.length) return;
-    const dismiss = h('button', { class: 'button secondary small', testid: 'problems-dismiss', text: 'Dismiss', attrs: { type: 'button', 'aria-label': 'Dismiss these problems' } });
+    const dismiss = h('button', {
+      class: 'button secondary small',
+      testid: 'problems-dismiss',
+      text: 'Dismiss',
+      attrs: { type: 'button', 'aria-label': 'Dismiss these problems' },
+    });
     dismiss.addEventListener('click', () => {
       for (const p of problems) this.dismissed.add(key(p));
       this.renderProblems(this.view.problems);
     });
     const shown = problems.slice(0, PROBLEMS_SHOWN);
     const more = problems.length - shown.length;
-    const save = h('button', { class: 'button link small', testid: 'problems-save', text: 'Save the full list', attrs: { type: 'button' } });
+    const save = h('button', {
+      class: 'button link small',
+      testid: 'problems-save',
+      text: 'Save the full list',
+      attrs: { type: 'button' },
+    });
     save.addEventListener('click', () =>
-      saveBytes('problems.txt', new TextEncoder().encode(problems.map((p) => `${p.file}${p.record ? ` (record ${p.record})` : ''}: ${p.reason}`).join('\n') + '\n'), 'text/plain'),
+      saveBytes(
+        'problems.txt',
+        new TextEncoder().encode(problems.map((p) => `${p.file}${p.record ? ` (record ${p.record})` : ''}: ${p.reason}`).join('\n') + '\n'),
+        'text/plain',
+      ),
     );
     this.problems.append(
-      h('div', { class: 'row spread' }, h('h3', { text: `${plural(problems.length, 'problem')} while importing` }), h('div', { class: 'row' }, save, dismiss)),
+      h(
+        'div',
+        { class: 'row spread' },
+        h('h3', { text: `${plural(problems.length, 'problem')} while importing` }),
+        h('div', { class: 'row' }, save, dismiss),
+      ),
       h(
         'ul',
         {},
         ...shown.map((p) =>
-          h('li', { testid: 'problem' }, h('strong', { class: 'problem-file', text: p.file }), p.record ? h('span', { class: 'muted', text: ` (record ${p.record})` }) : null, ': ', p.reason),
+          h(
+            'li',
+            { testid: 'problem' },
+            h('strong', { class: 'problem-file', text: p.file }),
+            p.record ? h('span', { class: 'muted', text: ` (record ${p.record})` }) : null,
+            ': ',
+            p.reason,
+          ),
         ),
       ),
     );
-    if (more > 0) this.problems.append(h('p', { class: 'muted', testid: 'problems-more', text: `… and ${plural(more, 'more problem')}: save the full list to read them all.` }));
+    if (more > 0)
+      this.problems.append(
+        h('p', {
+          class: 'muted',
+          testid: 'problems-more',
+          text: `… and ${plural(more, 'more problem')}: save the full list to read them all.`,
+        }),
+      );
   }
 }
 

@@ -39,7 +39,10 @@ export class Downloads {
     this.datasetButton = button('download-dataset', `Dataset (${DATASET_ZIP})`, 'button secondary');
     this.datasetButton.addEventListener('click', () => void this.dataset());
 
-    this.loadInput = h('input', { testid: 'adapter-input', attrs: { type: 'file', multiple: true, accept: '.json,.safetensors', 'aria-label': 'Load an adapter' } });
+    this.loadInput = h('input', {
+      testid: 'adapter-input',
+      attrs: { type: 'file', multiple: true, accept: '.json,.safetensors', 'aria-label': 'Load an adapter' },
+    });
     this.loadInput.addEventListener('change', () => {
       const files: DropFile[] = filesFromInput(this.loadInput);
       this.loadInput.value = '';
@@ -51,9 +54,31 @@ export class Downloads {
     this.el = h(
       'div',
       { class: 'downloads', testid: 'downloads' },
-      h('div', { class: 'download-group' }, h('h3', { text: 'LoRA adapter' }), h('p', { class: 'muted', text: 'PEFT format: load it with PeftModel.from_pretrained(model, folder) in Python.' }), h('div', { class: 'row' }, zip, config, weights), this.baseNote),
-      h('div', { class: 'download-group' }, h('h3', { text: 'Dataset' }), h('p', { class: 'muted', text: 'Images plus preference records (TRL DPO and POVID JSON), to train a larger model on a GPU machine.' }), h('div', { class: 'row' }, this.datasetButton)),
-      h('div', { class: 'download-group' }, h('h3', { text: 'Load an adapter' }), h('p', { class: 'muted', text: 'Choose adapter_config.json and adapter_model.safetensors together; then compare it above.' }), h('label', { class: 'button secondary' }, 'Choose adapter files…', this.loadInput)),
+      h(
+        'div',
+        { class: 'download-group' },
+        h('h3', { text: 'LoRA adapter' }),
+        h('p', { class: 'muted', text: 'PEFT format: load it with PeftModel.from_pretrained(model, folder) in Python.' }),
+        h('div', { class: 'row' }, zip, config, weights),
+        this.baseNote,
+      ),
+      h(
+        'div',
+        { class: 'download-group' },
+        h('h3', { text: 'Dataset' }),
+        h('p', {
+          class: 'muted',
+          text: 'Images plus preference records (TRL DPO and POVID JSON), to train a larger model on a GPU machine.',
+        }),
+        h('div', { class: 'row' }, this.datasetButton),
+      ),
+      h(
+        'div',
+        { class: 'download-group' },
+        h('h3', { text: 'Load an adapter' }),
+        h('p', { class: 'muted', text: 'Choose adapter_config.json and adapter_model.safetensors together; then compare it above.' }),
+        h('label', { class: 'button secondary' }, 'Choose adapter files…', this.loadInput),
+      ),
     );
     this.setState({ model: false, records: 0 });
   }
@@ -86,7 +111,11 @@ export class Downloads {
   /** Hands the file to the browser and says what was saved, with its size. */
   private save(name: string, bytes: Uint8Array, type: string): void {
     saveBytes(name, bytes, type);
-    this.toasts.show(`${name}, ${formatBytes(bytes.byteLength)} (${bytes.byteLength.toLocaleString('en-US')} bytes), handed to the browser's downloads.`, 'success', 'Download ready');
+    this.toasts.show(
+      `${name}, ${formatBytes(bytes.byteLength)} (${bytes.byteLength.toLocaleString('en-US')} bytes), handed to the browser's downloads.`,
+      'success',
+      'Download ready',
+    );
   }
 
   private async loadAdapter(files: DropFile[]): Promise<void> {

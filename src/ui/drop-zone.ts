@@ -57,7 +57,8 @@ export function filesFromDataTransfer(dt: DataTransfer): Promise<DropFile[]> {
       const entry = typeof item.webkitGetAsEntry === 'function' ? item.webkitGetAsEntry() : null;
       const file = item.getAsFile();
       if (entry?.isDirectory) dirs.push(entry);
-      else if (file) plain.push(file); // script-made drops have no entry, only the File
+      else if (file)
+        plain.push(file); // script-made drops have no entry, only the File
       else if (entry?.isFile) fileEntries.push(entry as FileSystemFileEntry);
     }
   } else {
@@ -103,8 +104,14 @@ export class DropZone {
   private busy = false;
 
   constructor(private readonly onFiles: (files: DropFile[], source: string) => Promise<void>) {
-    const fileInput = h('input', { testid: 'file-input', attrs: { type: 'file', multiple: true, accept: 'image/*,.jsonl,.json,.csv,.tsv,.txt', 'aria-label': 'Choose images and QA files' } });
-    const folderInput = h('input', { testid: 'folder-input', attrs: { type: 'file', multiple: true, webkitdirectory: true, 'aria-label': 'Choose a data folder' } });
+    const fileInput = h('input', {
+      testid: 'file-input',
+      attrs: { type: 'file', multiple: true, accept: 'image/*,.jsonl,.json,.csv,.tsv,.txt', 'aria-label': 'Choose images and QA files' },
+    });
+    const folderInput = h('input', {
+      testid: 'folder-input',
+      attrs: { type: 'file', multiple: true, webkitdirectory: true, 'aria-label': 'Choose a data folder' },
+    });
     for (const input of [fileInput, folderInput]) {
       input.addEventListener('change', () => {
         const files = filesFromInput(input);
@@ -118,13 +125,23 @@ export class DropZone {
     this.status = h('p', { class: 'muted drop-status', testid: 'drop-status', attrs: { 'aria-live': 'polite' } });
     const zone = h(
       'div',
-      { class: 'drop-zone', testid: 'drop-zone', attrs: { tabindex: 0, role: 'group', 'aria-label': 'Drop images and question-answer files here' } },
+      {
+        class: 'drop-zone',
+        testid: 'drop-zone',
+        attrs: { tabindex: 0, role: 'group', 'aria-label': 'Drop images and question-answer files here' },
+      },
       h('p', { class: 'drop-title', text: 'Drop images and a QA file here, or a whole folder' }),
       h('p', {
         class: 'muted',
         text: 'QA file: JSON Lines with {"image", "question", "answer"} per line (an optional "rejected" answer is kept); images are matched by file name.',
       }),
-      h('div', { class: 'row' }, h('label', { class: 'button secondary' }, 'Choose files…', fileInput), h('label', { class: 'button secondary' }, 'Choose folder…', folderInput), samples),
+      h(
+        'div',
+        { class: 'row' },
+        h('label', { class: 'button secondary' }, 'Choose files…', fileInput),
+        h('label', { class: 'button secondary' }, 'Choose folder…', folderInput),
+        samples,
+      ),
       this.status,
     );
     let depth = 0; // dragenter/dragleave fire for every child; count them

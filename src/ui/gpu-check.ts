@@ -40,7 +40,11 @@ export class GpuCheck {
 
   constructor() {
     this.body = h('div', { class: 'gpu-body', text: 'Checking WebGPU…' });
-    this.el = h('section', { class: 'gpu-check', testid: 'gpu-status', attrs: { 'aria-live': 'polite', 'data-state': 'checking' } }, this.body);
+    this.el = h(
+      'section',
+      { class: 'gpu-check', testid: 'gpu-status', attrs: { 'aria-live': 'polite', 'data-state': 'checking' } },
+      this.body,
+    );
   }
 
   async run(api: Pick<PovidWorkerApi, 'gpuStatus'>): Promise<GpuStatus> {

@@ -14,8 +14,8 @@ const PHASES: Record<LoadProgress['phase'], string> = {
   config: 'Reading the config',
   tokenizer: 'Loading the tokenizer',
   weights: 'Loading the weights',
-  vision: 'Loading the vision encoder',
-  upload: 'Uploading to the GPU',
+  vision: 'Starting the vision encoder',
+  upload: 'Uploading the decoder weights to the GPU',
   ready: 'Ready',
 };
 
@@ -67,19 +67,38 @@ export class ModelPicker {
       input.addEventListener('change', () => {
         if (input.checked) this.select(value);
       });
-      return h('label', { class: 'choice' }, input, h('span', { class: 'choice-text' }, h('strong', { text: label }), h('small', { text: detail })));
+      return h(
+        'label',
+        { class: 'choice' },
+        input,
+        h('span', { class: 'choice-text' }, h('strong', { text: label }), h('small', { text: detail })),
+      );
     };
 
-    this.custom = h('input', { testid: 'model-custom-input', attrs: { type: 'text', placeholder: 'owner/name or https://…', 'aria-label': 'Hub id or URL of a model', spellcheck: 'false' } });
+    this.custom = h('input', {
+      testid: 'model-custom-input',
+      attrs: { type: 'text', placeholder: 'owner/name or https://…', 'aria-label': 'Hub id or URL of a model', spellcheck: 'false' },
+    });
     this.custom.addEventListener('focus', () => this.select('custom'));
 
-    const folderInput = h('input', { testid: 'model-folder-input', attrs: { type: 'file', multiple: true, webkitdirectory: true, 'aria-label': 'Choose a model folder' } });
+    const folderInput = h('input', {
+      testid: 'model-folder-input',
+      attrs: { type: 'file', multiple: true, webkitdirectory: true, 'aria-label': 'Choose a model folder' },
+    });
     folderInput.addEventListener('change', () => {
       this.setFolder(filesFromInput(folderInput));
       folderInput.value = '';
     });
-    this.folderInfo = h('small', { class: 'muted', text: 'Choose or drop a folder with config.json, tokenizer.json, model.safetensors and onnx/vision_encoder*.onnx.' });
-    const folderBox = h('div', { class: 'folder-drop', testid: 'model-folder-drop' }, h('label', { class: 'button secondary small' }, 'Choose folder…', folderInput), this.folderInfo);
+    this.folderInfo = h('small', {
+      class: 'muted',
+      text: 'Choose or drop a folder with config.json, tokenizer.json, model.safetensors and onnx/vision_encoder*.onnx.',
+    });
+    const folderBox = h(
+      'div',
+      { class: 'folder-drop', testid: 'model-folder-drop' },
+      h('label', { class: 'button secondary small' }, 'Choose folder…', folderInput),
+      this.folderInfo,
+    );
     folderBox.addEventListener('dragover', (e) => {
       e.preventDefault();
       folderBox.classList.add('is-over');
@@ -113,10 +132,28 @@ export class ModelPicker {
         'fieldset',
         { class: 'choices' },
         h('legend', { class: 'sr-only', text: 'Model' }),
-        radio('builtin', 'Built-in tiny model', 'Served with the page, works offline: for trying the pipeline end to end. Its answers are noise.'),
-        radio('smolvlm', 'SmolVLM-256M-Instruct', `${SMOLVLM_HUB_ID} from the Hugging Face hub: several hundred MB, cached after the first download.`),
-        h('div', { class: 'choice-with-input' }, radio('custom', 'Another model', 'A hub id or a URL of a model folder (same architecture).'), this.custom),
-        h('div', { class: 'choice-with-input' }, radio('folder', 'A folder on this computer', 'Nothing is uploaded; the files are read in the browser.'), folderBox),
+        radio(
+          'builtin',
+          'Built-in tiny model',
+          'Served with the page, works offline: for trying the pipeline end to end. Its answers are noise.',
+        ),
+        radio(
+          'smolvlm',
+          'SmolVLM-256M-Instruct',
+          `${SMOLVLM_HUB_ID} from the Hugging Face hub: several hundred MB, cached after the first download.`,
+        ),
+        h(
+          'div',
+          { class: 'choice-with-input' },
+          radio('custom', 'Another model', 'A hub id or a URL of a model folder (same architecture).'),
+          this.custom,
+        ),
+        h(
+          'div',
+          { class: 'choice-with-input' },
+          radio('folder', 'A folder on this computer', 'Nothing is uploaded; the files are read in the browser.'),
+          folderBox,
+        ),
       ),
       h('div', { class: 'row' }, this.loadButton),
       this.progressBox,
@@ -141,7 +178,9 @@ export class ModelPicker {
     this.folder = stripCommonRoot(files);
     this.select('folder');
     const total = this.folder.reduce((n, f) => n + f.blob.size, 0);
-    this.folderInfo.textContent = this.folder.length ? `${plural(this.folder.length, 'file')}, ${formatBytes(total)}` : 'The folder is empty.';
+    this.folderInfo.textContent = this.folder.length
+      ? `${plural(this.folder.length, 'file')}, ${formatBytes(total)}`
+      : 'The folder is empty.';
   }
 
   private choice(): ModelChoice {
@@ -158,11 +197,22 @@ export class ModelPicker {
     }
   }
 
-  async load(): Promise<ModelSummary | undefined> {
+  /** Loads a saved choice again (after a reload), showing it as the selected one. */
+  restore(choice: ModelChoice): Promise<ModelSummary | undefined> {
+    if (choice.kind === 'builtin') this.select('builtin');
+    else if (choice.kind === 'hub' && choice.id === SMOLVLM_HUB_ID) this.select('smolvlm');
+    else if (choice.kind === 'hub' || choice.kind === 'url') {
+      this.custom.value = choice.kind === 'hub' ? choice.id : choice.url;
+      this.select('custom');
+    }
+    return this.load(choice);
+  }
+
+  async load(given?: ModelChoice): Promise<ModelSummary | undefined> {
     if (this.loading || this.locked) return undefined;
     let choice: ModelChoice;
     try {
-      choice = this.choice();
+      choice = given ?? this.choice();
     } catch (e) {
       this.toasts.error(e, 'Model');
       return undefined;
@@ -196,15 +246,30 @@ export class ModelPicker {
 
   private showProgress(p: LoadProgress): void {
     const phase = PHASES[p.phase] ?? p.phase;
-    const file = p.file ? ` ${p.file}` : '';
-    if (p.total > 0) {
+    const cache = p.fromCache ? ', from cache' : '';
+    this.el.dataset.phase = p.phase;
+    if (p.message) {
+      this.progress.removeAttribute('value');
+      this.progressText.textContent = `${phase}: ${p.message}`;
+      return;
+    }
+    if (p.totalAll !== undefined && p.totalAll > 0 && p.loadedAll !== undefined) {
+      // Files arrive in parallel: one bar over all of them, the file that reported last named.
+      this.progress.max = p.totalAll;
+      this.progress.value = Math.min(p.loadedAll, p.totalAll);
+      const pct = Math.round((100 * p.loadedAll) / p.totalAll);
+      this.progressText.textContent = `Loading the model files: ${formatBytes(p.loadedAll)} of ${formatBytes(p.totalAll)} (${pct}%)${p.file ? ` · ${p.file}` : ''}${cache}`;
+      this.progressText.dataset.loaded = String(p.loadedAll);
+      this.progressText.dataset.total = String(p.totalAll);
+    } else if (p.total > 0) {
       this.progress.max = p.total;
       this.progress.value = Math.min(p.loaded, p.total);
       const pct = Math.round((100 * p.loaded) / p.total);
-      this.progressText.textContent = `${phase}${file}: ${formatBytes(p.loaded)} of ${formatBytes(p.total)} (${pct}%)${p.fromCache ? ', from cache' : ''}`;
+      this.progressText.textContent = `${phase}${p.file ? ` ${p.file}` : ''}: ${formatBytes(p.loaded)} of ${formatBytes(p.total)} (${pct}%)${cache}`;
     } else {
+      // No byte count in this phase (parsing, starting the encoder, the GPU upload): say what and how big.
       this.progress.removeAttribute('value');
-      this.progressText.textContent = `${phase}${file}${p.loaded ? `: ${formatBytes(p.loaded)}` : ''}${p.fromCache ? ', from cache' : ''}`;
+      this.progressText.textContent = `${phase}${p.file ? ` ${p.file}` : ''}${p.bytes ? ` (${formatBytes(p.bytes)})` : ''}${p.loaded ? `: ${formatBytes(p.loaded)}` : ''}${cache}…`;
     }
   }
 
@@ -217,7 +282,7 @@ export class ModelPicker {
       ['Vocabulary', s.vocab.toLocaleString('en')],
       ['Image tokens', String(s.imageSeqLen)],
       ['Parameters', s.parameters.toLocaleString('en')],
-      ['Vision encoder', s.visionBackend === 'webgpu' ? 'WebGPU' : 'WebAssembly (CPU)'],
+      ['Vision encoder', `${s.visionFile} (${s.visionVariant}) on ${s.visionBackend === 'webgpu' ? 'WebGPU' : 'WebAssembly (CPU)'}`],
       ['GPU memory', formatBytes(s.gpuBytes)],
     ];
     this.summary.append(h('dl', {}, ...rows.flatMap(([k, v]) => [h('dt', { text: k }), h('dd', { text: v })])));

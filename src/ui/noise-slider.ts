@@ -42,7 +42,11 @@ export class NoiseSlider {
     private readonly onError: (e: unknown) => void,
     t = DEFAULT_NOISE_STEP,
   ) {
-    this.img = h('img', { class: 'thumb noisy', testid: 'noisy-image', attrs: { alt: `Noisy copy of ${imageName}`, width: 96, height: 96 } });
+    this.img = h('img', {
+      class: 'thumb noisy',
+      testid: 'noisy-image',
+      attrs: { alt: `Noisy copy of ${imageName}`, width: 96, height: 96 },
+    });
     this.input = h('input', {
       testid: 'noise-slider',
       attrs: { type: 'range', min: 0, max: NOISE_STEPS - 1, step: 1, value: t, 'aria-label': `Noise step for ${imageName}` },
@@ -55,7 +59,11 @@ export class NoiseSlider {
       this.el.dataset.state = 'pending';
       this.request(v);
     });
-    const note = h('small', { class: 'muted noise-note', testid: 'noise-preview-note', text: 'Preview only: training uses the Noise step setting.' });
+    const note = h('small', {
+      class: 'muted noise-note',
+      testid: 'noise-preview-note',
+      text: 'Preview only: training uses the Noise step setting.',
+    });
     this.el = h('div', { class: 'noise-slider' }, h('div', { class: 'img-frame' }, this.img), this.input, this.label, note);
   }
 

@@ -48,7 +48,11 @@ export function highlightEdits(text: string, edits: readonly Edit[]): DocumentFr
   let pos = 0;
   for (const s of editSpans(text, edits)) {
     if (s.start > pos) frag.append(document.createTextNode(text.slice(pos, s.start)));
-    const mark = h('mark', { class: `edit edit-${s.edit.kind.replace(/[^\w-]/g, '')}`, testid: 'edit-mark', text: text.slice(s.start, s.end) });
+    const mark = h('mark', {
+      class: `edit edit-${s.edit.kind.replace(/[^\w-]/g, '')}`,
+      testid: 'edit-mark',
+      text: text.slice(s.start, s.end),
+    });
     mark.title = s.edit.from ? `${s.edit.kind}: "${s.edit.from}" → "${s.edit.to}"` : `${s.edit.kind}: inserted`;
     mark.dataset.kind = s.edit.kind;
     frag.append(mark);
@@ -88,7 +92,12 @@ export class RecordEditor {
   private render(): void {
     clear(this.el);
     const r = this.record;
-    const edit = h('button', { class: 'button link small', testid: 'rec-edit', text: 'Edit', attrs: { type: 'button', 'aria-label': `Edit the texts of ${r.image}` } });
+    const edit = h('button', {
+      class: 'button link small',
+      testid: 'rec-edit',
+      text: 'Edit',
+      attrs: { type: 'button', 'aria-label': `Edit the texts of ${r.image}` },
+    });
     edit.addEventListener('click', () => this.startEditing());
     const rejected = h('p', { class: 'rec-text rejected', testid: 'rec-rejected' });
     rejected.append(r.rejectedSource === 'injected' ? highlightEdits(r.rejected, r.edits) : document.createTextNode(r.rejected));

@@ -14,7 +14,11 @@ export class Toasts {
     const close = h('button', { class: 'toast-close', text: '×', attrs: { type: 'button', 'aria-label': 'Dismiss' } });
     const t = h(
       'div',
-      { class: `toast toast-${kind}`, testid: kind === 'error' ? 'toast-error' : 'toast', attrs: kind === 'error' ? { role: 'alert' } : {} },
+      {
+        class: `toast toast-${kind}`,
+        testid: kind === 'error' ? 'toast-error' : 'toast',
+        attrs: kind === 'error' ? { role: 'alert' } : {},
+      },
       h('div', { class: 'toast-body' }, title ? h('strong', { text: title }) : null, h('span', { text: message })),
       close,
     );

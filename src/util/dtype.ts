@@ -88,12 +88,12 @@ export function f32ToF16(f: Float32Array): Uint16Array {
       let h = mant >>> shift;
       const rem = mant & ((1 << shift) - 1);
       const halfway = 1 << (shift - 1);
-      if (rem > halfway || (rem === halfway && (h & 1))) h++;
+      if (rem > halfway || (rem === halfway && h & 1)) h++;
       out[i] = sign | h;
     } else {
       let h = (e << 10) | (mant >>> 13);
       const rem = mant & 0x1fff;
-      if (rem > 0x1000 || (rem === 0x1000 && (h & 1))) h++; // a carry into the exponent is correct
+      if (rem > 0x1000 || (rem === 0x1000 && h & 1)) h++; // a carry into the exponent is correct
       out[i] = sign | h;
     }
   }
@@ -114,7 +114,8 @@ function alignedBytes(data: Uint8Array, itemSize: number): Uint8Array {
 
 function elements(t: RawTensor): { data: Uint8Array; n: number } {
   const itemSize = DTYPE_SIZE[t.dtype];
-  if (t.data.length % itemSize !== 0) throw new TensorDataError(`tensor "${t.name}": ${t.data.length} bytes is not a whole number of ${t.dtype} elements`);
+  if (t.data.length % itemSize !== 0)
+    throw new TensorDataError(`tensor "${t.name}": ${t.data.length} bytes is not a whole number of ${t.dtype} elements`);
   return { data: alignedBytes(t.data, itemSize), n: t.data.length / itemSize };
 }
 

@@ -82,7 +82,10 @@ export class DatasetStore {
         return;
       }
       if (n > lim.maxTokens) {
-        this.flags.set(r.id, `with the image and the question, ${what} makes ${n} tokens, over the ${lim.maxTokens} of ${lim.model}'s context; shorten it (the record is left out of training until then)`);
+        this.flags.set(
+          r.id,
+          `with the image and the question, ${what} makes ${n} tokens, over the ${lim.maxTokens} of ${lim.model}'s context; shorten it (the record is left out of training until then)`,
+        );
         return;
       }
     }
@@ -104,7 +107,12 @@ export class DatasetStore {
     for (const rec of result.records) {
       const r = { ...rec, image: rekey.get(rec.image) ?? rec.image };
       if (this.records.has(r.id)) {
-        found.push({ file: r.source.file, record: r.id, line: r.source.line, reason: `duplicate id "${r.id}": a record with this id was added before; it is kept and this one skipped` });
+        found.push({
+          file: r.source.file,
+          record: r.id,
+          line: r.source.line,
+          reason: `duplicate id "${r.id}": a record with this id was added before; it is kept and this one skipped`,
+        });
         continue;
       }
       const img = result.images.get(rec.image);
@@ -121,7 +129,12 @@ export class DatasetStore {
   private withRejected(r: PreferenceRecord): StoredRecord {
     if (r.rejected !== undefined && r.rejected.trim() !== '') return { ...r, rejectedText: r.rejected, rejectedSource: 'user', edits: [] };
     const inj = injectHallucination(r.chosen, { seed: this.seedOf(r.id), strength: this.opts.strength, question: r.question });
-    return { ...r, rejectedText: inj.text, rejectedSource: 'injected', edits: inj.edits.map((e) => ({ kind: e.kind, start: e.start, end: e.end, from: e.from, to: e.to })) };
+    return {
+      ...r,
+      rejectedText: inj.text,
+      rejectedSource: 'injected',
+      edits: inj.edits.map((e) => ({ kind: e.kind, start: e.start, end: e.end, from: e.from, to: e.to })),
+    };
   }
 
   /** Per-record seed: the same record gets the same hallucination whatever else is in the drop. */
@@ -145,7 +158,15 @@ export class DatasetStore {
     if (chosen === '') throw new Error(`record "${id}": the answer cannot be empty`);
     let next: StoredRecord;
     if (patch.rejected !== undefined && patch.rejected.trim() !== '' && patch.rejected !== r.rejectedText) {
-      next = { ...r, question, chosen, rejected: patch.rejected.trim(), rejectedText: patch.rejected.trim(), rejectedSource: 'user', edits: [] };
+      next = {
+        ...r,
+        question,
+        chosen,
+        rejected: patch.rejected.trim(),
+        rejectedText: patch.rejected.trim(),
+        rejectedSource: 'user',
+        edits: [],
+      };
     } else if (r.rejectedSource === 'injected' || patch.rejected?.trim() === '') {
       next = this.withRejected({ ...r, question, chosen, rejected: undefined });
     } else {
@@ -225,9 +246,19 @@ export class DatasetStore {
     const flagged: Problem[] = [];
     for (const [id, reason] of this.flags) {
       const r = this.records.get(id)!;
-      flagged.push({ file: r.source.file, record: id, line: r.source.line, reason: r.source.line ? `line ${r.source.line}: ${reason}` : reason });
+      flagged.push({
+        file: r.source.file,
+        record: id,
+        line: r.source.line,
+        reason: r.source.line ? `line ${r.source.line}: ${reason}` : reason,
+      });
     }
-    return { records: this.slice(0, limit), problems: [...this.problems, ...sortProblems(flagged)], total: this.records.size, version: this.version };
+    return {
+      records: this.slice(0, limit),
+      problems: [...this.problems, ...sortProblems(flagged)],
+      total: this.records.size,
+      version: this.version,
+    };
   }
 
   /** Views of the records from `start` to `end` (exclusive), in order. */

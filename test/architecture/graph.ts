@@ -24,7 +24,8 @@ function walk(dir: string): string[] {
 /** The file an import specifier names: as written (shaders, assets), or with .ts / index.ts. */
 function resolveSpec(root: string, fromFile: string, spec: string): string | null {
   const base = resolve(root, dirname(fromFile), spec.replace(/\?.*$/, ''));
-  for (const p of [base, `${base}.ts`, join(base, 'index.ts')]) if (existsSync(p) && statSync(p).isFile()) return toPosix(relative(root, p));
+  for (const p of [base, `${base}.ts`, join(base, 'index.ts')])
+    if (existsSync(p) && statSync(p).isFile()) return toPosix(relative(root, p));
   return null;
 }
 
@@ -32,7 +33,11 @@ function resolveSpec(root: string, fromFile: string, spec: string): string | nul
  * Every relative import of every .ts file under `dir` (relative to `root`), except files under
  * the `exclude` folders. An import that names no file is returned in `unresolved`.
  */
-export function importEdges(root: string, dir = 'src', exclude: readonly string[] = []): { files: string[]; edges: ImportEdge[]; unresolved: ImportEdge[] } {
+export function importEdges(
+  root: string,
+  dir = 'src',
+  exclude: readonly string[] = [],
+): { files: string[]; edges: ImportEdge[]; unresolved: ImportEdge[] } {
   const skip = (f: string) => exclude.some((e) => f === e || f.startsWith(`${e}/`));
   const files = walk(join(root, dir))
     .map((p) => toPosix(relative(root, p)))
@@ -111,8 +116,10 @@ export function layerViolations(edges: readonly ImportEdge[], ranking: readonly 
     if (from === to) continue;
     const rf = rank.get(from);
     const rt = rank.get(to);
-    if (rf === undefined || rt === undefined) out.push(`${e.from} -> ${e.to} ('${e.spec}'): layer "${rf === undefined ? from : to}" is not in the layer list`);
-    else if (rt < rf) out.push(`${e.from} -> ${e.to} ('${e.spec}'): ${from || 'src/'} may not import from ${to || 'src/'}, which sits above it`);
+    if (rf === undefined || rt === undefined)
+      out.push(`${e.from} -> ${e.to} ('${e.spec}'): layer "${rf === undefined ? from : to}" is not in the layer list`);
+    else if (rt < rf)
+      out.push(`${e.from} -> ${e.to} ('${e.spec}'): ${from || 'src/'} may not import from ${to || 'src/'}, which sits above it`);
   }
   return out;
 }

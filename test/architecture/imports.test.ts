@@ -43,10 +43,13 @@ describe('the cycle finder', () => {
   });
 
   it('reports a cycle made of real import edges', () => {
-    const g = toGraph(['src/x/a.ts', 'src/x/b.ts'], [
-      { from: 'src/x/a.ts', to: 'src/x/b.ts', spec: './b' },
-      { from: 'src/x/b.ts', to: 'src/x/a.ts', spec: './a' },
-    ]);
+    const g = toGraph(
+      ['src/x/a.ts', 'src/x/b.ts'],
+      [
+        { from: 'src/x/a.ts', to: 'src/x/b.ts', spec: './b' },
+        { from: 'src/x/b.ts', to: 'src/x/a.ts', spec: './a' },
+      ],
+    );
     expect(findCycle(g)).toEqual(['src/x/a.ts', 'src/x/b.ts', 'src/x/a.ts']);
   });
 

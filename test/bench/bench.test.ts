@@ -86,7 +86,9 @@ function expectWellFormed(r: EnvResult, env: 'node' | 'chromium'): void {
 }
 
 function expectProfile(r: EnvResult): void {
-  const prof = (r.sections.step as { kernelProfile?: { replayed: number; dispatches: number; kernels: { kernel: string; dispatches: number }[] } }).kernelProfile;
+  const prof = (
+    r.sections.step as { kernelProfile?: { replayed: number; dispatches: number; kernels: { kernel: string; dispatches: number }[] } }
+  ).kernelProfile;
   expect(prof, JSON.stringify(prof)).toHaveProperty('kernels');
   expect(prof!.replayed).toBeGreaterThan(10);
   expect(prof!.replayed).toBeLessThanOrEqual(prof!.dispatches);
@@ -97,16 +99,32 @@ function expectProfile(r: EnvResult): void {
 describe('bench options', () => {
   it('reads flags and rejects unknown sections', () => {
     const o = parseBenchOptions(['--quick', '--only=matmul,decode', '--tiny', '--step-runs=3']);
-    expect(o).toMatchObject({ quick: true, profile: 'tiny', only: ['matmul', 'decode'], minRuns: 1, stepRuns: 3, kernelProfile: false } satisfies Partial<BenchOptions>);
+    expect(o).toMatchObject({
+      quick: true,
+      profile: 'tiny',
+      only: ['matmul', 'decode'],
+      minRuns: 1,
+      stepRuns: 3,
+      kernelProfile: false,
+    } satisfies Partial<BenchOptions>);
     // The page gets the options as flags: they must come back the same.
-    expect(parseBenchOptions(benchOptionsToArgs({ ...o, kernelProfile: true, budgetSeconds: 99 }))).toEqual({ ...o, kernelProfile: true, budgetSeconds: 99 });
+    expect(parseBenchOptions(benchOptionsToArgs({ ...o, kernelProfile: true, budgetSeconds: 99 }))).toEqual({
+      ...o,
+      kernelProfile: true,
+      budgetSeconds: 99,
+    });
     expect(o.targetSeconds).toBeLessThan(parseBenchOptions([]).targetSeconds);
     expect(() => parseBenchOptions(['--only=matmul,nope'])).toThrow(BenchOptionsError);
     expect(() => parseBenchOptions(['--min-runs=0'])).toThrow(/min-runs/);
   });
 
   it('takes options from the environment, argv winning', () => {
-    expect(cliArgs(['--only=step'], { BENCH_QUICK: '1', BENCH_ONLY: 'matmul', BENCH_NODE_ONLY: 'true' })).toEqual(['--quick', '--node-only', '--only=matmul', '--only=step']);
+    expect(cliArgs(['--only=step'], { BENCH_QUICK: '1', BENCH_ONLY: 'matmul', BENCH_NODE_ONLY: 'true' })).toEqual([
+      '--quick',
+      '--node-only',
+      '--only=matmul',
+      '--only=step',
+    ]);
     expect(parseBenchOptions(cliArgs(['--only=step'], { BENCH_ONLY: 'matmul' })).only).toEqual(['step']);
     expect(cliArgs([], { BENCH_QUICK: '0' })).toEqual([]);
   });

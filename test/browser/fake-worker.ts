@@ -32,6 +32,7 @@ let lastConfig: TrainConfig = DEFAULT_TRAIN_CONFIG;
 let paused = false;
 let cancelled = false;
 let trainedSteps = 0;
+let stopGeneration = false;
 
 function view(): DatasetView {
   return { records: [...records.values()].map(({ blob: _b, ...r }) => r), problems: [...problems] };
@@ -107,11 +108,28 @@ function safetensors(tensors: { name: string; shape: number[] }[]): Uint8Array {
   return out;
 }
 
+/** Streams the words of a canned answer, one per "token"; stopGeneration ends it after the current one. */
+async function streamWords(text: string, onToken?: (soFar: string) => void): Promise<string> {
+  stopGeneration = false;
+  let out = '';
+  for (const w of text.split(' ')) {
+    out += (out ? ' ' : '') + w;
+    onToken?.(out);
+    if (stopGeneration) break;
+    await sleep(30);
+  }
+  return out;
+}
+
 const api: PovidWorkerApi = {
   async gpuStatus() {
     const adapter = await navigator.gpu?.requestAdapter();
     if (!adapter) return { ok: false, message: 'navigator.gpu.requestAdapter() returned null in the Worker.' };
-    return { ok: true, adapter: { vendor: adapter.info.vendor, architecture: adapter.info.architecture, description: adapter.info.description }, features: { f16: adapter.features.has('shader-f16'), subgroups: adapter.features.has('subgroups') } };
+    return {
+      ok: true,
+      adapter: { vendor: adapter.info.vendor, architecture: adapter.info.architecture, description: adapter.info.description },
+      features: { f16: adapter.features.has('shader-f16'), subgroups: adapter.features.has('subgroups') },
+    };
   },
   async loadModel(choice: ModelChoice, onProgress?: (p: LoadProgress) => void): Promise<ModelSummary> {
     if (choice.kind !== 'builtin') throw new Error(`The fake worker only knows the built-in model, not ${choice.kind}.`);
@@ -119,12 +137,31 @@ const api: PovidWorkerApi = {
       onProgress?.({ phase: 'weights', file: 'model.safetensors', loaded: i * 250_000, total: 1_000_000 });
       await sleep(50);
     }
-    onProgress?.({ phase: 'ready', loaded: 1, total: 1 });
+    onProgress?.({ phase: 'ready', loaded: 0, total: 0 });
     modelLoaded = true;
-    return { name: 'tiny (fake)', architecture: 'Idefics3ForConditionalGeneration', layers: 2, hidden: 64, vocab: 49280, imageSeqLen: 64, parameters: 6_500_000, visionBackend: 'wasm', gpuBytes: 26_000_000, baseModel: 'povid-webgpu/builtin-tiny' };
+    return {
+      name: 'tiny (fake)',
+      architecture: 'Idefics3ForConditionalGeneration',
+      layers: 2,
+      hidden: 64,
+      vocab: 49280,
+      imageSeqLen: 64,
+      parameters: 6_500_000,
+      visionBackend: 'wasm',
+      visionFile: 'onnx/vision_encoder.onnx',
+      visionVariant: 'fp32',
+      imageTokens: { single: 67, tilesMax: 1158, tilesMaxViews: 17 },
+      gpuBytes: 26_000_000,
+      baseModel: 'povid-webgpu/builtin-tiny',
+    };
+  },
+  async setImageDetail(detail) {
+    return { detail, maxSeq: detail === 'tiles' ? 1603 : 384 };
   },
   async addFiles(files: DropFile[]) {
-    const images = new Map(files.filter((f) => /\.(png|jpe?g|webp|gif|bmp)$/i.test(f.path)).map((f) => [f.path.split('/').pop()!.toLowerCase(), f.blob]));
+    const images = new Map(
+      files.filter((f) => /\.(png|jpe?g|webp|gif|bmp)$/i.test(f.path)).map((f) => [f.path.split('/').pop()!.toLowerCase(), f.blob]),
+    );
     for (const f of files.filter((x) => /\.json$/i.test(x.path))) {
       try {
         JSON.parse(await f.blob.text());
@@ -154,7 +191,17 @@ const api: PovidWorkerApi = {
         }
         const id = String(o.image).replace(/\.\w+$/, '');
         const inj = inject(String(o.answer));
-        records.set(id, { id, image: String(o.image), question: String(o.question), chosen: String(o.answer), rejected: inj.rejected, rejectedSource: 'injected', edits: inj.edits, split: records.size % 8 === 7 ? 'heldout' : 'train', blob });
+        records.set(id, {
+          id,
+          image: String(o.image),
+          question: String(o.question),
+          chosen: String(o.answer),
+          rejected: inj.rejected,
+          rejectedSource: 'injected',
+          edits: inj.edits,
+          split: records.size % 8 === 7 ? 'heldout' : 'train',
+          blob,
+        });
       }
     }
     return view();
@@ -189,31 +236,54 @@ const api: PovidWorkerApi = {
   async noisyImage(id, t, seed = 0) {
     return noised(await api.image(id), t, seed);
   },
-  async noisyAnswer(id, t) {
-    await sleep(100);
-    return `(fake) on the noisy ${records.get(id)?.image} at t=${t}: a cat on a sofa.`;
+  async noisyAnswer(id, t, _max, onToken) {
+    return streamWords(`(fake) on the noisy ${records.get(id)?.image} at t=${t}: a cat on a sofa.`, onToken);
   },
-  async train(config, onStep, onEval, onStatus) {
+  async train(config, onStep, onEval, _onStatus, onProgress) {
     if (!modelLoaded) throw new Error('Load a model first.');
     lastConfig = config;
     cancelled = false;
     paused = false;
     const total = config.steps || config.epochs * records.size;
     const ids = [...records.keys()];
-    onStatus?.('Computing reference log-probs…');
+    onProgress?.({ phase: 'reference', done: 0, total: ids.length, elapsedSeconds: 0, etaSeconds: null });
     await sleep(100);
+    onProgress?.({ phase: 'reference', done: ids.length, total: ids.length, elapsedSeconds: 0.1, etaSeconds: 0 });
     for (let s = 1; s <= total; s++) {
+      if (paused && !cancelled)
+        onProgress?.({ phase: 'paused', done: s - 1, total, elapsedSeconds: 0, etaSeconds: (total - s + 1) * 0.15 });
       while (paused && !cancelled) await sleep(50);
       if (cancelled) return { steps: s - 1, stopped: 'cancelled' };
+      onProgress?.({ phase: 'training', done: s - 1, total, elapsedSeconds: (s - 1) * 0.15, etaSeconds: (total - s + 1) * 0.15 });
       await sleep(150);
       const m: StepMetrics = {
-        step: s, totalSteps: total, epoch: 1, loss: 0.693 * Math.exp(-s / 10), rewardChosen: 0.01 * s, rewardText: -0.01 * s, rewardNoise: -0.005 * s,
-        marginText: 0.02 * s, marginNoise: 0.01 * s, accuracy: s % 3 ? 1 : 0, gradNorm: 0.5, learningRate: config.learningRate, tokensPerSecond: 123.4,
-        etaSeconds: (total - s) * 0.15, exampleId: ids[s % ids.length], ms: { reference: 1, noisy: 2, forward: 3, backward: 4, optimizer: 1 },
+        step: s,
+        totalSteps: total,
+        epoch: 1,
+        loss: 0.693 * Math.exp(-s / 10),
+        rewardChosen: 0.01 * s,
+        rewardText: -0.01 * s,
+        rewardNoise: -0.005 * s,
+        marginText: 0.02 * s,
+        marginNoise: 0.01 * s,
+        accuracy: s % 3 ? 1 : 0,
+        gradNorm: 0.5,
+        learningRate: config.learningRate,
+        tokensPerSecond: 123.4,
+        etaSeconds: (total - s) * 0.15,
+        exampleId: ids[s % ids.length],
+        ms: { reference: 1, noisy: 2, forward: 3, backward: 4, optimizer: 1 },
       };
       onStep(m);
       trainedSteps = s;
-      if (config.evalEvery && s % config.evalEvery === 0) onEval?.({ step: s, loss: m.loss * 1.1, accuracy: 0.5, marginText: m.marginText / 2, marginNoise: m.marginNoise / 2 } satisfies EvalMetrics);
+      if (config.evalEvery && s % config.evalEvery === 0)
+        onEval?.({
+          step: s,
+          loss: m.loss * 1.1,
+          accuracy: 0.5,
+          marginText: m.marginText / 2,
+          marginNoise: m.marginNoise / 2,
+        } satisfies EvalMetrics);
     }
     return { steps: total, stopped: 'done' };
   },
@@ -229,20 +299,45 @@ const api: PovidWorkerApi = {
   async checkpointInfo() {
     return null;
   },
+  async estimate(config) {
+    const steps = config.steps || config.epochs * records.size;
+    const probe = { encodeMs: 20, referenceMs: 30, noisyMs: 25, stepMs: 120 };
+    return {
+      steps,
+      secondsPerStep: 0.15,
+      prepareSeconds: records.size * 0.05,
+      evalSeconds: 0,
+      totalSeconds: steps * 0.15 + records.size * 0.05,
+      imagesToEncode: records.size,
+      referencesToCompute: records.size,
+      evaluations: 0,
+      upperBound: false,
+      probe,
+    };
+  },
+  async stopGeneration() {
+    stopGeneration = true;
+  },
+  async scoreAnswers(req) {
+    return req.answers.map((answer, i) => ({ answer, tokens: answer.split(' ').length + 1, base: -10 - i, lora: -9 - i }));
+  },
   async generate(req: GenerateRequest, onToken) {
-    const words = `(fake, adapter ${req.lora ? 'on' : 'off'}${trainedSteps ? ` after ${trainedSteps} steps` : ''}) ${req.question}`.split(' ');
-    let out = '';
-    for (const w of words) {
-      const piece = (out ? ' ' : '') + w;
-      out += piece;
-      onToken?.(out);
-      await sleep(30);
-    }
-    return out;
+    return streamWords(
+      `(fake, adapter ${req.lora ? 'on' : 'off'}${trainedSteps ? ` after ${trainedSteps} steps` : ''}) ${req.question}`,
+      onToken,
+    );
   },
   async exportAdapter() {
     const r = lastConfig.loraRank;
-    const dims: Record<string, [number, number]> = { q_proj: [64, 64], k_proj: [64, 32], v_proj: [64, 32], o_proj: [64, 64], gate_proj: [64, 128], up_proj: [64, 128], down_proj: [128, 64] };
+    const dims: Record<string, [number, number]> = {
+      q_proj: [64, 64],
+      k_proj: [64, 32],
+      v_proj: [64, 32],
+      o_proj: [64, 64],
+      gate_proj: [64, 128],
+      up_proj: [64, 128],
+      down_proj: [128, 64],
+    };
     const tensors: { name: string; shape: number[] }[] = [];
     for (let l = 0; l < 2; l++)
       for (const t of lastConfig.loraTargets) {
@@ -250,7 +345,12 @@ const api: PovidWorkerApi = {
         tensors.push({ name: `${p}.lora_A.weight`, shape: [r, dims[t][0]] }, { name: `${p}.lora_B.weight`, shape: [dims[t][1], r] });
       }
     const files = [
-      { name: 'adapter_config.json', bytes: new TextEncoder().encode(JSON.stringify({ bias: 'none', lora_alpha: lastConfig.loraAlpha, peft_type: 'LORA', r, task_type: 'CAUSAL_LM' }, null, 2)) },
+      {
+        name: 'adapter_config.json',
+        bytes: new TextEncoder().encode(
+          JSON.stringify({ bias: 'none', lora_alpha: lastConfig.loraAlpha, peft_type: 'LORA', r, task_type: 'CAUSAL_LM' }, null, 2),
+        ),
+      },
       { name: 'adapter_model.safetensors', bytes: safetensors(tensors) },
     ];
     return { zip: zipSync(Object.fromEntries(files.map((f) => [f.name, f.bytes]))), files };
@@ -258,6 +358,43 @@ const api: PovidWorkerApi = {
   async loadAdapter() {},
   async exportDataset() {
     return zipSync({ 'povid.json': new TextEncoder().encode(JSON.stringify(view().records)) });
+  },
+  // The fake keeps nothing between page loads and lists no runs.
+  async restoreSession() {
+    return { dataset: view(), runs: [], dropped: [], storage: await api.storageStatus(), restored: false };
+  },
+  async storageStatus() {
+    return {
+      complete: true,
+      saved: { records: 0, images: 0, features: 0, references: 0, runs: 0, adapters: 0 },
+      total: { records: records.size, images: records.size, runs: 0 },
+      notSaved: [],
+    };
+  },
+  async workCounters() {
+    return { referencePasses: 0, referencesReused: 0, featureEncodings: 0, featuresReused: 0 };
+  },
+  async startOver() {
+    records.clear();
+    problems.length = 0;
+  },
+  async listRuns() {
+    return [];
+  },
+  async runMetrics() {
+    return { history: [], evals: [] };
+  },
+  async runAdapter(id) {
+    throw new Error(`the fake worker keeps no runs (asked for ${id})`);
+  },
+  async deleteRun() {
+    return [];
+  },
+  async useRun(id) {
+    throw new Error(`the fake worker keeps no runs (asked for ${id})`);
+  },
+  async resumeRun(id) {
+    throw new Error(`the fake worker keeps no runs (asked for ${id})`);
   },
 };
 

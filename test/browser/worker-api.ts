@@ -18,7 +18,10 @@ async function run() {
   const log: Record<string, unknown> = {};
   log.gpu = await api.gpuStatus();
   const phases: string[] = [];
-  log.model = await api.loadModel({ kind: 'builtin' }, Comlink.proxy((p: { phase: string }) => phases.push(p.phase)));
+  log.model = await api.loadModel(
+    { kind: 'builtin' },
+    Comlink.proxy((p: { phase: string }) => phases.push(p.phase)),
+  );
   log.phases = [...new Set(phases)];
   const index = (await (await fetch('/samples/index.json')).json()) as { files: string[] };
   const files = await Promise.all(index.files.map(async (name) => ({ path: name, blob: await (await fetch(`/samples/${name}`)).blob() })));
@@ -40,9 +43,19 @@ async function run() {
 
   const streamed: string[] = [];
   const t0 = performance.now();
-  log.answer = await api.generate({ recordId: first.id, question: first.question, lora: false, maxNewTokens: 4 }, Comlink.proxy((s: string) => streamed.push(s)));
+  log.answer = await api.generate(
+    { recordId: first.id, question: first.question, lora: false, maxNewTokens: 4 },
+    Comlink.proxy((s: string) => streamed.push(s)),
+  );
   log.generateMs = performance.now() - t0;
   log.streamed = streamed.length;
+
+  // Full tiles: the engine is rebuilt for the longer sequence, the 256 x 256 sample becomes
+  // 4 x 4 tiles plus the global view (17 x 64 image rows), and generation still runs.
+  log.tiles = await api.setImageDetail('tiles');
+  const t1 = performance.now();
+  log.tiledAnswer = await api.generate({ recordId: first.id, question: first.question, lora: false, maxNewTokens: 2 });
+  log.tiledMs = performance.now() - t1;
   return log;
 }
 

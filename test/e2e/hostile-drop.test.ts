@@ -48,10 +48,22 @@ describe.skipIf(!hasChromium)('demo page: hostile drop', () => {
     const texts = await problems.allTextContents();
     const all = texts.join('\n');
     // Each problem names where it comes from.
-    expect(texts.some((t) => t.includes('broken.json')), all).toBe(true);
-    expect(texts.some((t) => t.includes('hostile.jsonl') && t.includes('fake.jpg')), all).toBe(true);
-    expect(texts.some((t) => t.includes('hostile.jsonl') && t.includes('nowhere.png')), all).toBe(true);
-    expect(texts.some((t) => t.includes('hostile.jsonl') && /line 4/.test(t)), all).toBe(true);
+    expect(
+      texts.some((t) => t.includes('broken.json')),
+      all,
+    ).toBe(true);
+    expect(
+      texts.some((t) => t.includes('hostile.jsonl') && t.includes('fake.jpg')),
+      all,
+    ).toBe(true);
+    expect(
+      texts.some((t) => t.includes('hostile.jsonl') && t.includes('nowhere.png')),
+      all,
+    ).toBe(true);
+    expect(
+      texts.some((t) => t.includes('hostile.jsonl') && /line 4/.test(t)),
+      all,
+    ).toBe(true);
     expect(await page.locator(tid('problems')).isVisible()).toBe(true);
     expect(await page.locator(tid('toast-error')).count()).toBeGreaterThan(0);
 
@@ -70,7 +82,9 @@ describe.skipIf(!hasChromium)('demo page: hostile drop', () => {
     expect(await question.textContent()).toBe(GOOD_QUESTION);
     expect(await question.locator('img').count()).toBe(0);
     await good.scrollIntoViewIfNeeded(); // thumbnails load when their row comes into view
-    await expect.poll(() => good.locator(tid('thumb')).evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth), { timeout: 30_000 }).toBeGreaterThan(0);
+    await expect
+      .poll(() => good.locator(tid('thumb')).evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth), { timeout: 30_000 })
+      .toBeGreaterThan(0);
     expect(await page.evaluate(() => (window as unknown as { __povidPwned?: number }).__povidPwned)).toBeUndefined();
     await screenshot(page, 'hostile-01-problems');
 
@@ -78,7 +92,9 @@ describe.skipIf(!hasChromium)('demo page: hostile drop', () => {
     await good.locator(tid('rec-edit')).click();
     await good.locator(tid('edit-rejected')).fill('The square in the middle is purple.');
     await good.locator(tid('rec-save')).click();
-    await expect.poll(() => good.locator(tid('rec-rejected')).textContent(), { timeout: 30_000 }).toBe('The square in the middle is purple.');
+    await expect
+      .poll(() => good.locator(tid('rec-rejected')).textContent(), { timeout: 30_000 })
+      .toBe('The square in the middle is purple.');
     expect(await good.locator(tid('edit-mark')).count()).toBe(0);
     expect(await good.locator(tid('rec-question')).textContent()).toBe(GOOD_QUESTION);
 

@@ -25,8 +25,14 @@ interface Responsiveness {
 
 /** The longest task (CPU time, ms) of the renderers' main threads in a trace of the 'toplevel' category. */
 function longestMainThreadTask(trace: Buffer): { cpuMs: number; wallMs: number; tasks: number } {
-  const events = (JSON.parse(trace.toString('utf8')) as { traceEvents: { ph: string; name: string; pid: number; tid: number; dur?: number; tdur?: number; args?: { name?: string } }[] }).traceEvents;
-  const main = new Set(events.filter((e) => e.ph === 'M' && e.name === 'thread_name' && e.args?.name === 'CrRendererMain').map((e) => `${e.pid}:${e.tid}`));
+  const events = (
+    JSON.parse(trace.toString('utf8')) as {
+      traceEvents: { ph: string; name: string; pid: number; tid: number; dur?: number; tdur?: number; args?: { name?: string } }[];
+    }
+  ).traceEvents;
+  const main = new Set(
+    events.filter((e) => e.ph === 'M' && e.name === 'thread_name' && e.args?.name === 'CrRendererMain').map((e) => `${e.pid}:${e.tid}`),
+  );
   let cpu = 0;
   let wall = 0;
   let tasks = 0;
@@ -115,7 +121,8 @@ describe.skipIf(!hasChromium)('demo page: 20,000 records', () => {
       const dt = new DataTransfer();
       for (const f of (window as unknown as { __bigDrop: File[] }).__bigDrop) dt.items.add(f);
       const zone = document.querySelector('[data-testid="drop-zone"]')!;
-      for (const type of ['dragenter', 'dragover', 'drop']) zone.dispatchEvent(new DragEvent(type, { bubbles: true, cancelable: true, dataTransfer: dt }));
+      for (const type of ['dragenter', 'dragover', 'drop'])
+        zone.dispatchEvent(new DragEvent(type, { bubbles: true, cancelable: true, dataTransfer: dt }));
     });
     // Click every 250 ms until the records are in, on a clock of its own: a click sent while the
     // page is busy waits, and its round trip shows it.
@@ -164,10 +171,15 @@ describe.skipIf(!hasChromium)('demo page: 20,000 records', () => {
     expect(Math.min(...midIds)).toBeGreaterThan(RECORDS * 0.3);
     expect(Math.max(...midIds)).toBeLessThan(RECORDS * 0.7);
     // The visible rows get their thumbnails; the rows far away were never made.
-    const visibleRow = page.locator(tid('record-row')).filter({ has: page.locator(`${tid('thumb')}[src]`) }).first();
+    const visibleRow = page
+      .locator(tid('record-row'))
+      .filter({ has: page.locator(`${tid('thumb')}[src]`) })
+      .first();
     await expect.poll(() => visibleRow.count(), { timeout: 60_000 }).toBe(1);
     await expect
-      .poll(() => visibleRow.locator(tid('thumb')).evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth), { timeout: 60_000 })
+      .poll(() => visibleRow.locator(tid('thumb')).evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth), {
+        timeout: 60_000,
+      })
       .toBeGreaterThan(0);
     const thumbs = await page.locator(`${tid('thumb')}[src]`).count();
     expect(thumbs).toBeLessThan(200); // rows in the page plus the small cache of rows scrolled past
@@ -193,8 +205,19 @@ describe.skipIf(!hasChromium)('demo page: 20,000 records', () => {
       cores: cpus().length,
       importTrace,
       scrollTrace,
-      during: { maxLongTask: Math.max(0, ...during.longTasks), longTasks: during.longTasks.length, maxGap: Math.round(during.maxGap), maxClick: Math.max(0, ...during.clicks), clicks: during.clicks.length },
-      scrolling: { maxLongTask: Math.max(0, ...scrolling.longTasks), maxGap: Math.round(scrolling.maxGap), maxClick: Math.max(0, ...scrolling.clicks), clicks: scrolling.clicks.length },
+      during: {
+        maxLongTask: Math.max(0, ...during.longTasks),
+        longTasks: during.longTasks.length,
+        maxGap: Math.round(during.maxGap),
+        maxClick: Math.max(0, ...during.clicks),
+        clicks: during.clicks.length,
+      },
+      scrolling: {
+        maxLongTask: Math.max(0, ...scrolling.longTasks),
+        maxGap: Math.round(scrolling.maxGap),
+        maxClick: Math.max(0, ...scrolling.clicks),
+        clicks: scrolling.clicks.length,
+      },
       clickRoundTripMs: Math.max(0, ...roundTrips),
       clickRoundTrips: roundTrips.length,
       rows: rowCount,

@@ -26,7 +26,15 @@ function targetDims(): { layers: number; dims: Record<string, [number, number]> 
   const ff = t.intermediate_size;
   return {
     layers: t.num_hidden_layers,
-    dims: { q_proj: [hidden, q], k_proj: [hidden, kv], v_proj: [hidden, kv], o_proj: [q, hidden], gate_proj: [hidden, ff], up_proj: [hidden, ff], down_proj: [ff, hidden] },
+    dims: {
+      q_proj: [hidden, q],
+      k_proj: [hidden, kv],
+      v_proj: [hidden, kv],
+      o_proj: [q, hidden],
+      gate_proj: [hidden, ff],
+      up_proj: [hidden, ff],
+      down_proj: [ff, hidden],
+    },
   };
 }
 
@@ -76,7 +84,10 @@ describe.skipIf(!hasChromium)('demo page: model, data, noise, training, compare,
     await page.click(tid('model-load'));
     const picker = page.locator(tid('model-picker'));
     await expect.poll(() => picker.getAttribute('data-state'), { timeout: 180_000 }).toMatch(/ready|error/);
-    expect(await picker.getAttribute('data-state'), `model did not load: ${await page.locator(tid('toasts')).textContent()}\n${logs()}`).toBe('ready');
+    expect(
+      await picker.getAttribute('data-state'),
+      `model did not load: ${await page.locator(tid('toasts')).textContent()}\n${logs()}`,
+    ).toBe('ready');
     const summary = page.locator(tid('model-summary'));
     expect(await summary.isVisible()).toBe(true);
     const { layers, dims } = targetDims();
@@ -88,7 +99,7 @@ describe.skipIf(!hasChromium)('demo page: model, data, noise, training, compare,
     await dropFiles(page, tid('drop-zone'), files);
     const rows = page.locator(tid('record-row'));
     await expect.poll(() => rows.count(), { timeout: 60_000 }).toBe(qa.length);
-    expect(await page.locator(tid('problem')).count(), await page.locator(tid('problems')).textContent() ?? '').toBe(0);
+    expect(await page.locator(tid('problem')).count(), (await page.locator(tid('problems')).textContent()) ?? '').toBe(0);
     const questions = await page.locator(tid('rec-question')).allTextContents();
     expect(questions.sort()).toEqual(qa.map((q) => q.question).sort());
     const chosen = (await page.locator(tid('rec-chosen')).allTextContents()).join('\n');
@@ -108,7 +119,9 @@ describe.skipIf(!hasChromium)('demo page: model, data, noise, training, compare,
     const firstSel = rowSelector((await first.getAttribute('data-id')) ?? '');
     const noisy = first.locator(tid('noisy-image'));
     await first.scrollIntoViewIfNeeded(); // images load when their row comes into view
-    await expect.poll(() => first.locator(tid('thumb')).evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth), { timeout: 30_000 }).toBeGreaterThan(0);
+    await expect
+      .poll(() => first.locator(tid('thumb')).evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth), { timeout: 30_000 })
+      .toBeGreaterThan(0);
     await expect.poll(() => noisy.getAttribute('data-t'), { timeout: 30_000 }).toBe('500');
     const srcAt500 = await noisy.getAttribute('src');
     const d500 = await noiseDistance(page, firstSel);
@@ -137,11 +150,10 @@ describe.skipIf(!hasChromium)('demo page: model, data, noise, training, compare,
     const dashboard = page.locator(tid('dashboard'));
     await page.click(tid('train-start'));
     await expect.poll(() => dashboard.getAttribute('data-state'), { timeout: 10_000 }).not.toBe('idle');
-    await expect
-      .poll(() => dashboard.getAttribute('data-state'), { timeout: 480_000, interval: 1000 })
-      .toMatch(/done|error|cancelled/);
+    await expect.poll(() => dashboard.getAttribute('data-state'), { timeout: 480_000, interval: 1000 }).toMatch(/done|error|cancelled/);
     expect(await dashboard.getAttribute('data-state'), `${await page.locator(tid('toasts')).textContent()}\n${logs()}`).toBe('done');
-    for (const chart of ['chart-loss', 'chart-margins', 'chart-accuracy']) expect(await page.locator(tid(chart)).getAttribute('data-points')).toBe(String(STEPS));
+    for (const chart of ['chart-loss', 'chart-margins', 'chart-accuracy'])
+      expect(await page.locator(tid(chart)).getAttribute('data-points')).toBe(String(STEPS));
     const lastLoss = Number(await page.locator(tid('chart-loss')).getAttribute('data-last'));
     expect(Number.isFinite(lastLoss) && lastLoss > 0).toBe(true);
     expect(await page.locator(tid('train-progress-text')).textContent()).toContain(`Step ${STEPS} of ${STEPS}`);
@@ -153,13 +165,18 @@ describe.skipIf(!hasChromium)('demo page: model, data, noise, training, compare,
     await page.fill(tid('compare-max-tokens'), '3');
     await page.click(tid('compare-run'));
     await expect.poll(() => page.locator(tid('compare')).getAttribute('data-state'), { timeout: 120_000 }).toMatch(/done|error/);
-    expect(await page.locator(tid('compare')).getAttribute('data-state'), `${await page.locator(tid('toasts')).textContent()}\n${logs()}`).toBe('done');
+    expect(
+      await page.locator(tid('compare')).getAttribute('data-state'),
+      `${await page.locator(tid('toasts')).textContent()}\n${logs()}`,
+    ).toBe('done');
     expect(await page.locator(tid('answer-base')).getAttribute('data-state')).toBe('done');
     expect(await page.locator(tid('answer-lora')).getAttribute('data-state')).toBe('done');
     await screenshot(page, 'page-06-compare');
 
     // 8. Download the adapter as a zip and as two files; the page says where it can be loaded.
-    expect(await page.textContent(tid('adapter-base-model'))).toMatch(/^Trained on the built-in tiny model .*povid-webgpu\/builtin-tiny.*public\/models\/tiny/);
+    expect(await page.textContent(tid('adapter-base-model'))).toMatch(
+      /^Trained on the built-in tiny model .*povid-webgpu\/builtin-tiny.*public\/models\/tiny/,
+    );
     const download = async (id: string) => {
       const [dl] = await Promise.all([page.waitForEvent('download', { timeout: 60_000 }), page.click(tid(id))]);
       const path = await dl.path();

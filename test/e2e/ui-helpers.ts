@@ -42,7 +42,8 @@ export async function dropFiles(page: Page, selector: string, files: DropSpec[])
       }
       const target = document.querySelector(selector);
       if (!target) throw new Error(`no element ${selector}`);
-      for (const type of ['dragenter', 'dragover', 'drop']) target.dispatchEvent(new DragEvent(type, { bubbles: true, cancelable: true, dataTransfer: dt }));
+      for (const type of ['dragenter', 'dragover', 'drop'])
+        target.dispatchEvent(new DragEvent(type, { bubbles: true, cancelable: true, dataTransfer: dt }));
     },
     { selector, files },
   );
@@ -105,7 +106,11 @@ export interface SafetensorsEntry {
 }
 
 /** Parses a safetensors file's header, checking every length and offset against the file size. */
-export function parseSafetensors(bytes: Uint8Array): { tensors: Map<string, SafetensorsEntry>; metadata?: Record<string, string>; dataStart: number } {
+export function parseSafetensors(bytes: Uint8Array): {
+  tensors: Map<string, SafetensorsEntry>;
+  metadata?: Record<string, string>;
+  dataStart: number;
+} {
   if (bytes.length < 8) throw new Error(`safetensors: ${bytes.length} bytes, shorter than the 8-byte header length`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const n = Number(view.getBigUint64(0, true));
@@ -121,7 +126,8 @@ export function parseSafetensors(bytes: Uint8Array): { tensors: Map<string, Safe
     }
     const e = v as SafetensorsEntry;
     const [start, end] = e.data_offsets;
-    if (!(start >= 0 && end >= start && dataStart + end <= bytes.length)) throw new Error(`safetensors: ${name} offsets ${start}..${end} outside the data`);
+    if (!(start >= 0 && end >= start && dataStart + end <= bytes.length))
+      throw new Error(`safetensors: ${name} offsets ${start}..${end} outside the data`);
     tensors.set(name, e);
   }
   return { tensors, metadata, dataStart };

@@ -12,7 +12,7 @@ describe.skipIf(!hasChromium)('the Worker with the built-in model (headless Chro
     await s?.close();
   });
 
-  it('loads the model, noises an image in the Worker and generates an answer', async () => {
+  it('loads the model, noises an image in the Worker and generates an answer, one view and tiled', async () => {
     await s.page.goto(`${s.origin}/test/browser/worker-api.html`);
     const r = (await s.page.evaluate(() => (window as unknown as { __result: Promise<unknown> }).__result)) as Record<string, any>;
     console.log(JSON.stringify(r, null, 1));
@@ -29,6 +29,12 @@ describe.skipIf(!hasChromium)('the Worker with the built-in model (headless Chro
     expect(r.noise.t999.meanAbs).toBeGreaterThan(r.noise.t500.meanAbs);
     expect(typeof r.answer).toBe('string');
     expect(r.streamed).toBeGreaterThan(0);
+    // The vision export that runs is named; image token counts come from the model's processor.
+    expect(r.model.visionFile).toMatch(/^onnx\/vision_encoder(_fp16)?\.onnx$/);
+    expect(r.model.imageTokens).toMatchObject({ single: 67, tilesMaxViews: 17 });
+    expect(r.tiles.detail).toBe('tiles');
+    expect(r.tiles.maxSeq).toBeGreaterThan(r.model.imageTokens.tilesMax);
+    expect(typeof r.tiledAnswer).toBe('string');
     expect(externalRequests(s.requests, s.origin)).toEqual([]);
   }, 600_000);
 });

@@ -17,7 +17,15 @@ import {
 } from '../../src/engine/checkpoint';
 import { ConfigError, SMOLVLM_256M_DECODER } from '../../src/engine/config';
 
-const MODULES = ['self_attn.q_proj', 'self_attn.k_proj', 'self_attn.v_proj', 'self_attn.o_proj', 'mlp.gate_proj', 'mlp.up_proj', 'mlp.down_proj'];
+const MODULES = [
+  'self_attn.q_proj',
+  'self_attn.k_proj',
+  'self_attn.v_proj',
+  'self_attn.o_proj',
+  'mlp.gate_proj',
+  'mlp.up_proj',
+  'mlp.down_proj',
+];
 
 describe('the checkpoint table', () => {
   it('names the projections as Hugging Face does, in one order', () => {
@@ -59,7 +67,8 @@ describe('the checkpoint table', () => {
     expect(peftKey('model.', 11, 'o', 'B')).toBe('base_model.model.model.layers.11.self_attn.o_proj.lora_B.weight');
     for (const prefix of ['model.text_model.', 'model.'])
       for (const target of LORA_TARGETS)
-        for (const kind of ['A', 'B'] as const) expect(parsePeftKey(peftKey(prefix, 7, target, kind))).toEqual({ prefix, layer: 7, target, kind });
+        for (const kind of ['A', 'B'] as const)
+          expect(parsePeftKey(peftKey(prefix, 7, target, kind))).toEqual({ prefix, layer: 7, target, kind });
     expect(parsePeftKey(peftKey(decoderNames('model.').prefix, 0, 'q', 'A'))!.prefix).toBe('model.');
     // Not decoder projections: the vision tower, a projection in the wrong block, other PEFT tensors.
     expect(parsePeftKey('base_model.model.model.vision_model.encoder.layers.0.mlp.fc1.lora_A.weight')).toBeNull();

@@ -17,7 +17,13 @@ describe('engine errors', () => {
   it('refuses bad sequences, image rows, ids and batch sizes with typed errors', async () => {
     const ctx = await engineGpu();
     const weights = randomDecoderWeights(TINY, 51);
-    const engine = await Engine.create(ctx, TINY, weights, { maxBatch: 2, maxSeq: 20, lora: { r: 2, alpha: 4 }, weightDtype: 'f32', imageTokenId: IMAGE_TOKEN });
+    const engine = await Engine.create(ctx, TINY, weights, {
+      maxBatch: 2,
+      maxSeq: 20,
+      lora: { r: 2, alpha: 4 },
+      weightDtype: 'f32',
+      imageTokenId: IMAGE_TOKEN,
+    });
     try {
       const rng = new Rng(1);
       const p = makePrompt(rng, TINY, 8, 3);
@@ -75,7 +81,12 @@ describe('engine errors', () => {
     await expect(Engine.create(ctx, TINY, missing, opts)).rejects.toThrow(/layers\.1\.mlp\.down_proj\.weight \[72, 100\] is missing/);
     const wrong = new Map<string, RawTensor | Float32Array>(weights);
     const q = weights.get('model.text_model.layers.0.self_attn.q_proj.weight')!;
-    wrong.set('model.text_model.layers.0.self_attn.q_proj.weight', { name: 'q', dtype: 'F32', shape: [72, 36], data: new Uint8Array(q.buffer, 0, 72 * 36 * 4) });
+    wrong.set('model.text_model.layers.0.self_attn.q_proj.weight', {
+      name: 'q',
+      dtype: 'F32',
+      shape: [72, 36],
+      data: new Uint8Array(q.buffer, 0, 72 * 36 * 4),
+    });
     await expect(Engine.create(ctx, TINY, wrong, opts)).rejects.toThrow(/shape \[72, 36\], expected \[72, 72\]/);
     await expect(Engine.create(ctx, TINY, weights, { ...opts, lora: { r: 0 } })).rejects.toThrow(ConfigError);
     await expect(Engine.create(ctx, TINY, weights, { ...opts, lora: { targets: ['q', 'x' as LoraTarget] } })).rejects.toThrow(ConfigError);
@@ -83,7 +94,12 @@ describe('engine errors', () => {
     // A plan whose MLP activations exceed the binding limit names the tensor, before any upload.
     const before = ctx.memory.current;
     const rows = Math.ceil(ctx.limits.maxStorageBufferBindingSize / (4 * TINY.intermediateSize)) + 1;
-    const err = await Engine.create(ctx, TINY, weights, { ...opts, maxBatch: Math.ceil(rows / 256), maxSeq: 256, lora: { targets: LORA_TARGETS } }).catch((e) => e);
+    const err = await Engine.create(ctx, TINY, weights, {
+      ...opts,
+      maxBatch: Math.ceil(rows / 256),
+      maxSeq: 256,
+      lora: { targets: LORA_TARGETS },
+    }).catch((e) => e);
     expect(err).toBeInstanceOf(GpuLimitError);
     expect(String(err.message)).toMatch(/layers\[0\]\.gate/);
     expect(ctx.memory.current).toBe(before);

@@ -62,7 +62,11 @@ export function noisy(rng: Rng, f: Float32Array): Float32Array {
 }
 
 /** E examples with prompts/answers of different lengths (so the batch is padded). */
-export function makeExamples(seed: number, cfg: DecoderConfig, shapes: { prompt: number; image: number; chosen: number; rejected: number }[]): PovidExample[] {
+export function makeExamples(
+  seed: number,
+  cfg: DecoderConfig,
+  shapes: { prompt: number; image: number; chosen: number; rejected: number }[],
+): PovidExample[] {
   const rng = new Rng(seed);
   return shapes.map((s) => {
     const p = makePrompt(rng, cfg, s.prompt, s.image);
@@ -75,7 +79,11 @@ export function makeExamples(seed: number, cfg: DecoderConfig, shapes: { prompt:
 }
 
 export function refExamples(examples: PovidExample[]): RefExample[] {
-  return examples.map((x) => ({ chosen: refSequence(x.chosen), rejected: refSequence(x.rejected), noisyImageRows: Float64Array.from(x.noisyImage ?? []) }));
+  return examples.map((x) => ({
+    chosen: refSequence(x.chosen),
+    rejected: refSequence(x.rejected),
+    noisyImageRows: Float64Array.from(x.noisyImage ?? []),
+  }));
 }
 
 export function toRef(s: SequenceInput): RefSequence {
@@ -95,11 +103,17 @@ export function randomLoraValues(
     if (name.includes('lora_B')) {
       const x = new Float32Array(cur.length);
       rng.fillNormal(x);
-      out.set(name, x.map((v) => v * scaleB));
+      out.set(
+        name,
+        x.map((v) => v * scaleB),
+      );
     } else if (scaleA !== undefined) {
       const x = new Float32Array(cur.length);
       rng.fillNormal(x);
-      out.set(name, x.map((v) => v * scaleA));
+      out.set(
+        name,
+        x.map((v) => v * scaleA),
+      );
     } else out.set(name, cur);
   }
   return out;

@@ -27,7 +27,13 @@ describe('engine forward', () => {
   it('LoRA off equals the plain reference; B = 0 gives identical outputs with LoRA on and off', async () => {
     const ctx = await engineGpu();
     const weights = randomDecoderWeights(TINY, 21);
-    const engine = await Engine.create(ctx, TINY, weights, { maxBatch: 3, maxSeq: 36, lora: lc, weightDtype: 'f32', imageTokenId: IMAGE_TOKEN });
+    const engine = await Engine.create(ctx, TINY, weights, {
+      maxBatch: 3,
+      maxSeq: 36,
+      lora: lc,
+      weightDtype: 'f32',
+      imageTokenId: IMAGE_TOKEN,
+    });
     try {
       const seqs = batch(1);
       const off = await engine.forward(seqs, { lora: false, lastLogits: true });
@@ -49,7 +55,9 @@ describe('engine forward', () => {
         const f = refForward(plain, toRef(s), false);
         logitErr = Math.max(logitErr, normRelError(off.lastLogits![b], rowLogits(plain, f, s.tokens.length - 1)));
       });
-      console.log(`forward, LoRA off vs plain reference: sums ${sumErr.toExponential(2)}, token log-probs ${tokErr.toExponential(2)}, last logits ${logitErr.toExponential(2)}`);
+      console.log(
+        `forward, LoRA off vs plain reference: sums ${sumErr.toExponential(2)}, token log-probs ${tokErr.toExponential(2)}, last logits ${logitErr.toExponential(2)}`,
+      );
       expect(sumErr).toBeLessThan(1e-5);
       expect(tokErr).toBeLessThan(1e-5);
       expect(logitErr).toBeLessThan(1e-5);
@@ -61,7 +69,13 @@ describe('engine forward', () => {
   it('LoRA on matches the reference with the adapter; padding and batch position do not matter', async () => {
     const ctx = await engineGpu();
     const weights = randomDecoderWeights(TINY, 22);
-    const engine = await Engine.create(ctx, TINY, weights, { maxBatch: 3, maxSeq: 36, lora: lc, weightDtype: 'f32', imageTokenId: IMAGE_TOKEN });
+    const engine = await Engine.create(ctx, TINY, weights, {
+      maxBatch: 3,
+      maxSeq: 36,
+      lora: lc,
+      weightDtype: 'f32',
+      imageTokenId: IMAGE_TOKEN,
+    });
     try {
       await engine.lora!.set(randomLoraValues(4, await engine.lora!.get(), 0.2));
       const seqs = batch(2);
@@ -105,14 +119,21 @@ describe('engine forward', () => {
     };
     const shapes = new Map(expectedWeights(TINY).map((w) => [w.name, w.shape]));
     const raw = (dtype: 'BF16' | 'F16' | 'F32', conv: (x: Float32Array) => Uint16Array | Float32Array) =>
-      new Map<string, RawTensor>([...weights].map(([k, v]) => {
-        const d = conv(v);
-        return [k, { name: k, dtype, shape: shapes.get(k)!, data: new Uint8Array(d.buffer, d.byteOffset, d.byteLength) }];
-      }));
+      new Map<string, RawTensor>(
+        [...weights].map(([k, v]) => {
+          const d = conv(v);
+          return [k, { name: k, dtype, shape: shapes.get(k)!, data: new Uint8Array(d.buffer, d.byteOffset, d.byteLength) }];
+        }),
+      );
     // A BF16 checkpoint's norms are bf16 values too (kept as f32 on the GPU, exactly).
     const viaBf16 = new Map([...weights].map(([k, v]) => [k, roundToBf16(v)]));
     expect(await sums(raw('BF16', f32ToBf16), 'bf16')).toEqual(await sums(viaBf16, 'bf16'));
-    expect(await sums(raw('F32', (x) => x), 'f32')).toEqual(await sums(weights, 'f32'));
+    expect(
+      await sums(
+        raw('F32', (x) => x),
+        'f32',
+      ),
+    ).toEqual(await sums(weights, 'f32'));
     const viaF16 = new Map([...weights].map(([k, v]) => [k, f16ToF32(f32ToF16(v))]));
     expect(await sums(raw('F16', f32ToF16), 'f32')).toEqual(await sums(viaF16, 'f32'));
   });

@@ -14,7 +14,13 @@ describe('generation with a KV cache', () => {
   it('matches full recompute and the reference, is deterministic for a seed, and stops', async () => {
     const ctx = await engineGpu();
     const weights = randomDecoderWeights(TINY, 31);
-    const engine = await Engine.create(ctx, TINY, weights, { maxBatch: 2, maxSeq: 30, lora: lc, weightDtype: 'f32', imageTokenId: IMAGE_TOKEN });
+    const engine = await Engine.create(ctx, TINY, weights, {
+      maxBatch: 2,
+      maxSeq: 30,
+      lora: lc,
+      weightDtype: 'f32',
+      imageTokenId: IMAGE_TOKEN,
+    });
     try {
       await engine.lora!.set(randomLoraValues(8, await engine.lora!.get(), 0.2));
       const p = makePrompt(new Rng(3), TINY, 13, 4);
@@ -45,7 +51,9 @@ describe('generation with a KV cache', () => {
         for (let j = 0; j < a.length; j++) dr = Math.max(dr, Math.abs(a[j] - r[j]));
         worstRef = Math.max(worstRef, dr / maxAbs(r));
       }
-      console.log(`KV-cache decoding: max |logit difference| vs full recompute ${worstFull.toExponential(2)}, vs float64 reference (relative) ${worstRef.toExponential(2)} over ${n} tokens`);
+      console.log(
+        `KV-cache decoding: max |logit difference| vs full recompute ${worstFull.toExponential(2)}, vs float64 reference (relative) ${worstRef.toExponential(2)} over ${n} tokens`,
+      );
       expect(worstFull).toBeLessThanOrEqual(1e-5);
       expect(worstRef).toBeLessThanOrEqual(1e-5);
 

@@ -1,6 +1,7 @@
 // The engine's memory report is the sum of every buffer it created: the GPU context's own count
 // of created bytes grows by exactly engine.memory().total at creation and not at all during a
-// POVID step, a forward pass and a generation (every buffer they use belongs to the plan).
+// POVID step, a step without an update (the timed probe before a run), a forward pass, a generation
+// and a generation stopped by its callback (Stop) (every buffer they use belongs to the plan).
 import { describe, expect, it } from 'vitest';
 import { Engine, type EngineOptions } from '../../src/engine/decoder';
 import { LORA_TARGETS } from '../../src/engine/checkpoint';
@@ -34,12 +35,20 @@ async function check(opts: EngineOptions, step: boolean) {
       const res = await engine.povidStep(examples, { loss: lossParams, optimizer: { lr: 1e-3, maxGradNorm: 1 } });
       expect(Number.isFinite(res.loss)).toBe(true);
       await engine.forward([examples[0].chosen, examples[1].rejected], { lora: true, lastLogits: true });
+      const probe = await engine.povidStep(examples, { loss: lossParams, optimizer: { lr: 0 }, zeroGrads: true, update: false });
+      expect(Number.isFinite(probe.loss)).toBe(true);
     }
     const p = makePrompt(new Rng(5), TINY, 11, 4);
     const gen = await engine.generate({ tokens: p.prompt, image: { features: p.features } }, { maxNewTokens: 5 });
     expect(gen.tokens.length).toBe(5);
+    const stopped = await engine.generate(
+      { tokens: p.prompt, image: { features: p.features } },
+      { maxNewTokens: 5, onToken: (_tok, i) => (i === 1 ? false : undefined) },
+    );
+    expect(stopped.stopReason).toBe('callback');
+    expect(stopped.tokens).toEqual(gen.tokens.slice(0, 2));
     await ctx.sync();
-    expect(ctx.memory.created - afterCreate, 'bytes allocated by the step, the forward and the generation').toBe(0);
+    expect(ctx.memory.created - afterCreate, 'bytes allocated by the steps, the forward and the generations').toBe(0);
     expect(ctx.memory.current - before.current, 'held after the step and the generation').toBe(m.total);
     expect(engine.memory().total).toBe(m.total);
     console.log(
@@ -53,6 +62,10 @@ async function check(opts: EngineOptions, step: boolean) {
 
 describe('engine memory report vs the GPU context count', () => {
   it('training engine with LoRA: creation, a POVID step, a forward pass and a generation', () =>
-    check({ maxBatch: 4, maxSeq: 32, lora: { r: 4, alpha: 8, targets: LORA_TARGETS, seed: 1 }, weightDtype: 'bf16', imageTokenId: IMAGE_TOKEN }, true));
-  it('engine without an adapter: creation and a generation', () => check({ maxBatch: 2, maxSeq: 24, lora: null, weightDtype: 'f32', imageTokenId: IMAGE_TOKEN }, false));
+    check(
+      { maxBatch: 4, maxSeq: 32, lora: { r: 4, alpha: 8, targets: LORA_TARGETS, seed: 1 }, weightDtype: 'bf16', imageTokenId: IMAGE_TOKEN },
+      true,
+    ));
+  it('engine without an adapter: creation and a generation', () =>
+    check({ maxBatch: 2, maxSeq: 24, lora: null, weightDtype: 'f32', imageTokenId: IMAGE_TOKEN }, false));
 });

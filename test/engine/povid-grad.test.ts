@@ -26,7 +26,13 @@ const shapes = [
 async function compare(dtype: WeightDtype, noiseReference: NoiseReference) {
   const ctx = await engineGpu();
   const weights = randomDecoderWeights(TINY, 11);
-  const engine = await Engine.create(ctx, TINY, weights, { maxBatch: 4, maxSeq: 40, lora: lc, weightDtype: dtype, imageTokenId: IMAGE_TOKEN });
+  const engine = await Engine.create(ctx, TINY, weights, {
+    maxBatch: 4,
+    maxSeq: 40,
+    lora: lc,
+    weightDtype: dtype,
+    imageTokenId: IMAGE_TOKEN,
+  });
   const params = { ...lossParams, noiseReference };
   try {
     await engine.lora!.set(randomLoraValues(5, await engine.lora!.get(), 0.1));
@@ -36,7 +42,8 @@ async function compare(dtype: WeightDtype, noiseReference: NoiseReference) {
 
     // The reference sees exactly the values the GPU holds: bf16-rounded matrices, f32 norms.
     const refMap = new Map(weights);
-    if (dtype === 'bf16') for (const w of expectedWeights(TINY)) if (w.role !== 'norm') refMap.set(w.name, roundToBf16(weights.get(w.name)!));
+    if (dtype === 'bf16')
+      for (const w of expectedWeights(TINY)) if (w.role !== 'norm') refMap.set(w.name, roundToBf16(weights.get(w.name)!));
     const m = { cfg: TINY, w: refWeights(TINY, refMap), lora: refLora(TINY, lc, await engine.lora!.get()) };
     const ref = povidReference(m, refExamples(examples), params);
 
@@ -47,7 +54,8 @@ async function compare(dtype: WeightDtype, noiseReference: NoiseReference) {
     });
     // This adapter moves the argmax: the reference's own y_n differs from the policy's in some
     // position, so the two definitions score different tokens and this test tells them apart.
-    const own = noiseReference === 'own-argmax' ? ref : povidReference(m, refExamples(examples), { ...params, noiseReference: 'own-argmax' });
+    const own =
+      noiseReference === 'own-argmax' ? ref : povidReference(m, refExamples(examples), { ...params, noiseReference: 'own-argmax' });
     const differing = own.yn.reduce((n, y, e) => n + y.reduce((k, t, i) => k + Number(t !== own.ynReference[e][i]), 0), 0);
     expect(differing, 'positions where the reference argmax differs from the policy argmax').toBeGreaterThan(0);
     if (noiseReference === 'policy-argmax') res.examples.forEach((x) => expect(Array.from(x.ynReference)).toEqual(Array.from(x.yn)));
@@ -100,12 +108,20 @@ async function compare(dtype: WeightDtype, noiseReference: NoiseReference) {
 
 describe('POVID step gradients vs the float64 reference', () => {
   it("f32 weights, the release's noise term (own-argmax): every LoRA gradient tensor within 1e-4", () => compare('f32', 'own-argmax'));
-  it("f32 weights, the policy's y_n under the reference (policy-argmax): every LoRA gradient tensor within 1e-4", () => compare('f32', 'policy-argmax'));
-  it('bf16 weights (own-argmax): every LoRA gradient tensor within 1e-4 of the reference on the rounded weights', () => compare('bf16', 'own-argmax'));
+  it("f32 weights, the policy's y_n under the reference (policy-argmax): every LoRA gradient tensor within 1e-4", () =>
+    compare('f32', 'policy-argmax'));
+  it('bf16 weights (own-argmax): every LoRA gradient tensor within 1e-4 of the reference on the rounded weights', () =>
+    compare('bf16', 'own-argmax'));
 
   it('with B = 0 (a fresh adapter) both definitions give the same y_n, loss and gradients', async () => {
     const ctx = await engineGpu();
-    const engine = await Engine.create(ctx, TINY, randomDecoderWeights(TINY, 11), { maxBatch: 4, maxSeq: 40, lora: lc, weightDtype: 'f32', imageTokenId: IMAGE_TOKEN });
+    const engine = await Engine.create(ctx, TINY, randomDecoderWeights(TINY, 11), {
+      maxBatch: 4,
+      maxSeq: 40,
+      lora: lc,
+      weightDtype: 'f32',
+      imageTokenId: IMAGE_TOKEN,
+    });
     try {
       const examples = makeExamples(9, TINY, shapes);
       const run = async (noiseReference: NoiseReference) => {

@@ -29,7 +29,11 @@ describe('reference decoder backward', () => {
     const layout = loraLayout(cfg, lc, SMOLVLM_NAMES.prefix);
     const rng = new Rng(7);
     const values = new Map<string, Float64Array>();
-    for (const t of layout.tensors) values.set(t.name, Float64Array.from({ length: t.count }, () => rng.normal() * (t.kind === 'A' ? 0.3 : 0.2)));
+    for (const t of layout.tensors)
+      values.set(
+        t.name,
+        Float64Array.from({ length: t.count }, () => rng.normal() * (t.kind === 'A' ? 0.3 : 0.2)),
+      );
     const m: RefModel = { cfg, w: refWeights(cfg, randomDecoderWeights(cfg, 3)), lora: { layout, values } };
     // The fixture's image token id is 300; remap into this vocabulary.
     const examples = refExamples(
@@ -38,7 +42,12 @@ describe('reference decoder backward', () => {
         { prompt: 5, image: 2, chosen: 4, rejected: 2 },
       ]),
     ).map((x) => {
-      const fix = (s: typeof x.chosen) => ({ ...s, tokens: s.tokens.map((v) => v % cfg.vocabSize), targets: s.targets.map((v) => (v < 0 ? v : v % cfg.vocabSize)), imageRows: s.imageRows.slice(0, s.imagePos.length * cfg.hiddenSize) });
+      const fix = (s: typeof x.chosen) => ({
+        ...s,
+        tokens: s.tokens.map((v) => v % cfg.vocabSize),
+        targets: s.targets.map((v) => (v < 0 ? v : v % cfg.vocabSize)),
+        imageRows: s.imageRows.slice(0, s.imagePos.length * cfg.hiddenSize),
+      });
       const rowsC = x.chosen.imagePos.length * cfg.hiddenSize;
       return { chosen: fix(x.chosen), rejected: fix(x.rejected), noisyImageRows: x.noisyImageRows.slice(0, rowsC) };
     });
@@ -76,6 +85,8 @@ describe('reference decoder backward', () => {
       expect(Math.abs(an)).toBeGreaterThan(1e-7); // a real gradient, not a zero matched by zero
       expect(err).toBeLessThan(1e-6);
     }
-    console.log(`reference POVID backward vs finite differences: max relative error ${worst.toExponential(2)} over ${picks.length} parameters`);
+    console.log(
+      `reference POVID backward vs finite differences: max relative error ${worst.toExponential(2)} over ${picks.length} parameters`,
+    );
   });
 });

@@ -21,7 +21,13 @@ describe('POVID training steps', () => {
   it('three AdamW steps match the reference optimizer on the reference gradients', async () => {
     const ctx = await engineGpu();
     const weights = randomDecoderWeights(TINY, 41);
-    const engine = await Engine.create(ctx, TINY, weights, { maxBatch: 4, maxSeq: 24, lora: lc, weightDtype: 'f32', imageTokenId: IMAGE_TOKEN });
+    const engine = await Engine.create(ctx, TINY, weights, {
+      maxBatch: 4,
+      maxSeq: 24,
+      lora: lc,
+      weightDtype: 'f32',
+      imageTokenId: IMAGE_TOKEN,
+    });
     try {
       await engine.lora!.set(randomLoraValues(12, await engine.lora!.get(), 0.1));
       const start = await engine.lora!.get();
@@ -68,7 +74,9 @@ describe('POVID training steps', () => {
         worst = Math.max(worst, normRelError(a, b));
       }
       const lossErr = Math.max(...gpuLosses.map((l, i) => Math.abs(l - refLosses[i]) / Math.abs(refLosses[i])));
-      console.log(`3 AdamW steps vs reference: parameter updates max relative error ${worst.toExponential(2)}, losses ${lossErr.toExponential(2)} (${gpuLosses.map((l) => l.toFixed(5)).join(', ')})`);
+      console.log(
+        `3 AdamW steps vs reference: parameter updates max relative error ${worst.toExponential(2)}, losses ${lossErr.toExponential(2)} (${gpuLosses.map((l) => l.toFixed(5)).join(', ')})`,
+      );
       expect(worst).toBeLessThan(2e-4);
       expect(lossErr).toBeLessThan(1e-4);
       expect(gpuLosses[2]).toBeLessThan(gpuLosses[0]); // the loss goes down
@@ -80,7 +88,13 @@ describe('POVID training steps', () => {
   it('two accumulated micro-batches with gradScale 1/2 equal one batch of both', async () => {
     const ctx = await engineGpu();
     const weights = randomDecoderWeights(TINY, 42);
-    const engine = await Engine.create(ctx, TINY, weights, { maxBatch: 4, maxSeq: 24, lora: lc, weightDtype: 'f32', imageTokenId: IMAGE_TOKEN });
+    const engine = await Engine.create(ctx, TINY, weights, {
+      maxBatch: 4,
+      maxSeq: 24,
+      lora: lc,
+      weightDtype: 'f32',
+      imageTokenId: IMAGE_TOKEN,
+    });
     try {
       await engine.lora!.set(randomLoraValues(14, await engine.lora!.get(), 0.1));
       const state = await engine.lora!.exportState();
@@ -107,7 +121,13 @@ describe('POVID training steps', () => {
   it('cached reference sums give the same step; dpo-text mode needs no noisy pass and matches the reference', async () => {
     const ctx = await engineGpu();
     const weights = randomDecoderWeights(TINY, 43);
-    const engine = await Engine.create(ctx, TINY, weights, { maxBatch: 4, maxSeq: 24, lora: lc, weightDtype: 'f32', imageTokenId: IMAGE_TOKEN });
+    const engine = await Engine.create(ctx, TINY, weights, {
+      maxBatch: 4,
+      maxSeq: 24,
+      lora: lc,
+      weightDtype: 'f32',
+      imageTokenId: IMAGE_TOKEN,
+    });
     try {
       await engine.lora!.set(randomLoraValues(16, await engine.lora!.get(), 0.1));
       const examples = makeExamples(17, TINY, shapes);
@@ -119,7 +139,10 @@ describe('POVID training steps', () => {
         expect(Math.abs(x.reference.chosen - refs[e].chosen)).toBeLessThan(1e-4);
         expect(Math.abs(x.reference.text - refs[e].rejected)).toBeLessThan(1e-4);
       });
-      const cached = await engine.povidStep(examples.map((x, e) => ({ ...x, reference: refs[e] })), off);
+      const cached = await engine.povidStep(
+        examples.map((x, e) => ({ ...x, reference: refs[e] })),
+        off,
+      );
       const gCached = await engine.lora!.getGrads();
       expect(Math.abs(cached.loss - fresh.loss)).toBeLessThan(1e-6);
       cached.examples.forEach((x, e) => expect(Math.abs(x.reference.noise - fresh.examples[e].reference.noise)).toBeLessThan(1e-4));

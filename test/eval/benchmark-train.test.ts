@@ -44,7 +44,10 @@ describe('POVID on the benchmark scenes (built-in model)', () => {
   let s: BenchmarkSession;
   beforeAll(async () => {
     ctx = await testGpu();
-    s = await loadBenchmarkSession(ctx, { lora: { r: CONFIG.loraRank, alpha: CONFIG.loraAlpha, seed: CONFIG.seed, targets: targetsOfProjections(CONFIG.loraTargets) }, maxBatch: 4 });
+    s = await loadBenchmarkSession(ctx, {
+      lora: { r: CONFIG.loraRank, alpha: CONFIG.loraAlpha, seed: CONFIG.seed, targets: targetsOfProjections(CONFIG.loraTargets) },
+      maxBatch: 4,
+    });
   });
   afterAll(() => s?.destroy());
 
@@ -68,7 +71,9 @@ describe('POVID on the benchmark scenes (built-in model)', () => {
 
     const data = await benchmarkExamples(s, sceneSet('train', TRAIN_SCENES, { inviting: 1 }), { seed: CONFIG.seed });
     const metrics: StepMetrics[] = [];
-    await new PovidTrainer({ engine: s.engine, encodeImage: s.encodeImage }, data.examples, [], CONFIG, 'benchmark-ci').run({ onStep: (m) => metrics.push(m) });
+    await new PovidTrainer({ engine: s.engine, encodeImage: s.encodeImage }, data.examples, [], CONFIG, 'benchmark-ci').run({
+      onStep: (m) => metrics.push(m),
+    });
     const t2 = performance.now();
     const namedAfter = await named(true);
     const after = await plantedChoices(s, heldout, { lora: true });

@@ -42,7 +42,15 @@ describe('benchmark harness (built-in model)', () => {
     expect(q.probes.map((p) => p.truth)).toEqual([true, false]);
     const r = await evaluateScenes(s, scenes, { lora: false });
     expect(r.results).toHaveLength(2);
-    const numbers = [r.chairI.value, r.chairS.value, r.recall.value, r.planted.value, r.pope.f1, r.pope.yesRatio.value, r.attributes.overall.value];
+    const numbers = [
+      r.chairI.value,
+      r.chairS.value,
+      r.recall.value,
+      r.planted.value,
+      r.pope.f1,
+      r.pope.yesRatio.value,
+      r.attributes.overall.value,
+    ];
     for (const v of numbers) expect(v === null || Number.isFinite(v)).toBe(true);
     expect(r.results[0].probes).toHaveLength(2);
     expect(r.results[0].attributes).toHaveLength(2);

@@ -110,7 +110,13 @@ describe('POPE', () => {
 
   it('never answers NaN: no probes, or never "yes"', () => {
     const empty = pope([]);
-    expect([empty.accuracy.value, empty.precision.value, empty.recall.value, empty.f1, empty.yesRatio.value]).toEqual([null, null, null, null, null]);
+    expect([empty.accuracy.value, empty.precision.value, empty.recall.value, empty.f1, empty.yesRatio.value]).toEqual([
+      null,
+      null,
+      null,
+      null,
+      null,
+    ]);
     const allNo = pope([{ object: 'boat', present: true, answer: 'No.' }]);
     expect(allNo.precision.value).toBeNull();
     expect(allNo.recall.value).toBe(0);
@@ -151,7 +157,12 @@ describe('attribute accuracy', () => {
 describe('estimates on the user records', () => {
   it('takes ground truth from the preferred answer and probes injected and co-occurring objects', () => {
     const r = estimateFromRecords([
-      { id: 'a', chosen: 'A man rides a bicycle down the street.', injectedObjects: ['umbrella'], generated: 'A man rides a bicycle next to a dog.' },
+      {
+        id: 'a',
+        chosen: 'A man rides a bicycle down the street.',
+        injectedObjects: ['umbrella'],
+        generated: 'A man rides a bicycle next to a dog.',
+      },
       { id: 'b', chosen: 'A cup of coffee on a table.', generated: 'A cup on a table.' },
     ]);
     expect(r.estimate).toBe(true);

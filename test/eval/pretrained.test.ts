@@ -4,7 +4,15 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { decodeOnnxModel } from '../../scripts/onnx-writer';
-import { applyPretrained, buildTinyModel, PRETRAINED_FILE, PretrainedWeightsError, readPretrained, tinyTextTensors, TINY } from '../../scripts/tiny-model';
+import {
+  applyPretrained,
+  buildTinyModel,
+  PRETRAINED_FILE,
+  PretrainedWeightsError,
+  readPretrained,
+  tinyTextTensors,
+  TINY,
+} from '../../scripts/tiny-model';
 import { readSafetensors, writeSafetensors } from '../../src/model/safetensors';
 import { bf16ToF32, tensorToF32 } from '../../src/util/dtype';
 
@@ -34,7 +42,8 @@ describe('pretrained built-in model', () => {
       const rows = p.tensors.get(`${name}:rows`)!.data;
       const trainedIds = new Set(p.rowIds);
       p.rowIds.forEach((id, k) => expect(a.subarray(id * C, (id + 1) * C)).toEqual(rows.subarray(k * C, (k + 1) * C)));
-      for (const id of [0, 5, 1000, 30000, 49189, 49278]) if (!trainedIds.has(id)) expect(a.subarray(id * C, (id + 1) * C)).toEqual(b.subarray(id * C, (id + 1) * C));
+      for (const id of [0, 5, 1000, 30000, 49189, 49278])
+        if (!trainedIds.has(id)) expect(a.subarray(id * C, (id + 1) * C)).toEqual(b.subarray(id * C, (id + 1) * C));
     }
     const q = 'model.text_model.layers.1.self_attn.q_proj.weight';
     expect(f32(trained, q)).toEqual(p.tensors.get(q)!.data);
@@ -50,16 +59,24 @@ describe('pretrained built-in model', () => {
       return new Float32Array(t.raw_data.buffer.slice(t.raw_data.byteOffset, t.raw_data.byteOffset + t.raw_data.byteLength));
     };
     const raw = st.tensor('model.vision_model.embeddings.patch_embedding.weight').data;
-    expect(init('patch_embedding.weight')).toEqual(bf16ToF32(new Uint16Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength))));
+    expect(init('patch_embedding.weight')).toEqual(
+      bf16ToF32(new Uint16Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength))),
+    );
     expect(init('position_embedding.weight')).toEqual(f32(st, 'model.vision_model.embeddings.position_embedding.weight'));
     const seedOnnx = decodeOnnxModel(buildTinyModel({ pretrained: false }).get('onnx/vision_encoder.onnx')!);
     const seedPatch = seedOnnx.graph.initializer.find((x) => x.name === 'patch_embedding.weight')!;
-    expect(Buffer.from(seedPatch.raw_data).equals(Buffer.from(onnx.graph.initializer.find((x) => x.name === 'patch_embedding.weight')!.raw_data))).toBe(false);
+    expect(
+      Buffer.from(seedPatch.raw_data).equals(
+        Buffer.from(onnx.graph.initializer.find((x) => x.name === 'patch_embedding.weight')!.raw_data),
+      ),
+    ).toBe(false);
   });
 
   it('rejects a file whose shapes do not fit the model, naming the tensor', () => {
     const bad = writeSafetensors([{ name: 'model.text_model.norm.weight', dtype: 'F32', shape: [3], data: new Uint8Array(12) }]);
     expect(() => applyPretrained(tinyTextTensors(), readPretrained(bad, 'bad.safetensors'))).toThrow(PretrainedWeightsError);
-    expect(() => applyPretrained(tinyTextTensors(), readPretrained(bad, 'bad.safetensors'))).toThrow(/model\.text_model\.norm\.weight.*npm run pretrain/);
+    expect(() => applyPretrained(tinyTextTensors(), readPretrained(bad, 'bad.safetensors'))).toThrow(
+      /model\.text_model\.norm\.weight.*npm run pretrain/,
+    );
   });
 });

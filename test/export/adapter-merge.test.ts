@@ -24,10 +24,18 @@ describe('exported adapter vs the engine', () => {
       for (const [name, v] of values) if (name.includes('lora_B')) for (let i = 0; i < v.length; i++) v[i] = rng.normal() * 0.05;
       await engine.lora!.set(values);
 
-      const files = peftFromEngine(engine.lora!.layout, await engine.lora!.get(), 'HuggingFaceTB/SmolVLM-256M-Instruct', 'model.text_model.');
+      const files = peftFromEngine(
+        engine.lora!.layout,
+        await engine.lora!.get(),
+        'HuggingFaceTB/SmolVLM-256M-Instruct',
+        'model.text_model.',
+      );
       const bytes = files['adapter_model.safetensors'];
       const header = parseSafetensorsHeader(bytes, 'adapter_model.safetensors', bytes.length);
-      expect(header.tensors.get('base_model.model.model.text_model.layers.1.mlp.down_proj.lora_A.weight')!.shape).toEqual([4, TINY.intermediateSize]);
+      expect(header.tensors.get('base_model.model.model.text_model.layers.1.mlp.down_proj.lora_A.weight')!.shape).toEqual([
+        4,
+        TINY.intermediateSize,
+      ]);
       const { spec, matrices } = readPeftAdapter(files['adapter_config.json'], bytes);
       expect(spec).toMatchObject({ r: 4, alpha: 8 });
       expect(matrices.length).toBe(TINY.numLayers * 7);
@@ -51,7 +59,8 @@ describe('exported adapter vs the engine', () => {
       const ref = { cfg: TINY, w: refWeights(TINY, merged), lora: null };
       // Put the float64 merged matrices in, not their f32 copies.
       for (let l = 0; l < TINY.numLayers; l++)
-        for (const t of Object.keys(TARGET_MODULE) as LoraTarget[]) ref.w.layers[l].linear[t] = merged64.get(`model.text_model.layers.${l}.${TARGET_MODULE[t]}.weight`)!;
+        for (const t of Object.keys(TARGET_MODULE) as LoraTarget[])
+          ref.w.layers[l].linear[t] = merged64.get(`model.text_model.layers.${l}.${TARGET_MODULE[t]}.weight`)!;
 
       const tokens = Array.from({ length: 23 }, () => 1 + rng.int(TINY.vocabSize - 1));
       const out = await engine.forward([{ tokens }], { lora: true, lastLogits: true });
@@ -63,7 +72,9 @@ describe('exported adapter vs the engine', () => {
         err = Math.max(err, Math.abs(got[v] - refLogits[v]));
         scaleL = Math.max(scaleL, Math.abs(refLogits[v]));
       }
-      console.log(`adapter merged in float64 vs engine adapter-on logits: max abs error ${err.toExponential(2)} (max |logit| ${scaleL.toFixed(3)})`);
+      console.log(
+        `adapter merged in float64 vs engine adapter-on logits: max abs error ${err.toExponential(2)} (max |logit| ${scaleL.toFixed(3)})`,
+      );
       expect(err).toBeLessThan(1e-4);
       // And the adapter matters: without it the logits differ.
       const off = await engine.forward([{ tokens }], { lora: false, lastLogits: true });

@@ -59,9 +59,12 @@ export async function loadModelGolden(): Promise<{ golden: ModelGolden; array(na
   const golden = JSON.parse(readFileSync(join(GOLDEN_DIR, 'model.json'), 'utf8')) as ModelGolden;
   for (const [file, hash] of Object.entries(golden.model_sha256))
     if (sha256(join(TINY_DIR, file)) !== hash)
-      throw new Error(`${TINY_DIR}/${file} is not the file the golden files were made from: the built-in model changed. Regenerate them with \`npm run golden\``);
+      throw new Error(
+        `${TINY_DIR}/${file} is not the file the golden files were made from: the built-in model changed. Regenerate them with \`npm run golden\``,
+      );
   for (const [file, hash] of Object.entries(golden.adapter_sha256))
-    if (sha256(join(GOLDEN_ADAPTER_DIR, file)) !== hash) throw new Error(`${GOLDEN_ADAPTER_DIR}/${file} changed since the golden files were made. Regenerate them with \`npm run golden\``);
+    if (sha256(join(GOLDEN_ADAPTER_DIR, file)) !== hash)
+      throw new Error(`${GOLDEN_ADAPTER_DIR}/${file} changed since the golden files were made. Regenerate them with \`npm run golden\``);
   const file = readSafetensors(new Uint8Array(readFileSync(join(GOLDEN_DIR, 'model.safetensors'))), 'test/golden/model.safetensors');
   return { golden, array: (name) => tensorToF32(file.tensor(name)), names: [...file.header.tensors.keys()] };
 }

@@ -95,8 +95,13 @@ describe('engine vs transformers / PEFT / torch autograd (float64) on the built-
     const { chosen, rejected } = seqs();
     const out = await engine.forward([chosen, rejected], { lora });
     const perToken = Math.max(maxAbsDiff(out.tokenLogprobs[0], want.chosen), maxAbsDiff(out.tokenLogprobs[1], want.rejected));
-    const sumRel = Math.max(Math.abs(out.logprobSums[0] - want.chosen_sum) / Math.abs(want.chosen_sum), Math.abs(out.logprobSums[1] - want.rejected_sum) / Math.abs(want.rejected_sum));
-    console.log(`answer log-probs (adapter ${lora ? 'on' : 'off'}): per token max abs error ${perToken.toExponential(2)}, sums max relative error ${sumRel.toExponential(2)} (sums ${want.chosen_sum.toFixed(3)}, ${want.rejected_sum.toFixed(3)})`);
+    const sumRel = Math.max(
+      Math.abs(out.logprobSums[0] - want.chosen_sum) / Math.abs(want.chosen_sum),
+      Math.abs(out.logprobSums[1] - want.rejected_sum) / Math.abs(want.rejected_sum),
+    );
+    console.log(
+      `answer log-probs (adapter ${lora ? 'on' : 'off'}): per token max abs error ${perToken.toExponential(2)}, sums max relative error ${sumRel.toExponential(2)} (sums ${want.chosen_sum.toFixed(3)}, ${want.rejected_sum.toFixed(3)})`,
+    );
     expect(out.tokenLogprobs[0]).toHaveLength(golden.chosen_ids.length);
     expect(perToken).toBeLessThanOrEqual(LOGPROB_REL_TOL * logitScale);
     expect(sumRel).toBeLessThanOrEqual(SUM_REL_TOL);
@@ -125,7 +130,13 @@ describe('engine vs transformers / PEFT / torch autograd (float64) on the built-
 
   /** The release's loss settings; noiseReference picks the reference side of the noise term. */
   const lossFor = (noiseReference: NoiseReference) => {
-    const loss = { beta: golden.povid.beta, mode: 'povid' as const, wText: golden.povid.w_text, wNoise: golden.povid.w_noise, noiseReference };
+    const loss = {
+      beta: golden.povid.beta,
+      mode: 'povid' as const,
+      wText: golden.povid.w_text,
+      wNoise: golden.povid.w_noise,
+      noiseReference,
+    };
     return loss;
   };
 
@@ -158,7 +169,9 @@ describe('engine vs transformers / PEFT / torch autograd (float64) on the built-
       if (rel > worst.rel) worst = { rel, name };
       expect(rel, name).toBeLessThanOrEqual(GRAD_REL_TOL);
     }
-    console.log(`POVID (${definition}) loss ${res.loss.toFixed(6)} vs ${want.loss.toFixed(6)}; LoRA gradients: worst max|diff|/max|g| ${worst.rel.toExponential(2)} (${worst.name}) over ${wanted.length} tensors`);
+    console.log(
+      `POVID (${definition}) loss ${res.loss.toFixed(6)} vs ${want.loss.toFixed(6)}; LoRA gradients: worst max|diff|/max|g| ${worst.rel.toExponential(2)} (${worst.name}) over ${wanted.length} tensors`,
+    );
   };
 
   it(`LoRA gradients of one POVID step, the policy's y_n scored by the reference ('policy-argmax'), match float64 autograd within ${GRAD_REL_TOL}`, async () => {

@@ -48,7 +48,12 @@ export async function startDevServer(): Promise<{ server: ViteDevServer; origin:
 
 export async function openBrowser(opts: { downloadsPath?: string } = {}): Promise<BrowserSession> {
   const { server, origin } = await startDevServer();
-  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, downloadsPath: opts.downloadsPath });
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    downloadsPath: opts.downloadsPath,
+  });
   const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 900 } });
   const requests: string[] = [];
   const consoleLines: string[] = [];

@@ -16,9 +16,21 @@ export function splitKBuffer(ctx: GpuContext): GPUBuffer {
 }
 
 /** Log-prob scratch for up to M rows over V words (`chunk` columns per chunk, default as the engine). */
-export function logprobScratchFor(ctx: GpuContext, M: number, V: number, opts: { chunk?: number; maxChunkBytes?: number } = {}): LogprobScratch {
+export function logprobScratchFor(
+  ctx: GpuContext,
+  M: number,
+  V: number,
+  opts: { chunk?: number; maxChunkBytes?: number } = {},
+): LogprobScratch {
   const Vc = logprobChunk(M, V, opts);
-  return { M, V, Vc, logits: ctx.createBuffer('logprob logits chunk', M * Vc * 4), state: ctx.createBuffer('logprob state', M * 8), splitK: splitKBuffer(ctx) };
+  return {
+    M,
+    V,
+    Vc,
+    logits: ctx.createBuffer('logprob logits chunk', M * Vc * 4),
+    state: ctx.createBuffer('logprob state', M * 8),
+    splitK: splitKBuffer(ctx),
+  };
 }
 
 export function destroyLogprobScratch(ctx: GpuContext, s: LogprobScratch): void {

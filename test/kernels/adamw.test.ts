@@ -6,7 +6,6 @@ import { maxRelError, randn, testGpu } from '../helpers/gpu';
 import { gradNormScratchFor } from '../helpers/scratch';
 import * as ref from '../reference/adamw';
 
-
 describe('gradNormSquared', () => {
   // Sizes: one workgroup, two passes, and three passes (> 2048^2) of the 2048-wide reduction.
   for (const n of [37, 5003, 2048 * 2048 + 4099]) {
@@ -41,7 +40,14 @@ const rms = (x: ArrayLike<number>): number => Math.sqrt(Array.from(x).reduce((s,
 
 describe('adamwStep vs float64 AdamW with global-norm clipping', () => {
   const n = 5003;
-  const base: Omit<AdamwHyper, 'step' | 'maxGradNorm'> = { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, gradScale: 0.5 };
+  const base: Omit<AdamwHyper, 'step' | 'maxGradNorm'> = {
+    lr: 1e-2,
+    beta1: 0.9,
+    beta2: 0.999,
+    eps: 1e-8,
+    weightDecay: 0.01,
+    gradScale: 0.5,
+  };
   // Gradient norms here are ~ 0.5 * sqrt(n) * 0.1 ~ 3.5 after gradScale.
   const cases: { name: string; maxGradNorm: number; clipped: boolean }[] = [
     { name: 'clipping active (max norm 0.5)', maxGradNorm: 0.5, clipped: true },

@@ -115,7 +115,8 @@ describe('attention reference', () => {
     // scramble the padded rows of k and v
     const k = Float64Array.from(p.k);
     const v = Float64Array.from(p.v);
-    for (let r = 0; r < B * T; r++) if (!p.mask[r]) for (let d = 0; d < NKV * HD; d++) (k[r * NKV * HD + d] = 50), (v[r * NKV * HD + d] = -50);
+    for (let r = 0; r < B * T; r++)
+      if (!p.mask[r]) for (let d = 0; d < NKV * HD; d++) ((k[r * NKV * HD + d] = 50), (v[r * NKV * HD + d] = -50));
     const out3 = new Float64Array(out.length);
     ref.attentionForward(out3, new Float64Array(lse.length), p.q, k, v, p.mask, B, T, T, NH, NKV, HD, 0);
     expect(maxRelError(out3, out).err).toBeLessThan(1e-12);
@@ -131,16 +132,64 @@ async function gpuForward(ctx: GpuContext, p: Problem): Promise<{ out: Float32Ar
   const { B, T, NH, NKV, HD } = p;
   const out = ctx.createBuffer('out', B * T * NH * HD * 4);
   const lse = ctx.createBuffer('lse', B * NH * T * 4);
-  attentionForward(ctx, out, lse, up(ctx, 'q', p.q), up(ctx, 'k', p.k), up(ctx, 'v', p.v), up(ctx, 'mask', p.mask), B, T, T, NH, NKV, HD, 0);
+  attentionForward(
+    ctx,
+    out,
+    lse,
+    up(ctx, 'q', p.q),
+    up(ctx, 'k', p.k),
+    up(ctx, 'v', p.v),
+    up(ctx, 'mask', p.mask),
+    B,
+    T,
+    T,
+    NH,
+    NKV,
+    HD,
+    0,
+  );
   return { out: await ctx.readF32(out), lse: await ctx.readF32(lse) };
 }
 
 describe('attention kernels', () => {
   const cases: { name: string; B: number; T: number; NH: number; NKV: number; HD: number; pad: [number, number][] }[] = [
-    { name: 'B 2, T 37, NH 3, NKV 1, HD 24, 2nd sequence right-padded by 5', B: 2, T: 37, NH: 3, NKV: 1, HD: 24, pad: [[0, 0], [0, 5]] },
-    { name: 'B 2, T 37, NH 6, NKV 2, HD 24, left padding 3 / right padding 5', B: 2, T: 37, NH: 6, NKV: 2, HD: 24, pad: [[3, 0], [0, 5]] },
+    {
+      name: 'B 2, T 37, NH 3, NKV 1, HD 24, 2nd sequence right-padded by 5',
+      B: 2,
+      T: 37,
+      NH: 3,
+      NKV: 1,
+      HD: 24,
+      pad: [
+        [0, 0],
+        [0, 5],
+      ],
+    },
+    {
+      name: 'B 2, T 37, NH 6, NKV 2, HD 24, left padding 3 / right padding 5',
+      B: 2,
+      T: 37,
+      NH: 6,
+      NKV: 2,
+      HD: 24,
+      pad: [
+        [3, 0],
+        [0, 5],
+      ],
+    },
     { name: 'B 1, T 131 (three 64-row blocks), NH 2, NKV 1, HD 8', B: 1, T: 131, NH: 2, NKV: 1, HD: 8, pad: [[4, 9]] },
-    { name: 'B 2, T 19, NH 3, NKV 1, HD 64 (SmolVLM head size)', B: 2, T: 19, NH: 3, NKV: 1, HD: 64, pad: [[0, 0], [2, 3]] },
+    {
+      name: 'B 2, T 19, NH 3, NKV 1, HD 64 (SmolVLM head size)',
+      B: 2,
+      T: 19,
+      NH: 3,
+      NKV: 1,
+      HD: 64,
+      pad: [
+        [0, 0],
+        [2, 3],
+      ],
+    },
   ];
   cases.forEach((c, ci) => {
     it(`forward and backward match the reference (${c.name})`, async () => {
@@ -169,8 +218,22 @@ describe('attention kernels', () => {
       const dk = up(ctx, 'dk', new Float64Array(p.k.length).fill(3));
       const dv = up(ctx, 'dv', new Float64Array(p.v.length).fill(3));
       attentionBackward(
-        ctx, dq, dk, dv, up(ctx, 'dout', p.dout), up(ctx, 'q', p.q), up(ctx, 'k', p.k), up(ctx, 'v', p.v),
-        up(ctx, 'out', Float64Array.from(got.out)), up(ctx, 'lse', Float64Array.from(got.lse)), up(ctx, 'mask', p.mask), B, T, NH, NKV, HD,
+        ctx,
+        dq,
+        dk,
+        dv,
+        up(ctx, 'dout', p.dout),
+        up(ctx, 'q', p.q),
+        up(ctx, 'k', p.k),
+        up(ctx, 'v', p.v),
+        up(ctx, 'out', Float64Array.from(got.out)),
+        up(ctx, 'lse', Float64Array.from(got.lse)),
+        up(ctx, 'mask', p.mask),
+        B,
+        T,
+        NH,
+        NKV,
+        HD,
         attentionStatsBuffer(ctx, B, NH, T),
       );
       const [rq, rk, rv] = [await ctx.readF32(dq), await ctx.readF32(dk), await ctx.readF32(dv)];
@@ -236,7 +299,22 @@ describe('attention kernels', () => {
     mask[100] = 0;
     const out = ctx.createBuffer('out', q.length * 4);
     const lse = ctx.createBuffer('lse', B * NH * Tq * 4);
-    attentionForward(ctx, out, lse, up(ctx, 'q', q), up(ctx, 'k', k), up(ctx, 'v', v), up(ctx, 'mask', mask), B, Tq, Tk, NH, NKV, HD, Tk - Tq);
+    attentionForward(
+      ctx,
+      out,
+      lse,
+      up(ctx, 'q', q),
+      up(ctx, 'k', k),
+      up(ctx, 'v', v),
+      up(ctx, 'mask', mask),
+      B,
+      Tq,
+      Tk,
+      NH,
+      NKV,
+      HD,
+      Tk - Tq,
+    );
     const wantOut = new Float64Array(q.length);
     const wantLse = new Float64Array(B * NH * Tq);
     ref.attentionForward(wantOut, wantLse, q, k, v, mask, B, Tq, Tk, NH, NKV, HD, Tk - Tq);

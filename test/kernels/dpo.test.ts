@@ -5,7 +5,6 @@ import { Rng } from '../../src/util/rng';
 import { maxRelError, testGpu } from '../helpers/gpu';
 import * as ref from '../reference/dpo';
 
-
 const MODES: PovidLossParams[] = [
   { mode: 'povid', beta: 0.1, wText: 0.5, wNoise: 0.5 },
   { mode: 'povid', beta: 0.3, wText: 0.7, wNoise: 0.2 },
@@ -30,7 +29,16 @@ async function runGpu(E: number, policy: Float32Array, reference: Float32Array, 
   const loss = ctx.createBuffer('loss', 4);
   const dPolicy = ctx.createBuffer('dPolicy', 3 * E * 4);
   const stats = ctx.createBuffer('stats', POVID_STATS * E * 4);
-  povidLossForward(ctx, loss, dPolicy, stats, ctx.createBufferFrom('policy', policy), ctx.createBufferFrom('reference', reference), E, params);
+  povidLossForward(
+    ctx,
+    loss,
+    dPolicy,
+    stats,
+    ctx.createBufferFrom('policy', policy),
+    ctx.createBufferFrom('reference', reference),
+    E,
+    params,
+  );
   return { loss: await ctx.readF32(loss), dPolicy: await ctx.readF32(dPolicy), stats: await ctx.readF32(stats) };
 }
 
@@ -69,7 +77,9 @@ describe('povid loss kernel vs float64 reference', () => {
     const E = 4;
     const reference = new Float32Array(3 * E).fill(-100);
     // Margins of +-2000 nats at beta = 0.1 are z = +-200, far past exp's f32 range.
-    const policy = Float32Array.from([-100, -3000, -3000, -3000, -100, -100, -100, -100, -3000, -3000, -3000, -3000].map((x, i) => x + (i === 9 ? 1000 : 0)));
+    const policy = Float32Array.from(
+      [-100, -3000, -3000, -3000, -100, -100, -100, -100, -3000, -3000, -3000, -3000].map((x, i) => x + (i === 9 ? 1000 : 0)),
+    );
     for (const params of MODES) {
       const got = await runGpu(E, policy, reference, params);
       const want = runRef(E, policy, reference, params);
@@ -93,7 +103,9 @@ describe('povid loss kernel vs float64 reference', () => {
     const ctx = await testGpu();
     const b = ctx.createBuffer('b', 64);
     expect(() => povidLossForward(ctx, b, b, b, b, b, 1, { mode: 'povid', beta: 0, wText: 0.5, wNoise: 0.5 })).toThrow(KernelArgumentError);
-    expect(() => povidLossForward(ctx, b, b, b, b, b, 1, { mode: 'ipo' as 'povid', beta: 0.1, wText: 0.5, wNoise: 0.5 })).toThrow(/unknown mode/);
+    expect(() => povidLossForward(ctx, b, b, b, b, b, 1, { mode: 'ipo' as 'povid', beta: 0.1, wText: 0.5, wNoise: 0.5 })).toThrow(
+      /unknown mode/,
+    );
     expect(() => povidLossForward(ctx, b, b, b, b, b, 0, MODES[0])).toThrow(KernelArgumentError);
   });
 });

@@ -42,7 +42,10 @@ describe('embedding kernels', () => {
       embeddingForward(ctx, out, tokBuf, weight, N, C);
       const got = await ctx.readF32(out);
       expect(Array.from(got), label).toEqual(Array.from(new Float32Array(want)));
-      expect(got.slice(5 * C, 7 * C).every((x) => x === 0), `${label} zero rows`).toBe(true);
+      expect(
+        got.slice(5 * C, 7 * C).every((x) => x === 0),
+        `${label} zero rows`,
+      ).toBe(true);
       expect(got[3 * C + 1], label).toBe(Math.fround(values[(V - 1) * C + 1]));
     }
   });

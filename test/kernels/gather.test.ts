@@ -4,7 +4,6 @@ import { Rng } from '../../src/util/rng';
 import { testGpu, randn } from '../helpers/gpu';
 import * as ref from '../reference/gather';
 
-
 // Answer rows of a [N, C] hidden-state tensor: distinct, unsorted, odd shapes.
 const N = 101;
 const M = 37;

@@ -60,8 +60,16 @@ describe('linear (Y = X W^T, W [OUT, IN])', () => {
 describe('LoRA (Y += s (X A^T) B^T), A and B as windows of one flat buffer', () => {
   it('forward and backward at T 37, 72 -> 50, r 5', async () => {
     const ctx = await testGpu();
-    const T = 37, IN = 72, OUT = 50, R = 5, s = 2;
-    const x = rand(T * IN), A = rand(R * IN, 0.1), B = rand(OUT * R, 0.1), dout = rand(T * OUT), y0 = rand(T * OUT);
+    const T = 37,
+      IN = 72,
+      OUT = 50,
+      R = 5,
+      s = 2;
+    const x = rand(T * IN),
+      A = rand(R * IN, 0.1),
+      B = rand(OUT * R, 0.1),
+      dout = rand(T * OUT),
+      y0 = rand(T * OUT);
     // A at offset 0, B at the next 256-byte boundary, as the engine packs them.
     const bOff = Math.ceil((R * IN * 4) / 256) * 256;
     const flat = new Float32Array((bOff + OUT * R * 4) / 4);
@@ -100,10 +108,26 @@ describe('LoRA (Y += s (X A^T) B^T), A and B as windows of one flat buffer', () 
 
   it('B = 0 leaves the output unchanged', async () => {
     const ctx = await testGpu();
-    const T = 9, IN = 16, OUT = 12, R = 4;
+    const T = 9,
+      IN = 16,
+      OUT = 12,
+      R = 4;
     const y0 = rand(T * OUT);
     const by = ctx.createBufferFrom('y', y0);
-    loraForward(ctx, by, ctx.createBuffer('xa', T * R * 4), ctx.createBufferFrom('x', rand(T * IN)), ctx.createBufferFrom('A', rand(R * IN)), ctx.createBuffer('B', OUT * R * 4), T, IN, OUT, R, 2, splitKBuffer(ctx));
+    loraForward(
+      ctx,
+      by,
+      ctx.createBuffer('xa', T * R * 4),
+      ctx.createBufferFrom('x', rand(T * IN)),
+      ctx.createBufferFrom('A', rand(R * IN)),
+      ctx.createBuffer('B', OUT * R * 4),
+      T,
+      IN,
+      OUT,
+      R,
+      2,
+      splitKBuffer(ctx),
+    );
     expect(Array.from(await ctx.readF32(by))).toEqual(Array.from(y0));
   });
 });

@@ -105,17 +105,28 @@ describe('linear: GPU vs float64 reference', () => {
 
   it('takes windows into larger buffers and leaves the rest untouched', async () => {
     const ctx = await testGpu();
-    const T = 20, IN = 24, OUT = 18;
+    const T = 20,
+      IN = 24,
+      OUT = 18;
     const x = rand(T * IN);
     const { weight, values: w } = makeWeight(ctx, rand(OUT * IN), 'f32');
     // input and output as 256-byte-aligned windows of two buffers (WebGPU forbids one buffer
     // bound read-only and read-write in one dispatch), sentinels around them
-    const xOff = 256, yOff = 512;
+    const xOff = 256,
+      yOff = 512;
     const xHost = new Float32Array((xOff + T * IN * 4 + 256) / 4).fill(-7);
     xHost.set(x, xOff / 4);
     const xBuf = ctx.createBufferFrom('x flat', xHost);
     const yBuf = ctx.createBufferFrom('y flat', new Float32Array((yOff + T * OUT * 4 + 256) / 4).fill(-7));
-    linearForward(ctx, { buffer: yBuf, offset: yOff, size: T * OUT * 4 }, { buffer: xBuf, offset: xOff, size: T * IN * 4 }, weight, T, IN, OUT);
+    linearForward(
+      ctx,
+      { buffer: yBuf, offset: yOff, size: T * OUT * 4 },
+      { buffer: xBuf, offset: xOff, size: T * IN * 4 },
+      weight,
+      T,
+      IN,
+      OUT,
+    );
     const got = await ctx.readF32(yBuf);
     const ry = new Float64Array(T * OUT);
     ref.linearForward(ry, f64(x), w, T, IN, OUT);
@@ -126,7 +137,8 @@ describe('linear: GPU vs float64 reference', () => {
 
   it('every token count up to the matrix-vector limit and one past it agree', async () => {
     const ctx = await testGpu();
-    const IN = 40, OUT = 45;
+    const IN = 40,
+      OUT = 45;
     const { weight, values: w } = makeWeight(ctx, rand(OUT * IN), 'f32');
     for (let T = 1; T <= GEMV_MAX_T + 1; T++) {
       const x = rand(T * IN);
@@ -140,7 +152,9 @@ describe('linear: GPU vs float64 reference', () => {
 
   it('refuses buffers smaller than the shapes with a KernelArgumentError naming the operand', async () => {
     const ctx = await testGpu();
-    const T = 4, IN = 8, OUT = 6;
+    const T = 4,
+      IN = 8,
+      OUT = 6;
     const weight: Weight = { buffer: ctx.createBuffer('W', OUT * IN * 4), dtype: 'f32' };
     const x = ctx.createBuffer('x', T * IN * 4);
     expect(() => linearForward(ctx, ctx.createBuffer('y', T * OUT * 4 - 4), x, weight, T, IN, OUT)).toThrow(KernelArgumentError);
@@ -148,7 +162,9 @@ describe('linear: GPU vs float64 reference', () => {
     // bf16 needs half the bytes: the f32-sized buffer is enough, a half-sized one for f32 is not
     const half = ctx.createBuffer('W half', (OUT * IN * 4) / 2);
     expect(() => linearForward(ctx, ctx.createBuffer('y', T * OUT * 4), x, { buffer: half, dtype: 'bf16' }, T, IN, OUT)).not.toThrow();
-    expect(() => linearBackwardInput(ctx, x, ctx.createBuffer('dy', T * OUT * 4), { buffer: half, dtype: 'f32' }, T, IN, OUT)).toThrow(/weight \[6, 8\]/);
+    expect(() => linearBackwardInput(ctx, x, ctx.createBuffer('dy', T * OUT * 4), { buffer: half, dtype: 'f32' }, T, IN, OUT)).toThrow(
+      /weight \[6, 8\]/,
+    );
     expect(() => linearBackwardWeight(ctx, half, ctx.createBuffer('dy', T * OUT * 4), x, T, IN, OUT)).toThrow(/dweight/);
     expect(() => linearForward(ctx, x, x, weight, 1.5, IN, OUT)).toThrow(/T must be a non-negative integer/);
     await ctx.sync();

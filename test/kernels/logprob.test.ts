@@ -9,7 +9,6 @@ import { bf16Weight, f32Weight, maxRelError, randn, testGpu } from '../helpers/g
 import { destroyLogprobScratch, logprobScratchFor } from '../helpers/scratch';
 import * as ref from '../reference/logprob';
 
-
 const M = 37;
 const C = 72;
 // Odd C with an odd chunk: lm_head windows then start at odd elements, i.e. mid-u32 for bf16.
@@ -47,47 +46,48 @@ const rms = (x: ArrayLike<number>): number => Math.sqrt(Array.from(x).reduce((s,
 describe('logprob kernels vs float64 full-softmax reference', () => {
   // chunk 300: V = 1000 -> 300+300+300+100; V = 1237 -> 4 x 300 + 37. No chunk: one pass over V.
   const cases: { V: number; C: number; dtype: 'f32' | 'bf16'; chunk?: number }[] = [];
-  for (const V of [1000, 1237]) for (const dtype of ['f32', 'bf16'] as const) for (const chunk of [300, undefined]) cases.push({ V, C, dtype, chunk });
+  for (const V of [1000, 1237])
+    for (const dtype of ['f32', 'bf16'] as const) for (const chunk of [300, undefined]) cases.push({ V, C, dtype, chunk });
   cases.push({ V: 1237, C: ODD_C, dtype: 'bf16', chunk: 301 }, { V: 1237, C: ODD_C, dtype: 'f32', chunk: 301 });
   for (const { V, C, dtype, chunk } of cases) {
-        it(`V = ${V}, C = ${C}, ${dtype} lm_head, chunk ${chunk ?? 'whole vocabulary'}: logprob/lse abs err <= 1e-4, argmax equal, dh rel err <= 1e-4`, async () => {
-          const ctx = await testGpu();
-          const rng = new Rng(V + C + (dtype === 'bf16' ? 1 : 0));
-          const head = makeHead(ctx, V, dtype, rng, C);
-          const h32 = new Float32Array(randn(M * C, rng));
-          const h = Float64Array.from(h32);
-          const targets = makeTargets(V, rng);
-          const scratch = logprobScratchFor(ctx, M, V, { chunk });
-          if (chunk) expect(scratch.Vc).toBe(chunk);
+    it(`V = ${V}, C = ${C}, ${dtype} lm_head, chunk ${chunk ?? 'whole vocabulary'}: logprob/lse abs err <= 1e-4, argmax equal, dh rel err <= 1e-4`, async () => {
+      const ctx = await testGpu();
+      const rng = new Rng(V + C + (dtype === 'bf16' ? 1 : 0));
+      const head = makeHead(ctx, V, dtype, rng, C);
+      const h32 = new Float32Array(randn(M * C, rng));
+      const h = Float64Array.from(h32);
+      const targets = makeTargets(V, rng);
+      const scratch = logprobScratchFor(ctx, M, V, { chunk });
+      if (chunk) expect(scratch.Vc).toBe(chunk);
 
-          const bufs = {
-            logprob: ctx.createBuffer('logprob', M * 4),
-            argmax: ctx.createBuffer('argmax', M * 4),
-            lse: ctx.createBuffer('lse', M * 4),
-            h: ctx.createBufferFrom('h', h32),
-            targets: ctx.createBufferFrom('targets', targets),
-          };
-          logprobForward(ctx, bufs.logprob, bufs.argmax, bufs.lse, bufs.h, head.weight, bufs.targets, M, C, V, scratch);
-          const want = { logprob: new Float64Array(M), argmax: new Int32Array(M), lse: new Float64Array(M) };
-          ref.logprobForward(want.logprob, want.argmax, want.lse, h, head.values, targets, M, C, V);
-          const got = { logprob: await ctx.readF32(bufs.logprob), argmax: await ctx.readI32(bufs.argmax), lse: await ctx.readF32(bufs.lse) };
-          expect(maxAbs(got.logprob, want.logprob)).toBeLessThanOrEqual(1e-4);
-          expect(maxAbs(got.lse, want.lse)).toBeLessThanOrEqual(1e-4);
-          expect(Array.from(got.argmax)).toEqual(Array.from(want.argmax));
+      const bufs = {
+        logprob: ctx.createBuffer('logprob', M * 4),
+        argmax: ctx.createBuffer('argmax', M * 4),
+        lse: ctx.createBuffer('lse', M * 4),
+        h: ctx.createBufferFrom('h', h32),
+        targets: ctx.createBufferFrom('targets', targets),
+      };
+      logprobForward(ctx, bufs.logprob, bufs.argmax, bufs.lse, bufs.h, head.weight, bufs.targets, M, C, V, scratch);
+      const want = { logprob: new Float64Array(M), argmax: new Int32Array(M), lse: new Float64Array(M) };
+      ref.logprobForward(want.logprob, want.argmax, want.lse, h, head.values, targets, M, C, V);
+      const got = { logprob: await ctx.readF32(bufs.logprob), argmax: await ctx.readI32(bufs.argmax), lse: await ctx.readF32(bufs.lse) };
+      expect(maxAbs(got.logprob, want.logprob)).toBeLessThanOrEqual(1e-4);
+      expect(maxAbs(got.lse, want.lse)).toBeLessThanOrEqual(1e-4);
+      expect(Array.from(got.argmax)).toEqual(Array.from(want.argmax));
 
-          // Backward: dh is overwritten (garbage first), dlogprob of either sign.
-          const dlogprob32 = new Float32Array(randn(M, rng));
-          const dh = ctx.createBufferFrom('dh', new Float32Array(M * C).fill(123));
-          logprobBackward(ctx, dh, ctx.createBufferFrom('dlogprob', dlogprob32), bufs.h, head.weight, bufs.targets, bufs.lse, M, C, V, scratch);
-          const wantDh = new Float64Array(M * C);
-          ref.logprobBackward(wantDh, Float64Array.from(dlogprob32), h, head.values, targets, want.lse, M, C, V);
-          // Floor 0.1 x RMS(dh): each entry is an f32 sum over V products, whose rounding
-          // (~1e-6 absolute here) is not relative to entries that cancel to near 0.
-          const gotDh = await ctx.readF32(dh);
-          expect(maxRelError(gotDh, wantDh, 0.1 * rms(wantDh)).err).toBeLessThanOrEqual(1e-4);
-          destroyLogprobScratch(ctx, scratch);
-        });
-      }
+      // Backward: dh is overwritten (garbage first), dlogprob of either sign.
+      const dlogprob32 = new Float32Array(randn(M, rng));
+      const dh = ctx.createBufferFrom('dh', new Float32Array(M * C).fill(123));
+      logprobBackward(ctx, dh, ctx.createBufferFrom('dlogprob', dlogprob32), bufs.h, head.weight, bufs.targets, bufs.lse, M, C, V, scratch);
+      const wantDh = new Float64Array(M * C);
+      ref.logprobBackward(wantDh, Float64Array.from(dlogprob32), h, head.values, targets, want.lse, M, C, V);
+      // Floor 0.1 x RMS(dh): each entry is an f32 sum over V products, whose rounding
+      // (~1e-6 absolute here) is not relative to entries that cancel to near 0.
+      const gotDh = await ctx.readF32(dh);
+      expect(maxRelError(gotDh, wantDh, 0.1 * rms(wantDh)).err).toBeLessThanOrEqual(1e-4);
+      destroyLogprobScratch(ctx, scratch);
+    });
+  }
 
   it('breaks argmax ties toward the lowest index, across and within chunks', async () => {
     const ctx = await testGpu();
@@ -96,17 +96,48 @@ describe('logprob kernels vs float64 full-softmax reference', () => {
     const w = new Float32Array(randn(V * C, rng, 0.1));
     // Rows 350 (chunk 1), 5 (chunk 0) and 7 (chunk 0) equal and far above the rest for every h >= 0;
     // rows 640/650 tie below them.
-    for (const [v, val] of [[350, 1], [5, 1], [7, 1], [640, 0.5], [650, 0.5]] as const) for (let c = 0; c < C; c++) w[v * C + c] = val;
+    for (const [v, val] of [
+      [350, 1],
+      [5, 1],
+      [7, 1],
+      [640, 0.5],
+      [650, 0.5],
+    ] as const)
+      for (let c = 0; c < C; c++) w[v * C + c] = val;
     const h = Float32Array.from(randn(M * C, rng), Math.abs);
     const scratch = logprobScratchFor(ctx, M, V, { chunk: 300 });
     const argmax = ctx.createBuffer('argmax', M * 4);
     const targets = Int32Array.from({ length: M }, (_, m) => m);
     const lp = ctx.createBuffer('logprob', M * 4);
-    logprobForward(ctx, lp, argmax, ctx.createBuffer('lse', M * 4), ctx.createBufferFrom('h', h), f32Weight(ctx.createBufferFrom('w', w)), ctx.createBufferFrom('t', targets), M, C, V, scratch);
+    logprobForward(
+      ctx,
+      lp,
+      argmax,
+      ctx.createBuffer('lse', M * 4),
+      ctx.createBufferFrom('h', h),
+      f32Weight(ctx.createBufferFrom('w', w)),
+      ctx.createBufferFrom('t', targets),
+      M,
+      C,
+      V,
+      scratch,
+    );
     expect(Array.from(await ctx.readI32(argmax))).toEqual(new Array(M).fill(5));
     // Drop rows 5 and 7: the winner is 350 (second chunk).
     for (const v of [5, 7]) for (let c = 0; c < C; c++) w[v * C + c] = 0;
-    logprobForward(ctx, lp, argmax, ctx.createBuffer('lse', M * 4), ctx.createBufferFrom('h', h), f32Weight(ctx.createBufferFrom('w', w)), ctx.createBufferFrom('t', targets), M, C, V, scratch);
+    logprobForward(
+      ctx,
+      lp,
+      argmax,
+      ctx.createBuffer('lse', M * 4),
+      ctx.createBufferFrom('h', h),
+      f32Weight(ctx.createBufferFrom('w', w)),
+      ctx.createBufferFrom('t', targets),
+      M,
+      C,
+      V,
+      scratch,
+    );
     expect(Array.from(await ctx.readI32(argmax))).toEqual(new Array(M).fill(350));
   });
 
@@ -119,7 +150,19 @@ describe('logprob kernels vs float64 full-softmax reference', () => {
     const clean = new Float32Array(randn(M * C, rng));
     const scratch = logprobScratchFor(ctx, M, V, { chunk: 300 });
     const [lpN, amN, lseN, lp, am, lse] = ['lpN', 'amN', 'lseN', 'lp', 'am', 'lse'].map((n) => ctx.createBuffer(n, M * 4));
-    logprobForward(ctx, lpN, amN, lseN, ctx.createBufferFrom('noisy', noisy), head.weight, ctx.createBufferFrom('t', new Int32Array(M)), M, C, V, scratch);
+    logprobForward(
+      ctx,
+      lpN,
+      amN,
+      lseN,
+      ctx.createBufferFrom('noisy', noisy),
+      head.weight,
+      ctx.createBufferFrom('t', new Int32Array(M)),
+      M,
+      C,
+      V,
+      scratch,
+    );
     // targets = the noisy pass's argmax buffer, as recorded.
     logprobForward(ctx, lp, am, lse, ctx.createBufferFrom('clean', clean), head.weight, amN, M, C, V, scratch);
     const yn = new Int32Array(M);
@@ -141,7 +184,19 @@ describe('logprob kernels vs float64 full-softmax reference', () => {
     const scratch = logprobScratchFor(ctx, M, V, { chunk: 300 });
     const lp = ctx.createBuffer('lp', M * 4);
     const h = ctx.createBufferFrom('h', new Float32Array(randn(M * C, rng)));
-    logprobForward(ctx, lp, ctx.createBuffer('am', M * 4), ctx.createBuffer('lse', M * 4), h, head.weight, ctx.createBufferFrom('t', targets), M, C, V, scratch);
+    logprobForward(
+      ctx,
+      lp,
+      ctx.createBuffer('am', M * 4),
+      ctx.createBuffer('lse', M * 4),
+      h,
+      head.weight,
+      ctx.createBufferFrom('t', targets),
+      M,
+      C,
+      V,
+      scratch,
+    );
     const got = await ctx.readF32(lp);
     expect(Number.isNaN(got[3])).toBe(true);
     expect(Number.isNaN(got[4])).toBe(true);

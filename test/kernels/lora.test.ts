@@ -50,10 +50,14 @@ describe('LoRA: GPU vs float64 reference', () => {
   ] as const) {
     it(`T ${T}, ${IN} -> ${OUT}, r ${R}, scale ${scale}`, async () => {
       const ctx = await testGpu();
-      const x = rand(T * IN), A = rand(R * IN, 0.2), B = rand(OUT * R, 0.2), dout = rand(T * OUT);
+      const x = rand(T * IN),
+        A = rand(R * IN, 0.2),
+        B = rand(OUT * R, 0.2),
+        dout = rand(T * OUT);
       const params = packAdapter(ctx, 'lora params', A, B);
       // gradients start non-zero: they must accumulate
-      const dA0 = rand(R * IN, 0.1), dB0 = rand(OUT * R, 0.1);
+      const dA0 = rand(R * IN, 0.1),
+        dB0 = rand(OUT * R, 0.1);
       const grads = packAdapter(ctx, 'lora grads', dA0, dB0);
       const [x64, A64, B64] = [x, A, B].map(f64);
 
@@ -72,7 +76,24 @@ describe('LoRA: GPU vs float64 reference', () => {
       const dx0 = rand(T * IN);
       const bdx = ctx.createBufferFrom('dx', dx0);
       const bdxa = ctx.createBufferFrom('dxa', rand(T * R, 100)); // scratch, overwritten
-      loraBackward(ctx, bdx, grads.A, grads.B, bdxa, ctx.createBufferFrom('dout', dout), bx, bxa, params.A, params.B, T, IN, OUT, R, scale, splitKBuffer(ctx));
+      loraBackward(
+        ctx,
+        bdx,
+        grads.A,
+        grads.B,
+        bdxa,
+        ctx.createBufferFrom('dout', dout),
+        bx,
+        bxa,
+        params.A,
+        params.B,
+        T,
+        IN,
+        OUT,
+        R,
+        scale,
+        splitKBuffer(ctx),
+      );
       const rdx = f64(dx0);
       const rdA = f64(dA0);
       const rdB = f64(dB0);
@@ -88,8 +109,15 @@ describe('LoRA: GPU vs float64 reference', () => {
 
   it('B = 0 (PEFT init) leaves the output unchanged and still gives dB', async () => {
     const ctx = await testGpu();
-    const T = 9, IN = 16, OUT = 12, R = 4, scale = 2;
-    const x = rand(T * IN), A = rand(R * IN), dout = rand(T * OUT), y0 = rand(T * OUT);
+    const T = 9,
+      IN = 16,
+      OUT = 12,
+      R = 4,
+      scale = 2;
+    const x = rand(T * IN),
+      A = rand(R * IN),
+      dout = rand(T * OUT),
+      y0 = rand(T * OUT);
     const params = packAdapter(ctx, 'lora params', A, new Float32Array(OUT * R));
     const by = ctx.createBufferFrom('y', y0);
     const bx = ctx.createBufferFrom('x', x);
@@ -99,7 +127,24 @@ describe('LoRA: GPU vs float64 reference', () => {
     const grads = packAdapter(ctx, 'lora grads', new Float32Array(R * IN), new Float32Array(OUT * R));
     const dx0 = rand(T * IN);
     const bdx = ctx.createBufferFrom('dx', dx0);
-    loraBackward(ctx, bdx, grads.A, grads.B, ctx.createBuffer('dxa', T * R * 4), ctx.createBufferFrom('dout', dout), bx, bxa, params.A, params.B, T, IN, OUT, R, scale, splitKBuffer(ctx));
+    loraBackward(
+      ctx,
+      bdx,
+      grads.A,
+      grads.B,
+      ctx.createBuffer('dxa', T * R * 4),
+      ctx.createBufferFrom('dout', dout),
+      bx,
+      bxa,
+      params.A,
+      params.B,
+      T,
+      IN,
+      OUT,
+      R,
+      scale,
+      splitKBuffer(ctx),
+    );
     const g = await ctx.readF32(grads.buffer);
     // with B = 0: dxa = 0, so dA = 0 and dX unchanged; dB = s dout^T xa is not zero
     expect(g.slice(0, R * IN).every((v) => v === 0)).toBe(true);
@@ -107,20 +152,63 @@ describe('LoRA: GPU vs float64 reference', () => {
     const rdB = new Float64Array(OUT * R);
     const rxa = new Float64Array(T * R);
     ref.loraForward(new Float64Array(T * OUT), rxa, f64(x), f64(A), new Float64Array(OUT * R), T, IN, OUT, R, scale);
-    ref.loraBackward(new Float64Array(T * IN), new Float64Array(R * IN), rdB, new Float64Array(T * R), f64(dout), f64(x), rxa, f64(A), new Float64Array(OUT * R), T, IN, OUT, R, scale);
+    ref.loraBackward(
+      new Float64Array(T * IN),
+      new Float64Array(R * IN),
+      rdB,
+      new Float64Array(T * R),
+      f64(dout),
+      f64(x),
+      rxa,
+      f64(A),
+      new Float64Array(OUT * R),
+      T,
+      IN,
+      OUT,
+      R,
+      scale,
+    );
     expect(rdB.some((v) => v !== 0)).toBe(true);
     expectClose(g.slice(grads.bOff / 4, grads.bOff / 4 + OUT * R), rdB, FLOOR * scale * Math.sqrt(IN * T), 'dB');
   });
 
   it('refuses windows smaller than the rank asks for', async () => {
     const ctx = await testGpu();
-    const T = 4, IN = 8, OUT = 6, R = 4;
+    const T = 4,
+      IN = 8,
+      OUT = 6,
+      R = 4;
     const buf = (n: number) => ctx.createBuffer('b', n * 4);
     const small = { buffer: buf(R * IN), offset: 0, size: (R - 1) * IN * 4 };
-    expect(() => loraForward(ctx, buf(T * OUT), buf(T * R), buf(T * IN), small, buf(OUT * R), T, IN, OUT, R, 1, splitKBuffer(ctx))).toThrow(KernelArgumentError);
-    expect(() => loraForward(ctx, buf(T * OUT), buf(T * R), buf(T * IN), small, buf(OUT * R), T, IN, OUT, R, 1, splitKBuffer(ctx))).toThrow(/loraA \[4, 8\]/);
-    expect(() => loraBackward(ctx, buf(T * IN), buf(R * IN), buf(OUT * R), buf(T * R - 1), buf(T * OUT), buf(T * IN), buf(T * R), buf(R * IN), buf(OUT * R), T, IN, OUT, R, 1, splitKBuffer(ctx))).toThrow(/dxa/);
-    expect(() => loraForward(ctx, buf(T * OUT), buf(T * R), buf(T * IN), buf(R * IN), buf(OUT * R), T, IN, OUT, R, NaN, splitKBuffer(ctx))).toThrow(/scale/);
+    expect(() => loraForward(ctx, buf(T * OUT), buf(T * R), buf(T * IN), small, buf(OUT * R), T, IN, OUT, R, 1, splitKBuffer(ctx))).toThrow(
+      KernelArgumentError,
+    );
+    expect(() => loraForward(ctx, buf(T * OUT), buf(T * R), buf(T * IN), small, buf(OUT * R), T, IN, OUT, R, 1, splitKBuffer(ctx))).toThrow(
+      /loraA \[4, 8\]/,
+    );
+    expect(() =>
+      loraBackward(
+        ctx,
+        buf(T * IN),
+        buf(R * IN),
+        buf(OUT * R),
+        buf(T * R - 1),
+        buf(T * OUT),
+        buf(T * IN),
+        buf(T * R),
+        buf(R * IN),
+        buf(OUT * R),
+        T,
+        IN,
+        OUT,
+        R,
+        1,
+        splitKBuffer(ctx),
+      ),
+    ).toThrow(/dxa/);
+    expect(() =>
+      loraForward(ctx, buf(T * OUT), buf(T * R), buf(T * IN), buf(R * IN), buf(OUT * R), T, IN, OUT, R, NaN, splitKBuffer(ctx)),
+    ).toThrow(/scale/);
     await ctx.sync();
   });
 });

@@ -49,6 +49,8 @@ describe('residual kernels', () => {
     expect(got[63]).toBe(1);
     expect(Array.from(got.slice(64))).toEqual(rounded(x.map((v) => v + 1)));
 
-    expect(() => residualForward(ctx, { buffer: big, offset: 0, size: 256 }, { buffer: big, offset: 256, size: 256 }, xBig, 64)).toThrow(KernelArgumentError);
+    expect(() => residualForward(ctx, { buffer: big, offset: 0, size: 256 }, { buffer: big, offset: 256, size: 256 }, xBig, 64)).toThrow(
+      KernelArgumentError,
+    );
   });
 });

@@ -54,7 +54,12 @@ describe('rmsnorm reference', () => {
     // accumulate adds onto what was there
     const acc = new Float64Array(N * C).fill(0.5);
     ref.rmsnormBackward(acc, g, inp, w, rstd, N, C, { accumulate: true });
-    expect(maxRelError(acc, dinp.map((d) => d + 0.5)).err).toBeLessThan(1e-12);
+    expect(
+      maxRelError(
+        acc,
+        dinp.map((d) => d + 0.5),
+      ).err,
+    ).toBeLessThan(1e-12);
   });
 });
 
@@ -97,7 +102,13 @@ describe('rmsnorm kernels', () => {
         const base = f32(randn(N * C, rng));
         const acc = ctx.createBufferFrom('acc', new Float32Array(base));
         rmsnormBackward(ctx, acc, doutBuf, inpBuf, weight, rstd, N, C, { accumulate: true });
-        expect(maxRelError(await ctx.readF32(acc), wantD.map((d, i) => d + base[i])).err, `${label} accumulate`).toBeLessThan(TOL);
+        expect(
+          maxRelError(
+            await ctx.readF32(acc),
+            wantD.map((d, i) => d + base[i]),
+          ).err,
+          `${label} accumulate`,
+        ).toBeLessThan(TOL);
       }
     });
   }

@@ -3,6 +3,8 @@ import { normaliseDroppedPaths } from '../../src/model/blob-files';
 import { loadModelBundle } from '../../src/model/bundle';
 import { ModelFileMissingError } from '../../src/model/files';
 import type { ModelSource } from '../../src/model/source';
+import { buildTinyModel } from '../../scripts/tiny-model';
+import { openBundleVisionEncoder, VisionEncoderUnavailableError } from '../../src/model/vision';
 import { TINY_CONFIG_JSON, TINY_DECODER, buildTinyCheckpoint, randomBytes, startTestServer, type TestServer } from './fixtures';
 
 const encode = (v: unknown) => new TextEncoder().encode(typeof v === 'string' ? v : JSON.stringify(v));
@@ -82,7 +84,9 @@ describe('loadModelBundle from a dropped folder', () => {
     folder.delete('onnx/vision_encoder_fp16.onnx');
     const error = await missingError(loadModelBundle(dropped(folder)));
     expect(error.paths).toEqual(['tokenizer.json', 'onnx/vision_encoder_fp16.onnx or onnx/vision_encoder.onnx']);
-    expect(error.message).toMatch(/the dropped folder is missing tokenizer.json, onnx\/vision_encoder_fp16.onnx or onnx\/vision_encoder.onnx\. Drop the complete model folder/);
+    expect(error.message).toMatch(
+      /the dropped folder is missing tokenizer.json, onnx\/vision_encoder_fp16.onnx or onnx\/vision_encoder.onnx\. Drop the complete model folder/,
+    );
 
     const noConfig = modelFolder();
     noConfig.delete('config.json');
@@ -109,8 +113,22 @@ describe('normaliseDroppedPaths', () => {
   it('strips the folder name, ./ and backslashes', () => {
     const b = new Blob([]);
     const paths = (m: Map<string, Blob>) => [...normaliseDroppedPaths(m).keys()];
-    expect(paths(new Map([['a/b/config.json', b], ['a/b/onnx\\v.onnx', b]]))).toEqual(['config.json', 'onnx/v.onnx']);
-    expect(paths(new Map([['./config.json', b], ['x/y', b]]))).toEqual(['config.json', 'x/y']);
+    expect(
+      paths(
+        new Map([
+          ['a/b/config.json', b],
+          ['a/b/onnx\\v.onnx', b],
+        ]),
+      ),
+    ).toEqual(['config.json', 'onnx/v.onnx']);
+    expect(
+      paths(
+        new Map([
+          ['./config.json', b],
+          ['x/y', b],
+        ]),
+      ),
+    ).toEqual(['config.json', 'x/y']);
   });
 });
 
@@ -125,5 +143,70 @@ describe('loadModelBundle from the hub', () => {
     expect(weightGets.reduce((s, r) => s + r.bodyBytes, 0)).toBe(ckpt.headerBytes + ckpt.decoderBytes);
     // With fp16 present, the plain fp32 encoder is never requested.
     expect(server.requests.filter((r) => r.path === `${base}onnx/vision_encoder.onnx`)).toHaveLength(0);
+  });
+});
+
+describe('vision encoder exports of a real folder (the built-in model)', () => {
+  const tiny = buildTinyModel();
+  const folder = (change: (m: Map<string, Uint8Array>) => void): ModelSource => {
+    const m = new Map(tiny);
+    change(m);
+    return dropped(m);
+  };
+  const garbage = (n: number) => new Uint8Array(n).map((_, i) => (i * 131 + 7) & 255);
+
+  it('downloads the first present variant and keeps the rest as fallbacks, in order', async () => {
+    const b = await loadModelBundle(
+      folder(() => undefined),
+      { visionEncoder: ['fp16', 'fp32', 'q4'] },
+    );
+    expect([b.visionVariant, b.visionOnnxPath, b.visionFallbacks]).toEqual(['fp16', 'onnx/vision_encoder_fp16.onnx', ['fp32', 'q4']]);
+    expect(await b.readVisionEncoder('q4')).toBeUndefined();
+    expect((await b.readVisionEncoder('fp32'))?.length).toBe(tiny.get('onnx/vision_encoder.onnx')!.length);
+    expect(
+      (
+        await loadModelBundle(
+          folder(() => undefined),
+          { visionEncoder: 'fp32' },
+        )
+      ).visionFallbacks,
+    ).toEqual([]);
+    expect(b.preprocessorConfigJson).toMatchObject({ do_image_splitting: true, size: { longest_edge: 2048 } });
+  });
+
+  it('falls back from a damaged first variant to the next and says which runs', async () => {
+    const b = await loadModelBundle(folder((m) => m.set('onnx/vision_encoder_fp16.onnx', garbage(5000))));
+    expect(b.visionVariant).toBe('fp16');
+    const status: string[] = [];
+    const opened = await openBundleVisionEncoder(b, { backends: ['wasm'], onStatus: (s) => status.push(s) });
+    try {
+      expect([opened.variant, opened.path, opened.backend]).toEqual(['fp32', 'onnx/vision_encoder.onnx', 'wasm']);
+      expect(opened.failures.map((f) => f.path)).toEqual(['onnx/vision_encoder_fp16.onnx']);
+      expect(status[status.length - 1]).toBe('vision encoder: onnx/vision_encoder.onnx (fp32) on wasm');
+      expect(opened.encoder.hidden).toBe(b.config.decoder.hiddenSize);
+    } finally {
+      await opened.encoder.dispose();
+    }
+  });
+
+  it('names each file and what to add when every variant fails', async () => {
+    const b = await loadModelBundle(
+      folder((m) => {
+        m.set('onnx/vision_encoder_fp16.onnx', garbage(5000));
+        m.set('onnx/vision_encoder.onnx', garbage(300));
+        m.set('onnx/vision_encoder_q4.onnx', garbage(64));
+      }),
+    );
+    const err = await openBundleVisionEncoder(b, { backends: ['wasm'], source: 'the dropped folder' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(VisionEncoderUnavailableError);
+    const e = err as VisionEncoderUnavailableError;
+    expect(e.failures.map((f) => f.path)).toEqual([
+      'onnx/vision_encoder_fp16.onnx',
+      'onnx/vision_encoder.onnx',
+      'onnx/vision_encoder_q4.onnx',
+    ]);
+    expect(e.message).toMatch(/^no vision encoder export of the dropped folder could be loaded/);
+    for (const f of e.failures) expect(e.message).toContain(`${f.path} on wasm: `);
+    expect(e.message).toMatch(/Download the folder again .*put the plain float32 export onnx\/vision_encoder.onnx/);
   });
 });

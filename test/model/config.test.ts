@@ -33,7 +33,14 @@ function smolVlmConfig(): Record<string, any> {
     },
     tie_word_embeddings: false,
     torch_dtype: 'bfloat16',
-    vision_config: { hidden_size: 768, image_size: 512, intermediate_size: 3072, model_type: 'idefics3', num_attention_heads: 12, patch_size: 16 },
+    vision_config: {
+      hidden_size: 768,
+      image_size: 512,
+      intermediate_size: 3072,
+      model_type: 'idefics3',
+      num_attention_heads: 12,
+      patch_size: 16,
+    },
     vocab_size: 49280,
   };
 }
@@ -82,10 +89,19 @@ describe('parseModelConfig', () => {
 
   it('applies LlamaConfig defaults to omitted text_config fields and takes vocab_size from the top', () => {
     const json = smolVlmConfig();
-    for (const k of ['rope_theta', 'rms_norm_eps', 'max_position_embeddings', 'num_key_value_heads', 'head_dim', 'vocab_size']) delete json.text_config[k];
+    for (const k of ['rope_theta', 'rms_norm_eps', 'max_position_embeddings', 'num_key_value_heads', 'head_dim', 'vocab_size'])
+      delete json.text_config[k];
     delete json.tie_word_embeddings;
     const { decoder } = parseModelConfig(json);
-    expect(decoder).toMatchObject({ ropeTheta: 10000, rmsNormEps: 1e-6, maxPositions: 2048, numKvHeads: 9, headDim: 64, vocabSize: 49280, tieWordEmbeddings: false });
+    expect(decoder).toMatchObject({
+      ropeTheta: 10000,
+      rmsNormEps: 1e-6,
+      maxPositions: 2048,
+      numKvHeads: 9,
+      headDim: 64,
+      vocabSize: 49280,
+      tieWordEmbeddings: false,
+    });
   });
 
   it('the top-level tie_word_embeddings decides for Idefics3', () => {
@@ -100,12 +116,22 @@ describe('parseModelConfig', () => {
     expect(cfg.architecture).toBe('LlamaForCausalLM');
     expect(cfg.vision).toBeUndefined();
     expect(cfg.imageTokenId).toBeUndefined();
-    expect(cfg.decoder).toMatchObject({ hiddenSize: 576, numLayers: 30, numHeads: 9, numKvHeads: 3, headDim: 64, vocabSize: 49152, tieWordEmbeddings: true });
+    expect(cfg.decoder).toMatchObject({
+      hiddenSize: 576,
+      numLayers: 30,
+      numHeads: 9,
+      numKvHeads: 3,
+      headDim: 64,
+      vocabSize: 49152,
+      tieWordEmbeddings: true,
+    });
     expect(cfg.eosTokenId).toBe(0); // first of the list
   });
 
   it('names an unknown architecture and lists the supported ones', () => {
-    const message = messageOf(() => parseModelConfig({ architectures: ['Qwen2VLForConditionalGeneration'], hidden_size: 8 }, 'my/config.json'));
+    const message = messageOf(() =>
+      parseModelConfig({ architectures: ['Qwen2VLForConditionalGeneration'], hidden_size: 8 }, 'my/config.json'),
+    );
     expect(message).toContain('my/config.json');
     expect(message).toContain('"Qwen2VLForConditionalGeneration" is not supported');
     expect(message).toContain('Idefics3ForConditionalGeneration');
@@ -132,7 +158,9 @@ describe('parseModelConfig', () => {
   it('passes shape errors on with the file name, and refuses features the engine lacks', () => {
     const heads = smolVlmConfig();
     heads.text_config.num_key_value_heads = 4;
-    expect(messageOf(() => parseModelConfig(heads))).toMatch(/config.json: text_config: decoder config: 9 attention heads are not a multiple of the 4/);
+    expect(messageOf(() => parseModelConfig(heads))).toMatch(
+      /config.json: text_config: decoder config: 9 attention heads are not a multiple of the 4/,
+    );
     const shuffle = smolVlmConfig();
     shuffle.scale_factor = 3;
     expect(messageOf(() => parseModelConfig(shuffle))).toMatch(/32 x 32 patch grid cannot be pixel-shuffled by scale_factor 3/);
@@ -210,20 +238,29 @@ describe('configs as transformers 5 writes them', () => {
     bad.text_config.rope_parameters = 'default';
     expect(messageOf(() => parseModelConfig(bad))).toMatch(/rope_parameters must be an object or null, got "default"/);
     const perLayer = transformers5Style(smolVlmConfig());
-    perLayer.text_config.rope_parameters = { full_attention: { rope_type: 'default', rope_theta: 1e6 }, sliding_attention: { rope_type: 'default', rope_theta: 1e4 } };
+    perLayer.text_config.rope_parameters = {
+      full_attention: { rope_type: 'default', rope_theta: 1e6 },
+      sliding_attention: { rope_type: 'default', rope_theta: 1e4 },
+    };
     expect(messageOf(() => parseModelConfig(perLayer))).toMatch(/separate settings per layer type \(full_attention, sliding_attention\)/);
   });
 
   it('refuses other fields that change the decoder math, naming field and value', () => {
     const cases: [(j: Record<string, any>) => void, RegExp][] = [
       [(j) => (j.text_config.partial_rotary_factor = 0.5), /text_config: partial_rotary_factor 0.5 rotates only part of each head/],
-      [(j) => (j.text_config.rope_parameters = { rope_type: 'default', rope_theta: 1e5, partial_rotary_factor: 0.25 }), /partial_rotary_factor 0.25/],
+      [
+        (j) => (j.text_config.rope_parameters = { rope_type: 'default', rope_theta: 1e5, partial_rotary_factor: 0.25 }),
+        /partial_rotary_factor 0.25/,
+      ],
       [(j) => (j.text_config.hidden_act = 'gelu'), /hidden_act "gelu" is not supported/],
       [(j) => (j.text_config.mlp_bias = true), /mlp_bias is true/],
       [(j) => (j.text_config.attention_bias = true), /attention_bias is true/],
       [(j) => (j.text_config.sliding_window = 4096), /sliding_window 4096 limits attention to a window/],
       [(j) => (j.text_config.final_logit_softcapping = 30), /final_logit_softcapping 30 caps logits/],
-      [(j) => (j.text_config.layer_types = ['full_attention', 'sliding_attention']), /layer_types \["full_attention","sliding_attention"\] mixes attention kinds/],
+      [
+        (j) => (j.text_config.layer_types = ['full_attention', 'sliding_attention']),
+        /layer_types \["full_attention","sliding_attention"\] mixes attention kinds/,
+      ],
       [(j) => (j.text_config.no_rope_layers = [1, 0, 1]), /no_rope_layers switches rotary embeddings off/],
       [(j) => (j.text_config.head_dim = 32), /head_dim 32 x 9 heads != hidden size 576/],
     ];
@@ -234,7 +271,15 @@ describe('configs as transformers 5 writes them', () => {
     }
     // Values that leave the math unchanged pass.
     const fine = transformers5Style(smolVlmConfig());
-    Object.assign(fine.text_config, { sliding_window: null, use_sliding_window: false, layer_types: Array(30).fill('full_attention'), attention_bias: false, mlp_bias: false, hidden_act: 'silu', partial_rotary_factor: 1 });
+    Object.assign(fine.text_config, {
+      sliding_window: null,
+      use_sliding_window: false,
+      layer_types: Array(30).fill('full_attention'),
+      attention_bias: false,
+      mlp_bias: false,
+      hidden_act: 'silu',
+      partial_rotary_factor: 1,
+    });
     expect(parseModelConfig(fine).decoder).toEqual(SMOLVLM_256M_DECODER);
     const qwenLike = transformers5Style(smolVlmConfig());
     Object.assign(qwenLike.text_config, { sliding_window: 4096, use_sliding_window: false });
@@ -247,7 +292,9 @@ describe('stop tokens', () => {
     expect(parseGenerationConfig({ bos_token_id: 0, eos_token_id: 49279, pad_token_id: 2 })).toEqual({ eosTokenIds: [49279] });
     expect(parseGenerationConfig({ eos_token_id: [2, 49279, 2] })).toEqual({ eosTokenIds: [2, 49279] });
     expect(parseGenerationConfig({ do_sample: false })).toEqual({ eosTokenIds: [] });
-    expect(() => parseGenerationConfig({ eos_token_id: '49279' })).toThrow(/generation_config.json: eos_token_id must be a token id or a list of token ids, got "49279"/);
+    expect(() => parseGenerationConfig({ eos_token_id: '49279' })).toThrow(
+      /generation_config.json: eos_token_id must be a token id or a list of token ids, got "49279"/,
+    );
     expect(() => parseGenerationConfig({ eos_token_id: [1, -2] })).toThrow(ModelConfigError);
     expect(() => parseGenerationConfig([1])).toThrow(/generation_config.json is not a JSON object/);
   });

@@ -57,7 +57,10 @@ export function buildSafetensorsFile(entries: RawEntry[], metadata?: Record<stri
     header[e.name] = { dtype: e.dtype, shape: e.shape, data_offsets: [offset, offset + e.data.length] };
     offset += e.data.length;
   }
-  return buildFromHeader(header, entries.map((e) => e.data));
+  return buildFromHeader(
+    header,
+    entries.map((e) => e.data),
+  );
 }
 
 /** A file from any header object (possibly malformed) followed by the given data. */
@@ -107,8 +110,18 @@ export function buildTinyCheckpoint(cfg: DecoderConfig = TINY_DECODER, seed = 1)
     decoder.set(e.name, e);
   }
   entries.push(
-    { name: 'model.connector.modality_projection.proj.weight', dtype: 'BF16', shape: [cfg.hiddenSize, 64], data: randomBytes(2 * cfg.hiddenSize * 64, s++) },
-    { name: 'model.vision_model.embeddings.patch_embedding.weight', dtype: 'F32', shape: [64, 3, 8, 8], data: randomBytes(4 * 64 * 3 * 64, s++) },
+    {
+      name: 'model.connector.modality_projection.proj.weight',
+      dtype: 'BF16',
+      shape: [cfg.hiddenSize, 64],
+      data: randomBytes(2 * cfg.hiddenSize * 64, s++),
+    },
+    {
+      name: 'model.vision_model.embeddings.patch_embedding.weight',
+      dtype: 'F32',
+      shape: [64, 3, 8, 8],
+      data: randomBytes(4 * 64 * 3 * 64, s++),
+    },
     { name: 'model.vision_model.embeddings.position_ids', dtype: 'I64', shape: [1, 16], data: randomBytes(8 * 16, s++) },
     { name: 'model.vision_model.encoder.layers.0.mlp.fc1.weight', dtype: 'F32', shape: [64, 16], data: randomBytes(4 * 64 * 16, s++) },
   );
@@ -154,7 +167,8 @@ export async function startTestServer(files: Map<string, Uint8Array>, behaviour:
     const send = (status: number, body: Uint8Array, headers: Record<string, string | number> = {}) => {
       record.status = status;
       const declared = body.length;
-      const sent = req.method === 'HEAD' ? new Uint8Array(0) : behaviour.truncateAt !== undefined ? body.subarray(0, behaviour.truncateAt) : body;
+      const sent =
+        req.method === 'HEAD' ? new Uint8Array(0) : behaviour.truncateAt !== undefined ? body.subarray(0, behaviour.truncateAt) : body;
       record.bodyBytes = sent.length;
       res.writeHead(status, { 'content-length': declared, 'accept-ranges': behaviour.refuseRanges ? 'none' : 'bytes', ...headers });
       if (sent.length < declared && req.method !== 'HEAD') {

@@ -80,7 +80,9 @@ describe('writeSafetensors / readSafetensors', () => {
   });
 
   it('refuses to write data that does not match the shape, or a repeated name', () => {
-    expect(() => writeSafetensors([{ name: 'x', dtype: 'F32', shape: [3], data: new Uint8Array(8) }])).toThrow(/"x".*does not match its shape/);
+    expect(() => writeSafetensors([{ name: 'x', dtype: 'F32', shape: [3], data: new Uint8Array(8) }])).toThrow(
+      /"x".*does not match its shape/,
+    );
     const t: RawTensor = { name: 'x', dtype: 'F16', shape: [1], data: new Uint8Array(2) };
     expect(() => writeSafetensors([t, t])).toThrow(/duplicate/);
   });
@@ -152,7 +154,9 @@ describe('malformed files', () => {
 
   it('a byte length that does not match shape and dtype', () => {
     const header = { w: { dtype: 'BF16', shape: [3], data_offsets: [0, 8] } };
-    expect(errorOf(() => readSafetensors(buildFromHeader(header, data8), FILE))).toMatch(/"w" \(BF16 \[3\]\) needs 6 bytes but its data_offsets span 8/);
+    expect(errorOf(() => readSafetensors(buildFromHeader(header, data8), FILE))).toMatch(
+      /"w" \(BF16 \[3\]\) needs 6 bytes but its data_offsets span 8/,
+    );
     // a shape whose product overflows must not pass either
     const huge = { w: { dtype: 'F32', shape: [2 ** 40, 2 ** 40], data_offsets: [0, 8] } };
     expect(errorOf(() => readSafetensors(buildFromHeader(huge, data8), FILE))).toMatch(/needs too many bytes/);
@@ -224,7 +228,22 @@ describe('bf16 and f16 conversions', () => {
   });
 
   it('f32 -> f16 rounds to nearest even, overflows to infinity, underflows gradually', () => {
-    const input = new Float32Array([1, 1 / 3, 65504, 65519, 65520, 1e6, 2 ** -24, 2 ** -25, 3 * 2 ** -26, 2 ** -14, -1e-10, 1 + 2 ** -11, 1 + 3 * 2 ** -11, NaN]);
+    const input = new Float32Array([
+      1,
+      1 / 3,
+      65504,
+      65519,
+      65520,
+      1e6,
+      2 ** -24,
+      2 ** -25,
+      3 * 2 ** -26,
+      2 ** -14,
+      -1e-10,
+      1 + 2 ** -11,
+      1 + 3 * 2 ** -11,
+      NaN,
+    ]);
     expect([...f32ToF16(input)].map((b) => b.toString(16))).toEqual([
       '3c00',
       '3555',

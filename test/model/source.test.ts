@@ -84,7 +84,11 @@ describe('loadDecoderTensors over HTTP', () => {
     const refusing = openModelFiles({ kind: 'url', url: `${server.url}/r` });
     expect([...(await refusing.range('blob.bin', 5, 9))]).toEqual([...data.subarray(5, 9)]);
     expect([...(await refusing.range('blob.bin', 990, 1000))]).toEqual([...data.subarray(990, 1000)]);
-    expect(gets(server).slice(1).map((r) => r.status)).toEqual([200]); // one whole download served both
+    expect(
+      gets(server)
+        .slice(1)
+        .map((r) => r.status),
+    ).toEqual([200]); // one whole download served both
     await expect(refusing.range('blob.bin', 995, 1005)).rejects.toThrow(/blob.bin is 1000 bytes, but bytes \[995, 1005\) were requested/);
   });
 
@@ -149,8 +153,13 @@ describe('hub and URL sources', () => {
   });
 
   it('a network failure names the URL and says what to check', async () => {
-    const files = openModelFiles({ kind: 'url', url: 'http://127.0.0.1:9/nowhere' }, { fetch: () => Promise.reject(new TypeError('fetch failed')) });
-    await expect(files.text('config.json')).rejects.toThrow(/could not fetch config.json from http:\/\/127.0.0.1:9\/nowhere\/config.json: fetch failed.*CORS/);
+    const files = openModelFiles(
+      { kind: 'url', url: 'http://127.0.0.1:9/nowhere' },
+      { fetch: () => Promise.reject(new TypeError('fetch failed')) },
+    );
+    await expect(files.text('config.json')).rejects.toThrow(
+      /could not fetch config.json from http:\/\/127.0.0.1:9\/nowhere\/config.json: fetch failed.*CORS/,
+    );
   });
 });
 

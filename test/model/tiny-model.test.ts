@@ -21,6 +21,7 @@ const EXPECTED_FILES = [
   'merges.txt',
   'model.safetensors',
   'onnx/vision_encoder.onnx',
+  'onnx/vision_encoder_fp16.onnx',
   'preprocessor_config.json',
   'processor_config.json',
   'special_tokens_map.json',
@@ -117,7 +118,8 @@ describe('tiny model folder', () => {
     // Sensible scales of the seed's initialisation (the seed-only build: `npm run pretrain`
     // trains from it): norms near 1, matrices small and centred; nothing non-finite in either.
     const seedFile = readSafetensors(buildTinyModel({ pretrained: false }).get('model.safetensors')!, 'seed model.safetensors');
-    for (const name of file.header.tensors.keys()) for (const v of tensorToF32(file.tensor(name))) if (!Number.isFinite(v)) expect.fail(`${name} holds ${v}`);
+    for (const name of file.header.tensors.keys())
+      for (const v of tensorToF32(file.tensor(name))) if (!Number.isFinite(v)) expect.fail(`${name} holds ${v}`);
     const stats = (name: string) => {
       const a = tensorToF32(seedFile.tensor(name));
       let s = 0;
@@ -137,7 +139,9 @@ describe('tiny model folder', () => {
     expect(q.std).toBeGreaterThan(0.05);
     expect(q.std).toBeLessThan(0.25);
     // Different tensors get different streams.
-    expect(stats('model.text_model.layers.0.self_attn.k_proj.weight').mean).not.toBe(stats('model.text_model.layers.1.self_attn.k_proj.weight').mean);
+    expect(stats('model.text_model.layers.0.self_attn.k_proj.weight').mean).not.toBe(
+      stats('model.text_model.layers.1.self_attn.k_proj.weight').mean,
+    );
   });
 
   it('the ONNX tower carries the same (bf16-exact) weights as the safetensors vision tensors', async () => {
@@ -166,7 +170,9 @@ describe('tiny model folder', () => {
     expect(merges.at(-1)).toBe('');
     expect(merges.slice(1, -1)).toEqual(tj.model.merges);
     const added: Record<string, number> = await readJson('added_tokens.json');
-    const fromTokenizer = Object.fromEntries(tj.added_tokens.filter((t: { id: number }) => t.id >= 49152).map((t: { id: number; content: string }) => [t.content, t.id]));
+    const fromTokenizer = Object.fromEntries(
+      tj.added_tokens.filter((t: { id: number }) => t.id >= 49152).map((t: { id: number; content: string }) => [t.content, t.id]),
+    );
     expect(added).toEqual(fromTokenizer);
     expect(Object.keys(added)).toEqual(Object.keys(added).sort());
     expect(Object.keys(added)).toHaveLength(128);
@@ -182,7 +188,9 @@ describe('tiny model folder', () => {
     expect(tc).toMatchObject({ bos_token: '<|im_start|>', eos_token: '<end_of_utterance>', pad_token: '<|im_end|>' });
     expect(Object.keys(tj.model.vocab)).toHaveLength(49152);
     const tok = ChatTokenizer.fromJson(tj, tc, ct);
-    expect([tok.tokenToId('<|im_start|>'), tok.padId, tok.tokenToId('<global-img>'), tok.tokenToId('<row_4_col_4>')]).toEqual([1, 2, 49152, 49174]);
+    expect([tok.tokenToId('<|im_start|>'), tok.padId, tok.tokenToId('<global-img>'), tok.tokenToId('<row_4_col_4>')]).toEqual([
+      1, 2, 49152, 49174,
+    ]);
     expect([tok.fakeImageTokenId, tok.imageTokenId, tok.eosId]).toEqual([49189, 49190, 49279]);
     expect(tok.tokenToId('<row_1_col_1>')).toBe(49153);
   });
@@ -191,7 +199,9 @@ describe('tiny model folder', () => {
     const files = new Map<string, Blob>();
     for (const p of EXPECTED_FILES) files.set(p, new Blob([await read(p)]));
     const bundle = await loadModelBundle({ kind: 'files', files });
-    expect(bundle.visionOnnxPath).toBe('onnx/vision_encoder.onnx');
+    // Like the hub repository, the folder has an fp16 export, which the loader takes first.
+    expect(bundle.visionOnnxPath).toBe('onnx/vision_encoder_fp16.onnx');
+    expect(bundle.visionFallbacks[0]).toBe('fp32');
     expect(bundle.decoderPrefix).toBe('model.text_model.');
     expect(bundle.generationConfig).toEqual({ eosTokenIds: [49279] });
     expect(stopTokenIds(bundle.config, bundle.generationConfig, 49279)).toEqual([49279]);
@@ -203,6 +213,7 @@ describe('tiny model folder', () => {
       const feats = await enc.encode(new Float32Array(3 * 512 * 512).fill(0.25));
       expect(feats.length).toBe(ex.imagePositions.length * bundle.config.decoder.hiddenSize);
       expect(enc.hidden).toBe(TINY.text.hiddenSize);
+      expect([enc.inputType, enc.outputType]).toEqual(['float16', 'float16']);
     } finally {
       await enc.dispose();
     }

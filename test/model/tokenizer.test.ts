@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { buildTinyTokenizer, SMOLVLM_CHAT_TEMPLATE } from '../../scripts/tiny-tokenizer';
-import { ChatTemplate, ChatTemplateError, PromptError } from '../../src/model/chat';
-import { ChatTokenizer, TokenizerError } from '../../src/model/tokenizer';
+import { ChatTemplate, ChatTemplateError, expandImagePlaceholders, imageBlock, PromptError } from '../../src/model/chat';
+import { ChatTokenizer, checkSequenceLength, SequenceLengthError, TokenizerError } from '../../src/model/tokenizer';
 
 const { tokenizerJson, tokenizerConfig } = buildTinyTokenizer();
 const tok = ChatTokenizer.fromJson(tokenizerJson, tokenizerConfig, SMOLVLM_CHAT_TEMPLATE);
@@ -70,17 +70,27 @@ describe('encode / decode', () => {
 describe('chat template', () => {
   it('renders the SmolVLM layout before expansion', () => {
     const t = new ChatTemplate(SMOLVLM_CHAT_TEMPLATE);
-    expect(t.render([{ role: 'user', text: Q, image: true }], true)).toBe('<|im_start|>User:<image>What is in the picture?<end_of_utterance>\nAssistant:');
-    expect(t.render([{ role: 'user', text: Q }], true)).toBe('<|im_start|>User: What is in the picture?<end_of_utterance>\nAssistant:');
-    expect(t.render([{ role: 'user', text: Q, image: true }, { role: 'assistant', text: 'A dog.' }], false)).toBe(
-      '<|im_start|>User:<image>What is in the picture?<end_of_utterance>\nAssistant: A dog.<end_of_utterance>\n',
+    expect(t.render([{ role: 'user', text: Q, image: true }], true)).toBe(
+      '<|im_start|>User:<image>What is in the picture?<end_of_utterance>\nAssistant:',
     );
+    expect(t.render([{ role: 'user', text: Q }], true)).toBe('<|im_start|>User: What is in the picture?<end_of_utterance>\nAssistant:');
+    expect(
+      t.render(
+        [
+          { role: 'user', text: Q, image: true },
+          { role: 'assistant', text: 'A dog.' },
+        ],
+        false,
+      ),
+    ).toBe('<|im_start|>User:<image>What is in the picture?<end_of_utterance>\nAssistant: A dog.<end_of_utterance>\n');
   });
 
   it('renderPrompt expands the single image placeholder as the processor does without splitting', () => {
     const p = tok.renderPrompt(Q, { imageSeqLen: 64, withImage: true });
     expect(p).toBe(`<|im_start|>User:${EXPANDED_IMAGE}What is in the picture?<end_of_utterance>\nAssistant:`);
-    expect(tok.renderPrompt(Q, { imageSeqLen: 64, withImage: false })).toBe('<|im_start|>User: What is in the picture?<end_of_utterance>\nAssistant:');
+    expect(tok.renderPrompt(Q, { imageSeqLen: 64, withImage: false })).toBe(
+      '<|im_start|>User: What is in the picture?<end_of_utterance>\nAssistant:',
+    );
 
     const ids = tok.encode(p);
     const user = tok.encode('User:');
@@ -91,7 +101,9 @@ describe('chat template', () => {
 
   it('takes the template from tokenizer_config.json when chat_template.json is absent', () => {
     const fromConfig = ChatTokenizer.fromJson(tokenizerJson, tokenizerConfig);
-    expect(fromConfig.renderPrompt(Q, { imageSeqLen: 64, withImage: true })).toBe(tok.renderPrompt(Q, { imageSeqLen: 64, withImage: true }));
+    expect(fromConfig.renderPrompt(Q, { imageSeqLen: 64, withImage: true })).toBe(
+      tok.renderPrompt(Q, { imageSeqLen: 64, withImage: true }),
+    );
     const { chat_template: _, ...noTemplate } = tokenizerConfig;
     expect(() => ChatTokenizer.fromJson(tokenizerJson, noTemplate)).toThrow(ChatTemplateError);
   });
@@ -165,5 +177,59 @@ describe('buildExample', () => {
     const small = tok.buildExample(Q, answer, 16);
     expect(small.imagePositions).toHaveLength(16);
     expect(small.inputIds.length).toBe(T - 48);
+  });
+});
+
+describe('tiled images', () => {
+  const answer = 'A red house.';
+  const grid = { rows: 3, cols: 4 };
+
+  it('expands the placeholder as Idefics3Processor does: tiles with <row_r_col_c>, a newline per row, then the global view', () => {
+    const p = tok.renderPrompt(Q, { imageSeqLen: 2, withImage: true, grid: { rows: 2, cols: 2 } });
+    const I = '<image><image>';
+    const F = '<fake_token_around_image>';
+    const block = `${F}<row_1_col_1>${I}${F}<row_1_col_2>${I}\n${F}<row_2_col_1>${I}${F}<row_2_col_2>${I}\n\n${F}<global-img>${I}${F}`;
+    expect(p).toBe(`<|im_start|>User:${block}What is in the picture?<end_of_utterance>\nAssistant:`);
+    expect(expandImagePlaceholders('<image>', 2, [{ rows: 0, cols: 0 }])).toBe(`${F}<global-img>${I}${F}`);
+    expect(() => expandImagePlaceholders('<image><image>', 2, [{ rows: 1, cols: 1 }])).toThrow(/2 image placeholders but 1 image grids/);
+    expect(() => imageBlock(2, { rows: 2, cols: 0 })).toThrow(PromptError);
+  });
+
+  it('lists the image positions of all 13 views in prompt order, 64 each', () => {
+    const ex = tok.buildExample(Q, answer, 64, grid);
+    expect(ex.imagePositions).toHaveLength(13 * 64);
+    // Each view's 64 positions are consecutive and follow its tile token (or <global-img>).
+    for (let v = 0; v < 13; v++) {
+      const first = ex.imagePositions[v * 64];
+      for (let i = 0; i < 64; i++) expect(ex.imagePositions[v * 64 + i]).toBe(first + i);
+      const marker = v < 12 ? `<row_${Math.floor(v / 4) + 1}_col_${(v % 4) + 1}>` : '<global-img>';
+      expect(tok.tokenToId(marker)).toBeDefined();
+      expect(ex.inputIds[first - 1]).toBe(tok.tokenToId(marker));
+    }
+    const single = tok.buildExample(Q, answer, 64);
+    expect(ex.inputIds.length - single.inputIds.length).toBe(tok.imagePromptTokens(64, grid) - tok.imagePromptTokens(64));
+    expect(tok.imagePromptTokens(64)).toBe(67);
+    // Idefics3Processor._get_num_multimodal_tokens: base (64 + 3) + split newline extra + rows x (cols x (64 + 2) + 1).
+    const extra = tok.encode('\n\n').length - 1;
+    expect(tok.imagePromptTokens(64, grid)).toBe(67 + extra + 3 * (4 * 66 + 1));
+  });
+
+  it('refuses a grid the tokenizer has no tile tokens for, and a sequence past the limit, naming it and what to choose', () => {
+    expect(() => tok.renderPrompt(Q, { imageSeqLen: 64, withImage: true, grid: { rows: 7, cols: 2 } })).toThrow(
+      /no <row_7_col_1> token.*one 512 view/,
+    );
+    const ex = tok.buildExample(Q, answer, 64, grid);
+    expect(() => checkSequenceLength(ex, 64, grid, ex.inputIds.length, 'maximum sequence length')).not.toThrow();
+    let err: unknown;
+    try {
+      checkSequenceLength(ex, 64, grid, 512, "engine's maximum sequence length");
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(SequenceLengthError);
+    expect((err as SequenceLengthError).limit).toBe(512);
+    expect((err as Error).message).toMatch(
+      /more than the engine's maximum sequence length of 512: the image split into 3 x 4 tiles plus the global view takes 13 x 64 = 832 image tokens.*'one 512 view \(fast\)'/,
+    );
   });
 });

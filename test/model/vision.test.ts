@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeOnnxModel, OnnxDataType } from '../../scripts/onnx-writer';
-import { buildVisionOnnx, TINY, tinyVisionWeights, type TinyVisionWeights } from '../../scripts/tiny-model';
+import { decodeOnnxModel, OnnxDataType, OnnxGraphBuilder } from '../../scripts/onnx-writer';
+import { buildVisionOnnx, buildVisionOnnxFloat16Io, TINY, tinyVisionWeights, type TinyVisionWeights } from '../../scripts/tiny-model';
 import { toPixelValues } from '../../src/model/image';
-import { FeatureCache, VisionEncoder, VisionEncoderError } from '../../src/model/vision';
+import { FeatureCache, openVisionEncoder, VisionEncoder, VisionEncoderError, VisionEncoderUnavailableError } from '../../src/model/vision';
 
 /**
  * Plain float64 forward of the tiny tower + connector, written from the Idefics3 / SigLIP
@@ -25,7 +25,8 @@ function visionForwardReference(w: TinyVisionWeights, pixels: Float32Array): Flo
         let acc = w.patchBias[d];
         for (let c = 0; c < 3; c++)
           for (let ky = 0; ky < P; ky++)
-            for (let kx = 0; kx < P; kx++) acc += w.patchWeight[((d * 3 + c) * P + ky) * P + kx] * pixels[(c * S + py * P + ky) * S + px * P + kx];
+            for (let kx = 0; kx < P; kx++)
+              acc += w.patchWeight[((d * 3 + c) * P + ky) * P + kx] * pixels[(c * S + py * P + ky) * S + px * P + kx];
         x[n * D + d] = acc + w.positionEmbedding[n * D + d];
       }
     }
@@ -137,7 +138,9 @@ describe('tiny vision_encoder.onnx', () => {
     const io = (v: (typeof m.graph.input)[number]) => ({
       name: v.name,
       type: v.type.tensor_type.elem_type,
-      dims: v.type.tensor_type.shape.dim.map((d) => ('dim_param' in d && d.dim_param ? d.dim_param : (d as { dim_value: number }).dim_value)),
+      dims: v.type.tensor_type.shape.dim.map((d) =>
+        'dim_param' in d && d.dim_param ? d.dim_param : (d as { dim_value: number }).dim_value,
+      ),
     });
     expect(m.graph.input.map(io)).toEqual([
       { name: 'pixel_values', type: OnnxDataType.FLOAT, dims: ['batch_size', 'num_images', 3, 512, 512] },
@@ -218,5 +221,159 @@ describe('FeatureCache', () => {
     expect(await c.getOrCompute('k', compute)).toBe(x);
     await expect(c.getOrCompute('bad', () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
     expect(c.get('bad')).toBeUndefined();
+  });
+});
+
+describe('the float16-I/O export (onnx/vision_encoder_fp16.onnx)', () => {
+  const weights = tinyVisionWeights();
+  const fp32 = buildVisionOnnx(weights);
+  const fp16 = buildVisionOnnxFloat16Io(fp32);
+
+  it('declares float16 pixel_values and image_features, and the built-in folder ships it', () => {
+    const m = decodeOnnxModel(fp16);
+    expect(m.graph.input.map((v) => v.type.tensor_type.elem_type)).toEqual([OnnxDataType.FLOAT16, OnnxDataType.BOOL]);
+    expect(m.graph.output[0].type.tensor_type.elem_type).toBe(OnnxDataType.FLOAT16);
+    expect(m.graph.node[0].op_type).toBe('Cast');
+    expect(m.graph.node[m.graph.node.length - 1].op_type).toBe('Cast');
+    expect(Buffer.from(buildVisionOnnxFloat16Io(fp32)).equals(Buffer.from(fp16))).toBe(true); // deterministic
+  });
+
+  it('reads the element types from the session and gives the fp32 features within f16 rounding', async () => {
+    const [e32, e16] = await Promise.all([
+      VisionEncoder.create(fp32, { executionProvider: 'wasm' }),
+      VisionEncoder.create(fp16, { executionProvider: 'wasm' }),
+    ]);
+    try {
+      expect([e32.inputType, e32.outputType]).toEqual(['float32', 'float32']);
+      expect([e16.inputType, e16.outputType]).toEqual(['float16', 'float16']);
+      const img = sampleImage(3);
+      const pixels = toPixelValues(img.data, img.width, img.height);
+      const [a, b] = await Promise.all([e32.encode(pixels), e16.encode(pixels)]);
+      expect(b).toHaveLength(a.length);
+      // Inputs rounded to f16 (relative 2^-11, |x| <= 1) move the features a little; the
+      // output's f16 rounding adds at most 2^-11 relative. Bound: 2e-3 (1 + |x|); measured 4.3e-4.
+      let maxErr = 0;
+      let maxRel = 0;
+      for (let i = 0; i < a.length; i++) {
+        const d = Math.abs(a[i] - b[i]);
+        maxErr = Math.max(maxErr, d);
+        maxRel = Math.max(maxRel, d / (1 + Math.abs(a[i])));
+      }
+      expect(maxRel).toBeLessThan(2e-3);
+      expect(maxErr).toBeGreaterThan(0); // the f16 path really ran
+    } finally {
+      await Promise.all([e32.dispose(), e16.dispose()]);
+    }
+  }, 60_000);
+});
+
+describe('image_features layouts and symbolic dimensions', () => {
+  // A toy export: 8 x 8 views, 4 features of width 6 each, a linear map of the pixels, returned
+  // flat as [n * 4, 6] with every dimension symbolic.
+  const S = 8;
+  const L = 4;
+  const C = 6;
+  const W = new Float32Array(3 * S * S * L * C).map((_, i) => Math.sin(i * 0.37) * 0.1);
+  function toyEncoder(): Uint8Array {
+    const g = new OnnxGraphBuilder('toy');
+    const pv = g.input('pixel_values', OnnxDataType.FLOAT, ['batch', 'images', 3, 'height', 'width']);
+    g.input('pixel_attention_mask', OnnxDataType.BOOL, ['batch', 'images', 'height', 'width']);
+    const flat = g.node('Reshape', [pv, g.int64Tensor('flat', [-1, 3 * S * S])]);
+    const y = g.node('MatMul', [flat, g.floatTensor('w', [3 * S * S, L * C], W)]);
+    g.node('Reshape', [y, g.int64Tensor('rows', [-1, C])], {}, 'image_features');
+    g.output('image_features', OnnxDataType.FLOAT, ['rows', 'width']);
+    return g.build();
+  }
+
+  it('takes symbolic sizes from the config, then accepts [n * 64, C] features, several views in order', async () => {
+    // Without a config, symbolic sizes take SmolVLM's (512, 64); the width onnxruntime infers (6).
+    const bare = await VisionEncoder.create(toyEncoder(), { executionProvider: 'wasm' });
+    expect([bare.imageSize, bare.imageSeqLen, bare.hidden]).toEqual([512, 64, C]);
+    await bare.dispose();
+    const enc = await VisionEncoder.create(toyEncoder(), {
+      executionProvider: 'wasm',
+      expect: { hidden: C, imageSeqLen: L, imageSize: S },
+    });
+    try {
+      expect([enc.imageSize, enc.imageSeqLen, enc.hidden]).toEqual([S, L, C]);
+      const views = new Float32Array(2 * 3 * S * S).map((_, i) => Math.cos(i * 0.11));
+      const got = await enc.encode(views);
+      expect(got).toHaveLength(2 * L * C);
+      for (let v = 0; v < 2; v++)
+        for (let o = 0; o < L * C; o++) {
+          let acc = 0;
+          for (let i = 0; i < 3 * S * S; i++) acc += views[v * 3 * S * S + i] * W[i * L * C + o];
+          expect(Math.abs(got[v * L * C + o] - acc)).toBeLessThan(1e-4);
+        }
+      await expect(enc.encode(new Float32Array(3 * S * S + 1))).rejects.toThrow(/whole number of views/);
+    } finally {
+      await enc.dispose();
+    }
+  });
+
+  it("refuses a config that contradicts the export's fixed sizes", async () => {
+    const onnx = buildVisionOnnx(tinyVisionWeights());
+    await expect(VisionEncoder.create(onnx, { executionProvider: 'wasm', expect: { hidden: 576 } })).rejects.toThrow(
+      /feature width .* is 64 but the model's config says 576/,
+    );
+  });
+});
+
+describe('openVisionEncoder: variants in turn', () => {
+  const fp32 = buildVisionOnnx(tinyVisionWeights());
+  const fp16 = buildVisionOnnxFloat16Io(fp32);
+  const corrupt = new Uint8Array(fp16.length).map((_, i) => (i * 7919) & 255);
+
+  it('falls back from a damaged fp16 file to fp32 and says which runs', async () => {
+    const status: string[] = [];
+    const opened = await openVisionEncoder({
+      first: { variant: 'fp16', bytes: corrupt },
+      fallbacks: ['fp32', 'q4'],
+      read: async (v) => (v === 'fp32' ? fp32 : undefined),
+      backends: ['wasm'],
+      onStatus: (m) => status.push(m),
+    });
+    try {
+      expect([opened.variant, opened.path, opened.backend]).toEqual(['fp32', 'onnx/vision_encoder.onnx', 'wasm']);
+      expect(opened.failures.map((f) => [f.path, f.backend])).toEqual([['onnx/vision_encoder_fp16.onnx', 'wasm']]);
+      expect(status.join('\n')).toMatch(/onnx\/vision_encoder_fp16.onnx did not load on wasm/);
+      expect(status[status.length - 1]).toBe('vision encoder: onnx/vision_encoder.onnx (fp32) on wasm');
+    } finally {
+      await opened.encoder.dispose();
+    }
+  });
+
+  it('takes the next backend before the next file', async () => {
+    const opened = await openVisionEncoder({
+      first: { variant: 'fp16', bytes: fp16 },
+      fallbacks: [],
+      read: async () => undefined,
+      backends: ['webgpu', 'wasm'],
+    });
+    try {
+      // Node has no WebGPU for onnxruntime-web: the fp16 file runs on wasm.
+      expect([opened.variant, opened.backend]).toEqual(['fp16', 'wasm']);
+      expect(opened.failures.map((f) => f.backend)).toEqual(['webgpu']);
+    } finally {
+      await opened.encoder.dispose();
+    }
+  });
+
+  it('names every file it tried and what to put in the folder when all fail', async () => {
+    const err = await openVisionEncoder({
+      first: { variant: 'fp16', bytes: corrupt },
+      fallbacks: ['fp32', 'q4'],
+      read: async (v) => (v === 'fp32' ? corrupt.subarray(0, 1000) : undefined),
+      backends: ['wasm'],
+      source: 'the dropped folder',
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(VisionEncoderUnavailableError);
+    const e = err as VisionEncoderUnavailableError;
+    expect(e.failures.map((f) => f.path)).toEqual(['onnx/vision_encoder_fp16.onnx', 'onnx/vision_encoder.onnx']);
+    expect(e.message).toMatch(
+      /no vision encoder export of the dropped folder could be loaded \(the dropped folder has none of onnx\/vision_encoder_q4.onnx\)/,
+    );
+    expect(e.message).toMatch(/Tried onnx\/vision_encoder_fp16.onnx on wasm: .*; onnx\/vision_encoder.onnx on wasm: /);
+    expect(e.message).toMatch(/Download the folder again .* or put the plain float32 export onnx\/vision_encoder.onnx/);
   });
 });

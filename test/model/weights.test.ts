@@ -73,7 +73,9 @@ describe('checkDecoderTensors', () => {
     const header = withEntries((e) =>
       e.map((t) => (t.name.endsWith('layers.0.self_attn.k_proj.weight') ? { ...t, shape: [8, 4], data: t.data.subarray(0, 64) } : t)),
     );
-    expect(() => checkDecoderTensors(header, TINY_DECODER)).toThrow(/"model.text_model.layers.0.self_attn.k_proj.weight" has shape \[8,4\] but config.json implies \[4,8\]/);
+    expect(() => checkDecoderTensors(header, TINY_DECODER)).toThrow(
+      /"model.text_model.layers.0.self_attn.k_proj.weight" has shape \[8,4\] but config.json implies \[4,8\]/,
+    );
   });
 
   it('refuses a decoder tensor of an unsupported dtype', () => {

@@ -24,10 +24,45 @@ function pngClaiming(w: number, h: number): Uint8Array {
 /** SOI, a JFIF APP0 segment, a baseline SOF0 for h x w, EOI. */
 function jpegClaiming(w: number, h: number): Uint8Array {
   return Uint8Array.from([
-    0xff, 0xd8,
-    0xff, 0xe0, 0x00, 0x10, 0x4a, 0x46, 0x49, 0x46, 0x00, 0x01, 0x01, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00,
-    0xff, 0xc0, 0x00, 0x11, 0x08, ...u16be(h), ...u16be(w), 0x03, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1,
-    0xff, 0xd9,
+    0xff,
+    0xd8,
+    0xff,
+    0xe0,
+    0x00,
+    0x10,
+    0x4a,
+    0x46,
+    0x49,
+    0x46,
+    0x00,
+    0x01,
+    0x01,
+    0x00,
+    0x00,
+    0x01,
+    0x00,
+    0x01,
+    0x00,
+    0x00,
+    0xff,
+    0xc0,
+    0x00,
+    0x11,
+    0x08,
+    ...u16be(h),
+    ...u16be(w),
+    0x03,
+    1,
+    0x22,
+    0,
+    2,
+    0x11,
+    1,
+    3,
+    0x11,
+    1,
+    0xff,
+    0xd9,
   ]);
 }
 
@@ -76,16 +111,27 @@ describe('image headers', () => {
     const e = readImageHeader('png', noEnd, noEnd.length);
     expect(!e.ok && e.reason).toMatch(/without the IEND chunk/);
     const j = jpegClaiming(8, 8).subarray(0, 12);
-    expect(readImageHeader('jpeg', j, j.length)).toMatchObject({ ok: false, reason: expect.stringMatching(/truncated: the file ends after 12 bytes, before its frame header/) });
+    expect(readImageHeader('jpeg', j, j.length)).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/truncated: the file ends after 12 bytes, before its frame header/),
+    });
     const w = webpVp8xClaiming(8, 8);
-    expect(readImageHeader('webp', w, w.length - 1)).toMatchObject({ ok: false, reason: expect.stringMatching(/RIFF header declares 30 bytes but the file has 29/) });
-    expect(readImageHeader('bmp', bmpHead(), 40)).toMatchObject({ ok: false, reason: expect.stringMatching(/declares 58 bytes but the file has 40/) });
+    expect(readImageHeader('webp', w, w.length - 1)).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/RIFF header declares 30 bytes but the file has 29/),
+    });
+    expect(readImageHeader('bmp', bmpHead(), 40)).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/declares 58 bytes but the file has 40/),
+    });
   });
 
   it('refuses declared sizes over the pixel limit, a side over the limit, and zero', () => {
     expect(sizeProblem({ width: 8192, height: 8192 })).toBeNull();
     expect(8192 * 8192).toBe(MAX_IMAGE_PIXELS);
-    expect(sizeProblem({ width: 8193, height: 8192 })).toMatch(/declares 8193 x 8192 pixels \(67\.1 megapixels\), over the limit of 67\.1 megapixels/);
+    expect(sizeProblem({ width: 8193, height: 8192 })).toMatch(
+      /declares 8193 x 8192 pixels \(67\.1 megapixels\), over the limit of 67\.1 megapixels/,
+    );
     expect(sizeProblem({ width: 20000, height: 10 })).toMatch(/over the limit .* 16384 pixels a side/);
     expect(sizeProblem({ width: 0, height: 10 })).toMatch(/declares 0 x 10 pixels: an image needs a width and a height/);
   });
@@ -103,7 +149,9 @@ describe('image headers', () => {
       ['huge.webp', webpVp8xClaiming(60000, 60000)],
       ['huge.bmp', bmpClaiming(60000, 60000)],
     ] as const) {
-      expect(await checkImage(new Blob([bytes as BlobPart]), name, decode), name).toMatch(new RegExp(`^image "${name.replace('.', '\\.')}" declares 60000 x 60000 pixels \\(3600\\.0 megapixels\\)`));
+      expect(await checkImage(new Blob([bytes as BlobPart]), name, decode), name).toMatch(
+        new RegExp(`^image "${name.replace('.', '\\.')}" declares 60000 x 60000 pixels \\(3600\\.0 megapixels\\)`),
+      );
     }
     expect(decoded).toBe(0);
     expect(await checkImage(new Blob([PNG_1X1]), 'ok.png', decode)).toBeNull();
@@ -118,16 +166,26 @@ describe('image headers', () => {
       'image "bad.png" could not be decoded as PNG (The source image could not be decoded.); re-save it with an image editor',
     );
     // A JPEG whose frame header is past the bytes read: the decoder's size is checked too.
-    expect(await checkImage(new Blob([JPEG_HEAD]), 'big.jpg', async () => ({ width: 50000, height: 50000 }))).toMatch(/^image "big\.jpg" declares 50000 x 50000 pixels/);
+    expect(await checkImage(new Blob([JPEG_HEAD]), 'big.jpg', async () => ({ width: 50000, height: 50000 }))).toMatch(
+      /^image "big\.jpg" declares 50000 x 50000 pixels/,
+    );
   });
 });
 
 describe('import: bad input is reported with file, line and reason', () => {
-  const qa = (rows: { image: string; id: string }[]) => rows.map((r) => JSON.stringify({ id: r.id, image: r.image, question: 'What is it?', answer: 'A cat.' })).join('\n');
+  const qa = (rows: { image: string; id: string }[]) =>
+    rows.map((r) => JSON.stringify({ id: r.id, image: r.image, question: 'What is it?', answer: 'A cat.' })).join('\n');
 
   it('rejects a truncated PNG and a 60000 x 60000 PNG at import, keeping the good record', async () => {
     const r = await importDataset([
-      file('qa.jsonl', qa([{ id: 'a', image: 'ok.png' }, { id: 'b', image: 'cut.png' }, { id: 'c', image: 'huge.png' }])),
+      file(
+        'qa.jsonl',
+        qa([
+          { id: 'a', image: 'ok.png' },
+          { id: 'b', image: 'cut.png' },
+          { id: 'c', image: 'huge.png' },
+        ]),
+      ),
       png('ok.png'),
       file('cut.png', PNG_1X1.subarray(0, 45)),
       file('huge.png', pngClaiming(60000, 60000)),
@@ -149,9 +207,29 @@ describe('import: bad input is reported with file, line and reason', () => {
     const odd = PNG_1X1.slice(0, PNG_1X1.length);
     const padded = new Uint8Array(odd.length + 1);
     padded.set(odd); // a trailing byte after IEND: the header is fine, this decoder is not
-    const r = await importDataset([file('qa.jsonl', qa([{ id: 'a', image: 'ok.png' }, { id: 'b', image: 'odd.png' }])), png('ok.png'), file('odd.png', padded)], { decodeImage });
+    const r = await importDataset(
+      [
+        file(
+          'qa.jsonl',
+          qa([
+            { id: 'a', image: 'ok.png' },
+            { id: 'b', image: 'odd.png' },
+          ]),
+        ),
+        png('ok.png'),
+        file('odd.png', padded),
+      ],
+      { decodeImage },
+    );
     expect(r.records.map((x) => x.id)).toEqual(['a']);
-    expect(r.problems).toEqual([{ file: 'qa.jsonl', record: 'b', line: 2, reason: 'line 2: image "odd.png" could not be decoded as PNG (decoding failed); re-save it with an image editor' }]);
+    expect(r.problems).toEqual([
+      {
+        file: 'qa.jsonl',
+        record: 'b',
+        line: 2,
+        reason: 'line 2: image "odd.png" could not be decoded as PNG (decoding failed); re-save it with an image editor',
+      },
+    ]);
   });
 
   it('names a zip entry whose path climbs out of the archive', async () => {
@@ -166,7 +244,9 @@ describe('import: bad input is reported with file, line and reason', () => {
     expect(r.records.map((x) => x.id)).toEqual(['a']);
     const climbing = r.problems.filter((p) => /climbs out of the archive/.test(p.reason));
     expect(climbing.map((p) => p.file).sort()).toEqual(['evil.zip/../../x.png', 'evil.zip/C:/z.png', 'evil.zip/set/../../../y.png']);
-    expect(climbing[0].reason).toMatch(/^skipped: the entry's path ".*" climbs out of the archive \('\.\.' or a drive letter\); such entries are never unpacked$/);
+    expect(climbing[0].reason).toMatch(
+      /^skipped: the entry's path ".*" climbs out of the archive \('\.\.' or a drive letter\); such entries are never unpacked$/,
+    );
   });
 
   it('names a CSV that has a header and no rows', async () => {
@@ -175,7 +255,9 @@ describe('import: bad input is reported with file, line and reason', () => {
       expect(r.records).toEqual([]);
       expect(r.problems).toHaveLength(1);
       expect(r.problems[0]).toMatchObject({ file: 'empty.csv', line: 1 });
-      expect(r.problems[0].reason).toMatch(/^line 1: the file has a header \(image,question,answer\) but no rows; add one row per record below it$/);
+      expect(r.problems[0].reason).toMatch(
+        /^line 1: the file has a header \(image,question,answer\) but no rows; add one row per record below it$/,
+      );
     }
     const full = await importDataset([file('empty.csv', 'image,question,answer\n'), png('a.png')]);
     expect(full.problems.map((p) => p.file)).toEqual(['empty.csv']);

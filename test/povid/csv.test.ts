@@ -6,14 +6,29 @@ const rows = (text: string, d = ',') => [...csvRows(text, 't.csv', d)].map((r) =
 
 describe('csvRows (RFC 4180)', () => {
   it('splits fields and rows with LF, CRLF and CR endings, skipping blank lines', () => {
-    expect(rows('a,b\nc,d')).toEqual([[1, 'a', 'b'], [2, 'c', 'd']]);
-    expect(rows('a,b\r\nc,d\r\n')).toEqual([[1, 'a', 'b'], [2, 'c', 'd']]);
-    expect(rows('a,b\rc,d\r')).toEqual([[1, 'a', 'b'], [2, 'c', 'd']]);
-    expect(rows('a,b\n\n\r\nc,d\n')).toEqual([[1, 'a', 'b'], [4, 'c', 'd']]);
+    expect(rows('a,b\nc,d')).toEqual([
+      [1, 'a', 'b'],
+      [2, 'c', 'd'],
+    ]);
+    expect(rows('a,b\r\nc,d\r\n')).toEqual([
+      [1, 'a', 'b'],
+      [2, 'c', 'd'],
+    ]);
+    expect(rows('a,b\rc,d\r')).toEqual([
+      [1, 'a', 'b'],
+      [2, 'c', 'd'],
+    ]);
+    expect(rows('a,b\n\n\r\nc,d\n')).toEqual([
+      [1, 'a', 'b'],
+      [4, 'c', 'd'],
+    ]);
   });
 
   it('keeps empty fields, including a trailing one', () => {
-    expect(rows('a,,c,\n,b,,')).toEqual([[1, 'a', '', 'c', ''], [2, '', 'b', '', '']]);
+    expect(rows('a,,c,\n,b,,')).toEqual([
+      [1, 'a', '', 'c', ''],
+      [2, '', 'b', '', ''],
+    ]);
   });
 
   it('reads quoted fields with delimiters, line breaks and doubled quotes, counting lines', () => {

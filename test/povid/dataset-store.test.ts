@@ -37,7 +37,9 @@ describe('DatasetStore: answers too long for the model', () => {
     const v = s.view();
     const byId = new Map(v.records.map((r) => [r.id, r]));
     expect(byId.get('long')!.split).toBe('excluded');
-    expect(byId.get('long')!.flag).toBe("with the image and the question, the answer makes 53 tokens, over the 30 of Tiny's context; shorten it (the record is left out of training until then)");
+    expect(byId.get('long')!.flag).toBe(
+      "with the image and the question, the answer makes 53 tokens, over the 30 of Tiny's context; shorten it (the record is left out of training until then)",
+    );
     expect(byId.get('long-rejected')!.flag).toMatch(/^with the image and the question, the rejected answer makes 54 tokens/);
     expect(byId.get('short')!.split).toBe('train');
     expect(v.problems.map((p) => [p.file, p.record, p.line])).toEqual([
@@ -87,7 +89,9 @@ describe('DatasetStore: answers too long for the model', () => {
       },
     };
     expect(await s.setLimit(refusing)).toBe(1);
-    expect(s.view().records.find((r) => r.id === 'other')!.flag).toBe('the answer cannot be used with Tiny: the answer contains the special token <image>');
+    expect(s.view().records.find((r) => r.id === 'other')!.flag).toBe(
+      'the answer cannot be used with Tiny: the answer contains the special token <image>',
+    );
   });
 
   it('a limited view carries the first records, and slice() the rest, with a version that changes with the records', async () => {

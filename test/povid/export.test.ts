@@ -52,7 +52,15 @@ describe('exportDataset', () => {
     const imp = await sampleImport();
     const zip = await exportDataset(imp.records, imp.images, { seed: 5 });
     const files = unzipSync(zip);
-    expect(Object.keys(files).sort()).toEqual(['README.md', 'images/cat.png', 'images/dog.jpg', 'povid-export.json', 'povid.json', 'train_dpo.py', 'trl.jsonl']);
+    expect(Object.keys(files).sort()).toEqual([
+      'README.md',
+      'images/cat.png',
+      'images/dog.jpg',
+      'povid-export.json',
+      'povid.json',
+      'train_dpo.py',
+      'trl.jsonl',
+    ]);
     expect(files['images/dog.jpg']).toEqual(JPEG_HEAD);
     expect(files['images/cat.png']).toEqual(PNG_1X1);
 
@@ -74,7 +82,11 @@ describe('exportDataset', () => {
     const injected = injectHallucination('In a park, on the grass.', { seed: 5 + 1, question: 'Where is it?' }).text;
     expect(povid[1].rejected_conversations[1].value).toBe(injected);
 
-    const trl = dec.decode(files['trl.jsonl']).trimEnd().split('\n').map((l) => JSON.parse(l));
+    const trl = dec
+      .decode(files['trl.jsonl'])
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(trl).toHaveLength(4);
     expect(trl[2]).toEqual({
       images: ['images/cat.png'],
@@ -88,9 +100,20 @@ describe('exportDataset', () => {
     expect(readme).toMatch(/accelerate launch --multi_gpu --num_processes 8 train_dpo\.py/);
     expect(readme).toMatch(/4 records, 2 images, 4 preference pairs/);
     const script = dec.decode(files['train_dpo.py']);
-    for (const s of ['from trl import DPOConfig, DPOTrainer', 'load_dataset("json"', 'cast_column("images", Sequence(Image()))', 'processing_class=processor', 'beta=a.beta'])
+    for (const s of [
+      'from trl import DPOConfig, DPOTrainer',
+      'load_dataset("json"',
+      'cast_column("images", Sequence(Image()))',
+      'processing_class=processor',
+      'beta=a.beta',
+    ])
       expect(script).toContain(s);
-    expect(JSON.parse(dec.decode(files['povid-export.json']))).toMatchObject({ primary: 'povid.json', images: 'images', records: 4, trl_records: 4 });
+    expect(JSON.parse(dec.decode(files['povid-export.json']))).toMatchObject({
+      primary: 'povid.json',
+      images: 'images',
+      records: 4,
+      trl_records: 4,
+    });
   });
 
   it("writes a train_dpo.py for today's TRL / transformers: no warmup_ratio, bf16 only where supported, CPU smoke test", async () => {
@@ -127,7 +150,8 @@ describe('exportDataset', () => {
       rejected: r.rejected ?? r.rejectedText ?? injectHallucination(r.chosen, { seed: 9 + i, question: r.question }).text,
     }));
     expect(back.records.map(core)).toEqual(expected);
-    for (const [k, blob] of imp.images) expect(new Uint8Array(await back.images.get(k)!.arrayBuffer())).toEqual(new Uint8Array(await blob.arrayBuffer()));
+    for (const [k, blob] of imp.images)
+      expect(new Uint8Array(await back.images.get(k)!.arrayBuffer())).toEqual(new Uint8Array(await blob.arrayBuffer()));
     // and again: a second round trip changes nothing
     const again = await importDataset([file('again.zip', await exportDataset(back.records, back.images))]);
     expect(again.records.map(core)).toEqual(back.records.map(core));
@@ -144,12 +168,18 @@ describe('exportDataset', () => {
     expect(povid.map((e: { image: string; noisy_image: string }) => [e.image, e.noisy_image])).toEqual(
       imp.records.map((r) => [`images/${r.image}`, `noisy/${r.image.replace(/\.[a-z]+$/, '')}-noisy.png`]),
     );
-    expect(Object.keys(files).filter((k) => k.startsWith('noisy/')).sort()).toEqual(['noisy/cat-noisy.png', 'noisy/dog-noisy.png']);
+    expect(
+      Object.keys(files)
+        .filter((k) => k.startsWith('noisy/'))
+        .sort(),
+    ).toEqual(['noisy/cat-noisy.png', 'noisy/dog-noisy.png']);
     expect(files['noisy/dog-noisy.png']).toEqual(PNG_1X1);
     // A record with its own noisy copy of a shared image gets a file of its own, still named after the image.
     const own = records.map((r, i) => (i === 1 ? { ...r, noisyImage: new Blob([PNG_1X1]) } : r));
     const ownFiles = unzipSync(await exportDataset(own, imp.images));
-    expect(JSON.parse(dec.decode(ownFiles['povid.json']))[1].noisy_image).toMatch(new RegExp(`^noisy/${imp.records[1].image.replace(/\.[a-z]+$/, '')}-noisy-2\\.png$`));
+    expect(JSON.parse(dec.decode(ownFiles['povid.json']))[1].noisy_image).toMatch(
+      new RegExp(`^noisy/${imp.records[1].image.replace(/\.[a-z]+$/, '')}-noisy-2\\.png$`),
+    );
     const back = await importDataset([file('n.zip', zip)]);
     expect(back.problems).toEqual([]);
     expect(back.records).toHaveLength(4);
@@ -188,7 +218,9 @@ describe('exportDataset', () => {
     const back = await importDataset([file('big.zip', zip)]);
     expect(performance.now() - t0).toBeLessThan(30_000);
     expect(back.problems).toEqual([]);
-    expect(back.records.map((r) => [r.id, r.image, r.question, r.chosen])).toEqual(records.map((r) => [r.id, r.image, r.question, r.chosen]));
+    expect(back.records.map((r) => [r.id, r.image, r.question, r.chosen])).toEqual(
+      records.map((r) => [r.id, r.image, r.question, r.chosen]),
+    );
     expect(back.records.every((r) => r.rejected && r.rejected !== r.chosen)).toBe(true);
   });
 });

@@ -22,9 +22,20 @@ describe('import: formats', () => {
           { from: 'gpt', value: 'Broccoli, a knife and a spoon.' },
         ],
       },
-      { id: 'a2', image: 'b.png', conversations: [{ from: 'human', value: 'Describe it.\n<image>' }, { from: 'gpt', value: 'A cat.' }] },
+      {
+        id: 'a2',
+        image: 'b.png',
+        conversations: [
+          { from: 'human', value: 'Describe it.\n<image>' },
+          { from: 'gpt', value: 'A cat.' },
+        ],
+      },
     ];
-    const r = await importDataset([file('data/povid.json', JSON.stringify(data, null, 2)), jpeg('imgs/COCO_train2014_000000000009.jpg'), png('b.png')]);
+    const r = await importDataset([
+      file('data/povid.json', JSON.stringify(data, null, 2)),
+      jpeg('imgs/COCO_train2014_000000000009.jpg'),
+      png('b.png'),
+    ]);
     expect(r.problems).toEqual([]);
     expect(r.records.map((x) => [x.id, x.image, x.question, x.chosen, x.rejected])).toEqual([
       ['a1', 'COCO_train2014_000000000009.jpg', 'What is on the plate?', 'Broccoli and a fork.', 'Broccoli, a knife and a spoon.'],
@@ -241,7 +252,11 @@ describe('import: hostile input', () => {
   });
 
   it('keeps the good lines of a JSONL file with a malformed line', async () => {
-    const text = ['{"image":"a.png","question":"q1","answer":"a1"}', '{"image":"a.png","question":"q2",', '{"image":"a.png","question":"q3","answer":"a3"}'].join('\r\n');
+    const text = [
+      '{"image":"a.png","question":"q1","answer":"a1"}',
+      '{"image":"a.png","question":"q2",',
+      '{"image":"a.png","question":"q3","answer":"a3"}',
+    ].join('\r\n');
     const r = await importDataset([file('x.jsonl', text), png('a.png')]);
     expect(r.records.map((x) => x.question)).toEqual(['q1', 'q3']);
     expect(r.records[1].source.line).toBe(3);
@@ -269,7 +284,12 @@ describe('import: hostile input', () => {
       { id: 'gone', image: 'nowhere.jpg', question: 'q', answer: 'a' },
       { id: 'ok', image: 'real.jpg', question: 'q', answer: 'a' },
     ];
-    const r = await importDataset([file('r.json', JSON.stringify(recs)), file('empty.jpg', new Uint8Array(0)), file('fake.jpg', '<html>not an image</html>'), jpeg('real.jpg')]);
+    const r = await importDataset([
+      file('r.json', JSON.stringify(recs)),
+      file('empty.jpg', new Uint8Array(0)),
+      file('fake.jpg', '<html>not an image</html>'),
+      jpeg('real.jpg'),
+    ]);
     expect(r.records.map((x) => x.id)).toEqual(['ok']);
     expect([...r.images.keys()]).toEqual(['real.jpg']);
     const reason = (id: string) => r.problems.find((p) => p.record === id)!.reason;
@@ -280,7 +300,14 @@ describe('import: hostile input', () => {
 
   it('reports records of unknown layout, wrong field types and empty files', async () => {
     const r = await importDataset([
-      file('odd.json', JSON.stringify([{ foo: 1 }, { image: 'a.png', question: 7, answer: 'a' }, { image: ['a.png', 'b.png'], question: 'q', answer: 'a' }])),
+      file(
+        'odd.json',
+        JSON.stringify([
+          { foo: 1 },
+          { image: 'a.png', question: 7, answer: 'a' },
+          { image: ['a.png', 'b.png'], question: 'q', answer: 'a' },
+        ]),
+      ),
       file('empty.jsonl', ''),
       file('notes.bin', 'x'),
       png('a.png'),
@@ -300,7 +327,10 @@ describe('import: hostile input', () => {
 describe('import: 10,000 records', () => {
   function qaLines(n: number): string[] {
     const out: string[] = [];
-    for (let i = 0; i < n; i++) out.push(JSON.stringify({ id: `r${i}`, image: `img${i % 7}.png`, question: `Question ${i}?`, answer: `Answer ${i}, with "quotes".` }));
+    for (let i = 0; i < n; i++)
+      out.push(
+        JSON.stringify({ id: `r${i}`, image: `img${i % 7}.png`, question: `Question ${i}?`, answer: `Answer ${i}, with "quotes".` }),
+      );
     return out;
   }
   const images = Array.from({ length: 7 }, (_, i) => png(`img${i}.png`));
@@ -321,7 +351,12 @@ describe('import: 10,000 records', () => {
     running = false;
     expect(r.problems).toEqual([]);
     expect(r.records).toHaveLength(10_000);
-    expect(r.records[9999]).toMatchObject({ id: 'r9999', image: 'img3.png', chosen: 'Answer 9999, with "quotes".', source: { line: 10_000 } });
+    expect(r.records[9999]).toMatchObject({
+      id: 'r9999',
+      image: 'img3.png',
+      chosen: 'Answer 9999, with "quotes".',
+      source: { line: 10_000 },
+    });
     expect(ms).toBeLessThan(10_000);
     // other macrotasks ran while the import was going on (it did not block the event loop)
     expect(ticks).toBeGreaterThanOrEqual(20);
@@ -331,7 +366,10 @@ describe('import: 10,000 records', () => {
     expect(json.records).toHaveLength(10_000);
     expect(json.records[5000].source.line).toBe(5002);
 
-    const csv = ['image,question,answer,id', ...Array.from({ length: 10_000 }, (_, i) => `img${i % 7}.png,"Question ${i}, really?",Answer ${i}.,c${i}`)].join('\r\n');
+    const csv = [
+      'image,question,answer,id',
+      ...Array.from({ length: 10_000 }, (_, i) => `img${i % 7}.png,"Question ${i}, really?",Answer ${i}.,c${i}`),
+    ].join('\r\n');
     const c = await importDataset([file('big.csv', csv), ...images]);
     expect(c.records).toHaveLength(10_000);
     expect(c.records[1234]).toMatchObject({ id: 'c1234', question: 'Question 1234, really?', source: { line: 1236 } });

@@ -39,13 +39,113 @@ const samples = (() => {
 
 const TEXTS = [...ANSWERS, ...EXTRA.map((answer) => ({ answer, question: undefined as string | undefined })), ...samples];
 
-const NUMBER_WORDS: Record<string, number> = { one: 1, two: 2, three: 3, four: 4, five: 5, six: 6, seven: 7, eight: 8, nine: 9, ten: 10, eleven: 11, twelve: 12, twenty: 20 };
-const IRREGULAR_PLURAL = new Set(['men', 'women', 'children', 'people', 'mice', 'teeth', 'feet', 'geese', 'oxen', 'knives', 'leaves', 'shelves', 'wolves', 'loaves']);
-const SAME_BOTH = new Set(['sheep', 'deer', 'fish', 'aircraft', 'series', 'species', 'broccoli', 'scissors', 'skis', 'glasses', 'pants', 'jeans']);
-const ADJECTIVES = new Set([...COLORS, ...Object.keys(SIZE_SWAPS), ...Object.keys(ATTRIBUTE_SWAPS), ...MATERIAL_ADJECTIVES, 'other', 'more', 'different', 'adult', 'baby', 'light', 'dark']);
-const STOP = new Set(['of', 'and', 'or', 'in', 'on', 'at', 'to', 'is', 'are', 'was', 'were', 'the', 'a', 'an', 'with', 'from', 'by', 'for', 'that', 'which', 'times', 'percent', 'more', 'less']);
+const NUMBER_WORDS: Record<string, number> = {
+  one: 1,
+  two: 2,
+  three: 3,
+  four: 4,
+  five: 5,
+  six: 6,
+  seven: 7,
+  eight: 8,
+  nine: 9,
+  ten: 10,
+  eleven: 11,
+  twelve: 12,
+  twenty: 20,
+};
+const IRREGULAR_PLURAL = new Set([
+  'men',
+  'women',
+  'children',
+  'people',
+  'mice',
+  'teeth',
+  'feet',
+  'geese',
+  'oxen',
+  'knives',
+  'leaves',
+  'shelves',
+  'wolves',
+  'loaves',
+]);
+const SAME_BOTH = new Set([
+  'sheep',
+  'deer',
+  'fish',
+  'aircraft',
+  'series',
+  'species',
+  'broccoli',
+  'scissors',
+  'skis',
+  'glasses',
+  'pants',
+  'jeans',
+]);
+const ADJECTIVES = new Set([
+  ...COLORS,
+  ...Object.keys(SIZE_SWAPS),
+  ...Object.keys(ATTRIBUTE_SWAPS),
+  ...MATERIAL_ADJECTIVES,
+  'other',
+  'more',
+  'different',
+  'adult',
+  'baby',
+  'light',
+  'dark',
+]);
+const STOP = new Set([
+  'of',
+  'and',
+  'or',
+  'in',
+  'on',
+  'at',
+  'to',
+  'is',
+  'are',
+  'was',
+  'were',
+  'the',
+  'a',
+  'an',
+  'with',
+  'from',
+  'by',
+  'for',
+  'that',
+  'which',
+  'times',
+  'percent',
+  'more',
+  'less',
+]);
 /** Relative positions; a plain locative after the pair ('a plate next to a fork on the table') places both and is fine. */
-const POSITIONS = new Set(['near', 'by', 'under', 'beside', 'behind', 'above', 'below', 'beneath', 'underneath', 'inside', 'outside', 'along', 'over', 'next', 'atop', 'across', 'against', 'between', 'around', 'opposite']);
+const POSITIONS = new Set([
+  'near',
+  'by',
+  'under',
+  'beside',
+  'behind',
+  'above',
+  'below',
+  'beneath',
+  'underneath',
+  'inside',
+  'outside',
+  'along',
+  'over',
+  'next',
+  'atop',
+  'across',
+  'against',
+  'between',
+  'around',
+  'opposite',
+]);
 const POSITION_PHRASES = /^(in front of|on top of|to the (left|right)|at the (back|front|top|bottom|side|left|right))\b/i;
 /** Units written the same for any number ('25 mph'). */
 const UNITS = new Set(['mph', 'kph', 'km', 'kg', 'cm', 'mm', 'm', 'ft', 'lb', 'lbs', 'oz', 'am', 'pm', 'x', 'percent']);
@@ -84,12 +184,23 @@ function countErrors(r: InjectionResult): string[] {
     // a compound ('two tennis rackets'): the head is the last of the nouns in a row
     let head = k;
     // ('two tennis rackets': 'tennis' is not plural, 'rackets' is; 'one dog runs': 'runs' is the verb)
-    while (value !== 1 && head + 1 < after.length && head - k < 2 && isPlural(after[head].word) === false && /^[a-z]+s$/i.test(after[head + 1].word) && !STOP.has(after[head + 1].word.toLowerCase()) && !(after[head + 1].word.toLowerCase() in VERBS_SINGULAR)) head++;
+    while (
+      value !== 1 &&
+      head + 1 < after.length &&
+      head - k < 2 &&
+      isPlural(after[head].word) === false &&
+      /^[a-z]+s$/i.test(after[head + 1].word) &&
+      !STOP.has(after[head + 1].word.toLowerCase()) &&
+      !(after[head + 1].word.toLowerCase() in VERBS_SINGULAR)
+    )
+      head++;
     const plural = isPlural(after[head].word);
     const phrase = r.text.slice(e.start, (after[head + 1]?.at ?? r.text.length) + (after[head + 1]?.word.length ?? 0));
-    if (plural !== null && plural !== (value !== 1)) errs.push(`"${phrase}": ${value} with ${plural ? 'plural' : 'singular'} "${after[head].word}"`);
+    if (plural !== null && plural !== (value !== 1))
+      errs.push(`"${phrase}": ${value} with ${plural ? 'plural' : 'singular'} "${after[head].word}"`);
     const verb = after[head + 1]?.word.toLowerCase();
-    if (plural !== null && verb !== undefined && verb in VERBS_SINGULAR && VERBS_SINGULAR[verb] !== (value === 1)) errs.push(`"${phrase}": ${value} ${after[head].word} with "${verb}"`);
+    if (plural !== null && verb !== undefined && verb in VERBS_SINGULAR && VERBS_SINGULAR[verb] !== (value === 1))
+      errs.push(`"${phrase}": ${value} ${after[head].word} with "${verb}"`);
   }
   return errs;
 }
@@ -119,7 +230,10 @@ describe('injected edits stay grammatical', () => {
     expect(relationErrors(bad)).toHaveLength(1);
     const verb: InjectionResult = { text: 'Five bird is here.', edits: [{ kind: 'count', start: 0, end: 4, from: 'One', to: 'Five' }] };
     expect(countErrors(verb)).toEqual(['"Five bird is": 5 with singular "bird"', '"Five bird is": 5 bird with "is"']);
-    const good: InjectionResult = { text: 'One small star shines. Three men are here. A dog next to a cat sleeps.', edits: [{ kind: 'count', start: 23, end: 28, from: 'Two', to: 'Three' }] };
+    const good: InjectionResult = {
+      text: 'One small star shines. Three men are here. A dog next to a cat sleeps.',
+      edits: [{ kind: 'count', start: 23, end: 28, from: 'Two', to: 'Three' }],
+    };
     expect(countErrors(good)).toEqual([]);
   });
 

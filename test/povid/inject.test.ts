@@ -69,7 +69,8 @@ describe('injectHallucination on 200 varied answers', () => {
   it('exercises every edit kind across the set', () => {
     const counts = new Map<string, number>();
     ANSWERS.forEach((s, i) => {
-      for (const e of injectHallucination(s.answer, { seed: i, question: s.question }).edits) counts.set(e.kind, (counts.get(e.kind) ?? 0) + 1);
+      for (const e of injectHallucination(s.answer, { seed: i, question: s.question }).edits)
+        counts.set(e.kind, (counts.get(e.kind) ?? 0) + 1);
     });
     for (const kind of EDIT_KINDS) expect(counts.get(kind) ?? 0, kind).toBeGreaterThanOrEqual(3);
   });
@@ -98,15 +99,20 @@ describe('injectHallucination on 200 varied answers', () => {
 
 describe('injectHallucination: specific rewrites', () => {
   /** Output over seeds 0..39 (the candidates are drawn at random). */
-  const outputs = (answer: string, question?: string, strength?: number) => Array.from({ length: 40 }, (_, seed) => injectHallucination(answer, { seed, question, strength }));
+  const outputs = (answer: string, question?: string, strength?: number) =>
+    Array.from({ length: 40 }, (_, seed) => injectHallucination(answer, { seed, question, strength }));
 
   it('flips yes/no answers keeping case and punctuation', () => {
     expect(injectHallucination('Yes.', { seed: 1 }).text).toBe('No.');
     expect(injectHallucination('no', { seed: 1 }).text).toBe('yes');
     expect(injectHallucination('YES!', { seed: 1 }).text).toBe('NO!');
-    expect(injectHallucination('Yes, there is a cat on the couch.', { seed: 2, strength: 0 }).text).toBe('No, there is no cat on the couch.');
+    expect(injectHallucination('Yes, there is a cat on the couch.', { seed: 2, strength: 0 }).text).toBe(
+      'No, there is no cat on the couch.',
+    );
     expect(injectHallucination("No, it isn't.", { seed: 2 }).text).toBe('Yes, it is.');
-    expect(injectHallucination('No, the woman is not holding an umbrella.', { seed: 2, strength: 0 }).text).toBe('Yes, the woman is holding an umbrella.');
+    expect(injectHallucination('No, the woman is not holding an umbrella.', { seed: 2, strength: 0 }).text).toBe(
+      'Yes, the woman is holding an umbrella.',
+    );
     const r = injectHallucination('Yes.', { seed: 1 });
     expect(r.edits).toEqual([{ kind: 'opposite', start: 0, end: 2, from: 'Yes', to: 'No' }]);
   });
@@ -153,7 +159,10 @@ describe('injectHallucination: specific rewrites', () => {
           seen.get(text)!.add(`${e.kind}:${e.from}->${e.to}`);
         }
       }
-      expect([...(seen.get(text) ?? [])].some((x) => x.startsWith(kind)), `${text}: ${[...(seen.get(text) ?? [])].join(', ')}`).toBe(true);
+      expect(
+        [...(seen.get(text) ?? [])].some((x) => x.startsWith(kind)),
+        `${text}: ${[...(seen.get(text) ?? [])].join(', ')}`,
+      ).toBe(true);
     }
     const rel = [...seen.get('The cup is on the left.')!];
     expect(rel).toContain('relation:left->right');
@@ -205,13 +214,29 @@ describe('lexicon', () => {
         expect(m).not.toBe(n);
       }
     }
-    for (const [n, row] of [...Object.entries(SIMILAR_OBJECTS), ...Object.entries(CONTEXT_NOUNS)]) for (const m of row) expect(names, `${n} -> ${m}`).toContain(m);
+    for (const [n, row] of [...Object.entries(SIMILAR_OBJECTS), ...Object.entries(CONTEXT_NOUNS)])
+      for (const m of row) expect(names, `${n} -> ${m}`).toContain(m);
   });
 
   it('chooses a/an by sound', () => {
     const cases: [string, string][] = [
-      ['apple', 'an'], ['banana', 'a'], ['umbrella', 'an'], ['unicorn', 'a'], ['hour', 'an'], ['honest', 'an'], ['horse', 'a'],
-      ['European', 'a'], ['one', 'a'], ['SUV', 'an'], ['TV', 'a'], ['8', 'an'], ['18', 'an'], ['11', 'an'], ['110', 'a'], ['oven', 'an'], ['user', 'a'],
+      ['apple', 'an'],
+      ['banana', 'a'],
+      ['umbrella', 'an'],
+      ['unicorn', 'a'],
+      ['hour', 'an'],
+      ['honest', 'an'],
+      ['horse', 'a'],
+      ['European', 'a'],
+      ['one', 'a'],
+      ['SUV', 'an'],
+      ['TV', 'a'],
+      ['8', 'an'],
+      ['18', 'an'],
+      ['11', 'an'],
+      ['110', 'a'],
+      ['oven', 'an'],
+      ['user', 'a'],
     ];
     for (const [w, a] of cases) expect(indefiniteArticle(w), w).toBe(a);
   });

@@ -1,5 +1,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { addDiffusionNoise, alphaBars, DEFAULT_NOISE_STEP, noiseCoefficients, NoiseError, noiseImageBitmap, noiseImageData } from '../../src/povid/noise';
+import {
+  addDiffusionNoise,
+  alphaBars,
+  DEFAULT_NOISE_STEP,
+  noiseCoefficients,
+  NoiseError,
+  noiseImageBitmap,
+  noiseImageData,
+} from '../../src/povid/noise';
 import { Rng } from '../../src/util/rng';
 
 function meanStd(x: ArrayLike<number>): { mean: number; std: number } {

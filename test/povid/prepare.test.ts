@@ -1,16 +1,42 @@
 // Preparing training examples with the built-in tiny model's tokenizer and ONNX vision encoder
-// (WASM, no GPU): record -> pixels -> features, question + answers -> token sequences, and the
-// noisy image's features per use.
+// (WASM, no GPU): record -> pixels -> features, question + answers -> token sequences (one view
+// or tiles plus a global view), the engine's length limit, and the noisy image's features per use.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChatTokenizer } from '../../src/model/tokenizer';
 import { VisionEncoder } from '../../src/model/vision';
 import { noisyPixels } from '../../src/povid/noise';
-import { noisyFeatures, povidExample, prepareExample, prepareExamples, type ExampleSource, type ImageDeps, type PrepareDeps } from '../../src/povid/prepare';
+import type { TrainProgress } from '../../src/povid/config';
+import {
+  ExampleError,
+  noisyFeatures,
+  povidExample,
+  prepareExample,
+  prepareExamples,
+  type ExampleSource,
+  type ImageDeps,
+  type PrepareDeps,
+} from '../../src/povid/prepare';
 import { discImage, loadTinyBundle } from '../train/tiny-model';
 
+/** The Worker's sequence limit with one view per image. */
+const MAX_SEQ = 384;
+const ONE_VIEW = { rows: 0, cols: 0 };
+
 const RECORDS: Omit<ExampleSource, 'blob'>[] = [
-  { id: 'r0', image: 'red.png', question: 'What is in the picture?', chosen: 'A red ball on a green lawn.', rejected: 'A red ball and a dog on a green lawn.' },
-  { id: 'r1', image: 'sun.png', question: 'Describe the image.', chosen: 'A yellow sun in a blue sky.', rejected: 'Two yellow suns in a blue sky.' },
+  {
+    id: 'r0',
+    image: 'red.png',
+    question: 'What is in the picture?',
+    chosen: 'A red ball on a green lawn.',
+    rejected: 'A red ball and a dog on a green lawn.',
+  },
+  {
+    id: 'r1',
+    image: 'sun.png',
+    question: 'Describe the image.',
+    chosen: 'A yellow sun in a blue sky.',
+    rejected: 'Two yellow suns in a blue sky.',
+  },
   { id: 'r2', image: 'red.png', question: 'What colour is the ball?', chosen: 'It is red.', rejected: 'It is blue.' },
 ];
 
@@ -42,12 +68,13 @@ describe('preparing examples', () => {
     deps = {
       chat: tokenizer,
       imageSeqLen: vision.imageSeqLen,
+      maxSeq: MAX_SEQ,
       // Stands in for decoding the blob: the test's images are drawn, not decoded.
-      pixels: async (key) => {
+      image: async (key) => {
         calls.pixels.push(key);
         const p = images.get(key);
         if (!p) throw new Error(`no test image ${key}`);
-        return p;
+        return { grid: ONE_VIEW, pixels: p };
       },
       features: (key, pixels) => {
         calls.features.push(key);
@@ -118,6 +145,66 @@ describe('preparing examples', () => {
     expect(loaded.at(-1)).toBe('r0');
   });
 
+  it('reports the images stage as n of the records not cached, with an ETA, and stops when cancelled', async () => {
+    freshDeps();
+    const cache = new Map();
+    const load = async (id: string) => source(RECORDS.findIndex((r) => r.id === id));
+    await prepareExamples(deps, ['r1'], load, { cache });
+    const progress: TrainProgress[] = [];
+    const all = await prepareExamples(deps, ['r0', 'r1', 'r2'], load, { cache, onProgress: (p) => progress.push(p) });
+    expect(all.map((e) => e.id)).toEqual(['r0', 'r1', 'r2']);
+    expect(progress.map((p) => [p.phase, p.done, p.total])).toEqual([
+      ['images', 0, 2],
+      ['images', 1, 2],
+      ['images', 2, 2],
+    ]);
+    expect(progress[0].etaSeconds).toBeNull(); // nothing timed and no prior
+    expect(progress[1].etaSeconds).not.toBeNull();
+    expect(progress[2].etaSeconds).toBe(0);
+    expect(progress[2].elapsedSeconds).toBeGreaterThanOrEqual(progress[1].elapsedSeconds);
+
+    // Everything cached: no stage to report.
+    const none: TrainProgress[] = [];
+    await prepareExamples(deps, ['r0', 'r2'], load, { cache, onProgress: (p) => none.push(p) });
+    expect(none).toEqual([]);
+
+    // A measured time per record gives the ETA before the first one ends.
+    const timed: TrainProgress[] = [];
+    await prepareExamples(deps, ['r0', 'r1'], load, { onProgress: (p) => timed.push(p), secondsPerExample: 0.5 });
+    expect(timed[0].etaSeconds).toBeGreaterThan(0.9);
+    expect(timed[0].etaSeconds).toBeLessThanOrEqual(1);
+
+    // Cancelled after the first record: the rest are neither loaded nor reported.
+    const loaded: string[] = [];
+    const reports: TrainProgress[] = [];
+    let stop = true;
+    const part = await prepareExamples(
+      deps,
+      ['r0', 'r1', 'r2'],
+      async (id) => {
+        loaded.push(id);
+        return load(id);
+      },
+      { onProgress: (p) => reports.push(p), cancelled: () => stop },
+    );
+    expect(part).toEqual([]);
+    expect(loaded).toEqual([]);
+    stop = false;
+    const cancelAfterOne = await prepareExamples(
+      deps,
+      ['r0', 'r1', 'r2'],
+      async (id) => {
+        loaded.push(id);
+        stop = true;
+        return load(id);
+      },
+      { onProgress: (p) => reports.push(p), cancelled: () => stop },
+    );
+    expect(cancelAfterOne.map((e) => e.id)).toEqual(['r0']);
+    expect(loaded).toEqual(['r0']);
+    expect(reports.map((p) => p.done)).toEqual([0, 0, 1]);
+  });
+
   it('gives the noisy image per use: the same for a (seed, use), new for another use, none for text-only DPO', async () => {
     freshDeps();
     const ex = { ...(await prepareExample(deps, source(1))), reference: { chosen: -3.5, rejected: -4.25 } };
@@ -142,5 +229,73 @@ describe('preparing examples', () => {
   it("passes on the tokenizer's error for an empty answer", async () => {
     freshDeps();
     await expect(prepareExample(deps, { ...source(0), rejected: '  ' })).rejects.toThrow(/the answer is empty/);
+  });
+
+  it('lays out a tiled image: the prompt for its grid, every view encoded, its pixels read per use', async () => {
+    freshDeps();
+    // 1 x 2 tiles and the global view: three views, tiles row-major, then the global one.
+    const grid = { rows: 1, cols: 2 };
+    const S = vision.imageSize;
+    const pixels = new Float32Array(3 * 3 * S * S);
+    pixels.set(images.get('red.png')!, 0);
+    pixels.set(images.get('sun.png')!, 3 * S * S);
+    pixels.set(discImage(S, [10, 10, 10], [240, 240, 240], 0.5, 0.5, 0.3), 2 * 3 * S * S);
+    let reads = 0;
+    deps.image = async (key) => {
+      calls.pixels.push(key);
+      return {
+        grid,
+        get pixels() {
+          reads++;
+          return pixels;
+        },
+      };
+    };
+    const ex = await prepareExample(deps, source(0));
+    expect(reads).toBe(1); // once, for the clean features
+    const t = tokenizer.buildExample(RECORDS[0].question, RECORDS[0].chosen, vision.imageSeqLen, grid);
+    expect(Array.from(ex.chosen.tokens)).toEqual(Array.from(t.inputIds));
+    expect(ex.chosen.image!.positions).toHaveLength(3 * vision.imageSeqLen);
+    expect(Array.from(ex.chosen.image!.positions!)).toEqual(Array.from(t.imagePositions));
+    // One view's prompt is shorter by exactly the tile blocks.
+    const single = tokenizer.buildExample(RECORDS[0].question, RECORDS[0].chosen, vision.imageSeqLen);
+    expect(t.inputIds.length - single.inputIds.length).toBe(
+      tokenizer.imagePromptTokens(vision.imageSeqLen, grid) - tokenizer.imagePromptTokens(vision.imageSeqLen),
+    );
+    // The features of all three views, in the order of the <image> tokens.
+    const features = await vision.encode(pixels);
+    expect(features.length).toBe(3 * vision.imageSeqLen * vision.hidden);
+    expect(Array.from(ex.chosen.image!.features)).toEqual(Array.from(features));
+    // The noisy image is read afresh at each use and noises every view.
+    expect(ex.pixels).toBe(pixels);
+    expect(reads).toBe(2);
+    const noisy = await povidExample(imageDeps, ex, { t: 500, seed: 7, use: 0 });
+    expect(reads).toBe(3);
+    expect(noisy.noisyImage!.length).toBe(features.length);
+    expect(Array.from(noisy.noisyImage!)).toEqual(Array.from(await vision.encode(noisyPixels(pixels, 500, 7, 0))));
+  });
+
+  it('refuses a record whose sequence is longer than the engine takes, naming it and the limit, before encoding its image', async () => {
+    freshDeps();
+    const single = tokenizer.buildExample(RECORDS[1].question, RECORDS[1].chosen, vision.imageSeqLen);
+    const limit = single.inputIds.length - 1;
+    const err = await prepareExample({ ...deps, maxSeq: limit }, source(1)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ExampleError);
+    const e = err as ExampleError;
+    expect([e.recordId, e.image]).toEqual(['r1', 'sun.png']);
+    expect(e.message).toMatch(
+      new RegExp(
+        `^record "r1" \\(sun\\.png\\): the sequence is ${single.inputIds.length} tokens long, more than the engine's maximum sequence length of ${limit}`,
+      ),
+    );
+    expect(e.message).toMatch(/shorten the question or answer/);
+    expect(calls.features).toEqual([]);
+
+    // A tiled image that does not fit says how many tokens its tiles take and what to choose.
+    deps.image = async () => ({ grid: { rows: 3, cols: 4 }, pixels: new Float32Array(0) });
+    const tiled = await prepareExample(deps, source(1)).catch((x: unknown) => x);
+    expect(tiled).toBeInstanceOf(ExampleError);
+    expect((tiled as Error).message).toMatch(/3 x 4 tiles plus the global view takes 13 x \d+ = \d+ image tokens.*one 512 view \(fast\)/);
+    expect(calls.features).toEqual([]);
   });
 });

@@ -24,10 +24,22 @@ describe('image checks', () => {
 });
 
 describe('record validation', () => {
-  const rec = (id: string, extra: Record<string, unknown> = {}) => ({ id, image: 'a.png', question: 'What is it?', answer: 'A dog.', ...extra });
+  const rec = (id: string, extra: Record<string, unknown> = {}) => ({
+    id,
+    image: 'a.png',
+    question: 'What is it?',
+    answer: 'A dog.',
+    ...extra,
+  });
 
   it('skips empty questions and answers (after <image> is removed) with a reason', async () => {
-    const r = await importDataset([file('r.jsonl', [rec('1', { question: '<image>\n' }), rec('2', { answer: '   ' }), rec('3')].map((x) => JSON.stringify(x)).join('\n')), png('a.png')]);
+    const r = await importDataset([
+      file(
+        'r.jsonl',
+        [rec('1', { question: '<image>\n' }), rec('2', { answer: '   ' }), rec('3')].map((x) => JSON.stringify(x)).join('\n'),
+      ),
+      png('a.png'),
+    ]);
     expect(r.records.map((x) => x.id)).toEqual(['3']);
     expect(r.problems.map((p) => [p.record, p.reason])).toEqual([
       ['1', 'line 1: the question is empty'],
@@ -45,12 +57,20 @@ describe('record validation', () => {
       ['dup', 'A dog.', 'a.jsonl'],
       ['fine', 'A dog.', 'b.json'],
     ]);
-    expect(r.problems).toEqual([{ file: 'b.json', record: 'dup', line: 1, reason: 'line 1: duplicate id "dup" (first used in a.jsonl line 1); ids must be unique' }]);
+    expect(r.problems).toEqual([
+      { file: 'b.json', record: 'dup', line: 1, reason: 'line 1: duplicate id "dup" (first used in a.jsonl line 1); ids must be unique' },
+    ]);
   });
 
   it('checks answer length with the model tokenizer only when one is given', async () => {
     const long = 'word '.repeat(50).trim();
-    const files = [file('r.jsonl', [rec('short'), rec('long', { answer: long }), rec('longRejected', { rejected: long })].map((x) => JSON.stringify(x)).join('\n')), png('a.png')];
+    const files = [
+      file(
+        'r.jsonl',
+        [rec('short'), rec('long', { answer: long }), rec('longRejected', { rejected: long })].map((x) => JSON.stringify(x)).join('\n'),
+      ),
+      png('a.png'),
+    ];
     const countTokens = (t: string) => t.split(/\s+/).length;
     const checked = await importDataset(files, { countTokens, maxTokens: 20 });
     expect(checked.records.map((x) => x.id)).toEqual(['short']);

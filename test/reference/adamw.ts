@@ -28,7 +28,7 @@ export function adamwStep(
     m[i] = hp.beta1 * m[i] + (1 - hp.beta1) * g;
     v[i] = hp.beta2 * v[i] + (1 - hp.beta2) * g * g;
     params[i] *= 1 - hp.lr * hp.weightDecay;
-    params[i] -= (hp.lr / bc1) * m[i] / (Math.sqrt(v[i]) / Math.sqrt(bc2) + hp.eps);
+    params[i] -= ((hp.lr / bc1) * m[i]) / (Math.sqrt(v[i]) / Math.sqrt(bc2) + hp.eps);
   }
 }
 

@@ -58,14 +58,23 @@ export function refWeights(cfg: DecoderConfig, map: ReadonlyMap<string, Float32A
   for (let l = 0; l < cfg.numLayers; l++) {
     const linear = {} as Record<LoraTarget, Float64Array>;
     for (const t of LORA_TARGETS) linear[t] = get(`${p}layers.${l}.${TARGET_MODULE[t]}.weight`);
-    layers.push({ inputNorm: get(`${p}layers.${l}.input_layernorm.weight`), postNorm: get(`${p}layers.${l}.post_attention_layernorm.weight`), linear });
+    layers.push({
+      inputNorm: get(`${p}layers.${l}.input_layernorm.weight`),
+      postNorm: get(`${p}layers.${l}.post_attention_layernorm.weight`),
+      linear,
+    });
   }
   const embed = get(`${p}embed_tokens.weight`);
   return { embed, layers, norm: get(`${p}norm.weight`), lmHead: cfg.tieWordEmbeddings ? embed : get(names.lmHead) };
 }
 
 /** A LoRA state from named f32 values (e.g. engine.lora.get()); missing names are zero. */
-export function refLora(cfg: DecoderConfig, lc: LoraConfig, values: ReadonlyMap<string, Float32Array>, prefix = SMOLVLM_NAMES.prefix): RefLora {
+export function refLora(
+  cfg: DecoderConfig,
+  lc: LoraConfig,
+  values: ReadonlyMap<string, Float32Array>,
+  prefix = SMOLVLM_NAMES.prefix,
+): RefLora {
   const layout = loraLayout(cfg, lc, prefix);
   const out = new Map<string, Float64Array>();
   for (const t of layout.tensors) {
@@ -110,7 +119,16 @@ export interface RefForward {
 }
 
 /** Linear layer plus its adapter when LoRA is on: out = inp W^T + scale (inp A^T) B^T. */
-function adaptedLinear(m: RefModel, on: boolean, l: number, t: LoraTarget, out: Float64Array, inp: Float64Array, T: number, xaStore: RefLayerCache['xa']) {
+function adaptedLinear(
+  m: RefModel,
+  on: boolean,
+  l: number,
+  t: LoraTarget,
+  out: Float64Array,
+  inp: Float64Array,
+  T: number,
+  xaStore: RefLayerCache['xa'],
+) {
   const { IN, OUT } = targetShape(m.cfg, t);
   linearForward(out, inp, m.w.layers[l].linear[t], T, IN, OUT);
   const e = m.lora?.layout.byLayer[l][t];
@@ -199,7 +217,11 @@ export function headForward(m: RefModel, f: RefForward, rows: Int32Array): RefHe
 }
 
 /** log p(targets[m] | row m) and the argmax token per row. */
-export function headLogprob(m: RefModel, hd: RefHead, targets: Int32Array): { logprob: Float64Array; argmax: Int32Array; lse: Float64Array } {
+export function headLogprob(
+  m: RefModel,
+  hd: RefHead,
+  targets: Int32Array,
+): { logprob: Float64Array; argmax: Int32Array; lse: Float64Array } {
   const M = hd.rows.length;
   const logprob = new Float64Array(M);
   const argmax = new Int32Array(M);
@@ -220,7 +242,14 @@ export function rowLogits(m: RefModel, f: RefForward, row: number): Float64Array
  * d(sum_m dlogprob[m] * logprob_m) with respect to the last residual [T, C], for one set of
  * targets; add several target sets by calling again with the same dxL (it accumulates).
  */
-export function headBackward(m: RefModel, hd: RefHead, targets: Int32Array, lse: Float64Array, dlogprob: Float64Array, dxL: Float64Array): void {
+export function headBackward(
+  m: RefModel,
+  hd: RefHead,
+  targets: Int32Array,
+  lse: Float64Array,
+  dlogprob: Float64Array,
+  dxL: Float64Array,
+): void {
   const C = m.cfg.hiddenSize;
   const M = hd.rows.length;
   const dhN = new Float64Array(M * C);
@@ -249,7 +278,22 @@ function adaptedLinearBackward(
   if (m.lora && e) {
     const r = m.lora.layout.r;
     const dxa = new Float64Array(T * r);
-    loraBackward(dinp, grads.get(e.A.name)!, grads.get(e.B.name)!, dxa, dout, inp, c.xa[t]!, m.lora.values.get(e.A.name)!, m.lora.values.get(e.B.name)!, T, IN, OUT, r, m.lora.layout.scale);
+    loraBackward(
+      dinp,
+      grads.get(e.A.name)!,
+      grads.get(e.B.name)!,
+      dxa,
+      dout,
+      inp,
+      c.xa[t]!,
+      m.lora.values.get(e.A.name)!,
+      m.lora.values.get(e.B.name)!,
+      T,
+      IN,
+      OUT,
+      r,
+      m.lora.layout.scale,
+    );
   }
 }
 
@@ -299,9 +343,13 @@ export function decoderBackward(m: RefModel, s: RefSequence, f: RefForward, dxL:
   }
 }
 
-
 /** The reference form of an engine SequenceInput (image positions must be explicit). */
-export function refSequence(s: { tokens: ArrayLike<number>; targets?: ArrayLike<number>; positions?: ArrayLike<number>; image?: { features: Float32Array; positions?: ArrayLike<number> } }): RefSequence {
+export function refSequence(s: {
+  tokens: ArrayLike<number>;
+  targets?: ArrayLike<number>;
+  positions?: ArrayLike<number>;
+  image?: { features: Float32Array; positions?: ArrayLike<number> };
+}): RefSequence {
   const T = s.tokens.length;
   return {
     tokens: Int32Array.from(s.tokens),

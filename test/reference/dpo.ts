@@ -53,10 +53,7 @@ export function povidLossForward(
       g = [-beta * (wt * st + wn * sn), beta * wt * st, beta * wn * sn];
     }
     for (let k = 0; k < 3; k++) dPolicy[3 * e + k] = g[k] / E;
-    stats.set(
-      [beta * dw, beta * dt, beta * dn, beta * (dw - dt), beta * (dw - dn), dw > dt ? 1 : 0, dw > dn ? 1 : 0, le],
-      K * e,
-    );
+    stats.set([beta * dw, beta * dt, beta * dn, beta * (dw - dt), beta * (dw - dn), dw > dt ? 1 : 0, dw > dn ? 1 : 0, le], K * e);
     total += le;
   }
   loss[0] = total / E;

@@ -26,8 +26,12 @@ const close = (a: number, b: number) => Math.abs(a - b) / Math.max(1, Math.abs(b
 
 describe('reference backward vs finite differences (relative error <= 1e-6)', () => {
   it('linear: dX and dW', () => {
-    const T = 5, IN = 7, OUT = 3;
-    const x = rand(T * IN), w = rand(OUT * IN), dout = rand(T * OUT);
+    const T = 5,
+      IN = 7,
+      OUT = 3;
+    const x = rand(T * IN),
+      w = rand(OUT * IN),
+      dout = rand(T * OUT);
     const f = () => {
       const y = new Float64Array(T * OUT);
       linearForward(y, x, w, T, IN, OUT);
@@ -44,8 +48,15 @@ describe('reference backward vs finite differences (relative error <= 1e-6)', ()
   });
 
   it('LoRA: dA, dB and the dX contribution', () => {
-    const T = 4, IN = 6, OUT = 5, R = 3, s = 1.7;
-    const x = rand(T * IN), A = rand(R * IN), B = rand(OUT * R), dout = rand(T * OUT);
+    const T = 4,
+      IN = 6,
+      OUT = 5,
+      R = 3,
+      s = 1.7;
+    const x = rand(T * IN),
+      A = rand(R * IN),
+      B = rand(OUT * R),
+      dout = rand(T * OUT);
     const f = () => {
       const y = new Float64Array(T * OUT);
       loraForward(y, new Float64Array(T * R), x, A, B, T, IN, OUT, R, s);
@@ -53,9 +64,12 @@ describe('reference backward vs finite differences (relative error <= 1e-6)', ()
     };
     const xa = new Float64Array(T * R);
     loraForward(new Float64Array(T * OUT), xa, x, A, B, T, IN, OUT, R, s);
-    const dx = new Float64Array(T * IN), dA = new Float64Array(R * IN), dB = new Float64Array(OUT * R);
+    const dx = new Float64Array(T * IN),
+      dA = new Float64Array(R * IN),
+      dB = new Float64Array(OUT * R);
     loraBackward(dx, dA, dB, new Float64Array(T * R), dout, x, xa, A, B, T, IN, OUT, R, s);
-    const check = (v: Float64Array, grad: Float64Array, idx: number[]) => fd(v, f, dout, idx).forEach((g, k) => expect(close(grad[idx[k]], g)).toBeLessThan(1e-6));
+    const check = (v: Float64Array, grad: Float64Array, idx: number[]) =>
+      fd(v, f, dout, idx).forEach((g, k) => expect(close(grad[idx[k]], g)).toBeLessThan(1e-6));
     check(x, dx, [0, 7, 23]);
     check(A, dA, [0, 8, 17]);
     check(B, dB, [0, 6, 14]);

@@ -1,7 +1,15 @@
 // Float64 reference of the linear layer, weights [OUT, IN]: Y = X W^T.
 
 /** out[T, OUT] (+)= inp[T, IN] W^T */
-export function linearForward(out: Float64Array, inp: Float64Array, weight: Float64Array, T: number, IN: number, OUT: number, opts: { accumulate?: boolean } = {}): void {
+export function linearForward(
+  out: Float64Array,
+  inp: Float64Array,
+  weight: Float64Array,
+  T: number,
+  IN: number,
+  OUT: number,
+  opts: { accumulate?: boolean } = {},
+): void {
   for (let t = 0; t < T; t++)
     for (let o = 0; o < OUT; o++) {
       let s = 0;
@@ -11,7 +19,15 @@ export function linearForward(out: Float64Array, inp: Float64Array, weight: Floa
 }
 
 /** dinp[T, IN] (+)= dout[T, OUT] W */
-export function linearBackwardInput(dinp: Float64Array, dout: Float64Array, weight: Float64Array, T: number, IN: number, OUT: number, opts: { accumulate?: boolean } = {}): void {
+export function linearBackwardInput(
+  dinp: Float64Array,
+  dout: Float64Array,
+  weight: Float64Array,
+  T: number,
+  IN: number,
+  OUT: number,
+  opts: { accumulate?: boolean } = {},
+): void {
   for (let t = 0; t < T; t++)
     for (let i = 0; i < IN; i++) {
       let s = 0;
@@ -21,7 +37,14 @@ export function linearBackwardInput(dinp: Float64Array, dout: Float64Array, weig
 }
 
 /** dW[OUT, IN] += dout^T inp */
-export function linearBackwardWeight(dweight: Float64Array, dout: Float64Array, inp: Float64Array, T: number, IN: number, OUT: number): void {
+export function linearBackwardWeight(
+  dweight: Float64Array,
+  dout: Float64Array,
+  inp: Float64Array,
+  T: number,
+  IN: number,
+  OUT: number,
+): void {
   for (let o = 0; o < OUT; o++)
     for (let i = 0; i < IN; i++) {
       let s = 0;

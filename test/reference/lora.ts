@@ -2,7 +2,18 @@
 import { linearBackwardInput, linearBackwardWeight, linearForward } from './linear';
 
 /** xa = inp A^T; out += scale * xa B^T */
-export function loraForward(out: Float64Array, xa: Float64Array, inp: Float64Array, A: Float64Array, B: Float64Array, T: number, IN: number, OUT: number, R: number, scale: number): void {
+export function loraForward(
+  out: Float64Array,
+  xa: Float64Array,
+  inp: Float64Array,
+  A: Float64Array,
+  B: Float64Array,
+  T: number,
+  IN: number,
+  OUT: number,
+  R: number,
+  scale: number,
+): void {
   linearForward(xa, inp, A, T, IN, R);
   const y = new Float64Array(T * OUT);
   linearForward(y, xa, B, T, R, OUT);

@@ -41,7 +41,12 @@ export interface RefPovidResult {
 const sum = (x: Float64Array) => x.reduce((a, b) => a + b, 0);
 
 /** One step's loss and LoRA gradients. `yn` fixes the noise-triggered answers (finite differences). */
-export function povidReference(m: RefModel, examples: RefExample[], params: RefLossParams, opts: { yn?: Int32Array[]; statsPerExample?: number } = {}): RefPovidResult {
+export function povidReference(
+  m: RefModel,
+  examples: RefExample[],
+  params: RefLossParams,
+  opts: { yn?: Int32Array[]; statsPerExample?: number } = {},
+): RefPovidResult {
   if (!m.lora) throw new Error('povidReference needs a LoRA state');
   const E = examples.length;
   const policy = new Float64Array(3 * E);

@@ -8,7 +8,16 @@ export function ropeInvFreq(HD: number, theta: number): Float64Array {
   return f;
 }
 
-function rotate(out: Float64Array, inp: Float64Array, positions: Int32Array, N: number, NH: number, HD: number, theta: number, sign: number): void {
+function rotate(
+  out: Float64Array,
+  inp: Float64Array,
+  positions: Int32Array,
+  N: number,
+  NH: number,
+  HD: number,
+  theta: number,
+  sign: number,
+): void {
   const half = HD / 2;
   const invFreq = ropeInvFreq(HD, theta);
   for (let n = 0; n < N; n++) {
@@ -28,11 +37,27 @@ function rotate(out: Float64Array, inp: Float64Array, positions: Int32Array, N: 
 }
 
 /** out = inp * cos + rotate_half(inp) * sin, angle = positions[n] * inv_freq; inp [N, NH*HD]. out may be inp. */
-export function ropeForward(out: Float64Array, inp: Float64Array, positions: Int32Array, N: number, NH: number, HD: number, theta: number): void {
+export function ropeForward(
+  out: Float64Array,
+  inp: Float64Array,
+  positions: Int32Array,
+  N: number,
+  NH: number,
+  HD: number,
+  theta: number,
+): void {
   rotate(out, inp, positions, N, NH, HD, theta, 1);
 }
 
 /** The transpose of the forward rotation: rotation by -angle. dinp may be dout. */
-export function ropeBackward(dinp: Float64Array, dout: Float64Array, positions: Int32Array, N: number, NH: number, HD: number, theta: number): void {
+export function ropeBackward(
+  dinp: Float64Array,
+  dout: Float64Array,
+  positions: Int32Array,
+  N: number,
+  NH: number,
+  HD: number,
+  theta: number,
+): void {
   rotate(dinp, dout, positions, N, NH, HD, theta, -1);
 }

@@ -8,7 +8,14 @@ export function swigluForward(out: Float64Array, gate: Float64Array, up: Float64
 }
 
 /** dgate = dout * up * s * (1 + g * (1 - s)), dup = dout * silu(g), s = sigmoid(g). Both overwritten. */
-export function swigluBackward(dgate: Float64Array, dup: Float64Array, dout: Float64Array, gate: Float64Array, up: Float64Array, n: number): void {
+export function swigluBackward(
+  dgate: Float64Array,
+  dup: Float64Array,
+  dout: Float64Array,
+  gate: Float64Array,
+  up: Float64Array,
+  n: number,
+): void {
   for (let i = 0; i < n; i++) {
     const g = gate[i];
     const s = sigmoid(g);

@@ -70,7 +70,12 @@ describe('POVID training of the built-in tiny model', () => {
     expect(res).toEqual({ steps: CONFIG.steps, stopped: 'done' });
     const first = metrics.slice(0, 4);
     const last = metrics.slice(-4);
-    const report = (ms: StepMetrics[]) => ({ loss: mean(ms.map((m) => m.loss)), accuracy: mean(ms.map((m) => m.accuracy)), marginText: mean(ms.map((m) => m.marginText)), marginNoise: mean(ms.map((m) => m.marginNoise)) });
+    const report = (ms: StepMetrics[]) => ({
+      loss: mean(ms.map((m) => m.loss)),
+      accuracy: mean(ms.map((m) => m.accuracy)),
+      marginText: mean(ms.map((m) => m.marginText)),
+      marginNoise: mean(ms.map((m) => m.marginNoise)),
+    });
     const a = report(first);
     const b = report(last);
     console.log(`POVID tiny-model training, ${CONFIG.steps} steps, seed ${CONFIG.seed}: first 4 steps`, a, 'last 4 steps', b);
@@ -89,7 +94,9 @@ describe('POVID training of the built-in tiny model', () => {
     };
     await fresh();
     const full: number[] = [];
-    await new PovidTrainer({ engine: s.engine, encodeImage: (p) => s.vision.encode(p) }, data, [], cfg, 'synthetic').run({ onStep: (m) => full.push(m.loss) });
+    await new PovidTrainer({ engine: s.engine, encodeImage: (p) => s.vision.encode(p) }, data, [], cfg, 'synthetic').run({
+      onStep: (m) => full.push(m.loss),
+    });
 
     await fresh();
     const store = new MemoryCheckpointStore();
@@ -106,9 +113,17 @@ describe('POVID training of the built-in tiny model', () => {
 
     await fresh(); // a "reloaded page": new engine, adapter state only from the checkpoint
     const resumed: number[] = [];
-    await new PovidTrainer({ engine: s.engine, encodeImage: (p) => s.vision.encode(p), store }, data, [], cfg, 'synthetic').run({ onStep: (m) => resumed.push(m.loss) }, cp);
+    await new PovidTrainer({ engine: s.engine, encodeImage: (p) => s.vision.encode(p), store }, data, [], cfg, 'synthetic').run(
+      { onStep: (m) => resumed.push(m.loss) },
+      cp,
+    );
     const afterResume = resumed; // onStep reports only the steps run after the resume: 5..10
-    console.log('uninterrupted', full.map((x) => x.toFixed(6)).join(' '), '\nresumed from 4 ', afterResume.map((x) => x.toFixed(6)).join(' '));
+    console.log(
+      'uninterrupted',
+      full.map((x) => x.toFixed(6)).join(' '),
+      '\nresumed from 4 ',
+      afterResume.map((x) => x.toFixed(6)).join(' '),
+    );
     expect(afterResume.length).toBe(6);
     for (let i = 0; i < 6; i++) expect(Math.abs(afterResume[i] - full[4 + i])).toBeLessThan(1e-5);
     expect(partial.slice(0, 6)).toEqual(full.slice(0, 6));

@@ -27,7 +27,11 @@ describe('schedule', () => {
   });
 
   it('holds out a fraction, keeping at least one training record', () => {
-    const s = splitHeldout(Array.from({ length: 20 }, (_, i) => i), 0.1, 5);
+    const s = splitHeldout(
+      Array.from({ length: 20 }, (_, i) => i),
+      0.1,
+      5,
+    );
     expect(s.heldout.length).toBe(2);
     expect(s.train.length).toBe(18);
     expect(splitHeldout([1], 0.5, 1)).toEqual({ train: [1], heldout: [] });
@@ -36,9 +40,18 @@ describe('schedule', () => {
 
 describe('checkpoint store', () => {
   const cp = (step: number): Checkpoint => ({
-    runId: 'r', step, microStep: step, totalSteps: 10, config: {}, datasetKey: 'd',
-    params: new Float32Array([step]), adamM: new Float32Array(1), adamV: new Float32Array(1),
-    rngState: new Uint32Array(4), history: [], savedAt: '',
+    runId: 'r',
+    step,
+    microStep: step,
+    totalSteps: 10,
+    config: {},
+    datasetKey: 'd',
+    params: new Float32Array([step]),
+    adamM: new Float32Array(1),
+    adamV: new Float32Array(1),
+    rngState: new Uint32Array(4),
+    history: [],
+    savedAt: '',
   });
   it('keeps the last good checkpoint when a save fails for quota', async () => {
     const store = new MemoryCheckpointStore();

@@ -29,7 +29,11 @@ export interface TinySession {
   engine: Engine;
 }
 
-export async function loadTinySession(ctx: GpuContext, lora: { r: number; alpha: number; seed: number }, maxSeq = 192): Promise<TinySession> {
+export async function loadTinySession(
+  ctx: GpuContext,
+  lora: { r: number; alpha: number; seed: number },
+  maxSeq = 192,
+): Promise<TinySession> {
   const bundle = await loadTinyBundle();
   const tokenizer = ChatTokenizer.fromJson(bundle.tokenizerJson, bundle.tokenizerConfigJson, bundle.chatTemplate);
   const vision = await VisionEncoder.create(bundle.visionOnnx!, { executionProvider: 'wasm', numThreads: 1 });
@@ -44,7 +48,14 @@ export async function loadTinySession(ctx: GpuContext, lora: { r: number; alpha:
 }
 
 /** A small synthetic image: a coloured disc on a background, as pixel values [3, S, S] in [-1, 1]. */
-export function discImage(S: number, fg: [number, number, number], bg: [number, number, number], cx: number, cy: number, r: number): Float32Array {
+export function discImage(
+  S: number,
+  fg: [number, number, number],
+  bg: [number, number, number],
+  cx: number,
+  cy: number,
+  r: number,
+): Float32Array {
   const out = new Float32Array(3 * S * S);
   for (let y = 0; y < S; y++)
     for (let x = 0; x < S; x++) {

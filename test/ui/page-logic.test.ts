@@ -46,7 +46,11 @@ describe('page logic', () => {
     expect(listed.slice(0, MAX_RECORD_OPTIONS).every((r) => r.split === 'heldout')).toBe(true);
     expect(listed[MAX_RECORD_OPTIONS].id).toBe('r19999');
     const fewHeld = Array.from({ length: 500 }, (_, i) => rec(i, i < 3 ? 'heldout' : 'train'));
-    expect(recordOptions(fewHeld, '').map((r) => r.id).slice(0, 5)).toEqual(['r0', 'r1', 'r2', 'r3', 'r4']);
+    expect(
+      recordOptions(fewHeld, '')
+        .map((r) => r.id)
+        .slice(0, 5),
+    ).toEqual(['r0', 'r1', 'r2', 'r3', 'r4']);
     expect(recordOptions(fewHeld, 'r2')).toHaveLength(MAX_RECORD_OPTIONS);
   });
 

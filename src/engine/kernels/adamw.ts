@@ -41,7 +41,12 @@ export function gradNormPartials(n: number): [number, number] {
  * every run). `scratch` holds gradNormPartials(>= n) values.
  */
 export function gradNormSquared(ctx: GpuContext, out: Binding, grads: Binding, n: number, scratch: GradNormScratch): void {
-  if (scratch.n < n) throw new KernelArgumentError('gradNormSquared', 'scratch', `was made for ${scratch.n} values, not ${n}; size it with gradNormPartials(${n})`);
+  if (scratch.n < n)
+    throw new KernelArgumentError(
+      'gradNormSquared',
+      'scratch',
+      `was made for ${scratch.n} values, not ${n}; size it with gradNormPartials(${n})`,
+    );
   if (n === 0) {
     ctx.clear('buffer' in out ? out.buffer : out, 'buffer' in out ? out.offset : 0, 4);
     return;
@@ -83,9 +88,14 @@ export function adamwStep(
   for (const [k, x] of Object.entries({ ...hp, gradScale: scale }))
     if (!Number.isFinite(x)) throw new KernelArgumentError('adamwStep', k, `= ${x} is not a finite number; check the optimizer settings`);
   if (!Number.isInteger(hp.step) || hp.step < 1) throw new KernelArgumentError('adamwStep', 'step', `= ${hp.step}; steps count from 1`);
-  if (!(hp.beta1 >= 0 && hp.beta1 < 1 && hp.beta2 >= 0 && hp.beta2 < 1)) throw new KernelArgumentError('adamwStep', 'beta1, beta2', `= ${hp.beta1}, ${hp.beta2} must lie in [0, 1)`);
+  if (!(hp.beta1 >= 0 && hp.beta1 < 1 && hp.beta2 >= 0 && hp.beta2 < 1))
+    throw new KernelArgumentError('adamwStep', 'beta1, beta2', `= ${hp.beta1}, ${hp.beta2} must lie in [0, 1)`);
   if (hp.eps <= 0 || hp.maxGradNorm < 0 || scale <= 0 || hp.lr < 0 || hp.weightDecay < 0)
-    throw new KernelArgumentError('adamwStep', 'hyperparameters', `need eps > 0, maxGradNorm >= 0, gradScale > 0, lr >= 0, weightDecay >= 0 (got ${hp.eps}, ${hp.maxGradNorm}, ${scale}, ${hp.lr}, ${hp.weightDecay})`);
+    throw new KernelArgumentError(
+      'adamwStep',
+      'hyperparameters',
+      `need eps > 0, maxGradNorm >= 0, gradScale > 0, lr >= 0, weightDecay >= 0 (got ${hp.eps}, ${hp.maxGradNorm}, ${scale}, ${hp.lr}, ${hp.weightDecay})`,
+    );
   const buf = new ArrayBuffer(48);
   new Uint32Array(buf, 0, 1)[0] = n;
   // Differences from 1 in float64 here: in f32, 1 - beta2 (0.999) is off by 1.3e-5 relative.

@@ -52,14 +52,28 @@ function params(B: number, Tq: number, Tk: number, NH: number, NKV: number, qOff
   return buf;
 }
 
-function checkShape(kernel: string, B: number, Tq: number, Tk: number, NH: number, NKV: number, HD: number, qOffset: number, S: number): void {
+function checkShape(
+  kernel: string,
+  B: number,
+  Tq: number,
+  Tk: number,
+  NH: number,
+  NKV: number,
+  HD: number,
+  qOffset: number,
+  S: number,
+): void {
   const ints = { B, Tq, Tk, NH, NKV, HD, kvStride: S };
   for (const [name, x] of Object.entries(ints))
     if (!Number.isInteger(x) || x <= 0) throw new KernelArgumentError(kernel, name, `must be a positive integer, got ${x}`);
   if (HD % 4 !== 0 || HD > MAX_HD) throw new KernelArgumentError(kernel, 'head_dim', `${HD} must be a multiple of 4 and at most ${MAX_HD}`);
   if (NH % NKV !== 0) throw new KernelArgumentError(kernel, 'NKV', `${NH} query heads are not a multiple of the ${NKV} key/value heads`);
   if (!Number.isInteger(qOffset) || qOffset < 0 || qOffset + Tq > Tk)
-    throw new KernelArgumentError(kernel, 'qOffset', `${qOffset}: queries at positions ${qOffset}..${qOffset + Tq - 1} need their own keys, but only ${Tk} keys are given (qOffset + Tq <= Tk)`);
+    throw new KernelArgumentError(
+      kernel,
+      'qOffset',
+      `${qOffset}: queries at positions ${qOffset}..${qOffset + Tq - 1} need their own keys, but only ${Tk} keys are given (qOffset + Tq <= Tk)`,
+    );
   if (Tk > S) throw new KernelArgumentError(kernel, 'kvStride', `${S}: ${Tk} keys do not fit the k/v rows per batch element`);
 }
 
@@ -132,8 +146,20 @@ export function attentionBackward(
 ): void {
   const K = 'attentionBackward';
   checkShape(K, B, T, T, NH, NKV, HD, 0, T);
-  for (const [name, b] of [['dq', dq], ['dout', dout], ['q', q], ['out', out]] as const) expectHolds(K, name, b, B * T * NH * HD, 'f32', [B * T, NH * HD]);
-  for (const [name, b] of [['dk', dk], ['dv', dv], ['k', k], ['v', v]] as const) expectHolds(K, name, b, B * T * NKV * HD, 'f32', [B * T, NKV * HD]);
+  for (const [name, b] of [
+    ['dq', dq],
+    ['dout', dout],
+    ['q', q],
+    ['out', out],
+  ] as const)
+    expectHolds(K, name, b, B * T * NH * HD, 'f32', [B * T, NH * HD]);
+  for (const [name, b] of [
+    ['dk', dk],
+    ['dv', dv],
+    ['k', k],
+    ['v', v],
+  ] as const)
+    expectHolds(K, name, b, B * T * NKV * HD, 'f32', [B * T, NKV * HD]);
   expectHolds(K, 'lse', lse, B * NH * T, 'f32', [B, NH, T]);
   expectHolds(K, 'keyMask', keyMask, B * T, 'u32', [B * T]);
   expectHolds(K, 'stats', stats, attentionStatsFloats(B, NH, T), 'f32', [B * NH * T, 2]);

@@ -63,12 +63,18 @@ export function resolvePovidParams(params: PovidLossParams): Required<PovidLossP
     beta1: params.beta1 ?? params.wText * params.beta,
     beta2: params.beta2 ?? params.wNoise * params.beta,
   };
-  if (!(r.mode in MODES)) throw new KernelArgumentError('povidLoss', 'mode', `'${r.mode}': unknown mode; use 'povid', 'dpo-text' or 'weighted'`);
+  if (!(r.mode in MODES))
+    throw new KernelArgumentError('povidLoss', 'mode', `'${r.mode}': unknown mode; use 'povid', 'dpo-text' or 'weighted'`);
   for (const k of ['beta', 'wText', 'wNoise', 'alpha', 'beta1', 'beta2'] as const) {
-    if (!Number.isFinite(r[k])) throw new KernelArgumentError('povidLoss', k, `= ${r[k]} is not a finite number; set it in the training settings`);
+    if (!Number.isFinite(r[k]))
+      throw new KernelArgumentError('povidLoss', k, `= ${r[k]} is not a finite number; set it in the training settings`);
   }
   if (!NOISE_REFERENCES.includes(r.noiseReference))
-    throw new KernelArgumentError('povidLoss', 'noiseReference', `'${r.noiseReference}': unknown; use 'own-argmax' (the release) or 'policy-argmax'`);
+    throw new KernelArgumentError(
+      'povidLoss',
+      'noiseReference',
+      `'${r.noiseReference}': unknown; use 'own-argmax' (the release) or 'policy-argmax'`,
+    );
   if (r.beta <= 0) throw new KernelArgumentError('povidLoss', 'beta', `= ${r.beta} must be > 0 (the release uses 0.1)`);
   return r;
 }

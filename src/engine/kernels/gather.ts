@@ -19,5 +19,10 @@ export function gatherRows(ctx: GpuContext, out: Binding, inp: Binding, rows: Bi
  * `rows` must be distinct (answer positions are), since each element has one writer.
  */
 export function scatterAddRows(ctx: GpuContext, dinp: Binding, dout: Binding, rows: Binding, M: number, C: number): void {
-  ctx.dispatch(ctx.pipeline(code, 'gather_backward'), ctx.uniform(params(M, C, dinp)), [dinp, dout, rows], grid1d(Math.ceil((M * C) / 256)));
+  ctx.dispatch(
+    ctx.pipeline(code, 'gather_backward'),
+    ctx.uniform(params(M, C, dinp)),
+    [dinp, dout, rows],
+    grid1d(Math.ceil((M * C) / 256)),
+  );
 }

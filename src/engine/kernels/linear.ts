@@ -41,7 +41,17 @@ function tileFor(M: number, N: number): Tile {
 export const GEMV_MAX_T = 4;
 
 /** The kernel's uniform block (struct Params in linear.wgsl). */
-function params(M: number, N: number, K: number, A: MatmulOperand | null, B: MatmulOperand | null, alpha: number, accumulate: boolean, kPer = K, partial = false): ArrayBuffer {
+function params(
+  M: number,
+  N: number,
+  K: number,
+  A: MatmulOperand | null,
+  B: MatmulOperand | null,
+  alpha: number,
+  accumulate: boolean,
+  kPer = K,
+  partial = false,
+): ArrayBuffer {
   const u = new ArrayBuffer(64);
   const w = new Uint32Array(u);
   w.set([M, N, K, accumulate ? 1 : 0, A?.off ?? 0, A?.s0 ?? 0, A?.s1 ?? 0, B?.off ?? 0, B?.s0 ?? 0, B?.s1 ?? 0, 0, kPer, partial ? 1 : 0]);
@@ -103,7 +113,8 @@ export function matmul(
   const gx = Math.ceil(N / (tile.WX * 8));
   const gy = Math.ceil(M / (tile.WY * 8));
   const maxDim = ctx.limits.maxComputeWorkgroupsPerDimension;
-  if (gx > maxDim || gy > maxDim) throw new GpuLimitError(`matrix product ${M} x ${N} needs ${gx} x ${gy} workgroups, over this GPU's ${maxDim} per dimension`);
+  if (gx > maxDim || gy > maxDim)
+    throw new GpuLimitError(`matrix product ${M} x ${N} needs ${gx} x ${gy} workgroups, over this GPU's ${maxDim} per dimension`);
   const pipe = ctx.pipeline(code, entry, { BF16: B.bf16 ? 1 : 0, WX: tile.WX, WY: tile.WY, BK: tile.BK });
   const alpha = opts.alpha ?? 1;
   const accumulate = !!opts.accumulate;
@@ -115,9 +126,15 @@ export function matmul(
   const kPer = Math.ceil(K / splits / tile.BK) * tile.BK;
   const S = Math.ceil(K / kPer);
   const part = opts.splitK!;
-  if (part.size < S * M * N * 4) throw new KernelArgumentError(entry, 'splitK', `holds ${part.size} bytes, ${S} partial slices of [${M}, ${N}] need ${S * M * N * 4}`);
+  if (part.size < S * M * N * 4)
+    throw new KernelArgumentError(entry, 'splitK', `holds ${part.size} bytes, ${S} partial slices of [${M}, ${N}] need ${S * M * N * 4}`);
   ctx.dispatch(pipe, ctx.uniform(params(M, N, K, A, B, 1, false, kPer, true)), [part, A.binding, B.binding], [gx, gy, S]);
-  ctx.dispatch(ctx.pipeline(code, 'linear_reduce'), ctx.uniform(params(M, N, S, null, null, alpha, accumulate)), [c, part], grid1d(Math.ceil((M * N) / 256), maxDim));
+  ctx.dispatch(
+    ctx.pipeline(code, 'linear_reduce'),
+    ctx.uniform(params(M, N, S, null, null, alpha, accumulate)),
+    [c, part],
+    grid1d(Math.ceil((M * N) / 256), maxDim),
+  );
 }
 
 /** out[T, OUT] (+)= inp[T, IN] W^T. */
@@ -132,7 +149,12 @@ export function linearForward(
   opts: MatmulOptions = {},
 ): void {
   const k = 'linearForward';
-  for (const [name, n] of [['T', T], ['IN', IN], ['OUT', OUT]] as const) expectInteger(k, name, n);
+  for (const [name, n] of [
+    ['T', T],
+    ['IN', IN],
+    ['OUT', OUT],
+  ] as const)
+    expectInteger(k, name, n);
   const bf16 = weight.dtype === 'bf16';
   expectHolds(k, 'out', out, T * OUT, 'f32', [T, OUT]);
   expectHolds(k, 'inp', inp, T * IN, 'f32', [T, IN]);
@@ -162,12 +184,27 @@ export function linearBackwardInput(
   opts: MatmulOptions = {},
 ): void {
   const k = 'linearBackwardInput';
-  for (const [name, n] of [['T', T], ['IN', IN], ['OUT', OUT]] as const) expectInteger(k, name, n);
+  for (const [name, n] of [
+    ['T', T],
+    ['IN', IN],
+    ['OUT', OUT],
+  ] as const)
+    expectInteger(k, name, n);
   const bf16 = weight.dtype === 'bf16';
   expectHolds(k, 'dinp', dinp, T * IN, 'f32', [T, IN]);
   expectHolds(k, 'dout', dout, T * OUT, 'f32', [T, OUT]);
   expectHolds(k, 'weight', weight.buffer, OUT * IN, weight.dtype, [OUT, IN]);
-  matmul(ctx, 'linear_backward_input', dinp, { binding: dout, s0: OUT, s1: 1 }, { binding: weight.buffer, s0: IN, s1: 1, bf16 }, T, IN, OUT, opts);
+  matmul(
+    ctx,
+    'linear_backward_input',
+    dinp,
+    { binding: dout, s0: OUT, s1: 1 },
+    { binding: weight.buffer, s0: IN, s1: 1, bf16 },
+    T,
+    IN,
+    OUT,
+    opts,
+  );
 }
 
 /** dweight[OUT, IN] += dout^T inp (f32; parameter gradients always accumulate). */
@@ -182,9 +219,17 @@ export function linearBackwardWeight(
   opts: Pick<MatmulOptions, 'splitK'> = {},
 ): void {
   const k = 'linearBackwardWeight';
-  for (const [name, n] of [['T', T], ['IN', IN], ['OUT', OUT]] as const) expectInteger(k, name, n);
+  for (const [name, n] of [
+    ['T', T],
+    ['IN', IN],
+    ['OUT', OUT],
+  ] as const)
+    expectInteger(k, name, n);
   expectHolds(k, 'dweight', dweight, OUT * IN, 'f32', [OUT, IN]);
   expectHolds(k, 'dout', dout, T * OUT, 'f32', [T, OUT]);
   expectHolds(k, 'inp', inp, T * IN, 'f32', [T, IN]);
-  matmul(ctx, 'linear_backward_weight', dweight, { binding: dout, s0: 1, s1: OUT }, { binding: inp, s0: IN, s1: 1 }, OUT, IN, T, { accumulate: true, splitK: opts.splitK });
+  matmul(ctx, 'linear_backward_weight', dweight, { binding: dout, s0: 1, s1: OUT }, { binding: inp, s0: IN, s1: 1 }, OUT, IN, T, {
+    accumulate: true,
+    splitK: opts.splitK,
+  });
 }

@@ -50,13 +50,54 @@ function check(what: string, s: LogprobScratch, lmHead: Weight, M: number, C: nu
 }
 
 /** logits[M, W] = h[M, C] lmHead[v0 : v0 + W, :]^T (linearForward on a row window). */
-function chunkLogits(ctx: GpuContext, logits: Binding, h: Binding, lmHead: Weight, v0: number, W: number, M: number, C: number, splitK: Binding): void {
-  matmul(ctx, 'linear_forward', logits, { binding: h, off: 0, s0: C, s1: 1 }, { binding: lmHead.buffer, off: v0 * C, s0: 1, s1: C, bf16: lmHead.dtype === 'bf16' }, M, W, C, { splitK });
+function chunkLogits(
+  ctx: GpuContext,
+  logits: Binding,
+  h: Binding,
+  lmHead: Weight,
+  v0: number,
+  W: number,
+  M: number,
+  C: number,
+  splitK: Binding,
+): void {
+  matmul(
+    ctx,
+    'linear_forward',
+    logits,
+    { binding: h, off: 0, s0: C, s1: 1 },
+    { binding: lmHead.buffer, off: v0 * C, s0: 1, s1: C, bf16: lmHead.dtype === 'bf16' },
+    M,
+    W,
+    C,
+    { splitK },
+  );
 }
 
 /** dh[M, C] (+)= g[M, W] lmHead[v0 : v0 + W, :] (linearBackwardInput on a row window). */
-function chunkBackward(ctx: GpuContext, dh: Binding, g: Binding, lmHead: Weight, v0: number, W: number, M: number, C: number, accumulate: boolean, splitK: Binding): void {
-  matmul(ctx, 'linear_backward_input', dh, { binding: g, off: 0, s0: W, s1: 1 }, { binding: lmHead.buffer, off: v0 * C, s0: C, s1: 1, bf16: lmHead.dtype === 'bf16' }, M, C, W, { accumulate, splitK });
+function chunkBackward(
+  ctx: GpuContext,
+  dh: Binding,
+  g: Binding,
+  lmHead: Weight,
+  v0: number,
+  W: number,
+  M: number,
+  C: number,
+  accumulate: boolean,
+  splitK: Binding,
+): void {
+  matmul(
+    ctx,
+    'linear_backward_input',
+    dh,
+    { binding: g, off: 0, s0: W, s1: 1 },
+    { binding: lmHead.buffer, off: v0 * C, s0: C, s1: 1, bf16: lmHead.dtype === 'bf16' },
+    M,
+    C,
+    W,
+    { accumulate, splitK },
+  );
 }
 
 /**
@@ -85,7 +126,12 @@ export function logprobForward(
     const W = Math.min(scratch.Vc, V - v0);
     chunkLogits(ctx, scratch.logits, h, lmHead, v0, W, M, C, scratch.splitK);
     const flags = (v0 === 0 ? 1 : 0) | (v0 + W === V ? 2 : 0);
-    ctx.dispatch(pipe, ctx.uniform(new Uint32Array([M, W, v0, flags])), [logprob, argmax, lse, scratch.state, scratch.logits, targets], grid1d(M));
+    ctx.dispatch(
+      pipe,
+      ctx.uniform(new Uint32Array([M, W, v0, flags])),
+      [logprob, argmax, lse, scratch.state, scratch.logits, targets],
+      grid1d(M),
+    );
   }
 }
 
@@ -112,7 +158,12 @@ export function logprobBackward(
   for (let v0 = 0; v0 < V; v0 += scratch.Vc) {
     const W = Math.min(scratch.Vc, V - v0);
     chunkLogits(ctx, scratch.logits, h, lmHead, v0, W, M, C, scratch.splitK);
-    ctx.dispatch(pipe, ctx.uniform(new Uint32Array([M, W, v0, 0])), [scratch.logits, targets, lse, dlogprob], grid1d(Math.ceil((M * W) / 256)));
+    ctx.dispatch(
+      pipe,
+      ctx.uniform(new Uint32Array([M, W, v0, 0])),
+      [scratch.logits, targets, lse, dlogprob],
+      grid1d(Math.ceil((M * W) / 256)),
+    );
     chunkBackward(ctx, dh, scratch.logits, lmHead, v0, W, M, C, v0 > 0, scratch.splitK);
   }
 }

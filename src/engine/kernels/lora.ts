@@ -9,7 +9,13 @@ import { expectHolds, expectInteger, KernelArgumentError } from '../errors';
 import { matmul } from './linear';
 
 function checkSizes(what: string, T: number, IN: number, OUT: number, R: number, scale: number): void {
-  for (const [n, v] of [['T', T], ['IN', IN], ['OUT', OUT], ['R', R]] as const) expectInteger(what, n, v);
+  for (const [n, v] of [
+    ['T', T],
+    ['IN', IN],
+    ['OUT', OUT],
+    ['R', R],
+  ] as const)
+    expectInteger(what, n, v);
   if (!Number.isFinite(scale)) throw new KernelArgumentError(what, 'scale (alpha / r)', `must be finite, got ${scale}`);
 }
 
@@ -36,7 +42,11 @@ export function loraForward(
   expectHolds(what, 'loraA', loraA, R * IN, 'f32', [R, IN]);
   expectHolds(what, 'loraB', loraB, OUT * R, 'f32', [OUT, R]);
   matmul(ctx, 'linear_forward', xa, { binding: inp, s0: IN, s1: 1 }, { binding: loraA, s0: 1, s1: IN }, T, R, IN, { splitK });
-  matmul(ctx, 'linear_forward', out, { binding: xa, s0: R, s1: 1 }, { binding: loraB, s0: 1, s1: R }, T, OUT, R, { alpha: scale, accumulate: true, splitK });
+  matmul(ctx, 'linear_forward', out, { binding: xa, s0: R, s1: 1 }, { binding: loraB, s0: 1, s1: R }, T, OUT, R, {
+    alpha: scale,
+    accumulate: true,
+    splitK,
+  });
 }
 
 /**
@@ -72,8 +82,21 @@ export function loraBackward(
   expectHolds(what, 'xa', xa, T * R, 'f32', [T, R]);
   expectHolds(what, 'loraA', loraA, R * IN, 'f32', [R, IN]);
   expectHolds(what, 'loraB', loraB, OUT * R, 'f32', [OUT, R]);
-  matmul(ctx, 'linear_backward_weight', dB, { binding: dout, s0: 1, s1: OUT }, { binding: xa, s0: R, s1: 1 }, OUT, R, T, { alpha: scale, accumulate: true, splitK });
-  matmul(ctx, 'linear_backward_input', dxa, { binding: dout, s0: OUT, s1: 1 }, { binding: loraB, s0: R, s1: 1 }, T, R, OUT, { alpha: scale, splitK });
-  matmul(ctx, 'linear_backward_weight', dA, { binding: dxa, s0: 1, s1: R }, { binding: inp, s0: IN, s1: 1 }, R, IN, T, { accumulate: true, splitK });
-  matmul(ctx, 'linear_backward_input', dinp, { binding: dxa, s0: R, s1: 1 }, { binding: loraA, s0: IN, s1: 1 }, T, IN, R, { accumulate: true, splitK });
+  matmul(ctx, 'linear_backward_weight', dB, { binding: dout, s0: 1, s1: OUT }, { binding: xa, s0: R, s1: 1 }, OUT, R, T, {
+    alpha: scale,
+    accumulate: true,
+    splitK,
+  });
+  matmul(ctx, 'linear_backward_input', dxa, { binding: dout, s0: OUT, s1: 1 }, { binding: loraB, s0: R, s1: 1 }, T, R, OUT, {
+    alpha: scale,
+    splitK,
+  });
+  matmul(ctx, 'linear_backward_weight', dA, { binding: dxa, s0: 1, s1: R }, { binding: inp, s0: IN, s1: 1 }, R, IN, T, {
+    accumulate: true,
+    splitK,
+  });
+  matmul(ctx, 'linear_backward_input', dinp, { binding: dxa, s0: R, s1: 1 }, { binding: loraA, s0: IN, s1: 1 }, T, IN, R, {
+    accumulate: true,
+    splitK,
+  });
 }

@@ -12,7 +12,11 @@ function same(a: Binding, b: Binding): boolean {
   if (x.buffer !== y.buffer) return false;
   if (x.offset === y.offset && x.size === y.size) return true;
   // WebGPU cannot bind one buffer as writable and read-only in one dispatch, whatever the ranges.
-  throw new KernelArgumentError('residualForward', 'out', 'and an input are different windows of one buffer, which WebGPU cannot bind together; pass the very same binding (in place) or use separate buffers');
+  throw new KernelArgumentError(
+    'residualForward',
+    'out',
+    'and an input are different windows of one buffer, which WebGPU cannot bind together; pass the very same binding (in place) or use separate buffers',
+  );
 }
 
 /** out = a + b over n f32 elements; out may be a (or b), then this is addInPlace. */

@@ -19,7 +19,16 @@ function params(N: number, C: number, eps: number): ArrayBuffer {
  * out[n, :] = inp[n, :] * rstd[n] * weight, rstd[n] = 1 / sqrt(mean(inp[n, :]^2) + eps) (saved for
  * the backward). inp, out [N, C] f32; rstd [N] f32; weight [C] f32 or bf16.
  */
-export function rmsnormForward(ctx: GpuContext, out: Binding, rstd: Binding, inp: Binding, weight: Weight, N: number, C: number, eps: number): void {
+export function rmsnormForward(
+  ctx: GpuContext,
+  out: Binding,
+  rstd: Binding,
+  inp: Binding,
+  weight: Weight,
+  N: number,
+  C: number,
+  eps: number,
+): void {
   const pipe = ctx.pipeline(code, 'rmsnorm_forward', { W_BF16: weight.dtype === 'bf16' ? 1 : 0 });
   ctx.dispatch(pipe, ctx.uniform(params(N, C, eps)), [out, rstd, inp, weight.buffer], grid1d(N));
 }

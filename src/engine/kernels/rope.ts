@@ -38,7 +38,17 @@ function params(kernel: string, N: number, NH: number, HD: number, theta: number
   return buf;
 }
 
-function run(ctx: GpuContext, entry: string, out: Binding, inp: Binding, positions: Binding, N: number, NH: number, HD: number, theta: number): void {
+function run(
+  ctx: GpuContext,
+  entry: string,
+  out: Binding,
+  inp: Binding,
+  positions: Binding,
+  N: number,
+  NH: number,
+  HD: number,
+  theta: number,
+): void {
   const kernel = entry === 'rope_forward' ? 'ropeForward' : 'ropeBackward';
   const u = ctx.uniform(params(kernel, N, NH, HD, theta));
   const groups = grid1d(Math.ceil((N * NH * HD) / 2 / 64));
@@ -50,12 +60,30 @@ function run(ctx: GpuContext, entry: string, out: Binding, inp: Binding, positio
  * Rotates q or k rows: inp, out [N, NH*HD] f32 (out may be inp), positions i32 [N] (absolute
  * positions; angles stay within a few 1e-7 rad of float64 for positions below 65536).
  */
-export function ropeForward(ctx: GpuContext, out: Binding, inp: Binding, positions: Binding, N: number, NH: number, HD: number, theta: number): void {
+export function ropeForward(
+  ctx: GpuContext,
+  out: Binding,
+  inp: Binding,
+  positions: Binding,
+  N: number,
+  NH: number,
+  HD: number,
+  theta: number,
+): void {
   run(ctx, 'rope_forward', out, inp, positions, N, NH, HD, theta);
 }
 
 /** The backward (transpose) of ropeForward: rotation by -angle. dinp may be dout. */
-export function ropeBackward(ctx: GpuContext, dinp: Binding, dout: Binding, positions: Binding, N: number, NH: number, HD: number, theta: number): void {
+export function ropeBackward(
+  ctx: GpuContext,
+  dinp: Binding,
+  dout: Binding,
+  positions: Binding,
+  N: number,
+  NH: number,
+  HD: number,
+  theta: number,
+): void {
   run(ctx, 'rope_backward', dinp, dout, positions, N, NH, HD, theta);
 }
 
@@ -68,5 +96,9 @@ function sameWindow(kernel: string, a: Binding, b: Binding): boolean {
   const y = win(b);
   if (x.buffer !== y.buffer) return false;
   if (x.offset === y.offset && x.size === y.size) return true;
-  throw new KernelArgumentError(kernel, 'out, inp', 'are different windows of one buffer; pass the same binding to rotate in place, or separate buffers');
+  throw new KernelArgumentError(
+    kernel,
+    'out, inp',
+    'are different windows of one buffer; pass the same binding to rotate in place, or separate buffers',
+  );
 }

@@ -12,5 +12,10 @@ export function swigluForward(ctx: GpuContext, out: Binding, gate: Binding, up: 
  * both overwritten (the gradients of the gate_proj / up_proj outputs). No aliasing between them and inputs.
  */
 export function swigluBackward(ctx: GpuContext, dgate: Binding, dup: Binding, dout: Binding, gate: Binding, up: Binding, n: number): void {
-  ctx.dispatch(ctx.pipeline(code, 'swiglu_backward'), ctx.uniform(new Uint32Array([n])), [dgate, dup, dout, gate, up], grid1d(Math.ceil(n / 256)));
+  ctx.dispatch(
+    ctx.pipeline(code, 'swiglu_backward'),
+    ctx.uniform(new Uint32Array([n])),
+    [dgate, dup, dout, gate, up],
+    grid1d(Math.ceil(n / 256)),
+  );
 }

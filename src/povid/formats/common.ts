@@ -64,7 +64,10 @@ export function decodeText(bytes: Uint8Array): string {
 
 /** Forward slashes, no leading `./` or `/`. */
 export function normalizePath(p: string): string {
-  return p.replace(/\\/g, '/').replace(/^(\.\/)+/, '').replace(/^\/+/, '');
+  return p
+    .replace(/\\/g, '/')
+    .replace(/^(\.\/)+/, '')
+    .replace(/^\/+/, '');
 }
 
 export function basename(p: string): string {

@@ -66,7 +66,10 @@ function png(b: Uint8Array): HeaderVerdict {
     const len = u32be(b, pos);
     const type = tag(b, pos + 4);
     if (pos + 12 + len > b.length)
-      return { ok: false, reason: `is truncated: the file ends after ${b.length} bytes, inside its ${type} chunk (declared ${len} bytes at byte ${pos})` };
+      return {
+        ok: false,
+        reason: `is truncated: the file ends after ${b.length} bytes, inside its ${type} chunk (declared ${len} bytes at byte ${pos})`,
+      };
     if (type === 'IEND') return { ok: true, size };
     pos += 12 + len;
   }
@@ -98,7 +101,8 @@ function jpeg(b: Uint8Array, fileSize: number): HeaderVerdict {
     pos += 2 + len;
   }
   // Ran out of the bytes read: truncated if that was the whole file, else the header lies further on.
-  if (b.length >= fileSize && b.length > 4) return { ok: false, reason: `is truncated: the file ends after ${fileSize} bytes, before its frame header` };
+  if (b.length >= fileSize && b.length > 4)
+    return { ok: false, reason: `is truncated: the file ends after ${fileSize} bytes, before its frame header` };
   return { ok: true, size: null };
 }
 
@@ -109,7 +113,8 @@ function webp(b: Uint8Array, fileSize: number): HeaderVerdict {
   if (riff > fileSize) return { ok: false, reason: `is truncated: its RIFF header declares ${riff} bytes but the file has ${fileSize}` };
   const chunk = tag(b, 12);
   if (chunk === 'VP8 ') {
-    if (b[23] !== 0x9d || b[24] !== 0x01 || b[25] !== 0x2a) return { ok: false, reason: 'is not a valid WebP: its VP8 frame has no start code' };
+    if (b[23] !== 0x9d || b[24] !== 0x01 || b[25] !== 0x2a)
+      return { ok: false, reason: 'is not a valid WebP: its VP8 frame has no start code' };
     return { ok: true, size: { width: u16le(b, 26) & 0x3fff, height: u16le(b, 28) & 0x3fff } };
   }
   if (chunk === 'VP8L') {

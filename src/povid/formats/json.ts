@@ -142,7 +142,8 @@ export function findJsonError(s: string): { offset: number; message: string } | 
     return null;
   } catch (e) {
     if (e instanceof Stop) {
-      if (e.offset >= n && !e.message.startsWith('unexpected end')) return { offset: e.offset, message: `unexpected end of the text (truncated file?): ${e.message}` };
+      if (e.offset >= n && !e.message.startsWith('unexpected end'))
+        return { offset: e.offset, message: `unexpected end of the text (truncated file?): ${e.message}` };
       return { offset: e.offset, message: e.message };
     }
     throw e;

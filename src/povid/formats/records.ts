@@ -52,7 +52,9 @@ export function cleanText(s: string): string {
 }
 
 export function cleanQuestion(s: string): string {
-  return normalizeNewlines(s).replace(/\s*<image>\s*/g, ' ').trim();
+  return normalizeNewlines(s)
+    .replace(/\s*<image>\s*/g, ' ')
+    .trim();
 }
 
 function idOf(v: Obj, fallback: string): string {
@@ -95,7 +97,8 @@ function imageRefOf(x: unknown, rec: string, key: string): string {
     return x.trim();
   }
   if (isObject(x) && typeof x.path === 'string' && x.path.trim() !== '') return x.path.trim();
-  if (isObject(x) && 'bytes' in x) throw new RecordProblem(`"${key}" holds image bytes; export the images as files and refer to them by name`, rec);
+  if (isObject(x) && 'bytes' in x)
+    throw new RecordProblem(`"${key}" holds image bytes; export the images as files and refer to them by name`, rec);
   throw new RecordProblem(`"${key}" must name an image file, found ${typeName(x)}`, rec);
 }
 
@@ -171,7 +174,8 @@ interface Message {
 /** A message's text: content as a string or as [{type: 'text', text}, {type: 'image'}] parts. */
 function messageText(content: unknown, rec: string, where: string): string {
   if (typeof content === 'string') return content;
-  if (!Array.isArray(content)) throw new RecordProblem(`${where}.content must be a string or a list of parts, found ${typeName(content)}`, rec);
+  if (!Array.isArray(content))
+    throw new RecordProblem(`${where}.content must be a string or a list of parts, found ${typeName(content)}`, rec);
   const texts: string[] = [];
   content.forEach((part, k) => {
     if (!isObject(part)) throw new RecordProblem(`${where}.content[${k}] must be an object {type, ...}`, rec);

@@ -32,7 +32,10 @@ export async function readZip(file: DatasetFile): Promise<ZipContents> {
     const name = normalizePath(f.name);
     // Before the junk test: '..' also starts with a dot, and a climbing path must be reported.
     if (name.split('/').includes('..') || /^[a-z]:/i.test(name)) {
-      skipped.push({ name, reason: `the entry's path "${f.name}" climbs out of the archive ('..' or a drive letter); such entries are never unpacked` });
+      skipped.push({
+        name,
+        reason: `the entry's path "${f.name}" climbs out of the archive ('..' or a drive letter); such entries are never unpacked`,
+      });
       return false;
     }
     if (isJunk(name)) return false;

@@ -40,8 +40,10 @@ export function sizeCandidate(a: AnswerText, i: number): Candidate | null {
   if (!swaps) return null;
   const n = a.next(i);
   const p = a.prev(i);
-  if (t.lower === 'little' && (!n || ['bit', 'more', 'less', 'too', 'while', 'of'].includes(n.lower) || FUNCTION_WORDS.has(n.lower))) return null;
-  if (t.lower === 'long' && ((p && ['how', 'as', 'so', 'no', 'for'].includes(p.lower)) || (n && ['as', 'ago'].includes(n.lower)))) return null;
+  if (t.lower === 'little' && (!n || ['bit', 'more', 'less', 'too', 'while', 'of'].includes(n.lower) || FUNCTION_WORDS.has(n.lower)))
+    return null;
+  if (t.lower === 'long' && ((p && ['how', 'as', 'so', 'no', 'for'].includes(p.lower)) || (n && ['as', 'ago'].includes(n.lower))))
+    return null;
   if ((t.lower === 'tall' || t.lower === 'long' || t.lower === 'wide') && p && MEASURE_UNITS.has(p.lower)) return null; // '2 meters tall'
   let choice = a.rng.pick(swaps);
   if (t.lower === 'short' && n && LONG_NOUNS.has(n.lower)) choice = 'long';
@@ -53,8 +55,15 @@ export function materialCandidate(a: AnswerText, i: number): Candidate | null {
   const n = a.next(i);
   const p = a.prev(i);
   const nounFollows = n && !n.isNum && !FUNCTION_WORDS.has(n.lower);
-  const isAdj = MATERIAL_ADJECTIVES.includes(t.lower) && (nounFollows || (p && ['is', 'are', 'was', 'were', 'looks', 'appears'].includes(p.lower) && t.lower !== 'wood'));
-  const madeOf = MATERIAL_NOUNS.includes(t.lower) && p && ['of', 'from'].includes(p.lower) && i >= 2 && ['made', 'built', 'constructed', 'out'].includes(a.toks[i - 2].lower);
+  const isAdj =
+    MATERIAL_ADJECTIVES.includes(t.lower) &&
+    (nounFollows || (p && ['is', 'are', 'was', 'were', 'looks', 'appears'].includes(p.lower) && t.lower !== 'wood'));
+  const madeOf =
+    MATERIAL_NOUNS.includes(t.lower) &&
+    p &&
+    ['of', 'from'].includes(p.lower) &&
+    i >= 2 &&
+    ['made', 'built', 'constructed', 'out'].includes(a.toks[i - 2].lower);
   // a bare 'Wood.' answering 'What is it made of?'
   const alone = a.short && !nounFollows && (MATERIAL_NOUNS.includes(t.lower) || MATERIAL_ADJECTIVES.includes(t.lower));
   if (!isAdj && !madeOf && !alone) return null;

@@ -2,7 +2,18 @@
 // its verb and a leading 'there is' in agreement ('one dog is' -> 'three dogs are').
 
 import type { Rng } from '../../util/rng';
-import { COPULAS, FUNCTION_WORDS, IRREGULAR_SAME, matchCase, NUMBER_WORDS, numberToWords, PLURAL_VERB, pluralize, SINGULAR_VERB, singularize } from '../lexicon';
+import {
+  COPULAS,
+  FUNCTION_WORDS,
+  IRREGULAR_SAME,
+  matchCase,
+  NUMBER_WORDS,
+  numberToWords,
+  PLURAL_VERB,
+  pluralize,
+  SINGULAR_VERB,
+  singularize,
+} from '../lexicon';
 import type { Candidate, Part } from './kinds';
 import type { AnswerText } from './text';
 
@@ -34,7 +45,29 @@ export function countCandidates(a: AnswerText, out: Candidate[]): void {
       if (t.lower === 'one') {
         const p = a.prev(i)?.lower;
         const nx = a.next(i);
-        if (p && ['the', 'this', 'that', 'which', 'each', 'no', 'any', 'every', 'some', 'another', 'only', 'a', 'little', 'big', 'small', 'red', 'blue'].includes(p)) continue;
+        if (
+          p &&
+          [
+            'the',
+            'this',
+            'that',
+            'which',
+            'each',
+            'no',
+            'any',
+            'every',
+            'some',
+            'another',
+            'only',
+            'a',
+            'little',
+            'big',
+            'small',
+            'red',
+            'blue',
+          ].includes(p)
+        )
+          continue;
         if (!nx && !a.short) continue;
         if (nx && nx.lower !== 'of' && FUNCTION_WORDS.has(nx.lower)) continue;
       }

@@ -99,7 +99,8 @@ function candidates(a: AnswerText, mentions: Mentions): Candidate[] {
   countCandidates(a, out);
   for (let i = 0; i < a.toks.length; i++) {
     if (!a.free(i) || a.toks[i].isNum) continue;
-    const c = colourCandidate(a, i) ?? sizeCandidate(a, i) ?? materialCandidate(a, i) ?? attributeCandidate(a, i) ?? relationWordCandidate(a, i);
+    const c =
+      colourCandidate(a, i) ?? sizeCandidate(a, i) ?? materialCandidate(a, i) ?? attributeCandidate(a, i) ?? relationWordCandidate(a, i);
     if (c) {
       out.push(c);
       a.occupied[i] = true;

@@ -87,11 +87,30 @@ export function findMentions(a: AnswerText): Mention[] {
       const end = toks[last].end - (possessive ? 2 : 0);
       if (form) {
         if (phrase === 'orange' && a.colorUse(i)) continue;
-        found = { form, anchorOf: CO_OCCURRENCE[form.cat.name] ?? [], first: i, last, start: toks[i].start, end, plural: numberOf(a, form, i), possessive };
+        found = {
+          form,
+          anchorOf: CO_OCCURRENCE[form.cat.name] ?? [],
+          first: i,
+          last,
+          start: toks[i].start,
+          end,
+          plural: numberOf(a, form, i),
+          possessive,
+        };
       } else if (len === 1) {
         const single = singularize(phrase);
         const scene = CONTEXT_NOUNS[phrase] ? phrase : single && CONTEXT_NOUNS[single] ? single : null;
-        if (scene) found = { form: null, anchorOf: CONTEXT_NOUNS[scene], first: i, last, start: toks[i].start, end, plural: scene !== phrase, possessive };
+        if (scene)
+          found = {
+            form: null,
+            anchorOf: CONTEXT_NOUNS[scene],
+            first: i,
+            last,
+            start: toks[i].start,
+            end,
+            plural: scene !== phrase,
+            possessive,
+          };
       }
     }
     if (found) {
@@ -112,6 +131,12 @@ function numberOf(a: AnswerText, form: ObjectForm, i: number): boolean {
   if (!form.ambiguous) return form.plural;
   const p = a.prev(i)?.lower;
   if (p && ['a', 'an', 'one', 'this', 'that', 'each', 'every', 'another', '1'].includes(p)) return false;
-  if (p && (['these', 'those', 'many', 'several', 'some', 'few', 'both', 'two', 'three'].includes(p) || (NUMBER_WORDS[p] ?? 0) > 1 || /^\d+$/.test(p))) return true;
+  if (
+    p &&
+    (['these', 'those', 'many', 'several', 'some', 'few', 'both', 'two', 'three'].includes(p) ||
+      (NUMBER_WORDS[p] ?? 0) > 1 ||
+      /^\d+$/.test(p))
+  )
+    return true;
   return false;
 }

@@ -3,7 +3,21 @@
 // -> 'a plate next to a fork'). The fallback appends a sentence about such an object, so every
 // answer gets at least one edit.
 
-import { AFTER_NOUN_OK, COCO_CATEGORIES, GENERIC_OBJECTS, indefiniteArticle, matchCase, PERSON_SWAPS, pluralize, POSITION_PHRASE_HEADS, POSITION_PHRASE_STARTS, RELATION_WORDS, RELATIVE_POSITIONS, SIMILAR_OBJECTS, type ObjectCategory } from '../lexicon';
+import {
+  AFTER_NOUN_OK,
+  COCO_CATEGORIES,
+  GENERIC_OBJECTS,
+  indefiniteArticle,
+  matchCase,
+  PERSON_SWAPS,
+  pluralize,
+  POSITION_PHRASE_HEADS,
+  POSITION_PHRASE_STARTS,
+  RELATION_WORDS,
+  RELATIVE_POSITIONS,
+  SIMILAR_OBJECTS,
+  type ObjectCategory,
+} from '../lexicon';
 import type { Candidate } from './kinds';
 import { CATEGORY_BY_NAME, type Mention, type Mentions } from './mentions';
 import type { AnswerText } from './text';
@@ -28,7 +42,8 @@ function replaceObject(a: AnswerText, m: Mentions, mention: Mention): Candidate 
     const swaps = PERSON_SWAPS[form.singular];
     if (swaps) word = a.rng.pick(swaps);
   } else if (!form.cat.pair) {
-    const usable = (c: ObjectCategory | undefined): c is ObjectCategory => !!c && c.name !== form.cat.name && !m.present.has(c.name) && !c.mass && !c.pair;
+    const usable = (c: ObjectCategory | undefined): c is ObjectCategory =>
+      !!c && c.name !== form.cat.name && !m.present.has(c.name) && !c.mass && !c.pair;
     let pool = (SIMILAR_OBJECTS[form.cat.name] ?? []).map((n) => CATEGORY_BY_NAME.get(n)).filter(usable);
     if (pool.length === 0) pool = COCO_CATEGORIES.filter((c) => c.group === form.cat.group && usable(c));
     if (pool.length > 0) word = a.rng.pick(pool).forms[0];
@@ -46,15 +61,22 @@ function addObject(a: AnswerText, m: Mentions, mention: Mention): Candidate | nu
   if (after && /^[ \t]+$/.test(gap)) {
     if (RELATIVE_POSITIONS.has(after.lower)) return null;
     const two = a.next(mention.last + 1);
-    if (two && POSITION_PHRASE_STARTS.has(`${after.lower} ${two.lower}`) && (two.lower !== 'the' || POSITION_PHRASE_HEADS.has(a.next(mention.last + 2)?.lower ?? ''))) return null;
+    if (
+      two &&
+      POSITION_PHRASE_STARTS.has(`${after.lower} ${two.lower}`) &&
+      (two.lower !== 'the' || POSITION_PHRASE_HEADS.has(a.next(mention.last + 2)?.lower ?? ''))
+    )
+      return null;
   }
-  const endsPhrase = !after || /[.,;:!?)]/.test(gap) || (/^[ \t]+$/.test(gap) && (AFTER_NOUN_OK.has(after.lower) || /ing$/.test(after.lower)));
+  const endsPhrase =
+    !after || /[.,;:!?)]/.test(gap) || (/^[ \t]+$/.test(gap) && (AFTER_NOUN_OK.has(after.lower) || /ing$/.test(after.lower)));
   if (!endsPhrase) return null;
   const target = pickCoOccurring(a, m, mention.anchorOf);
   if (!target) return null;
   const prep = a.rng.pick(['next to', 'beside', 'near']);
   // A locative after the pair ('on the table') places both; it must then not become a relative position ('under').
-  const guard = after && /^[ \t]+$/.test(gap) && RELATION_WORDS[after.lower] ? [{ start: after.start, end: after.end, to: after.text }] : undefined;
+  const guard =
+    after && /^[ \t]+$/.test(gap) && RELATION_WORDS[after.lower] ? [{ start: after.start, end: after.end, to: after.text }] : undefined;
   return { kind: 'object', parts: [{ start: mention.end, end: mention.end, to: ` ${prep} ${withIndefinite(target)}` }], guard };
 }
 
@@ -66,7 +88,10 @@ function pickCoOccurring(a: AnswerText, m: Mentions, row: readonly string[]): Ob
 /** Always applies: a sentence about an object that often appears with one in the text or question. */
 export function fallbackCandidate(a: AnswerText, m: Mentions): Candidate {
   let sentence: string | null = null;
-  const anchors: [Mention, string][] = [...m.inAnswer.map((x): [Mention, string] => [x, a.text]), ...m.inQuestion.map((x): [Mention, string] => [x, a.questionText])];
+  const anchors: [Mention, string][] = [
+    ...m.inAnswer.map((x): [Mention, string] => [x, a.text]),
+    ...m.inQuestion.map((x): [Mention, string] => [x, a.questionText]),
+  ];
   for (const [mention, src] of anchors) {
     const target = pickCoOccurring(a, m, mention.anchorOf);
     if (!target) continue;

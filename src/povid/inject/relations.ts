@@ -1,14 +1,30 @@
 // Kind `relation`: swap spatial or logical relations (left/right, on/under, in front of/behind,
 // day/night, open/closed), only where the words around show the relation sense.
 
-import { DAY_PREV, DETERMINERS, FB_NEXT, FUNCTION_WORDS, LR_NEXT, LR_PREV, matchCase, ON_PHRASAL, RELATION_PHRASES, RELATION_WORDS, singularize, SURFACES, TB_NEXT } from '../lexicon';
+import {
+  DAY_PREV,
+  DETERMINERS,
+  FB_NEXT,
+  FUNCTION_WORDS,
+  LR_NEXT,
+  LR_PREV,
+  matchCase,
+  ON_PHRASAL,
+  RELATION_PHRASES,
+  RELATION_WORDS,
+  singularize,
+  SURFACES,
+  TB_NEXT,
+} from '../lexicon';
 import type { Candidate } from './kinds';
 import type { AnswerText } from './text';
 
 /** Multi-word relations ('in front of', 'at night'), longest first, before any single word. */
 export function relationPhraseCandidates(a: AnswerText, out: Candidate[]): void {
   const toks = a.toks;
-  const phrases = [...Object.keys(RELATION_PHRASES), 'at night', 'during the day'].sort((x, y) => y.split(' ').length - x.split(' ').length);
+  const phrases = [...Object.keys(RELATION_PHRASES), 'at night', 'during the day'].sort(
+    (x, y) => y.split(' ').length - x.split(' ').length,
+  );
   for (let i = 0; i < toks.length; i++) {
     for (const ph of phrases) {
       const words = ph.split(' ');
@@ -21,7 +37,10 @@ export function relationPhraseCandidates(a: AnswerText, out: Candidate[]): void 
       if (!ok || a.properNoun(i)) continue;
       const to = ph === 'at night' ? 'during the day' : ph === 'during the day' ? 'at night' : a.rng.pick(RELATION_PHRASES[ph]);
       const last = i + words.length - 1;
-      out.push({ kind: 'relation', parts: [a.withArticle({ start: toks[i].start, end: toks[last].end, to: matchCase(toks[i].text, to) })] });
+      out.push({
+        kind: 'relation',
+        parts: [a.withArticle({ start: toks[i].start, end: toks[last].end, to: matchCase(toks[i].text, to) })],
+      });
       for (let k = i; k <= last; k++) a.occupied[k] = true;
       i = last;
       break;
@@ -44,7 +63,8 @@ export function relationWordCandidate(a: AnswerText, i: number): Candidate | nul
       break;
     case 'top':
     case 'bottom':
-      if (!((n && (n.lower === 'left' || n.lower === 'right')) || (p?.lower === 'the' && (!n || TB_NEXT.has(n.lower))) || short)) return null;
+      if (!((n && (n.lower === 'left' || n.lower === 'right')) || (p?.lower === 'the' && (!n || TB_NEXT.has(n.lower))) || short))
+        return null;
       break;
     case 'front':
     case 'back':

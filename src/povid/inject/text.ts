@@ -161,7 +161,8 @@ export class AnswerText {
       const after = this.next(i + 1);
       if (after && COLORS.includes(after.lower)) return true;
     }
-    if (p && ['is', 'are', 'was', 'were', 'looks', 'appears', 'seems', 'and', 'or', 'bright', 'dark', 'light', 'in'].includes(p.lower)) return true;
+    if (p && ['is', 'are', 'was', 'were', 'looks', 'appears', 'seems', 'and', 'or', 'bright', 'dark', 'light', 'in'].includes(p.lower))
+      return true;
     if (this.short && /colou?r/.test(this.questionLower)) return true;
     return false;
   }

@@ -62,7 +62,8 @@ function flipPolarity(a: AnswerText, from: number, to: number): Part | null {
       const plural = p === 'are' || p === 'were' || singularize(n.lower) !== null;
       return a.mark(k, k, { start: t.start, end: t.end, to: matchCase(t.text, plural ? 'some' : indefiniteArticle(n.text)) });
     }
-    if (t.lower === 'nothing' || t.lower === 'nobody') return a.mark(k, k, { start: t.start, end: t.end, to: matchCase(t.text, t.lower === 'nothing' ? 'something' : 'somebody') });
+    if (t.lower === 'nothing' || t.lower === 'nobody')
+      return a.mark(k, k, { start: t.start, end: t.end, to: matchCase(t.text, t.lower === 'nothing' ? 'something' : 'somebody') });
   }
   for (let k = from; k < to; k++) {
     const t = toks[k];
@@ -71,7 +72,8 @@ function flipPolarity(a: AnswerText, from: number, to: number): Part | null {
     if (t.lower === 'has' || t.lower === 'have') {
       // 'has a hat' / 'has cheese' -> 'has no ...'; not 'has been'
       if (!n || n.isNum || ['been', 'got', 'gotten', 'to', 'not', 'no'].includes(n.lower) || /(ed|en)$/.test(n.lower)) continue;
-      if (n.lower === 'a' || n.lower === 'an' || n.lower === 'some') return a.mark(k + 1, k + 1, { start: n.start, end: n.end, to: matchCase(n.text, 'no') });
+      if (n.lower === 'a' || n.lower === 'an' || n.lower === 'some')
+        return a.mark(k + 1, k + 1, { start: n.start, end: n.end, to: matchCase(n.text, 'no') });
       if (FUNCTION_WORDS.has(n.lower)) continue;
       return a.mark(k, k, { start: t.start, end: t.end, to: `${t.text} no` });
     }
@@ -82,7 +84,8 @@ function flipPolarity(a: AnswerText, from: number, to: number): Part | null {
   // no auxiliary: 'a clock hangs on the wall' -> 'no clock hangs on the wall'
   for (let k = from; k < to; k++) {
     const t = toks[k];
-    if ((t.lower === 'a' || t.lower === 'an') && a.next(k)) return a.mark(k, k, { start: t.start, end: t.end, to: matchCase(t.text, 'no') });
+    if ((t.lower === 'a' || t.lower === 'an') && a.next(k))
+      return a.mark(k, k, { start: t.start, end: t.end, to: matchCase(t.text, 'no') });
   }
   return null;
 }
