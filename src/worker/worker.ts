@@ -2,7 +2,7 @@
 // these methods through comlink and renders what they return and stream.
 import * as Comlink from 'comlink';
 import { loraName, targetsOfProjections } from '../engine/checkpoint';
-import { peftFromEngine, readPeftAdapter, zipAdapter } from '../export/peft';
+import { peftFromEngine, readPeftAdapter, zipAdapter, type AdapterFiles } from '../export/peft';
 import { exportDataset } from '../export/dataset';
 import { DeviceLostError, GpuContext } from '../gpu';
 import { readZip } from '../povid/formats/zip';
@@ -607,17 +607,7 @@ class PovidWorker implements PovidWorkerApi {
       throw new Error(
         `Run ${run.number} has no stored adapter${run.notSaved.length ? ` (${run.notSaved.join('; ')})` : ': it stopped before its first checkpoint'}.`,
       );
-    const zip = zipAdapter(files);
-    return Comlink.transfer(
-      {
-        zip,
-        files: [
-          { name: 'adapter_config.json', bytes: files['adapter_config.json'] },
-          { name: 'adapter_model.safetensors', bytes: files['adapter_model.safetensors'] },
-        ],
-      },
-      [zip.buffer],
-    );
+    return transferAdapter(files);
   }
 
   async deleteRun(id: string): Promise<RunSummary[]> {
@@ -643,17 +633,7 @@ class PovidWorker implements PovidWorkerApi {
     const s = this.model();
     const lora = s.engine.lora!;
     const files = peftFromEngine(lora.layout, await lora.get(), s.baseModel, s.decoderPrefix);
-    const zip = zipAdapter(files);
-    return Comlink.transfer(
-      {
-        zip,
-        files: [
-          { name: 'adapter_config.json', bytes: files['adapter_config.json'] },
-          { name: 'adapter_model.safetensors', bytes: files['adapter_model.safetensors'] },
-        ],
-      },
-      [zip.buffer],
-    );
+    return transferAdapter(files);
   }
 
   async loadAdapter(files: DropFile[]): Promise<void> {
@@ -726,6 +706,16 @@ class PovidWorker implements PovidWorkerApi {
     );
     return Comlink.transfer(zip, [zip.buffer]);
   }
+}
+
+/** The adapter's two PEFT files and a zip of them, moved (not copied) to the page. */
+function transferAdapter(files: AdapterFiles): { zip: Uint8Array; files: { name: string; bytes: Uint8Array }[] } {
+  const zip = zipAdapter(files);
+  const list = [
+    { name: 'adapter_config.json', bytes: files['adapter_config.json'] },
+    { name: 'adapter_model.safetensors', bytes: files['adapter_model.safetensors'] },
+  ];
+  return Comlink.transfer({ zip, files: list }, [zip.buffer]);
 }
 
 /** The session's vision encoder with POVID's image noise. */
