@@ -1,8 +1,9 @@
-// `npm run -s eval [-- --train-scenes=N] [--heldout=N] [--lr=X] [--epochs=N] [--steps=N] [--only=povid,dpo-text,dpo-noise] [--out=FILE]`
+// `npm run -s eval [-- --train-scenes=N] [--heldout=N] [--lr=X] [--beta=X] [--steps=N] [--only=povid,dpo-text,dpo-noise] [--out=FILE]`
 //
 // The built-in hallucination benchmark in Node (WebGPU from npm `webgpu`; SwiftShader without a
-// GPU): POVID from the pretrained built-in model on generated training scenes, with the app's
-// default training settings unless told otherwise, evaluated on held-out scenes never trained on:
+// GPU): POVID from the pretrained built-in model on generated training scenes, with the benchmark's
+// settings (src/eval/settings.ts: the app's defaults but for the learning rate, warm-up and steps)
+// unless told otherwise, evaluated on held-out scenes never trained on:
 // CHAIR_i, CHAIR_s, object recall, the planted-partner rate, POPE (F1, yes-ratio), attribute
 // accuracy (colour, count), before and after, and the minutes of training. Plus the paper's
 // ablation: DPO against the text-injected answers only, against the noise-triggered answers only
@@ -12,6 +13,7 @@ import { writeFile } from 'node:fs/promises';
 import { useSwiftShaderIfNoDriver } from '../bench/node';
 import { benchmarkExamples, evaluateScenes, plantedChoices, type BenchmarkReport, type PlantedChoice } from '../src/eval/benchmark';
 import { invitedPairs, PLANTED_PAIRS, sceneSet } from '../src/eval/scenes';
+import { BENCHMARK_SETTINGS, benchmarkConfig } from '../src/eval/settings';
 import { GpuContext } from '../src/gpu';
 import { targetsOfProjections } from '../src/engine/checkpoint';
 import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../src/povid/config';
@@ -24,19 +26,16 @@ const args = process.argv.slice(2);
 const opt = (name: string): string | undefined => args.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
 const num = (name: string, def: number) => (opt(name) !== undefined ? Number(opt(name)) : def);
 
-const TRAIN_SCENES = num('train-scenes', 48);
-const HELDOUT_SCENES = num('heldout', 48);
+const TRAIN_SCENES = num('train-scenes', BENCHMARK_SETTINGS.trainScenes);
+const HELDOUT_SCENES = num('heldout', BENCHMARK_SETTINGS.heldoutScenes);
 const RUNS = (opt('only') ?? 'povid,dpo-text,dpo-noise').split(',') as RunName[];
 type RunName = 'povid' | 'dpo-text' | 'dpo-noise';
 
-/** The app's defaults; --lr, --epochs, --steps override (and are reported). */
+/** The app's defaults with the benchmark's run (src/eval/settings.ts); --lr, --steps, --beta override (and are reported). */
 const BASE: TrainConfig = {
-  ...DEFAULT_TRAIN_CONFIG,
-  learningRate: num('lr', DEFAULT_TRAIN_CONFIG.learningRate),
-  epochs: num('epochs', DEFAULT_TRAIN_CONFIG.epochs),
-  steps: num('steps', DEFAULT_TRAIN_CONFIG.steps),
-  evalEvery: 0,
-  checkpointEvery: 0,
+  ...benchmarkConfig(DEFAULT_TRAIN_CONFIG, num('steps', BENCHMARK_SETTINGS.steps)),
+  learningRate: num('lr', BENCHMARK_SETTINGS.learningRate),
+  beta: num('beta', DEFAULT_TRAIN_CONFIG.beta),
 };
 
 const RUN_CONFIG: Record<RunName, Partial<TrainConfig>> = {
@@ -160,7 +159,7 @@ async function main() {
       heldoutInviting: heldout.filter((sc) => invitedPairs(sc).length > 0).length,
       records: data.examples.length,
       plantedInRejected: data.plantedInRejected,
-      settings: { ...BASE, note: 'the app defaults (src/worker/api.ts DEFAULT_TRAIN_CONFIG) unless given on the command line' },
+      settings: { ...BASE, note: 'the app defaults (src/povid/config.ts) with the benchmark run of src/eval/settings.ts, unless given on the command line' },
       decoding: 'greedy, checked against the exact answer as a draft (src/eval/benchmark.ts greedyAnswers)',
     },
     before: {

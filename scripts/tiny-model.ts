@@ -1,5 +1,5 @@
-// The built-in tiny model: a SmolVLM-shaped Idefics3 checkpoint with a 64-wide, 2-layer decoder
-// and a one-block vision tower, written in exactly the hub repository's file formats and names
+// The built-in tiny model: a SmolVLM-shaped Idefics3 checkpoint with a 64-wide, 4-layer decoder
+// and a two-block vision tower on 32-pixel patches, written in exactly the hub repository's file formats and names
 // (docs/model.md) so the loader, tokenizer, vision session and engine run on it unchanged.
 // Everything is derived from fixed seeds: the same bytes on every run.
 import { createHash } from 'node:crypto';
@@ -19,7 +19,7 @@ export const TINY_SEED = 20240611;
 export const TINY = {
   text: {
     hiddenSize: 64, // 576
-    numLayers: 2, // 30
+    numLayers: 4, // 30
     numHeads: 4, // 9
     numKvHeads: 2, // 3
     intermediateSize: 128, // 1536
@@ -30,14 +30,14 @@ export const TINY = {
   },
   vision: {
     imageSize: 512,
-    patchSize: 16,
-    hiddenSize: 32, // 768
-    numHeads: 2, // 12
-    intermediateSize: 64, // 3072
-    numLayers: 1, // 12
+    patchSize: 32, // 16
+    hiddenSize: 96, // 768
+    numHeads: 4, // 12
+    intermediateSize: 384, // 3072
+    numLayers: 2, // 12
     layerNormEps: 1e-6,
   },
-  scaleFactor: 4,
+  scaleFactor: 2, // 4
   imageSeqLen: 64,
   imageTokenId: 49190,
   bosTokenId: 1,

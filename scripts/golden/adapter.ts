@@ -9,7 +9,7 @@ import { BUILTIN_BASE_MODEL, writePeftAdapter, type LoraMatrices } from '../../s
 import { parseModelConfig } from '../../src/model/config';
 import { Rng } from '../../src/util/rng';
 
-const GOLDEN_LORA = { r: 4, alpha: 8, seed: 20240611, bStd: 0.05 } as const;
+const GOLDEN_LORA = { r: 4, alpha: 8, seed: 20240611, bStd: 0.1 } as const;
 
 /** [in, out] of each adapted projection of a Llama decoder layer. */
 function projectionDims(c: {

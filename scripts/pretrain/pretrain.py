@@ -6,10 +6,10 @@ bias, object probes, colour and count answers) that scripts/pretrain/export-scen
 from the TypeScript generator: the same pixels and token ids the app and the engine see. Two
 things make it fit a CPU budget: the softmax runs over the trained vocabulary rows plus a sample
 of the frozen ones (sampled softmax), and a training-only linear head on the 64 image features
-learns which kinds each 64 x 64 cell shows (dense supervision of the vision tower; the head is
-dropped). Half of the pictures are mirrored (the texts name no left or right).
+learns which kinds each 64 x 64 cell shows and which kinds the picture shows (dense supervision
+of the vision tower; the head is dropped). Half of the pictures are mirrored (the texts name no left or right).
 
-Deterministic for a seed: torch.manual_seed, one thread by default, deterministic algorithms,
+Deterministic for a seed and a thread count: torch.manual_seed, two threads by default, deterministic algorithms,
 a fixed batch order. Writes only what was learned (scripts/pretrain/tiny-pretrained.safetensors):
 every trained tensor in bf16 except the vocabulary matrices, of which only the rows of tokens that
 occur in the scene texts are trained and stored (`<name>:rows` with their ids in `vocab_rows`); the
@@ -43,8 +43,10 @@ def parse_args():
     p.add_argument("--batch", type=int, default=8, help="scenes per step (each brings all its questions)")
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--warmup", type=int, default=60)
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=int, default=2, help="torch threads (results are deterministic for a given count)")
     p.add_argument("--aux-weight", type=float, default=2.0, help="weight of the auxiliary per-token kind loss")
+    p.add_argument("--aux-pos-weight", type=float, default=8.0, help="weight of the positive labels in the per-token kind loss")
+    p.add_argument("--scene-weight", type=float, default=1.0, help="weight of the per-picture kind loss (max over image tokens)")
     p.add_argument("--negatives", type=int, default=2048, help="frozen vocabulary rows sampled per step for the softmax")
     p.add_argument("--eval-every", type=int, default=2000)
     p.add_argument("--log-every", type=int, default=25)
@@ -92,6 +94,13 @@ class Scenes:
                     h = min(y1, (r + 1) * cell) - max(y0, r * cell)
                     if w > 0 and h > 0 and w * h >= 0.25 * cell * cell:
                         out[r * grid + c, int(k)] = 1.0
+        return out
+
+    def kinds_present(self, i):
+        """[kinds] 0/1: the kinds drawn in the picture."""
+        out = torch.zeros(len(self.meta["kinds"]))
+        for box in self.scenes[i]["boxes"]:
+            out[int(box[0])] = 1.0
         return out
 
     def vocab_rows(self):
@@ -260,6 +269,9 @@ def run_metadata(args, data, res, steps):
         "batch": str(args.batch),
         "lr": str(args.lr),
         "aux_weight": str(args.aux_weight),
+        "aux_pos_weight": str(args.aux_pos_weight),
+        "scene_weight": str(args.scene_weight),
+        "threads": str(args.threads),
         "scenes": str(len(data.pretrain)),
         "data_seed": str(data.meta["seed"]),
         "validation": json.dumps(res),
@@ -314,8 +326,13 @@ def main():
         flips = torch.rand(len(batch), generator=g) < 0.5
         loss_nll, feats = nll(model, data, batch, pad_id, rows, negatives, flips)
         labels = torch.stack([data.kind_labels(i, flip=bool(f)) for i, f in zip(batch, flips)])
-        loss_aux = torch.nn.functional.binary_cross_entropy_with_logits(aux(feats), labels)
+        cell_logits = aux(feats)
+        loss_aux = torch.nn.functional.binary_cross_entropy_with_logits(cell_logits, labels, pos_weight=torch.tensor(args.aux_pos_weight))
         loss = loss_nll + args.aux_weight * loss_aux
+        if args.scene_weight:
+            # Which kinds the picture shows at all: the strongest cell speaks for the picture.
+            present = torch.stack([data.kinds_present(i) for i in batch])
+            loss = loss + args.scene_weight * torch.nn.functional.binary_cross_entropy_with_logits(cell_logits.amax(1), present)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)

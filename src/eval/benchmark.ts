@@ -260,8 +260,10 @@ export async function evaluateScenes(deps: BenchmarkDeps, scenes: readonly Scene
 }
 
 /**
- * The POVID preference records of a training scene: its exact description, and object probes
- * (present and absent, the invited partner first) - the question kinds the benchmark asks.
+ * The POVID preference records of a training scene: its exact description, object probes of
+ * absent kinds (the invited partner first) and one probe of a present kind. The present probe
+ * keeps the preference data balanced: with absent probes alone, DPO learns to answer "No." to
+ * every probe (its rejected answer is always "Yes."), and POPE recall collapses.
  */
 export function trainingQuestions(scene: Scene, rng: Rng, probes = 1): SceneQuestion[] {
   const present = sceneEntries(scene).map((e) => e.kind);
@@ -269,6 +271,7 @@ export function trainingQuestions(scene: Scene, rng: Rng, probes = 1): SceneQues
   const absent = KINDS.filter((k) => !present.includes(k));
   const out: SceneQuestion[] = [describeQuestion(scene)];
   for (let i = 0; i < probes; i++) out.push(existsQuestion(scene, invited.length > 0 && i === 0 ? invited[0] : rng.pick(absent)));
+  out.push(existsQuestion(scene, rng.pick(present)));
   return out;
 }
 

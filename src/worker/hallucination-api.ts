@@ -95,7 +95,7 @@ export interface RecordEvalOptions {
 }
 
 export interface BenchmarkOptions {
-  /** Generated training scenes (two preference records each: the description and a probe). */
+  /** Generated training scenes (three preference records each: the description, an absent and a present object probe). */
   trainScenes: number;
   /** Held-out scenes, never trained on. */
   heldoutScenes: number;
@@ -105,9 +105,5 @@ export interface BenchmarkOptions {
   config: TrainConfig;
 }
 
-/**
- * The built-in benchmark's sizes and learning rate: small enough to finish in a few minutes on a
- * laptop GPU. The tiny model's adapter needs a larger step than the 2e-5 default for a 256M
- * model to move in a few dozen steps; the other settings are the user's (the defaults).
- */
-export const BENCHMARK_DEFAULTS = { trainScenes: 12, heldoutScenes: 24, steps: 24, learningRate: 3e-3, warmupRatio: 0.1 } as const;
+/** The built-in benchmark's sizes and learning rate (src/eval/settings.ts). */
+export { BENCHMARK_SETTINGS as BENCHMARK_DEFAULTS } from '../eval/settings';

@@ -68,7 +68,7 @@ describe('tiny model folder', () => {
     expect(cfg.architecture).toBe('Idefics3ForConditionalGeneration');
     expect(cfg.decoder).toMatchObject({
       hiddenSize: 64,
-      numLayers: 2,
+      numLayers: 4,
       numHeads: 4,
       numKvHeads: 2,
       headDim: 16,
@@ -78,7 +78,7 @@ describe('tiny model folder', () => {
       rmsNormEps: 1e-5,
       tieWordEmbeddings: false,
     });
-    expect(cfg.vision).toEqual({ imageSize: 512, patchSize: 16, hiddenSize: 32, scaleFactor: 4, imageSeqLen: 64 });
+    expect(cfg.vision).toEqual({ imageSize: 512, patchSize: 32, hiddenSize: 96, scaleFactor: 2, imageSeqLen: 64 });
     expect(cfg.imageTokenId).toBe(49190);
     expect(cfg.eosTokenId).toBe(49279);
     expect(cfg.padTokenId).toBe(2);
@@ -111,8 +111,8 @@ describe('tiny model folder', () => {
     const cfg = parseModelConfig(await readJson('config.json'));
     expect(checkDecoderTensors(file.header, cfg.decoder)).toHaveLength(expectedWeights(cfg.decoder).length);
     for (const t of file.header.tensors.values()) expect(t.dtype, t.name).toBe('BF16');
-    expect(file.header.tensors.get('model.connector.modality_projection.proj.weight')?.shape).toEqual([64, 512]);
-    expect(file.header.tensors.get('model.vision_model.embeddings.patch_embedding.weight')?.shape).toEqual([32, 3, 16, 16]);
+    expect(file.header.tensors.get('model.connector.modality_projection.proj.weight')?.shape).toEqual([64, 384]);
+    expect(file.header.tensors.get('model.vision_model.embeddings.patch_embedding.weight')?.shape).toEqual([96, 3, 32, 32]);
     expect([...file.header.tensors.keys()].filter((n) => n.startsWith('model.vision_model.')).length).toBeGreaterThan(10);
 
     // Sensible scales of the seed's initialisation (the seed-only build: `npm run pretrain`
@@ -148,7 +148,7 @@ describe('tiny model folder', () => {
     const file = readSafetensors(new Uint8Array(await read('model.safetensors')), 'model.safetensors');
     const onnx = decodeOnnxModel(new Uint8Array(await read('onnx/vision_encoder.onnx')));
     const init = onnx.graph.initializer.find((t) => t.name === 'patch_embedding.weight')!;
-    expect(init.dims).toEqual([32, 3, 16, 16]);
+    expect(init.dims).toEqual([96, 3, 32, 32]);
     const raw = init.raw_data;
     const fromOnnx = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
     const st = file.tensor('model.vision_model.embeddings.patch_embedding.weight').data;

@@ -1,0 +1,30 @@
+// The built-in benchmark's run settings, one definition for the page's "Try the built-in
+// benchmark", `npm run eval` and the CI test. No imports beyond types: the page reads it too.
+import type { TrainConfig } from '../povid/config';
+
+/**
+ * Generated scenes (half of them inviting a planted pair) and the settings that differ from the
+ * app's defaults. Those suit a 256M model and thousands of records; the built-in model's adapter
+ * needs a larger step to move within a few hundred steps.
+ */
+export const BENCHMARK_SETTINGS = {
+  trainScenes: 48,
+  heldoutScenes: 48,
+  /** One pass over the records (three per scene). */
+  steps: 144,
+  learningRate: 1e-3,
+  warmupRatio: 0.1,
+} as const;
+
+/** The app's training settings with the benchmark's learning rate, warm-up and steps. */
+export function benchmarkConfig(base: TrainConfig, steps: number = BENCHMARK_SETTINGS.steps): TrainConfig {
+  return {
+    ...base,
+    learningRate: BENCHMARK_SETTINGS.learningRate,
+    warmupRatio: BENCHMARK_SETTINGS.warmupRatio,
+    steps,
+    epochs: 0,
+    evalEvery: 0,
+    checkpointEvery: 0,
+  };
+}
