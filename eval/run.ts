@@ -159,7 +159,10 @@ async function main() {
       heldoutInviting: heldout.filter((sc) => invitedPairs(sc).length > 0).length,
       records: data.examples.length,
       plantedInRejected: data.plantedInRejected,
-      settings: { ...BASE, note: 'the app defaults (src/povid/config.ts) with the benchmark run of src/eval/settings.ts, unless given on the command line' },
+      settings: {
+        ...BASE,
+        note: 'the app defaults (src/povid/config.ts) with the benchmark run of src/eval/settings.ts, unless given on the command line',
+      },
       decoding: 'greedy, checked against the exact answer as a draft (src/eval/benchmark.ts greedyAnswers)',
     },
     before: {

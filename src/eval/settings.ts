@@ -1,5 +1,5 @@
 // The built-in benchmark's run settings, one definition for the page's "Try the built-in
-// benchmark", `npm run eval` and the CI test. No imports beyond types: the page reads it too.
+// benchmark" and `npm run eval`. No imports beyond types: the page reads it too.
 import type { TrainConfig } from '../povid/config';
 
 /**
