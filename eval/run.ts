@@ -120,7 +120,7 @@ async function main() {
       },
     });
     const minutes = (performance.now() - tt) / 60000;
-    const after = await evaluateScenes(s, heldout, { lora: true, onProgress: progress(`${name} after`) });
+    const after = await evaluateScenes(s, heldout, { lora: true, drafts: before, onProgress: progress(`${name} after`) });
     const afterSummary = summary(after, await plantedChoices(s, heldout, { lora: true }));
     runs[name] = {
       config: {

@@ -231,7 +231,22 @@ export function lastLogitsForward(
 ): void {
   const C = cfg.hiddenSize;
   const { head } = acts;
+  lastHiddenForward(ctx, cfg, params, acts, last, lastRows, B);
+  linearForward(ctx, head.logits, head.hLastN, params.lmHead, B, C, cfg.vocabSize, { splitK: acts.scratch.splitK });
+}
+
+/** The final norm at rows `lastRows` [B] of the last residual: head.hLastN [B, C]. */
+export function lastHiddenForward(
+  ctx: GpuContext,
+  cfg: DecoderConfig,
+  params: DecoderParams,
+  acts: Activations,
+  last: GPUBuffer,
+  lastRows: GPUBuffer,
+  B: number,
+): void {
+  const C = cfg.hiddenSize;
+  const { head } = acts;
   gatherRows(ctx, head.hLast, last, lastRows, B, C);
   rmsnormForward(ctx, head.hLastN, head.rstdLast, head.hLast, params.norm, B, C, cfg.rmsNormEps);
-  linearForward(ctx, head.logits, head.hLastN, params.lmHead, B, C, cfg.vocabSize, { splitK: acts.scratch.splitK });
 }

@@ -3,12 +3,17 @@
 // through the same decoderForward with the cache: each layer appends the new row's k/v to the
 // cache and attends with Tq = 1 over the cache (qOffset = rows already cached). The lm_head runs
 // over the full vocabulary for that one row; the logits are read back and the next token is
-// chosen on the CPU (greedy or top-p sampling). Every buffer is the plan's (layout.ts `decode`).
+// chosen on the CPU (greedy or top-p sampling). Greedy decoding without keepLogits skips the
+// logits: the fused log-softmax kernel leaves each row's argmax on the GPU and one int comes back
+// instead of a vocabulary of floats (on SwiftShader the readback was most of a token's time).
+// Every buffer is the plan's (layout.ts `decode`).
 import { Rng } from '../util/rng';
 import { packBatch, uploadBatch, type SequenceInput } from './batch';
 import type { EngineCore } from './core';
 import { EngineInputError, NonFiniteError } from './errors';
-import { decoderForward, lastLogitsForward, trainingPass, type KvCache, type PassBuffers } from './forward';
+import { decoderForward, lastHiddenForward, lastLogitsForward, trainingPass, type KvCache, type PassBuffers } from './forward';
+import { logprobForward } from './kernels/logprob';
+import { readMany } from './step';
 
 export interface GenerateOptions {
   maxNewTokens: number;
@@ -101,15 +106,34 @@ export async function generate(core: EngineCore, prompt: SequenceInput, opts: Ge
     pos: acts.inputs.imagePos,
     count: pack.imageStart[1],
   });
-  lastLogitsForward(ctx, cfg, params, acts, acts.res[cfg.numLayers], acts.inputs.lastRows, 1);
-  let logits = await ctx.readF32(acts.head.logits, V);
+  // Greedy without kept logits: only the argmax (and the log-normaliser, to catch NaN/Inf) is read.
+  const argmaxOnly = !(temperature > 0) && !opts.keepLogits;
+  const next = async (last: GPUBuffer, lastRows: GPUBuffer): Promise<{ token: number; logits?: Float32Array }> => {
+    if (!argmaxOnly) {
+      lastLogitsForward(ctx, cfg, params, acts, last, lastRows, 1);
+      const logits = await ctx.readF32(acts.head.logits, V);
+      if (logits.some((v) => !Number.isFinite(v))) throw new NonFiniteError(`logits of generated token ${tokens.length}`, 'NaN or Inf in the forward pass');
+      return { token: sampleToken(logits, temperature, topP, rng), logits };
+    }
+    const { head } = acts;
+    lastHiddenForward(ctx, cfg, params, acts, last, lastRows, 1);
+    // Targets: the decode token buffer, any valid id; the row's log-prob of it is not read.
+    logprobForward(ctx, head.logprob, head.argmax, head.lse, head.hLastN, params.lmHead, acts.decode.tokens, 1, cfg.hiddenSize, V, core.lpScratch);
+    const [am, lse] = await readMany(ctx, acts.scratch.readback, [
+      { buf: head.argmax, count: 1 },
+      { buf: head.lse, count: 1 },
+    ]);
+    if (!Number.isFinite(new Float32Array(lse)[0])) throw new NonFiniteError(`logits of generated token ${tokens.length}`, 'NaN or Inf in the forward pass');
+    return { token: new Int32Array(am)[0] };
+  };
+  const tokens: number[] = [];
+  let chosen = await next(acts.res[cfg.numLayers], acts.inputs.lastRows);
 
   const d = acts.decode;
   const pass = decodePass(core);
   // The prefill's k and v (B = 1) are the cache; d.keyMask is all ones, d.lastRows = [0] (set at creation).
   const cache: KvCache = { layers: acts.layers, keyMask: d.keyMask, start: 0, stride: core.limits.maxSeq };
 
-  const tokens: number[] = [];
   const kept: Float32Array[] = [];
   const lastPos = pack.positions[P - 1];
   let stopReason: GenerateResult['stopReason'] = 'length';
@@ -125,13 +149,10 @@ export async function generate(core: EngineCore, prompt: SequenceInput, opts: Ge
       ctx.upload(d.tokens, Int32Array.of(tokens[i - 1])); // safe: the last read flushed all recorded work
       ctx.upload(d.positions, Int32Array.of(pos));
       decoderForward(ctx, cfg, params, pass, lora, 1, 1, null, { ...cache, start: row });
-      lastLogitsForward(ctx, cfg, params, acts, pass.res[cfg.numLayers], d.lastRows, 1);
-      logits = await ctx.readF32(acts.head.logits, V);
+      chosen = await next(pass.res[cfg.numLayers], d.lastRows);
     }
-    if (logits.some((v) => !Number.isFinite(v)))
-      throw new NonFiniteError(`logits of generated token ${i}`, 'NaN or Inf in the forward pass');
-    if (opts.keepLogits) kept.push(logits);
-    const tok = sampleToken(logits, temperature, topP, rng);
+    if (opts.keepLogits) kept.push(chosen.logits!);
+    const tok = chosen.token;
     tokens.push(tok);
     if (opts.onToken?.(tok, i) === false) {
       stopReason = 'callback';

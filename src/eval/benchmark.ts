@@ -105,6 +105,12 @@ export interface EvaluateOptions {
   /** Only the descriptions (CHAIR, recall, planted rate); no probes or attribute questions. */
   describeOnly?: boolean;
   maxNewTokens?: number;
+  /**
+   * A report on the same scenes (e.g. before training) whose answers serve as the drafts of
+   * greedy decoding (see greedyAnswers): the same text comes out, and where the model still says
+   * what it said, without decoding. Default: the exact answers.
+   */
+  drafts?: BenchmarkReport;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -208,33 +214,54 @@ export async function evaluateScenes(deps: BenchmarkDeps, scenes: readonly Scene
   const lora = opts.lora ?? false;
   const maxNewTokens = opts.maxNewTokens ?? 40;
   const results: SceneResult[] = [];
-  for (const [i, scene] of scenes.entries()) {
-    const features = await deps.encodeImage(scenePixels(scene, deps.imageSize));
+  if (opts.drafts && opts.drafts.results.length !== scenes.length)
+    throw new RangeError(`evaluateScenes: drafts cover ${opts.drafts.results.length} scenes, ${scenes.length} were given`);
+  const asked = scenes.map((scene) => {
     const q = evalQuestions(scene);
-    const asked = [q.describe, ...(opts.describeOnly ? [] : [...q.probes, ...q.attributes])];
-    const answers = await greedyAnswers(
-      deps,
-      asked.map((x) => ({ features, question: x.question, draft: x.answer })),
-      { lora, maxNewTokens },
-    );
-    results.push({
-      seed: scene.seed,
-      truth: sceneEntries(scene).map((e) => e.kind),
-      caption: q.describe.answer,
-      generated: answers[0],
-      hallucinated: [],
-      probes: opts.describeOnly
-        ? []
-        : q.probes.map((p, k) => ({ question: p.question, truth: p.truth as boolean, answer: answers[1 + k] })),
-      attributes: opts.describeOnly
-        ? []
-        : q.attributes.map((a, k) => ({
-            question: a.question,
-            truth: a.truth as string | number,
-            answer: answers[1 + q.probes.length + k],
-          })),
-    });
-    opts.onProgress?.(i + 1, scenes.length);
+    return { q, list: [q.describe, ...(opts.describeOnly ? [] : [...q.probes, ...q.attributes])] };
+  });
+  const draftsOf = (i: number): string[] => {
+    const d = opts.drafts?.results[i];
+    const list = asked[i].list;
+    if (!d) return list.map((x) => x.answer);
+    return [d.generated, ...d.probes.map((p) => p.answer), ...d.attributes.map((a) => a.answer)].slice(0, list.length);
+  };
+  // As many scenes per greedyAnswers call as fill the engine's batch with their questions.
+  const perScene = asked[0]?.list.length ?? 1;
+  const per = Math.max(1, Math.floor(deps.engine.limits.maxBatch / perScene));
+  for (let i0 = 0; i0 < scenes.length; i0 += per) {
+    const chunk = scenes.slice(i0, i0 + per);
+    const reqs: GreedyRequest[] = [];
+    for (const [k, scene] of chunk.entries()) {
+      const features = await deps.encodeImage(scenePixels(scene, deps.imageSize));
+      const drafts = draftsOf(i0 + k);
+      asked[i0 + k].list.forEach((x, j) => reqs.push({ features, question: x.question, draft: drafts[j] ?? x.answer }));
+    }
+    const answers = await greedyAnswers(deps, reqs, { lora, maxNewTokens });
+    let at = 0;
+    for (const [k, scene] of chunk.entries()) {
+      const { q, list } = asked[i0 + k];
+      const mine = answers.slice(at, at + list.length);
+      at += list.length;
+      results.push({
+        seed: scene.seed,
+        truth: sceneEntries(scene).map((e) => e.kind),
+        caption: q.describe.answer,
+        generated: mine[0],
+        hallucinated: [],
+        probes: opts.describeOnly
+          ? []
+          : q.probes.map((p, j) => ({ question: p.question, truth: p.truth as boolean, answer: mine[1 + j] })),
+        attributes: opts.describeOnly
+          ? []
+          : q.attributes.map((a, j) => ({
+              question: a.question,
+              truth: a.truth as string | number,
+              answer: mine[1 + q.probes.length + j],
+            })),
+      });
+      opts.onProgress?.(i0 + k + 1, scenes.length);
+    }
   }
   const c: ChairResult = chair(results.map((r) => ({ text: r.generated, truth: r.truth })));
   c.records.forEach((rec, i) => (results[i].hallucinated = rec.hallucinated));

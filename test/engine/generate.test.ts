@@ -1,5 +1,6 @@
 // (e) KV-cache decoding against full recompute (same tokens, logits within 1e-5) and the float64
-// reference; seeded sampling is deterministic; stop token, callback and capacity end generation.
+// reference; greedy decoding without kept logits (argmax on the GPU) picks the same tokens as the
+// logits read back; seeded sampling is deterministic; stop token, callback and capacity end generation.
 import { describe, expect, it } from 'vitest';
 import { Engine } from '../../src/engine/decoder';
 import { LORA_TARGETS } from '../../src/engine/checkpoint';
@@ -56,6 +57,11 @@ describe('generation with a KV cache', () => {
       );
       expect(worstFull).toBeLessThanOrEqual(1e-5);
       expect(worstRef).toBeLessThanOrEqual(1e-5);
+
+      // Greedy without keepLogits reads only each row's argmax from the fused log-softmax kernel.
+      const fast = await engine.generate(prompt, { maxNewTokens: n });
+      expect(fast.logits).toBeUndefined();
+      expect(fast.tokens).toEqual(gen.tokens);
 
       // LoRA off decodes the base model: different logits from the adapted one.
       const base = await engine.generate(prompt, { maxNewTokens: 1, lora: false, keepLogits: true });

@@ -1,6 +1,7 @@
 // The benchmark harness on the engine (Node, WebGPU on SwiftShader) with the pretrained built-in
 // model: draft-checked greedy answers equal plain token-by-token greedy decoding, whatever the
-// draft; evaluation questions are fixed per scene; the report never holds NaN.
+// draft; evaluateScenes batches scenes and takes a previous report as drafts without changing a
+// word; evaluation questions are fixed per scene; the report never holds NaN.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { answer, evalQuestions, evaluateScenes, greedyAnswers, scenePixels } from '../../src/eval/benchmark';
 import { describeScene, sceneSet } from '../../src/eval/scenes';
@@ -33,6 +34,23 @@ describe('benchmark harness (built-in model)', () => {
     console.log(reqs.map((r, i) => `${r.question} [draft ${JSON.stringify(r.draft)}] -> ${JSON.stringify(fast[i])}`).join('\n'));
     expect(fast).toEqual(slow);
     for (const t of fast) expect(t.length).toBeGreaterThan(0);
+  }, 600_000);
+
+  it('evaluateScenes batches scenes and takes any report on them as drafts, with the same answers', async () => {
+    const scenes = sceneSet('heldout', 5, { setSeed: 7, inviting: 0.5 }); // two calls of 4 scenes and 1
+    const plain = await evaluateScenes(s, scenes, { lora: false, describeOnly: true });
+    const slow: string[] = [];
+    for (const scene of scenes)
+      slow.push(await answer(s, await s.encodeImage(scenePixels(scene)), 'Describe the image.', { lora: false, maxNewTokens: 40 }));
+    expect(plain.results.map((r) => r.generated)).toEqual(slow);
+    // Right drafts (the same report) and wrong ones (a report on other scenes) change nothing.
+    const other = await evaluateScenes(s, sceneSet('heldout', 5, { setSeed: 8, inviting: 0.5 }), { lora: false, describeOnly: true });
+    for (const drafts of [plain, other]) {
+      const again = await evaluateScenes(s, scenes, { lora: false, describeOnly: true, drafts });
+      expect(again.results.map((r) => r.generated)).toEqual(slow);
+      expect(again.planted).toEqual(plain.planted);
+    }
+    await expect(evaluateScenes(s, scenes.slice(0, 2), { describeOnly: true, drafts: plain })).rejects.toThrow(/drafts cover 5 scenes, 2/);
   }, 600_000);
 
   it('asks the same questions of a scene every time, and reports ratios, never NaN', async () => {
