@@ -13,7 +13,7 @@ import { ConfigError, type DecoderConfig } from './config';
 import type { EngineCore } from './core';
 import { EngineInputError, SequenceLengthError } from './errors';
 import { decoderForward, headForward, lastLogitsForward, trainingPass } from './forward';
-import { generate, type GenerateOptions, type GenerateResult } from './generate';
+import { generate, generateBatch, type GenerateOptions, type GenerateResult } from './generate';
 import type { GradNormScratch } from './kernels/adamw';
 import { logprobChunk, logprobForward, sequenceLogprobSum, type LogprobScratch } from './kernels/logprob';
 import { allocate, checkPlan, listSpecs, normalizeLoraConfig, planSpecs, specBytes, type Activations, type LoraConfig } from './layout';
@@ -143,8 +143,10 @@ export class Engine implements EngineCore {
     try {
       lora = lc ? LoraAdapter.create(ctx, cfg, lc, names.prefix) : null;
       const acts = allocate(ctx, specs, 'plan', owned);
-      ctx.upload(acts.decode.keyMask, new Uint32Array(opts.maxSeq).fill(1)); // every cached row is real
-      ctx.upload(acts.decode.lastRows, Int32Array.of(0));
+      ctx.upload(
+        acts.decode.lastRows,
+        Int32Array.from({ length: opts.maxBatch }, (_, b) => b),
+      );
       const engine = new Engine(ctx, cfg, params, lora, acts, owned, planBytes, { ...opts, names });
       await ctx.sync(); // surface upload / allocation errors here rather than in the first step
       return engine;
@@ -239,6 +241,12 @@ export class Engine implements EngineCore {
   generate(prompt: SequenceInput, opts: GenerateOptions): Promise<GenerateResult> {
     this.alive();
     return generate(this, prompt, opts);
+  }
+
+  /** KV-cache generation for up to maxBatch prompts at once; see generate.ts. */
+  generateBatch(prompts: readonly SequenceInput[], opts: GenerateOptions): Promise<GenerateResult[]> {
+    this.alive();
+    return generateBatch(this, prompts, opts);
   }
 
   memory(): EngineMemory {

@@ -28,8 +28,8 @@ export interface GenerateOptions {
   /** Seed of the sampler (default 0); or pass an Rng to continue a stream. */
   seed?: number;
   rng?: Rng;
-  /** Called for every new token; return false to stop. */
-  onToken?: (token: number, index: number) => boolean | void;
+  /** Called for every new token (of sequence `sequence` in a batch); return false to stop that sequence. */
+  onToken?: (token: number, index: number, sequence: number) => boolean | void;
   /** Return the logits each token was chosen from (tests, inspection). */
   keepLogits?: boolean;
 }
@@ -41,7 +41,7 @@ export interface GenerateResult {
   logits?: Float32Array[];
 }
 
-/** The plan's decode workspace as a one-row pass; every layer shares its one-row activations. */
+/** The plan's decode workspace as a pass of one row per sequence; every layer shares its activations. */
 function decodePass(core: EngineCore): PassBuffers {
   const d = core.acts.decode;
   const L = core.cfg.numLayers;
@@ -83,6 +83,20 @@ export function sampleToken(logits: Float32Array, temperature: number, topP: num
 }
 
 export async function generate(core: EngineCore, prompt: SequenceInput, opts: GenerateOptions): Promise<GenerateResult> {
+  return (await generateBatch(core, [prompt], opts))[0];
+}
+
+/**
+ * Generation for up to maxBatch prompts at once: one batched prefill, then one decode pass per
+ * new token that carries a row for every sequence (SwiftShader and small models are bound by
+ * dispatches, not rows, so B sequences cost little more than one). The prompts are padded to the
+ * longest, T rows; sequence b's cache is rows [b * maxSeq, b * maxSeq + T) of the layers' k and v
+ * (moved there from the prefill's [b * T, ...)), its padding rows masked out of attention, and
+ * new token i of every sequence lands at cache row T + i at its own next position. A sequence
+ * that stopped keeps decoding (its tokens are dropped) until all have stopped. Sampling draws
+ * from one stream, sequence by sequence within a step.
+ */
+export async function generateBatch(core: EngineCore, prompts: readonly SequenceInput[], opts: GenerateOptions): Promise<GenerateResult[]> {
   const { ctx, cfg, params, acts } = core;
   const useLora = opts.lora ?? core.lora !== null;
   if (useLora && !core.lora) throw new EngineInputError('generate: lora: true on an engine created without an adapter');
@@ -96,72 +110,104 @@ export async function generate(core: EngineCore, prompt: SequenceInput, opts: Ge
   const rng = opts.rng ?? new Rng(opts.seed ?? 0);
   const stops = new Set(opts.stopTokens ?? []);
   const V = cfg.vocabSize;
+  const B = prompts.length;
+  const S = core.limits.maxSeq;
 
-  // Prefill: the batch-1 forward leaves the prompt's k/v in the layer activations (the cache).
-  const pack = packBatch([{ tokens: prompt.tokens, positions: prompt.positions, image: prompt.image }], cfg, core.limits, () => 'prompt');
-  const P = pack.T;
-  uploadBatch(ctx, acts.inputs, pack);
-  decoderForward(ctx, cfg, params, trainingPass(acts), lora, 1, P, {
+  // Prefill: the batched forward leaves the prompts' k/v in the layer activations.
+  const pack = packBatch(prompts, cfg, core.limits, (b) => (B === 1 ? 'prompt' : `prompt ${b}`));
+  const T = pack.T;
+  uploadBatch(ctx, acts.inputs, pack); // flushes: nothing recorded still reads the decode buffers
+  const d = acts.decode;
+  // The cache's key mask, sequence by sequence: the prompt's real rows, its padding masked out,
+  // and every row from T on (filled one token at a time).
+  const mask = new Uint32Array(B * S);
+  for (let b = 0; b < B; b++) {
+    mask.set(pack.keyMask.subarray(b * T, (b + 1) * T), b * S);
+    mask.fill(1, b * S + T, (b + 1) * S);
+  }
+  ctx.upload(d.keyMask, mask);
+  decoderForward(ctx, cfg, params, trainingPass(acts), lora, B, T, {
     rows: acts.inputs.imageRows,
     pos: acts.inputs.imagePos,
-    count: pack.imageStart[1],
+    count: pack.imageStart[B],
   });
   // Greedy without kept logits: only the argmax (and the log-normaliser, to catch NaN/Inf) is read.
   const argmaxOnly = !(temperature > 0) && !opts.keepLogits;
-  const next = async (last: GPUBuffer, lastRows: GPUBuffer): Promise<{ token: number; logits?: Float32Array }> => {
+  const results: GenerateResult[] = prompts.map(() => ({ tokens: [], stopReason: 'length', logits: opts.keepLogits ? [] : undefined }));
+  const next = async (last: GPUBuffer, lastRows: GPUBuffer): Promise<{ tokens: number[]; logits?: Float32Array[] }> => {
+    const at = results[0].tokens.length;
     if (!argmaxOnly) {
-      lastLogitsForward(ctx, cfg, params, acts, last, lastRows, 1);
-      const logits = await ctx.readF32(acts.head.logits, V);
-      if (logits.some((v) => !Number.isFinite(v))) throw new NonFiniteError(`logits of generated token ${tokens.length}`, 'NaN or Inf in the forward pass');
-      return { token: sampleToken(logits, temperature, topP, rng), logits };
+      lastLogitsForward(ctx, cfg, params, acts, last, lastRows, B);
+      const all = await ctx.readF32(acts.head.logits, B * V);
+      const logits = prompts.map((_, b) => all.slice(b * V, (b + 1) * V));
+      logits.forEach((l, b) => {
+        if (results[b].stopReason === 'length' && l.some((v) => !Number.isFinite(v)))
+          throw new NonFiniteError(`logits of generated token ${at}${B > 1 ? ` of sequence ${b}` : ''}`, 'NaN or Inf in the forward pass');
+      });
+      return { tokens: logits.map((l) => sampleToken(l, temperature, topP, rng)), logits };
     }
     const { head } = acts;
-    lastHiddenForward(ctx, cfg, params, acts, last, lastRows, 1);
-    // Targets: the decode token buffer, any valid id; the row's log-prob of it is not read.
-    logprobForward(ctx, head.logprob, head.argmax, head.lse, head.hLastN, params.lmHead, acts.decode.tokens, 1, cfg.hiddenSize, V, core.lpScratch);
+    lastHiddenForward(ctx, cfg, params, acts, last, lastRows, B);
+    // Targets: the decode token buffer, any valid ids; the rows' log-probs of them are not read.
+    logprobForward(ctx, head.logprob, head.argmax, head.lse, head.hLastN, params.lmHead, d.tokens, B, cfg.hiddenSize, V, core.lpScratch);
     const [am, lse] = await readMany(ctx, acts.scratch.readback, [
-      { buf: head.argmax, count: 1 },
-      { buf: head.lse, count: 1 },
+      { buf: head.argmax, count: B },
+      { buf: head.lse, count: B },
     ]);
-    if (!Number.isFinite(new Float32Array(lse)[0])) throw new NonFiniteError(`logits of generated token ${tokens.length}`, 'NaN or Inf in the forward pass');
-    return { token: new Int32Array(am)[0] };
+    const lses = new Float32Array(lse);
+    lses.forEach((x, b) => {
+      if (results[b].stopReason === 'length' && !Number.isFinite(x))
+        throw new NonFiniteError(`logits of generated token ${at}${B > 1 ? ` of sequence ${b}` : ''}`, 'NaN or Inf in the forward pass');
+    });
+    return { tokens: Array.from(new Int32Array(am)) };
   };
-  const tokens: number[] = [];
+  // The first decode token's targets are read by the logprob kernel: make them valid ids.
+  ctx.upload(d.tokens, new Int32Array(B));
   let chosen = await next(acts.res[cfg.numLayers], acts.inputs.lastRows);
 
-  const d = acts.decode;
+  // Sequence b's prefill k and v move from rows b * T to b * S (through q, free after the
+  // prefill: a buffer cannot be copied onto itself); with one sequence they are already there.
+  const KV = cfg.numKvHeads * cfg.headDim * 4;
+  if (B > 1)
+    for (const layer of acts.layers)
+      for (const buf of [layer.k, layer.v]) {
+        ctx.copy(buf, layer.q, B * T * KV);
+        for (let b = 1; b < B; b++) ctx.copy(layer.q, buf, T * KV, b * T * KV, b * S * KV);
+      }
   const pass = decodePass(core);
-  // The prefill's k and v (B = 1) are the cache; d.keyMask is all ones, d.lastRows = [0] (set at creation).
-  const cache: KvCache = { layers: acts.layers, keyMask: d.keyMask, start: 0, stride: core.limits.maxSeq };
-
-  const kept: Float32Array[] = [];
-  const lastPos = pack.positions[P - 1];
-  let stopReason: GenerateResult['stopReason'] = 'length';
+  const cache: KvCache = { layers: acts.layers, keyMask: d.keyMask, start: 0, stride: S };
+  const lastPos = prompts.map((_, b) => pack.positions[b * T + prompts[b].tokens.length - 1]);
+  let live = B;
   for (let i = 0; i < opts.maxNewTokens; i++) {
     if (i > 0) {
-      // Feed token i-1 at cache row P + i - 1.
-      const row = P + i - 1;
-      const pos = lastPos + i;
-      if (row >= core.limits.maxSeq || pos >= cfg.maxPositions) {
-        stopReason = 'capacity';
+      // Feed token i-1 of every sequence at cache row T + i - 1.
+      const row = T + i - 1;
+      if (row >= S || lastPos.some((p, b) => results[b].stopReason === 'length' && p + i >= cfg.maxPositions)) {
+        for (const r of results) if (r.stopReason === 'length') r.stopReason = 'capacity';
         break;
       }
-      ctx.upload(d.tokens, Int32Array.of(tokens[i - 1])); // safe: the last read flushed all recorded work
-      ctx.upload(d.positions, Int32Array.of(pos));
-      decoderForward(ctx, cfg, params, pass, lora, 1, 1, null, { ...cache, start: row });
+      ctx.upload(
+        d.tokens,
+        Int32Array.from(results, (r) => r.tokens.at(-1) ?? 0),
+      ); // safe: the last read flushed all recorded work
+      ctx.upload(
+        d.positions,
+        Int32Array.from(lastPos, (p) => Math.min(p + i, cfg.maxPositions - 1)),
+      );
+      decoderForward(ctx, cfg, params, pass, lora, B, 1, null, { ...cache, start: row });
       chosen = await next(pass.res[cfg.numLayers], d.lastRows);
     }
-    if (opts.keepLogits) kept.push(chosen.logits!);
-    const tok = chosen.token;
-    tokens.push(tok);
-    if (opts.onToken?.(tok, i) === false) {
-      stopReason = 'callback';
-      break;
+    for (let b = 0; b < B; b++) {
+      const r = results[b];
+      if (r.stopReason !== 'length') continue;
+      const tok = chosen.tokens[b];
+      if (opts.keepLogits) r.logits!.push(chosen.logits![b]);
+      r.tokens.push(tok);
+      if (opts.onToken?.(tok, i, b) === false) r.stopReason = 'callback';
+      else if (stops.has(tok)) r.stopReason = 'stop';
+      if (r.stopReason !== 'length') live--;
     }
-    if (stops.has(tok)) {
-      stopReason = 'stop';
-      break;
-    }
+    if (live === 0) break;
   }
-  return { tokens, stopReason, logits: opts.keepLogits ? kept : undefined };
+  return results;
 }

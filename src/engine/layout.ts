@@ -219,16 +219,16 @@ export function planSpecs(cfg: DecoderConfig, sizes: PlanSizes, lora: LoraPlan |
     logprobState: t([M, 2]), // running max and sum of exp per row
     readback: t([readbackFloats(B, M, V)]), // what a pass copies out, read back in one transfer
   };
-  // KV-cache decoding: one new token through every layer (the layers share these: no backward);
-  // the cache itself is the prefill's k and v in `layers`.
+  // KV-cache decoding: one new token per sequence (up to B at once) through every layer (the
+  // layers share these: no backward); the cache itself is the prefill's k and v in `layers`.
   const decode = {
-    tokens: t([1], 'i32'),
-    positions: t([1], 'i32'),
-    lastRows: t([1], 'i32'), // row 0: the one row's logits
-    keyMask: t([sizes.maxSeq], 'u32'), // every cached row is real
-    res: [t([1, C]), t([1, C])], // residual stream, ping-pong between layers
-    layer: layerSpecs(cfg, 1, lora),
-    proj: t([1, C]),
+    tokens: t([B], 'i32'),
+    positions: t([B], 'i32'),
+    lastRows: t([B], 'i32'), // row b: sequence b's logits
+    keyMask: t([B * sizes.maxSeq], 'u32'), // which cached rows are real (prompt padding is not)
+    res: [t([B, C]), t([B, C])], // residual stream, ping-pong between layers
+    layer: layerSpecs(cfg, B, lora),
+    proj: t([B, C]),
   };
   const [normA, normB] = gradNormPartials(lora ? lora.totalFloats : 1);
   const grads = sizes.training

@@ -158,7 +158,7 @@ export interface GreedyRequest {
  * Greedy answers, checked against drafts: one teacher-forced pass over prompt + draft gives the
  * model's argmax after every draft prefix, which is what greedy decoding picks as long as it has
  * followed the draft; from the first token where the model leaves the draft, KV-cache decoding
- * continues. The same text as decoding from scratch (both take the argmax of the same logits;
+ * continues, for all the rows of a batch that left their drafts at once. The same text as decoding from scratch (both take the argmax of the same logits;
  * only a near-tie could fall differently between the batched and the one-row kernels), at the
  * cost of one batched forward where the model says what the draft says.
  */
@@ -181,29 +181,38 @@ export async function greedyAnswers(
       })),
       { lora: opts.lora },
     );
+    // The model's answer up to where it first leaves the draft; the rows that left it before the
+    // end go on together in one batched KV-cache decoding.
+    const ids: number[][] = [];
+    const open: number[] = [];
     for (const [k, ex] of exs.entries()) {
       const draft = Array.from(ex.inputIds.subarray(ex.promptLength)); // answer tokens + <end_of_utterance>
       const best = fw.argmax[k];
-      const ids: number[] = [];
+      const mine: number[] = [];
       let diverged = false;
-      for (let j = 0; j < draft.length && ids.length < opts.maxNewTokens; j++) {
-        ids.push(best[j]);
+      for (let j = 0; j < draft.length && mine.length < opts.maxNewTokens; j++) {
+        mine.push(best[j]);
         if (best[j] !== draft[j]) {
           diverged = true;
           break;
         }
       }
-      const last = ids[ids.length - 1];
-      if (diverged && last !== tokenizer.eosId && ids.length < opts.maxNewTokens) {
-        const prompt = [...Array.from(ex.inputIds.subarray(0, ex.promptLength)), ...ids];
-        const res = await engine.generate(
-          { tokens: prompt, image: { features: part[k].features, positions: ex.imagePositions } },
-          { maxNewTokens: opts.maxNewTokens - ids.length, lora: opts.lora, stopTokens: [tokenizer.eosId] },
-        );
-        ids.push(...res.tokens);
-      }
-      out.push(textOf(deps, ids));
+      ids.push(mine);
+      if (diverged && mine[mine.length - 1] !== tokenizer.eosId && mine.length < opts.maxNewTokens) open.push(k);
     }
+    if (open.length > 0) {
+      // Every row decodes as long as the longest needs; each keeps at most its own budget.
+      const budget = Math.max(...open.map((k) => opts.maxNewTokens - ids[k].length));
+      const res = await engine.generateBatch(
+        open.map((k) => ({
+          tokens: [...Array.from(exs[k].inputIds.subarray(0, exs[k].promptLength)), ...ids[k]],
+          image: { features: part[k].features, positions: exs[k].imagePositions },
+        })),
+        { maxNewTokens: budget, lora: opts.lora, stopTokens: [tokenizer.eosId] },
+      );
+      open.forEach((k, r) => ids[k].push(...res[r].tokens.slice(0, opts.maxNewTokens - ids[k].length)));
+    }
+    for (const mine of ids) out.push(textOf(deps, mine));
   }
   return out;
 }
@@ -249,9 +258,7 @@ export async function evaluateScenes(deps: BenchmarkDeps, scenes: readonly Scene
         caption: q.describe.answer,
         generated: mine[0],
         hallucinated: [],
-        probes: opts.describeOnly
-          ? []
-          : q.probes.map((p, j) => ({ question: p.question, truth: p.truth as boolean, answer: mine[1 + j] })),
+        probes: opts.describeOnly ? [] : q.probes.map((p, j) => ({ question: p.question, truth: p.truth as boolean, answer: mine[1 + j] })),
         attributes: opts.describeOnly
           ? []
           : q.attributes.map((a, j) => ({

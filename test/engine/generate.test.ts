@@ -1,8 +1,10 @@
 // (e) KV-cache decoding against full recompute (same tokens, logits within 1e-5) and the float64
 // reference; greedy decoding without kept logits (argmax on the GPU) picks the same tokens as the
 // logits read back; seeded sampling is deterministic; stop token, callback and capacity end generation.
+// Batched generation (prompts of different lengths decoded together) gives each prompt's tokens.
 import { describe, expect, it } from 'vitest';
 import { Engine } from '../../src/engine/decoder';
+import type { GenerateResult } from '../../src/engine/generate';
 import { LORA_TARGETS } from '../../src/engine/checkpoint';
 import { randomDecoderWeights } from '../../src/engine/params';
 import { Rng } from '../../src/util/rng';
@@ -85,6 +87,62 @@ describe('generation with a KV cache', () => {
       expect(long.stopReason).toBe('capacity');
       expect(long.tokens.length).toBe(30 - 13 + 1); // the last cache row feeds the last token
       expect(long.tokens.slice(0, n)).toEqual(gen.tokens);
+    } finally {
+      engine.destroy();
+    }
+  });
+
+  it('decodes prompts of different lengths together, each as if alone', async () => {
+    const ctx = await engineGpu();
+    const weights = randomDecoderWeights(TINY, 32);
+    const engine = await Engine.create(ctx, TINY, weights, {
+      maxBatch: 3,
+      maxSeq: 30,
+      lora: lc,
+      weightDtype: 'f32',
+      imageTokenId: IMAGE_TOKEN,
+    });
+    try {
+      await engine.lora!.set(randomLoraValues(9, await engine.lora!.get(), 0.2));
+      const rng = new Rng(5);
+      // 13, 7 and 10 tokens: the shorter prompts are padded in the prefill and in the cache.
+      const prompts = [13, 7, 10].map((len) => {
+        const p = makePrompt(rng, TINY, len, 3);
+        return { tokens: p.prompt, image: { features: p.features } };
+      });
+      const n = 9;
+      const alone: GenerateResult[] = [];
+      for (const p of prompts) alone.push(await engine.generate(p, { maxNewTokens: n, keepLogits: true }));
+      const batch = await engine.generateBatch(prompts, { maxNewTokens: n, keepLogits: true });
+      let worst = 0;
+      batch.forEach((g, b) => {
+        expect(g.tokens).toEqual(alone[b].tokens);
+        g.logits!.forEach((l, i) => (worst = Math.max(worst, maxAbs(l.map((v, j) => v - alone[b].logits![i][j])))));
+      });
+      console.log(`batched decoding of 3 prompts: max |logit difference| vs one at a time ${worst.toExponential(2)} over ${n} tokens`);
+      expect(worst).toBeLessThanOrEqual(1e-5);
+      // The argmax-only path, and the adapter off, agree too.
+      const fast = await engine.generateBatch(prompts, { maxNewTokens: n });
+      expect(fast.map((g) => g.tokens)).toEqual(alone.map((g) => g.tokens));
+      const base = await engine.generateBatch(prompts, { maxNewTokens: 4, lora: false });
+      for (const [b, p] of prompts.entries())
+        expect(base[b].tokens).toEqual((await engine.generate(p, { maxNewTokens: 4, lora: false })).tokens);
+
+      // One sequence stops (its stop token, included) while the others go on.
+      const stop = alone[1].tokens[2];
+      const stopped = await engine.generateBatch(prompts, { maxNewTokens: n, stopTokens: [stop] });
+      stopped.forEach((g, b) => {
+        const at = alone[b].tokens.indexOf(stop);
+        expect(g.stopReason).toBe(at >= 0 ? 'stop' : 'length');
+        expect(g.tokens).toEqual(at >= 0 ? alone[b].tokens.slice(0, at + 1) : alone[b].tokens);
+      });
+      expect(stopped[1].tokens.length).toBeLessThanOrEqual(3);
+      // Capacity counts cache rows from the longest prompt.
+      const long = await engine.generateBatch(prompts, { maxNewTokens: 100 });
+      for (const g of long) expect(g.stopReason).toBe('capacity');
+      expect(long[1].tokens.length).toBe(30 - 13 + 1);
+      expect(long[1].tokens.slice(0, n)).toEqual(alone[1].tokens);
+      await expect(engine.generateBatch([...prompts, prompts[0]], { maxNewTokens: 1 })).rejects.toThrow(/maxBatch 3/);
     } finally {
       engine.destroy();
     }
