@@ -1,5 +1,7 @@
 // Section `decode`: KV-cache generation (greedy, LoRA on) from the example's prompt: prefill
-// time, then tokens per second after it.
+// time, then tokens per second after it; then the same prompt as a full batch of sequences
+// decoding together (generateBatch), whose tokens per second over all sequences, divided by the
+// one-sequence figure of the same run, is what batching buys.
 import type { DecoderConfig, Engine, PovidExample } from '../../src/engine';
 import { measure, round, type Budget } from '../timing';
 import type { BenchHost, BenchOptions, Skipped } from '../types';
@@ -66,6 +68,36 @@ export async function benchDecode(
     },
   );
   const pt = mean(perToken);
+  // The engine's whole batch at once: per-step time after the first token, over every sequence.
+  let batched: DecodeResult['batched'];
+  const B = engine.limits.maxBatch;
+  const steps = Math.max(2, tokens);
+  if (B > 1 && tokens > 1 && (budget.unlimited || budget.fits((B * prefill[0] + steps * pt) / 1000))) {
+    let first = 0;
+    let lastT = 0;
+    let count = 0;
+    await engine.generateBatch(
+      Array.from({ length: B }, () => prompt),
+      {
+        maxNewTokens: steps,
+        onToken: (_tok, idx, seq) => {
+          if (seq !== B - 1) return;
+          lastT = performance.now();
+          if (idx === 0) first = lastT;
+          count = idx + 1;
+        },
+      },
+    );
+    const ms = (lastT - first) / (count - 1);
+    batched = {
+      sequences: B,
+      tokensPerSecond: fig((1000 * B) / ms, 'tokens/s', 1, { msPerIteration: round(ms) }),
+      speedupOverOne: round(pt / (ms / B)),
+    };
+    host.progress(
+      `decode: ${B} sequences together, ${((1000 * B) / ms).toFixed(2)} tokens/s (x${(pt / (ms / B)).toFixed(2)} one sequence's)`,
+    );
+  }
   return {
     shape: {
       layers: cfg.numLayers,
@@ -81,5 +113,6 @@ export async function benchDecode(
     tokensGenerated: tokens,
     stopReason,
     lora: true,
+    ...(batched ? { batched } : {}),
   };
 }

@@ -56,6 +56,8 @@ export interface DecodeResult {
   tokensGenerated: number;
   stopReason: string;
   lora: boolean;
+  /** The engine's batch of copies of the prompt decoding together; speedupOverOne = their tokens/s over one sequence's. */
+  batched?: { sequences: number; tokensPerSecond: Figure; speedupOverOne: number };
 }
 
 export interface EngineSections {

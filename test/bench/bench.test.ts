@@ -69,6 +69,11 @@ function expectWellFormed(r: EnvResult, env: 'node' | 'chromium'): void {
   expectFigure(de.decodeTokensPerSecond, 'tokens/s');
   expectFigure(de.prefill, 'ms');
   expect(de.tokensGenerated).toBe(TINY_SHAPE.newTokens);
+  // The tiny profile fits the budget: the engine's batch of sequences is timed too.
+  expect(de.batched, JSON.stringify(de)).toBeDefined();
+  expect(de.batched!.sequences).toBe(2);
+  expectFigure(de.batched!.tokensPerSecond, 'tokens/s');
+  expect(de.batched!.speedupOverOne).toBeGreaterThan(0);
 
   const vi = s.vision as Extract<EnvResult['sections']['vision'], { providers: unknown }>;
   expect(vi, JSON.stringify(s.vision)).toHaveProperty('providers');
