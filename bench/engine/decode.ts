@@ -72,22 +72,21 @@ export async function benchDecode(
   let batched: DecodeResult['batched'];
   const B = engine.limits.maxBatch;
   const steps = Math.max(2, tokens);
-  if (B > 1 && tokens > 1 && (budget.unlimited || budget.fits((B * prefill[0] + steps * pt) / 1000))) {
+  if (B > 1 && tokens > 1 && (budget.unlimited || budget.fits((2 * B * prefill[0] + (steps + 2) * pt) / 1000))) {
+    const prompts = Array.from({ length: B }, () => prompt);
+    await engine.generateBatch(prompts, { maxNewTokens: 2 }); // compiles the B-row decode pipelines
     let first = 0;
     let lastT = 0;
     let count = 0;
-    await engine.generateBatch(
-      Array.from({ length: B }, () => prompt),
-      {
-        maxNewTokens: steps,
-        onToken: (_tok, idx, seq) => {
-          if (seq !== B - 1) return;
-          lastT = performance.now();
-          if (idx === 0) first = lastT;
-          count = idx + 1;
-        },
+    await engine.generateBatch(prompts, {
+      maxNewTokens: steps,
+      onToken: (_tok, idx, seq) => {
+        if (seq !== B - 1) return;
+        lastT = performance.now();
+        if (idx === 0) first = lastT;
+        count = idx + 1;
       },
-    );
+    });
     const ms = (lastT - first) / (count - 1);
     batched = {
       sequences: B,
