@@ -112,9 +112,30 @@ async function main() {
     );
     const tt = performance.now();
     let last = { loss: 0, accuracy: 0 };
+    // Means over every 20 steps: whether each DPO term is being learned, not one example's value.
+    const curve: { steps: string; loss: number; accuracy: number; marginText: number; marginNoise: number }[] = [];
+    let acc = { n: 0, loss: 0, accuracy: 0, marginText: 0, marginNoise: 0 };
     await trainer.run({
       onStep: (m) => {
         last = { loss: m.loss, accuracy: m.accuracy };
+        acc = {
+          n: acc.n + 1,
+          loss: acc.loss + m.loss,
+          accuracy: acc.accuracy + m.accuracy,
+          marginText: acc.marginText + m.marginText,
+          marginNoise: acc.marginNoise + m.marginNoise,
+        };
+        if (m.step % 20 === 0 || m.step === m.totalSteps) {
+          const { n } = acc;
+          curve.push({
+            steps: `${m.step - n + 1}-${m.step}`,
+            loss: acc.loss / n,
+            accuracy: acc.accuracy / n,
+            marginText: acc.marginText / n,
+            marginNoise: acc.marginNoise / n,
+          });
+          acc = { n: 0, loss: 0, accuracy: 0, marginText: 0, marginNoise: 0 };
+        }
         if (m.step % 20 === 0 || m.step === m.totalSteps)
           log(`${name}: step ${m.step}/${m.totalSteps} loss ${m.loss.toFixed(4)} accuracy ${m.accuracy.toFixed(2)}`);
       },
@@ -132,6 +153,7 @@ async function main() {
       },
       trainingMinutes: minutes,
       finalStep: last,
+      trainingCurve: curve,
       after: afterSummary,
       change: {
         chairIRelative: rel(afterSummary.chairI, beforeSummary.chairI),
