@@ -1,4 +1,4 @@
-// `npm run -s eval [-- --train-scenes=N] [--heldout=N] [--lr=X] [--beta=X] [--steps=N] [--only=povid,dpo-text,dpo-noise] [--out=FILE]`
+// `npm run -s eval [-- --train-scenes=N] [--heldout=N] [--lr=X] [--beta=X] [--sft-weight=X] [--steps=N] [--only=povid,dpo-text,dpo-noise] [--out=FILE]`
 //
 // The built-in hallucination benchmark in Node (WebGPU from npm `webgpu`; SwiftShader without a
 // GPU): POVID from the pretrained built-in model on generated training scenes, with the benchmark's
@@ -31,11 +31,12 @@ const HELDOUT_SCENES = num('heldout', BENCHMARK_SETTINGS.heldoutScenes);
 const RUNS = (opt('only') ?? 'povid,dpo-text,dpo-noise').split(',') as RunName[];
 type RunName = 'povid' | 'dpo-text' | 'dpo-noise';
 
-/** The app's defaults with the benchmark's run (src/eval/settings.ts); --lr, --steps, --beta override (and are reported). */
+/** The app's defaults with the benchmark's run (src/eval/settings.ts); --lr, --steps, --beta, --sft-weight override (and are reported). */
 const BASE: TrainConfig = {
   ...benchmarkConfig(DEFAULT_TRAIN_CONFIG, num('steps', BENCHMARK_SETTINGS.steps)),
   learningRate: num('lr', BENCHMARK_SETTINGS.learningRate),
   beta: num('beta', DEFAULT_TRAIN_CONFIG.beta),
+  sftWeight: num('sft-weight', DEFAULT_TRAIN_CONFIG.sftWeight),
 };
 
 const RUN_CONFIG: Record<RunName, Partial<TrainConfig>> = {

@@ -1,6 +1,8 @@
 // POVID / DPO loss on per-sequence log-prob sums, D(y) = policy(y) - reference(y):
 //   povid: L = wText*softplus(-beta(Dw-Dt)) + wNoise*softplus(-beta(Dw-Dn)); dpo-text: softplus(-beta(Dw-Dt));
 //   weighted: softplus(-(alpha*Dw - beta1*Dt - beta2*Dn)); mean over E examples, with d loss / d policy.
+// Plus an optional SFT term on the chosen answers (TRL's loss_type "sft", formerly rpo_alpha):
+//   sftWeight * (-sum_e policy_chosen_e) / (chosen answer tokens in the batch), i.e. sftScale = weight / tokens.
 
 struct Params {
   E: u32,
@@ -11,6 +13,7 @@ struct Params {
   alpha: f32,
   beta1: f32,
   beta2: f32,
+  sftScale: f32, // sftWeight / chosen answer tokens of the batch; 0 = no SFT term
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -79,7 +82,11 @@ fn dpo_forward(@builtin(local_invocation_index) lid: u32) {
       gt = p.beta * wt * st;
       gn = p.beta * wn * sn;
     }
-    dPolicy[3u * e] = gw * invE;
+    if (p.sftScale != 0.0) {
+      // Added per example before the mean over E, so scaled by E: the term itself is a token mean.
+      le -= p.sftScale * f32(p.E) * policy[3u * e];
+    }
+    dPolicy[3u * e] = gw * invE - p.sftScale;
     dPolicy[3u * e + 1u] = gt * invE;
     dPolicy[3u * e + 2u] = gn * invE;
     let o = K * e;

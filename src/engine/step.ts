@@ -265,7 +265,7 @@ export async function povidStep(core: EngineCore, examples: readonly PovidExampl
   await timer.mark('forward');
 
   // ---- (d) loss and backward ---------------------------------------------------------------
-  povidLossForward(ctx, head.loss, head.dPolicy, head.stats, head.policy, head.reference, E, loss);
+  povidLossForward(ctx, head.loss, head.dPolicy, head.stats, head.policy, head.reference, E, loss, Mc); // Mc: chosen answer tokens
   await timer.mark('loss');
   // d loss / d logprob_row = d loss / d (sum of its sequence): a gather of dPolicy by slot.
   gatherRows(ctx, g.dlogprob, head.dPolicy, inputs.slotOfRow, M, 1);

@@ -221,7 +221,8 @@ Defaults follow the POVID release: beta 0.1, sigmoid DPO, LoRA r 128 / alpha 256
 on the language model's linear layers only, cosine schedule with 3 % warm-up, weight decay 0,
 3 epochs (the release used learning rate 1e-7 on LLaVA-1.5-7B). \`--lora-targets\` is a regex
 matched against full module names; check it against \`model.named_modules()\` of your model.
-Use \`--full\` to train every weight instead of an adapter, \`--max-steps\` to stop early.
+Use \`--full\` to train every weight instead of an adapter, \`--max-steps\` to stop early,
+\`--sft-weight\` to add an SFT term on the chosen answers (the app's "SFT weight").
 Precision follows the hardware: bf16 on GPUs that support it, fp16 mixed precision on older
 GPUs, float32 on a CPU.
 
@@ -281,6 +282,17 @@ def dpo_config(**kwargs):
     return DPOConfig(**{k: v for k, v in kwargs.items() if k in fields})
 
 
+def sft_loss(weight):
+    """Sigmoid DPO, plus an SFT term on the chosen answers when weight > 0: loss_type ["sigmoid", "sft"]
+    with loss_weights in today's TRL, rpo_alpha in older releases (the same token-mean NLL)."""
+    if weight <= 0:
+        return dict(loss_type=["sigmoid"])
+    fields = {f.name for f in dataclasses.fields(DPOConfig)}
+    if "loss_weights" in fields:
+        return dict(loss_type=["sigmoid", "sft"], loss_weights=[1.0, weight])
+    return dict(loss_type=["sigmoid"], rpo_alpha=weight)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="${DEFAULT_EXPORT_MODEL}", help="hub id or local folder")
@@ -290,6 +302,7 @@ def main():
     p.add_argument("--max-steps", type=int, default=-1, help="stop after this many optimizer steps (-1: run all epochs)")
     p.add_argument("--lr", type=float, default=1e-6)
     p.add_argument("--beta", type=float, default=0.1)
+    p.add_argument("--sft-weight", type=float, default=0.0, help="weight of an SFT (NLL) term on the chosen answers; 0 = DPO alone, as released")
     p.add_argument("--batch-size", type=int, default=1, help="per device")
     p.add_argument("--grad-accum", type=int, default=8)
     p.add_argument("--max-length", type=int, default=None, help="truncate longer pairs (tokens; default: no truncation, which keeps every image token)")
@@ -322,7 +335,7 @@ def main():
     args = dpo_config(
         output_dir=a.output,
         beta=a.beta,
-        loss_type=["sigmoid"],
+        **sft_loss(a.sft_weight),
         learning_rate=a.lr,
         lr_scheduler_type="cosine",
         weight_decay=0.0,

@@ -30,6 +30,12 @@ export interface TrainConfig {
   stage1Fraction: number; // two-stage: share of steps that are text-only DPO
   wText: number; // 0.5
   wNoise: number; // 0.5
+  /**
+   * Weight of an SFT term, the mean NLL of the preferred answers' tokens (TRL's loss_type 'sft',
+   * formerly rpo_alpha). 0, the release: DPO alone, which can lower the preferred answers'
+   * likelihood along with the rejected ones'.
+   */
+  sftWeight: number; // 0
   noiseStep: number; // 500
   seed: number;
   heldoutFraction: number; // 0.1
@@ -97,6 +103,7 @@ export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   stage1Fraction: 0.5,
   wText: 0.5,
   wNoise: 0.5,
+  sftWeight: 0,
   noiseStep: 500,
   seed: 42,
   heldoutFraction: 0.1,

@@ -143,7 +143,7 @@ export class PovidTrainer {
 
   private lossParams(mode: 'povid' | 'dpo-text' | 'weighted') {
     const c = this.config;
-    return { beta: c.beta, mode, wText: c.wText, wNoise: c.wNoise, noiseReference: noiseReferenceOf(c) };
+    return { beta: c.beta, mode, wText: c.wText, wNoise: c.wNoise, noiseReference: noiseReferenceOf(c), sftWeight: c.sftWeight ?? 0 };
   }
 
   private exampleForUse(ex: TrainExample, use: number, mode: string): Promise<PovidExample> {
@@ -333,6 +333,9 @@ export class PovidTrainer {
           : mode === 'weighted'
             ? softplusNeg(b * dw - (c.wText * b * dt + c.wNoise * b * dn))
             : c.wText * lt + c.wNoise * ln;
+      // The SFT term: one example's batch, so the mean NLL over its own answer tokens.
+      const sft = c.sftWeight ?? 0;
+      if (sft > 0) loss += (sft * -pol.logprobSums[0]) / Math.max(1, Array.from(ex.chosen.targets!).filter((t) => t >= 0).length);
       mt += b * (dw - dt);
       mn += b * (dw - dn);
       acc += mode === 'dpo-text' ? Number(dw > dt) : (Number(dw > dt) + Number(dw > dn)) / 2;

@@ -148,6 +148,15 @@ const NUMBER_FIELDS: NumberField[] = [
     advanced: true,
   },
   {
+    key: 'sftWeight',
+    label: 'SFT weight',
+    help: "Weight of a likelihood term on the preferred answers (TRL's 'sft' loss, formerly rpo_alpha); keeps them likely while DPO pushes the pair apart. 0 = DPO alone, as released.",
+    min: 0,
+    max: 10,
+    step: 'any',
+    advanced: true,
+  },
+  {
     key: 'evalEvery',
     label: 'Evaluate every',
     help: 'Steps between evaluations on the held-out records (0 = never).',

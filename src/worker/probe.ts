@@ -44,6 +44,7 @@ export async function probeTimings(deps: ProbeDeps, ex: TrainExample, config: Tr
           wText: config.wText,
           wNoise: config.wNoise,
           noiseReference: config.noiseReference ?? 'own-argmax',
+          sftWeight: config.sftWeight ?? 0,
         },
         optimizer: { lr: 0 },
         zeroGrads: true,

@@ -23,7 +23,7 @@ const shapes = [
   { prompt: 17, image: 6, chosen: 9, rejected: 7 }, // 27 and 25 tokens
 ];
 
-async function compare(dtype: WeightDtype, noiseReference: NoiseReference) {
+async function compare(dtype: WeightDtype, noiseReference: NoiseReference, sftWeight = 0) {
   const ctx = await engineGpu();
   const weights = randomDecoderWeights(TINY, 11);
   const engine = await Engine.create(ctx, TINY, weights, {
@@ -33,7 +33,7 @@ async function compare(dtype: WeightDtype, noiseReference: NoiseReference) {
     weightDtype: dtype,
     imageTokenId: IMAGE_TOKEN,
   });
-  const params = { ...lossParams, noiseReference };
+  const params = { ...lossParams, noiseReference, sftWeight };
   try {
     await engine.lora!.set(randomLoraValues(5, await engine.lora!.get(), 0.1));
     const examples = makeExamples(9, TINY, shapes);
@@ -95,7 +95,7 @@ async function compare(dtype: WeightDtype, noiseReference: NoiseReference) {
     for (const g of ref.grads.values()) for (const v of g) refNormSq += v * v;
     const normErr = Math.abs(res.gradNorm - Math.sqrt(refNormSq)) / Math.sqrt(refNormSq);
     console.log(
-      `POVID gradients (${dtype} weights, ${noiseReference}; reference argmax differs from the policy's at ${differing} positions) vs float64 reference over ${count} tensors: max |d|/max|g| ${worst.toExponential(2)} (${worstName}), ` +
+      `POVID gradients (${dtype} weights, ${noiseReference}${sftWeight ? `, SFT weight ${sftWeight}` : ''}; reference argmax differs from the policy's at ${differing} positions) vs float64 reference over ${count} tensors: max |d|/max|g| ${worst.toExponential(2)} (${worstName}), ` +
         `elementwise (1% floor) ${worstElem.toExponential(2)}; log-prob sums ${sumErr.toExponential(2)}, loss ${lossErr.toExponential(2)}, grad norm ${normErr.toExponential(2)}`,
     );
     expect(sumErr).toBeLessThan(1e-5);
@@ -112,6 +112,8 @@ describe('POVID step gradients vs the float64 reference', () => {
     compare('f32', 'policy-argmax'));
   it('bf16 weights (own-argmax): every LoRA gradient tensor within 1e-4 of the reference on the rounded weights', () =>
     compare('bf16', 'own-argmax'));
+  it('with the SFT term on the chosen answers (weight 0.8): every LoRA gradient tensor within 1e-4', () =>
+    compare('f32', 'own-argmax', 0.8));
 
   it('with B = 0 (a fresh adapter) both definitions give the same y_n, loss and gradients', async () => {
     const ctx = await engineGpu();

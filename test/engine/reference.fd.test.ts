@@ -51,7 +51,8 @@ describe('reference decoder backward', () => {
       const rowsC = x.chosen.imagePos.length * cfg.hiddenSize;
       return { chosen: fix(x.chosen), rejected: fix(x.rejected), noisyImageRows: x.noisyImageRows.slice(0, rowsC) };
     });
-    const params = { beta: 1, mode: 'povid' as const, wText: 0.5, wNoise: 0.5 };
+    // The SFT term on the chosen answers too, so its gradient is checked with the rest.
+    const params = { beta: 1, mode: 'povid' as const, wText: 0.5, wNoise: 0.5, sftWeight: 0.6 };
     const base = povidReference(m, examples, params);
     const loss = () => povidReference(m, examples, params, { yn: base.yn }).loss;
     expect(loss()).toBeCloseTo(base.loss, 12);

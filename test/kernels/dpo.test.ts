@@ -11,7 +11,12 @@ const MODES: PovidLossParams[] = [
   { mode: 'dpo-text', beta: 0.1, wText: 0.5, wNoise: 0.5 },
   { mode: 'weighted', beta: 0.1, wText: 0.5, wNoise: 0.5 },
   { mode: 'weighted', beta: 0.1, wText: 0.5, wNoise: 0.5, alpha: 0.2, beta1: 0.15, beta2: 0.05 },
+  { mode: 'povid', beta: 0.1, wText: 0.5, wNoise: 0.5, sftWeight: 0.7 },
+  { mode: 'dpo-text', beta: 0.1, wText: 0.5, wNoise: 0.5, sftWeight: 1 },
 ];
+/** Answer tokens of the chosen sequences of a batch of E (for the SFT term): an odd count. */
+const tokensOf = (E: number) => 13 * E + 4;
+const label = (p: PovidLossParams) => `${p.mode}${p.alpha ? ' explicit weights' : ''}${p.sftWeight ? ` + SFT ${p.sftWeight}` : ''}`;
 
 /** Per-sequence sums as the engine produces them: policy near reference, sums of ~20 token log-probs. */
 function batch(E: number, rng: Rng, spread = 8): { policy: Float32Array; reference: Float32Array } {
@@ -24,7 +29,7 @@ function batch(E: number, rng: Rng, spread = 8): { policy: Float32Array; referen
   return { policy, reference };
 }
 
-async function runGpu(E: number, policy: Float32Array, reference: Float32Array, params: PovidLossParams) {
+async function runGpu(E: number, policy: Float32Array, reference: Float32Array, params: PovidLossParams, tokens = tokensOf(E)) {
   const ctx = await testGpu();
   const loss = ctx.createBuffer('loss', 4);
   const dPolicy = ctx.createBuffer('dPolicy', 3 * E * 4);
@@ -38,15 +43,16 @@ async function runGpu(E: number, policy: Float32Array, reference: Float32Array, 
     ctx.createBufferFrom('reference', reference),
     E,
     params,
+    tokens,
   );
   return { loss: await ctx.readF32(loss), dPolicy: await ctx.readF32(dPolicy), stats: await ctx.readF32(stats) };
 }
 
-function runRef(E: number, policy: ArrayLike<number>, reference: ArrayLike<number>, params: PovidLossParams) {
+function runRef(E: number, policy: ArrayLike<number>, reference: ArrayLike<number>, params: PovidLossParams, tokens = tokensOf(E)) {
   const loss = new Float64Array(1);
   const dPolicy = new Float64Array(3 * E);
   const stats = new Float64Array(POVID_STATS * E);
-  ref.povidLossForward(loss, dPolicy, stats, Float64Array.from(policy), Float64Array.from(reference), E, params);
+  ref.povidLossForward(loss, dPolicy, stats, Float64Array.from(policy), Float64Array.from(reference), E, params, tokens);
   return { loss, dPolicy, stats };
 }
 
@@ -55,7 +61,7 @@ describe('povid loss kernel vs float64 reference', () => {
   // loss and gradients within max rel error 1e-4 (floor 1e-6), stats within 1e-4 (floor 1e-3).
   for (const E of [7, 130]) {
     for (const params of MODES) {
-      it(`${params.mode} beta=${params.beta} E=${E}${params.alpha ? ' (explicit alpha/beta1/beta2)' : ''}`, async () => {
+      it(`${label(params)} beta=${params.beta} E=${E}`, async () => {
         const rng = new Rng(100 + E);
         const { policy, reference } = batch(E, rng);
         const got = await runGpu(E, policy, reference, params);
@@ -69,6 +75,13 @@ describe('povid loss kernel vs float64 reference', () => {
           expect(got.stats[e * POVID_STATS + PovidStat.noiseAccuracy]).toBe(want.stats[e * POVID_STATS + PovidStat.noiseAccuracy]);
         }
         if (params.mode === 'dpo-text') for (let e = 0; e < E; e++) expect(got.dPolicy[3 * e + 2]).toBe(0);
+        if (params.sftWeight) {
+          // The SFT term is the batch's token-mean NLL of the chosen answers, added to the DPO loss.
+          const dpo = runRef(E, policy, reference, { ...params, sftWeight: 0 });
+          const nll = -policy.reduce((a, x, i) => (i % 3 === 0 ? a + x : a), 0) / tokensOf(E);
+          expect(want.loss[0] - dpo.loss[0]).toBeCloseTo(params.sftWeight * nll, 9);
+          expect(got.dPolicy[0] - dpo.dPolicy[0]).toBeCloseTo(-params.sftWeight / tokensOf(E), 6);
+        }
       });
     }
   }
@@ -107,13 +120,17 @@ describe('povid loss kernel vs float64 reference', () => {
       /unknown mode/,
     );
     expect(() => povidLossForward(ctx, b, b, b, b, b, 0, MODES[0])).toThrow(KernelArgumentError);
+    // The SFT term needs the chosen answers' token count, and a weight >= 0.
+    const sft = { mode: 'povid', beta: 0.1, wText: 0.5, wNoise: 0.5, sftWeight: 1 } as const;
+    expect(() => povidLossForward(ctx, b, b, b, b, b, 1, sft)).toThrow(/chosenTokens/);
+    expect(() => povidLossForward(ctx, b, b, b, b, b, 1, { ...sft, sftWeight: -1 }, 5)).toThrow(/sftWeight/);
   });
 });
 
 describe('povid loss reference gradient vs central finite differences', () => {
   // Central differences in float64 with h = 1e-5: truncation ~h^2 * |L'''|, well under 1e-6.
   for (const params of MODES) {
-    it(`${params.mode}${params.alpha ? ' explicit weights' : ''}`, () => {
+    it(label(params), () => {
       const E = 5;
       const rng = new Rng(77);
       const policy = new Float64Array(3 * E);

@@ -126,6 +126,9 @@ describe('exportDataset', () => {
     expect(script).not.toMatch(/^\s*warmup_ratio=/m); // DPOConfig has no warmup_ratio in transformers 5
     expect(script).toContain('kwargs["warmup_steps"] = WARMUP');
     expect(script).toContain('"--max-steps"');
+    // The SFT term: TRL's loss_type 'sft' with loss_weights today, rpo_alpha in older releases.
+    expect(script).toContain('"--sft-weight"');
+    expect(script).toContain('return dict(loss_type=["sigmoid", "sft"], loss_weights=[1.0, weight])');
     expect(script).toContain('AutoModelForImageTextToText');
     expect(script).not.toContain('torch_dtype');
     const readme = dec.decode(files['README.md']);

@@ -10,13 +10,18 @@ export interface PovidLossParams {
   beta2?: number;
   /** Which y_n the reference side of the noise term scores (povid.ts; the loss itself only sees sums). */
   noiseReference?: 'own-argmax' | 'policy-argmax';
+  /** Weight of the SFT term: sftWeight * mean NLL of the chosen answers' tokens over the batch. */
+  sftWeight?: number;
 }
 
 const K = 8;
 const softplus = (x: number): number => Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x)));
 const sigmoid = (x: number): number => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x)));
 
-/** loss[0] mean over E; dPolicy [E*3]; stats [E*8]; policy/reference [E*3] (chosen, text, noise). */
+/**
+ * loss[0] mean over E (+ the SFT term); dPolicy [E*3]; stats [E*8]; policy/reference [E*3]
+ * (chosen, text, noise); chosenTokens: answer tokens of the chosen sequences together.
+ */
 export function povidLossForward(
   loss: Float64Array,
   dPolicy: Float64Array,
@@ -25,8 +30,12 @@ export function povidLossForward(
   reference: Float64Array,
   E: number,
   params: PovidLossParams,
+  chosenTokens = 0,
 ): void {
   const { beta, mode } = params;
+  const sftWeight = params.sftWeight ?? 0;
+  if (sftWeight !== 0 && !(chosenTokens >= 1)) throw new Error('the SFT term needs chosenTokens >= 1');
+  const sft = sftWeight === 0 ? 0 : sftWeight / chosenTokens;
   const alpha = params.alpha ?? beta;
   const beta1 = params.beta1 ?? params.wText * beta;
   const beta2 = params.beta2 ?? params.wNoise * beta;
@@ -52,7 +61,9 @@ export function povidLossForward(
       le = wt * softplus(-zt) + (wn !== 0 ? wn * softplus(-zn) : 0);
       g = [-beta * (wt * st + wn * sn), beta * wt * st, beta * wn * sn];
     }
+    le -= sft * E * policy[3 * e]; // the batch's token-mean NLL, E times this example's share
     for (let k = 0; k < 3; k++) dPolicy[3 * e + k] = g[k] / E;
+    dPolicy[3 * e] -= sft;
     stats.set([beta * dw, beta * dt, beta * dn, beta * (dw - dt), beta * (dw - dn), dw > dt ? 1 : 0, dw > dn ? 1 : 0, le], K * e);
     total += le;
   }

@@ -95,7 +95,8 @@ export function povidReference(
   const loss = new Float64Array(1);
   const dPolicy = new Float64Array(3 * E);
   const stats = new Float64Array(E * (opts.statsPerExample ?? 16));
-  povidLossForward(loss, dPolicy, stats, policy, reference, E, params);
+  const chosenTokens = caches.reduce((a, k) => a + k.c.rows.length, 0);
+  povidLossForward(loss, dPolicy, stats, policy, reference, E, params, chosenTokens);
   // (d) backward: d loss / d log-prob sum is the same for every row of a sequence
   const grads = zeroLoraGrads(m.lora);
   examples.forEach((ex, e) => {

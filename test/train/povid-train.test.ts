@@ -128,4 +128,32 @@ describe('POVID training of the built-in tiny model', () => {
     for (let i = 0; i < 6; i++) expect(Math.abs(afterResume[i] - full[4 + i])).toBeLessThan(1e-5);
     expect(partial.slice(0, 6)).toEqual(full.slice(0, 6));
   }, 1_200_000);
+
+  it('adds the SFT term (mean NLL of the preferred answer) alike in the training step and the held-out evaluation', async () => {
+    const cfg: TrainConfig = { ...CONFIG, steps: 1, checkpointEvery: 0, learningRate: 1e-3, sftWeight: 0.5 };
+    s.engine.destroy();
+    s = await loadTinySession(ctx, { r: cfg.loraRank, alpha: cfg.loraAlpha, seed: cfg.seed });
+    // B = 0 before the first update: every DPO term is log 2, whatever y_n is; the rest is the SFT term.
+    const nll = async (ex: TrainExample) => {
+      const sum = (await s.engine.forward([ex.chosen], { lora: false })).logprobSums[0];
+      return -sum / Array.from(ex.chosen.targets!).filter((t) => t >= 0).length;
+    };
+    const trainer = new PovidTrainer(
+      { engine: s.engine, encodeImage: (p) => s.vision.encode(p) },
+      data.slice(0, 2),
+      data.slice(2),
+      cfg,
+      'synthetic',
+    );
+    const held = await trainer.evaluate(0);
+    const wantHeld = Math.log(2) + (0.5 * ((await nll(data[2])) + (await nll(data[3])))) / 2;
+    const metrics: StepMetrics[] = [];
+    await trainer.run({ onStep: (m) => metrics.push(m) });
+    const first = data.find((d) => d.id === metrics[0].exampleId)!;
+    const wantStep = Math.log(2) + 0.5 * (await nll(first));
+    console.log(`SFT weight 0.5 at B = 0: held-out loss ${held.loss} (want ${wantHeld}), step loss ${metrics[0].loss} (want ${wantStep})`);
+    expect(wantStep - Math.log(2)).toBeGreaterThan(0.05); // the term is really there
+    expect(Math.abs(held.loss - wantHeld)).toBeLessThan(1e-5);
+    expect(Math.abs(metrics[0].loss - wantStep)).toBeLessThan(1e-5);
+  }, 1_200_000);
 });
