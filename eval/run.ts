@@ -16,7 +16,7 @@ import { invitedPairs, PLANTED_PAIRS, sceneSet } from '../src/eval/scenes';
 import { BENCHMARK_SETTINGS, benchmarkConfig } from '../src/eval/settings';
 import { GpuContext } from '../src/gpu';
 import { targetsOfProjections } from '../src/engine/checkpoint';
-import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../src/povid/config';
+import { DEFAULT_TRAIN_CONFIG, type StepMetrics, type TrainConfig } from '../src/povid/config';
 import type { TrainExample } from '../src/povid/prepare';
 import { PovidTrainer } from '../src/povid/trainer';
 import { loadBenchmarkSession, loadBuiltinModel, type BenchmarkSession } from './session';
@@ -109,13 +109,16 @@ async function main() {
     const examples: TrainExample[] = data.examples.map((e) => ({ ...e, reference: undefined }));
     const trainer = new PovidTrainer({ engine: s.engine, encodeImage: s.encodeImage }, examples, [], config, `benchmark-${name}`);
     log(
-      `${name}: training ${trainer.totalSteps} steps (lr ${config.learningRate}, loss ${config.lossMode}, wText ${config.wText}, wNoise ${config.wNoise})`,
+      `${name}: training ${trainer.totalSteps} steps (lr ${config.learningRate}, loss ${config.lossMode}, wText ${config.wText}, wNoise ${config.wNoise}, SFT weight ${config.sftWeight})`,
     );
     const tt = performance.now();
     let last = { loss: 0, accuracy: 0 };
-    // Means over every 20 steps: whether each DPO term is being learned, not one example's value.
-    const curve: { steps: string; loss: number; accuracy: number; marginText: number; marginNoise: number }[] = [];
-    let acc = { n: 0, loss: 0, accuracy: 0, marginText: 0, marginNoise: 0 };
+    // Means over every 20 steps: whether each DPO term is being learned, not one example's value;
+    // and where a step's time goes (milliseconds per phase).
+    type Ms = StepMetrics['ms'];
+    const curve: { steps: string; loss: number; accuracy: number; marginText: number; marginNoise: number; ms: Ms }[] = [];
+    const noMs = (): Ms => ({ reference: 0, noisy: 0, forward: 0, backward: 0, optimizer: 0 });
+    let acc = { n: 0, loss: 0, accuracy: 0, marginText: 0, marginNoise: 0, ms: noMs() };
     await trainer.run({
       onStep: (m) => {
         last = { loss: m.loss, accuracy: m.accuracy };
@@ -125,7 +128,9 @@ async function main() {
           accuracy: acc.accuracy + m.accuracy,
           marginText: acc.marginText + m.marginText,
           marginNoise: acc.marginNoise + m.marginNoise,
+          ms: acc.ms,
         };
+        for (const k of Object.keys(acc.ms) as (keyof Ms)[]) acc.ms[k] += m.ms[k];
         if (m.step % 20 === 0 || m.step === m.totalSteps) {
           const { n } = acc;
           curve.push({
@@ -134,8 +139,9 @@ async function main() {
             accuracy: acc.accuracy / n,
             marginText: acc.marginText / n,
             marginNoise: acc.marginNoise / n,
+            ms: Object.fromEntries(Object.entries(acc.ms).map(([k, v]) => [k, Math.round(v / n)])) as Ms,
           });
-          acc = { n: 0, loss: 0, accuracy: 0, marginText: 0, marginNoise: 0 };
+          acc = { n: 0, loss: 0, accuracy: 0, marginText: 0, marginNoise: 0, ms: noMs() };
         }
         if (m.step % 20 === 0 || m.step === m.totalSteps)
           log(`${name}: step ${m.step}/${m.totalSteps} loss ${m.loss.toFixed(4)} accuracy ${m.accuracy.toFixed(2)}`);
@@ -149,6 +155,7 @@ async function main() {
         lossMode: config.lossMode,
         wText: config.wText,
         wNoise: config.wNoise,
+        sftWeight: config.sftWeight,
         learningRate: config.learningRate,
         steps: trainer.totalSteps,
       },
