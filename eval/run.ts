@@ -1,4 +1,5 @@
-// `npm run -s eval [-- --train-scenes=N] [--heldout=N] [--lr=X] [--beta=X] [--sft-weight=X] [--steps=N] [--only=povid,dpo-text,dpo-noise] [--out=FILE]`
+// `npm run -s eval [-- --train-scenes=N] [--heldout=N] [--lr=X] [--beta=X] [--sft-weight=X] [--steps=N] [--only=povid,dpo-text,dpo-noise | --only=none]
+//                  [--pretrained=FILE] [--out=FILE]`
 //
 // The built-in hallucination benchmark in Node (WebGPU from npm `webgpu`; SwiftShader without a
 // GPU): POVID from the pretrained built-in model on generated training scenes, with the benchmark's
@@ -9,7 +10,7 @@
 // ablation: DPO against the text-injected answers only, against the noise-triggered answers only
 // (POVID's loss with wText = 0, wNoise = 1), and POVID. Prints ONE JSON document on stdout;
 // progress goes to stderr.
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { useSwiftShaderIfNoDriver } from '../bench/node';
 import { benchmarkExamples, evaluateScenes, plantedChoices, type BenchmarkReport, type PlantedChoice } from '../src/eval/benchmark';
 import { invitedPairs, PLANTED_PAIRS, sceneSet } from '../src/eval/scenes';
@@ -28,7 +29,10 @@ const num = (name: string, def: number) => (opt(name) !== undefined ? Number(opt
 
 const TRAIN_SCENES = num('train-scenes', BENCHMARK_SETTINGS.trainScenes);
 const HELDOUT_SCENES = num('heldout', BENCHMARK_SETTINGS.heldoutScenes);
-const RUNS = (opt('only') ?? 'povid,dpo-text,dpo-noise').split(',') as RunName[];
+// --only=none: the pretrained model alone (before), e.g. to judge a new --pretrained file.
+const RUNS = (opt('only') ?? 'povid,dpo-text,dpo-noise').split(',').filter((r) => r !== 'none') as RunName[];
+/** Weights from `pretrain.py` to evaluate instead of the committed ones. */
+const PRETRAINED = opt('pretrained');
 type RunName = 'povid' | 'dpo-text' | 'dpo-noise';
 
 /** The app's defaults with the benchmark's run (src/eval/settings.ts); --lr, --steps, --beta, --sft-weight override (and are reported). */
@@ -81,7 +85,7 @@ async function main() {
   useSwiftShaderIfNoDriver();
   const t0 = performance.now();
   const ctx = await GpuContext.create();
-  const bundle = await loadBuiltinModel();
+  const bundle = await loadBuiltinModel(PRETRAINED ? { pretrained: new Uint8Array(await readFile(PRETRAINED)) } : {});
   const lora = { r: BASE.loraRank, alpha: BASE.loraAlpha, seed: BASE.seed, targets: targetsOfProjections(BASE.loraTargets) };
   const open = () => loadBenchmarkSession(ctx, { lora, maxBatch: 4 }, bundle);
   let s: BenchmarkSession = await open();
@@ -182,7 +186,7 @@ async function main() {
     { change: { chairIRelative: number | null; popeF1: number | null; attributePoints: number | null } } | undefined;
   const report = {
     benchmark: {
-      model: 'built-in tiny model (pretrained on the benchmark scenes)',
+      model: `built-in tiny model (pretrained on the benchmark scenes${PRETRAINED ? `; weights from ${PRETRAINED}` : ''})`,
       plantedPairs: PLANTED_PAIRS,
       trainScenes: train.length,
       heldoutScenes: heldout.length,
@@ -200,13 +204,18 @@ async function main() {
       samples: before.results.slice(0, 6).map((r) => ({ caption: r.caption, generated: r.generated, hallucinated: r.hallucinated })),
     },
     runs,
-    targets: povid
-      ? {
-          chairIDown40PercentRelative: povid.change.chairIRelative !== null ? povid.change.chairIRelative <= -0.4 : null,
-          popeF1Up: povid.change.popeF1 !== null ? povid.change.popeF1 > 0 : null,
-          attributeWithin2Points: povid.change.attributePoints !== null ? Math.abs(povid.change.attributePoints) <= 2 : null,
-        }
-      : null,
+    targets: {
+      // The pretrained model sees and hallucinates: recall >= 0.8, the absent partner named in >= 30% of invitations.
+      recallAtLeast80Percent: beforeSummary.recall !== null ? beforeSummary.recall >= 0.8 : null,
+      plantedAtLeast30Percent: beforeSummary.plantedRate !== null ? beforeSummary.plantedRate >= 0.3 : null,
+      povid: povid
+        ? {
+            chairIDown40PercentRelative: povid.change.chairIRelative !== null ? povid.change.chairIRelative <= -0.4 : null,
+            popeF1Up: povid.change.popeF1 !== null ? povid.change.popeF1 > 0 : null,
+            attributeWithin2Points: povid.change.attributePoints !== null ? Math.abs(povid.change.attributePoints) <= 2 : null,
+          }
+        : null,
+    },
     seconds: (performance.now() - t0) / 1000,
   };
   const json = JSON.stringify(report, null, 2);
