@@ -42,6 +42,7 @@ describe('linear: GPU vs float64 reference', () => {
     [1, 200, 333, 'bf16', 'matrix-vector, bf16'],
     [3, 37, 301, 'bf16', 'matrix-vector, 3 tokens, odd IN'],
     [9, 37, 70, 'bf16', 'thin 16-row tile, odd IN'],
+    [27, 41, 301, 'bf16', 'thin 32-row tile (a few answer rows against many outputs), odd IN'],
     [40, 33, 7, 'f32', 'thin 16-column tile'],
     [1100, 20, 12, 'f32', 'dW over 1100 tokens: K split over workgroups'],
   ];
