@@ -64,9 +64,12 @@ describe('rmsnorm reference', () => {
 });
 
 describe('rmsnorm kernels', () => {
+  // C picks the threads per row: 128 (72, 301), 64 (61), 32 (29).
   for (const [N, C] of [
     [37, 72],
     [5, 301],
+    [19, 61],
+    [3, 29],
   ]) {
     it(`forward and backward match the reference, f32 and bf16 weights (N = ${N}, C = ${C})`, async () => {
       const ctx = await testGpu();

@@ -6,6 +6,9 @@ import source from '../../../shaders/rmsnorm.wgsl?raw';
 
 const code = `${bf16Source}\n${source}`; // bf16_unpack for bf16 weights
 
+/** Threads per row (the shader's WG): the smallest of 32, 64, 128 that covers C. */
+const threadsFor = (C: number): number => (C <= 32 ? 32 : C <= 64 ? 64 : 128);
+
 function params(N: number, C: number, eps: number): ArrayBuffer {
   const buf = new ArrayBuffer(16);
   const dv = new DataView(buf);
@@ -29,7 +32,7 @@ export function rmsnormForward(
   C: number,
   eps: number,
 ): void {
-  const pipe = ctx.pipeline(code, 'rmsnorm_forward', { W_BF16: weight.dtype === 'bf16' ? 1 : 0 });
+  const pipe = ctx.pipeline(code, 'rmsnorm_forward', { W_BF16: weight.dtype === 'bf16' ? 1 : 0, WG: threadsFor(C) });
   ctx.dispatch(pipe, ctx.uniform(params(N, C, eps)), [out, rstd, inp, weight.buffer], grid1d(N));
 }
 
@@ -49,6 +52,10 @@ export function rmsnormBackward(
   C: number,
   opts: { accumulate?: boolean } = {},
 ): void {
-  const pipe = ctx.pipeline(code, 'rmsnorm_backward', { W_BF16: weight.dtype === 'bf16' ? 1 : 0, ACCUMULATE: opts.accumulate ? 1 : 0 });
+  const pipe = ctx.pipeline(code, 'rmsnorm_backward', {
+    W_BF16: weight.dtype === 'bf16' ? 1 : 0,
+    ACCUMULATE: opts.accumulate ? 1 : 0,
+    WG: threadsFor(C),
+  });
   ctx.dispatch(pipe, ctx.uniform(params(N, C, 0)), [dinp, dout, inp, weight.buffer, rstd], grid1d(N));
 }
