@@ -96,15 +96,51 @@ fn logprob_forward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) n
   }
 }
 
-// ---- backward: logits chunk -> d logprob / d logits, in place ----------------------------------
+// ---- another target on rows already swept: logprob[m] = h[m] . W[t_m] - lse[m] ------------------
+// (POVID scores y_n on the chosen answer's rows: the log-normaliser is the sweep's.) The dot sums
+// k in order with fma, as the sweep's product does, so the logit is the sweep's to the bit.
 
-struct GradParams { M: u32, W: u32, v0: u32, _pad: u32 }
+struct TargetParams { M: u32, C: u32, V: u32, bf16: u32 }
+
+@group(0) @binding(0) var<uniform> tp: TargetParams;
+@group(0) @binding(1) var<storage, read_write> t_logprob: array<f32>; // [M]
+@group(0) @binding(2) var<storage, read> t_h: array<f32>;             // [M, C]
+@group(0) @binding(3) var<storage, read> t_w: array<u32>;             // [V, C] f32 bits or bf16 pairs
+@group(0) @binding(4) var<storage, read> t_targets: array<i32>;       // [M]
+@group(0) @binding(5) var<storage, read> t_lse: array<f32>;           // [M]
+
+fn t_weight(i: u32) -> f32 {
+  if (tp.bf16 != 0u) { return bitcast<f32>(select(t_w[i >> 1u] << 16u, t_w[i >> 1u] & 0xffff0000u, (i & 1u) == 1u)); }
+  return bitcast<f32>(t_w[i]);
+}
+
+@compute @workgroup_size(64)
+fn logprob_target(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let m = gid.y * nwg.x * 64u + gid.x;
+  if (m >= tp.M) { return; }
+  let t = t_targets[m];
+  if (t < 0 || u32(t) >= tp.V) {
+    t_logprob[m] = bitcast<f32>(0x7fc00000u | (tp.bf16 & 0x80000000u)); // NaN, as the sweep gives
+    return;
+  }
+  var s = 0.0;
+  for (var k = 0u; k < tp.C; k++) { s = fma(t_h[m * tp.C + k], t_weight(u32(t) * tp.C + k), s); }
+  t_logprob[m] = s - t_lse[m];
+}
+
+// ---- backward: logits chunk -> d logprob / d logits, in place ----------------------------------
+// Rows m < M2 may carry a second target with its own d logprob (POVID's y_n on the chosen rows):
+// the two log-probs share the logits, so one sweep serves both.
+
+struct GradParams { M: u32, W: u32, v0: u32, M2: u32 }
 
 @group(0) @binding(0) var<uniform> gp: GradParams;
 @group(0) @binding(1) var<storage, read_write> b_g: array<f32>;       // [M, W] logits in, gradient out
 @group(0) @binding(2) var<storage, read> b_targets: array<i32>;      // [M]
 @group(0) @binding(3) var<storage, read> b_lse: array<f32>;          // [M]
 @group(0) @binding(4) var<storage, read> b_dlogprob: array<f32>;     // [M]
+@group(0) @binding(5) var<storage, read> b_targets2: array<i32>;     // [M2] (any one-word buffer when M2 = 0)
+@group(0) @binding(6) var<storage, read> b_dlogprob2: array<f32>;    // [M2]
 
 @compute @workgroup_size(256)
 fn logprob_backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
@@ -115,7 +151,12 @@ fn logprob_backward(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) 
   let v = gp.v0 + (i - m * gp.W);
   let p = exp(b_g[i] - b_lse[m]);
   let onehot = select(0.0, 1.0, b_targets[m] == i32(v));
-  b_g[i] = b_dlogprob[m] * (onehot - p);
+  var g = b_dlogprob[m] * (onehot - p);
+  if (m < gp.M2) {
+    let m2 = min(m, gp.M2 - 1u);
+    g += b_dlogprob2[m2] * (select(0.0, 1.0, b_targets2[m2] == i32(v)) - p);
+  }
+  b_g[i] = g;
 }
 
 // ---- per-sequence sums: sums[s] = sum of logprob[m] over rows with seq[m] == s -------------------

@@ -9,7 +9,6 @@ import { attentionBackward } from './kernels/attention';
 import { scatterAddRows } from './kernels/gather';
 import { linearBackwardInput } from './kernels/linear';
 import { loraBackward } from './kernels/lora';
-import { addInPlace } from './kernels/residual';
 import { rmsnormBackward } from './kernels/rmsnorm';
 import { ropeBackward } from './kernels/rope';
 import { swigluBackward } from './kernels/swiglu';
@@ -100,8 +99,8 @@ export function layerBackward(
 }
 
 /**
- * From d hN (grads.dhN, [M, C], plus grads.dhN2 over its first `Mextra` rows) to the LoRA
- * gradients: final norm backward, scatter to the answer rows, then every layer in reverse.
+ * From d hN (grads.dhN, [M, C]) to the LoRA gradients: final norm backward, scatter to the
+ * answer rows, then every layer in reverse.
  */
 export function decoderBackward(
   ctx: GpuContext,
@@ -112,14 +111,12 @@ export function decoderBackward(
   B: number,
   T: number,
   M: number,
-  Mextra: number,
 ): void {
   const g = acts.grads;
   if (!g) throw new Error('decoderBackward: the engine was created without training buffers (training: false)');
   const C = cfg.hiddenSize;
   const N = B * T;
   const { head, inputs } = acts;
-  if (Mextra > 0) addInPlace(ctx, g.dhN, g.dhN2, Mextra * C);
   rmsnormBackward(ctx, g.dG, g.dhN, head.hG, params.norm, head.rstdF, M, C);
   ctx.clear(g.dres, 0, N * C * 4);
   scatterAddRows(ctx, g.dres, g.dG, inputs.rows, M, C);

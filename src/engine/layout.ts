@@ -244,7 +244,6 @@ export function planSpecs(cfg: DecoderConfig, sizes: PlanSizes, lora: LoraPlan |
         dup: t([N, FF]),
         dxa: t([N, lora ? lora.r : 1]),
         dhN: t([M, C]),
-        dhN2: t([M, C]),
         dG: t([M, C]),
         dlogprob: t([M]),
         dlogprobN: t([M]),

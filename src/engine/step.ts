@@ -8,7 +8,7 @@
 //       log p_ref(y_n) ('policy-argmax'). The noise is drawn afresh for every use of an example,
 //       so the noise term is never cached;
 //   (b) policy: LoRA on, clean image, chosen and text-rejected sequences in one batch;
-//       log p(y_n) is a second log-softmax read of the chosen pass's answer rows;
+//       log p(y_n) reuses the chosen rows' log-normaliser (one dot product per row);
 //   (d) loss -> d(policy sums) -> per-row d(logprob) -> lm_head/final norm -> layers;
 //   (e) gradient norm, NaN/Inf check, AdamW (one dispatch over the flat LoRA buffer).
 // Log-prob slots follow povidLossForward: policy[3e + 0] chosen, [3e + 1] text-rejected, [3e + 2] noise.
@@ -21,7 +21,7 @@ import { decoderForward, headForward, trainingPass } from './forward';
 import { adamwStep, checkFinite, gradNormSquared } from './kernels/adamw';
 import { povidLossForward, resolvePovidParams } from './kernels/dpo';
 import { gatherRows } from './kernels/gather';
-import { logprobBackward, logprobForward, sequenceLogprobSum } from './kernels/logprob';
+import { logprobBackward, logprobForward, logprobOfTargets, sequenceLogprobSum } from './kernels/logprob';
 import { addInPlace } from './kernels/residual';
 
 export type PovidLossParams = Parameters<typeof povidLossForward>[7];
@@ -248,7 +248,7 @@ export async function povidStep(core: EngineCore, examples: readonly PovidExampl
     decoderForward(ctx, cfg, params, pass, null, B, T, { ...clean, count: I });
     headForward(ctx, cfg, params, acts, M);
     logprobs(M, head.logprob, head.argmax, head.lse, inputs.targets);
-    logprobs(Mc, head.logprobN, head.argmaxN, head.lseN, refYn);
+    logprobOfTargets(ctx, head.logprobN, head.hN, params.lmHead, refYn, head.lse, Mc, C, V);
     sequenceLogprobSum(ctx, head.reference, head.logprob, inputs.slotOfRow, M, 3 * E);
     sequenceLogprobSum(ctx, head.ynSums, head.logprobN, inputs.slotOfYn, Mc, 3 * E);
     addInPlace(ctx, head.reference, head.ynSums, 3 * E);
@@ -258,7 +258,7 @@ export async function povidStep(core: EngineCore, examples: readonly PovidExampl
   decoderForward(ctx, cfg, params, pass, lora, B, T, { ...clean, count: I });
   headForward(ctx, cfg, params, acts, M);
   logprobs(M, head.logprob, head.argmax, head.lse, inputs.targets);
-  logprobs(Mc, head.logprobN, head.argmaxN, head.lseN, head.yn);
+  logprobOfTargets(ctx, head.logprobN, head.hN, params.lmHead, head.yn, head.lse, Mc, C, V);
   sequenceLogprobSum(ctx, head.policy, head.logprob, inputs.slotOfRow, M, 3 * E);
   sequenceLogprobSum(ctx, head.ynSums, head.logprobN, inputs.slotOfYn, Mc, 3 * E);
   addInPlace(ctx, head.policy, head.ynSums, 3 * E);
@@ -270,9 +270,13 @@ export async function povidStep(core: EngineCore, examples: readonly PovidExampl
   // d loss / d logprob_row = d loss / d (sum of its sequence): a gather of dPolicy by slot.
   gatherRows(ctx, g.dlogprob, head.dPolicy, inputs.slotOfRow, M, 1);
   gatherRows(ctx, g.dlogprobN, head.dPolicy, inputs.slotOfYn, Mc, 1);
-  logprobBackward(ctx, g.dhN, g.dlogprob, head.hN, params.lmHead, inputs.targets, head.lse, M, C, V, lpScratch);
-  logprobBackward(ctx, g.dhN2, g.dlogprobN, head.hN, params.lmHead, head.yn, head.lseN, Mc, C, V, lpScratch);
-  decoderBackward(ctx, cfg, params, acts, lora, B, T, M, Mc);
+  // Both log-probs of the chosen rows (y_w and y_n) share their logits: one sweep for the two.
+  logprobBackward(ctx, g.dhN, g.dlogprob, head.hN, params.lmHead, inputs.targets, head.lse, M, C, V, lpScratch, {
+    dlogprob: g.dlogprobN,
+    targets: head.yn,
+    M: Mc,
+  });
+  decoderBackward(ctx, cfg, params, acts, lora, B, T, M);
   await timer.mark('backward');
 
   // ---- (e) norm, finiteness, readback, AdamW --------------------------------------------------

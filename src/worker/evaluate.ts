@@ -201,7 +201,11 @@ export class HallucinationEvaluator {
       if (run.stopped === 'cancelled' || this.cancelled) throw new EvaluationCancelled();
       const trainSeconds = (performance.now() - tt) / 1000;
 
-      const after = await evaluateScenes(deps, heldout, { lora: true, drafts: before, onProgress: (d, t) => this.step(onProgress, 'after', d, t) });
+      const after = await evaluateScenes(deps, heldout, {
+        lora: true,
+        drafts: before,
+        onProgress: (d, t) => this.step(onProgress, 'after', d, t),
+      });
       const images = new Map<number, Blob>();
       for (const scene of heldout.slice(0, SAMPLE_SCENES)) {
         const png = await scenePicture(scene);

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { KernelArgumentError } from '../../src/engine/errors';
 import { bf16ToF32, f32ToBf16 } from '../../src/util/dtype';
-import { GEMV_MAX_T, linearBackwardInput, linearBackwardWeight, linearForward } from '../../src/engine/kernels/linear';
+import { COLUMNS_MIN_N, GEMV_MAX_T, linearBackwardInput, linearBackwardWeight, linearForward } from '../../src/engine/kernels/linear';
 import type { Weight } from '../../src/engine/kernels/types';
 import type { GpuContext } from '../../src/gpu';
 import { Rng } from '../../src/util/rng';
@@ -148,6 +148,33 @@ describe('linear: GPU vs float64 reference', () => {
       const ry = new Float64Array(T * OUT);
       ref.linearForward(ry, f64(x), w, T, IN, OUT);
       expectClose(await ctx.readF32(by), ry, IN, `forward T ${T}`);
+    }
+  });
+
+  it('few tokens against many outputs (the one-invocation-per-output kernel): f32 and bf16, odd IN, accumulate', async () => {
+    const ctx = await testGpu();
+    const IN = 37,
+      OUT = COLUMNS_MIN_N + 75; // 33 workgroups of 64 outputs, the last partial
+    for (const dtype of ['f32', 'bf16'] as const) {
+      const { weight, values: w } = makeWeight(ctx, rand(OUT * IN), dtype);
+      for (let T = 1; T <= GEMV_MAX_T + 1; T++) {
+        const x = rand(T * IN);
+        const y0 = rand(T * OUT);
+        const by = ctx.createBufferFrom('y', y0);
+        linearForward(ctx, by, ctx.createBufferFrom('x', x), weight, T, IN, OUT, { accumulate: true });
+        const ry = new Float64Array(T * OUT);
+        ref.linearForward(ry, f64(x), w, T, IN, OUT);
+        for (let i = 0; i < ry.length; i++) ry[i] += y0[i];
+        expectClose(await ctx.readF32(by), ry, IN, `${dtype} forward T ${T}, accumulate`);
+      }
+      // Both kernels sum k in order with fma: the tiled product of 5 rows gives the same bits
+      // in its first 4 rows (so decoding's argmax equals the teacher-forced pass's).
+      const x5 = rand(5 * IN);
+      const b4 = ctx.createBuffer('y4', 4 * OUT * 4);
+      const b5 = ctx.createBuffer('y5', 5 * OUT * 4);
+      linearForward(ctx, b4, ctx.createBufferFrom('x4', x5.subarray(0, 4 * IN)), weight, 4, IN, OUT);
+      linearForward(ctx, b5, ctx.createBufferFrom('x5', x5), weight, 5, IN, OUT);
+      expect(Array.from(await ctx.readF32(b4))).toEqual(Array.from((await ctx.readF32(b5)).subarray(0, 4 * OUT)));
     }
   });
 

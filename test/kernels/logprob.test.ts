@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { KernelArgumentError } from '../../src/engine/errors';
-import { logprobBackward, logprobChunk, logprobForward, sequenceLogprobSum } from '../../src/engine/kernels/logprob';
+import { logprobBackward, logprobChunk, logprobForward, logprobOfTargets, sequenceLogprobSum } from '../../src/engine/kernels/logprob';
 import type { Weight } from '../../src/engine/kernels/types';
 import type { GpuContext } from '../../src/gpu';
 import { bf16ToF32, f32ToBf16 } from '../../src/util/dtype';
@@ -28,8 +28,8 @@ function makeHead(ctx: GpuContext, V: number, dtype: 'f32' | 'bf16', rng: Rng, C
 }
 
 /** Targets spread over the vocabulary, including the first and last word and the ragged last chunk. */
-function makeTargets(V: number, rng: Rng): Int32Array {
-  const t = Int32Array.from({ length: M }, () => rng.int(V));
+function makeTargets(V: number, rng: Rng, rows = M): Int32Array {
+  const t = Int32Array.from({ length: rows }, () => rng.int(V));
   t[0] = 0;
   t[1] = V - 1;
   t[2] = V - 2;
@@ -45,18 +45,26 @@ const rms = (x: ArrayLike<number>): number => Math.sqrt(Array.from(x).reduce((s,
 
 describe('logprob kernels vs float64 full-softmax reference', () => {
   // chunk 300: V = 1000 -> 300+300+300+100; V = 1237 -> 4 x 300 + 37. No chunk: one pass over V.
-  const cases: { V: number; C: number; dtype: 'f32' | 'bf16'; chunk?: number }[] = [];
+  const cases: { V: number; C: number; dtype: 'f32' | 'bf16'; chunk?: number; M?: number }[] = [];
   for (const V of [1000, 1237])
     for (const dtype of ['f32', 'bf16'] as const) for (const chunk of [300, undefined]) cases.push({ V, C, dtype, chunk });
   cases.push({ V: 1237, C: ODD_C, dtype: 'bf16', chunk: 301 }, { V: 1237, C: ODD_C, dtype: 'f32', chunk: 301 });
-  for (const { V, C, dtype, chunk } of cases) {
-    it(`V = ${V}, C = ${C}, ${dtype} lm_head, chunk ${chunk ?? 'whole vocabulary'}: logprob/lse abs err <= 1e-4, argmax equal, dh rel err <= 1e-4`, async () => {
+  // Decoding's few rows (the matrix-vector kernel on windows of lm_head that start mid-u32).
+  cases.push(
+    { V: 1237, C: ODD_C, dtype: 'bf16', chunk: 301, M: 3 },
+    { V: 1000, C, dtype: 'f32', chunk: 300, M: 4 },
+    { V: 1237, C, dtype: 'bf16', M: 1 },
+  );
+  // ... and chunks of at least COLUMNS_MIN_N words (the one-invocation-per-word kernel).
+  cases.push({ V: 5003, C: ODD_C, dtype: 'bf16', chunk: 2301, M: 3 }, { V: 5003, C, dtype: 'f32', M: 4 });
+  for (const { V, C, dtype, chunk, M = 37 } of cases) {
+    it(`V = ${V}, C = ${C}, ${dtype} lm_head, chunk ${chunk ?? 'whole vocabulary'}, ${M} rows: logprob/lse abs err <= 1e-4, argmax equal, dh rel err <= 1e-4`, async () => {
       const ctx = await testGpu();
-      const rng = new Rng(V + C + (dtype === 'bf16' ? 1 : 0));
+      const rng = new Rng(V + C + M + (dtype === 'bf16' ? 1 : 0));
       const head = makeHead(ctx, V, dtype, rng, C);
       const h32 = new Float32Array(randn(M * C, rng));
       const h = Float64Array.from(h32);
-      const targets = makeTargets(V, rng);
+      const targets = makeTargets(V, rng, M);
       const scratch = logprobScratchFor(ctx, M, V, { chunk });
       if (chunk) expect(scratch.Vc).toBe(chunk);
 
@@ -171,6 +179,92 @@ describe('logprob kernels vs float64 full-softmax reference', () => {
     ref.logprobForward(want, new Int32Array(M), new Float64Array(M), Float64Array.from(clean), head.values, yn, M, C, V);
     expect(Array.from(await ctx.readI32(amN))).toEqual(Array.from(yn));
     expect(maxAbs(await ctx.readF32(lp), want)).toBeLessThanOrEqual(1e-4);
+  });
+
+  for (const dtype of ['f32', 'bf16'] as const)
+    it(`another target on swept rows (${dtype}, odd C): equals a second sweep to the bit, the reference within 1e-4; NaN outside the vocabulary`, async () => {
+      const ctx = await testGpu();
+      const V = 1237;
+      const rows = 29;
+      const rng = new Rng(dtype === 'bf16' ? 31 : 30);
+      const head = makeHead(ctx, V, dtype, rng, ODD_C);
+      const h32 = new Float32Array(randn(rows * ODD_C, rng));
+      const t1 = makeTargets(V, rng, rows);
+      const t2 = makeTargets(V, rng, rows);
+      t2[5] = V;
+      t2[6] = -1;
+      const scratch = logprobScratchFor(ctx, rows, V, { chunk: 301 });
+      const [lp1, am1, lse1, lp2, am2, lse2, lpT] = ['lp1', 'am1', 'lse1', 'lp2', 'am2', 'lse2', 'lpT'].map((n) =>
+        ctx.createBuffer(n, rows * 4),
+      );
+      const h = ctx.createBufferFrom('h', h32);
+      const bt2 = ctx.createBufferFrom('t2', t2);
+      logprobForward(ctx, lp1, am1, lse1, h, head.weight, ctx.createBufferFrom('t1', t1), rows, ODD_C, V, scratch);
+      logprobForward(ctx, lp2, am2, lse2, h, head.weight, bt2, rows, ODD_C, V, scratch);
+      logprobOfTargets(ctx, lpT, h, head.weight, bt2, lse1, rows, ODD_C, V);
+      const got = await ctx.readF32(lpT);
+      const sweep = await ctx.readF32(lp2);
+      const want = new Float64Array(rows);
+      const lse = new Float64Array(rows);
+      ref.logprobForward(new Float64Array(rows), new Int32Array(rows), lse, Float64Array.from(h32), head.values, t1, rows, ODD_C, V);
+      ref.logprobOfTargets(want, Float64Array.from(h32), head.values, t2, lse, rows, ODD_C, V);
+      for (let m = 0; m < rows; m++) {
+        if (m === 5 || m === 6) {
+          expect(Number.isNaN(got[m]) && Number.isNaN(want[m])).toBe(true);
+          continue;
+        }
+        expect(got[m]).toBe(sweep[m]);
+        expect(Math.abs(got[m] - want[m])).toBeLessThanOrEqual(1e-4);
+      }
+      expect(() => logprobOfTargets(ctx, lpT, h, head.weight, bt2, lse1, rows + 1, ODD_C, V)).toThrow(KernelArgumentError);
+    });
+
+  it('two targets on the first rows: one backward sweep equals the sum of the two gradients (rel err <= 1e-4)', async () => {
+    const ctx = await testGpu();
+    const V = 1237;
+    const rows = 23;
+    const M2 = 9;
+    const rng = new Rng(40);
+    const head = makeHead(ctx, V, 'bf16', rng, ODD_C);
+    const h32 = new Float32Array(randn(rows * ODD_C, rng));
+    const h = Float64Array.from(h32);
+    const t1 = makeTargets(V, rng, rows);
+    const t2 = makeTargets(V, rng, M2);
+    const d1 = new Float32Array(randn(rows, rng));
+    const d2 = new Float32Array(randn(M2, rng));
+    const scratch = logprobScratchFor(ctx, rows, V, { chunk: 301 });
+    const bufs = {
+      lp: ctx.createBuffer('lp', rows * 4),
+      am: ctx.createBuffer('am', rows * 4),
+      lse: ctx.createBuffer('lse', rows * 4),
+      h: ctx.createBufferFrom('h', h32),
+      t1: ctx.createBufferFrom('t1', t1),
+    };
+    logprobForward(ctx, bufs.lp, bufs.am, bufs.lse, bufs.h, head.weight, bufs.t1, rows, ODD_C, V, scratch);
+    const dh = ctx.createBufferFrom('dh', new Float32Array(rows * ODD_C).fill(5));
+    const second = { dlogprob: ctx.createBufferFrom('d2', d2), targets: ctx.createBufferFrom('t2', t2), M: M2 };
+    logprobBackward(ctx, dh, ctx.createBufferFrom('d1', d1), bufs.h, head.weight, bufs.t1, bufs.lse, rows, ODD_C, V, scratch, second);
+    const lse = new Float64Array(rows);
+    ref.logprobForward(new Float64Array(rows), new Int32Array(rows), lse, h, head.values, t1, rows, ODD_C, V);
+    // The reference: two separate backward passes, added.
+    const a = new Float64Array(rows * ODD_C);
+    const b = new Float64Array(M2 * ODD_C);
+    ref.logprobBackward(a, Float64Array.from(d1), h, head.values, t1, lse, rows, ODD_C, V);
+    ref.logprobBackward(b, Float64Array.from(d2), h.subarray(0, M2 * ODD_C), head.values, t2, lse, M2, ODD_C, V);
+    for (let i = 0; i < b.length; i++) a[i] += b[i];
+    // ... which is what the reference's own two-target form gives.
+    const c = new Float64Array(rows * ODD_C);
+    ref.logprobBackward(c, Float64Array.from(d1), h, head.values, t1, lse, rows, ODD_C, V, {
+      dlogprob: Float64Array.from(d2),
+      targets: t2,
+      M: M2,
+    });
+    expect(maxAbs(c, a)).toBeLessThanOrEqual(1e-12);
+    const got = await ctx.readF32(dh);
+    expect(maxRelError(got, a, 0.1 * rms(a)).err).toBeLessThanOrEqual(1e-4);
+    expect(() =>
+      logprobBackward(ctx, dh, bufs.lp, bufs.h, head.weight, bufs.t1, bufs.lse, rows, ODD_C, V, scratch, { ...second, M: rows + 1 }),
+    ).toThrow(KernelArgumentError);
   });
 
   it('gives NaN for a target outside the vocabulary, and refuses a too-small scratch', async () => {

@@ -42,7 +42,33 @@ export function logprobForward(
   }
 }
 
-/** dh[m, :] = dlogprob[m] * (lmHead[t_m, :] - sum_v softmax(z[m])_v lmHead[v, :]). */
+/** logprob[m] = z[m, t_m] - lse[m] with a given lse (NaN for a target outside [0, V)). */
+export function logprobOfTargets(
+  logprob: Float64Array,
+  h: Float64Array,
+  lmHead: Float64Array,
+  targets: Int32Array,
+  lse: Float64Array,
+  M: number,
+  C: number,
+  V: number,
+): void {
+  for (let m = 0; m < M; m++) {
+    const t = targets[m];
+    if (!(t >= 0 && t < V)) {
+      logprob[m] = NaN;
+      continue;
+    }
+    let s = 0;
+    for (let c = 0; c < C; c++) s += h[m * C + c] * lmHead[t * C + c];
+    logprob[m] = s - lse[m];
+  }
+}
+
+/**
+ * dh[m, :] = dlogprob[m] * (lmHead[t_m, :] - sum_v softmax(z[m])_v lmHead[v, :]), plus the same
+ * for second.targets with second.dlogprob on rows m < second.M.
+ */
 export function logprobBackward(
   dh: Float64Array,
   dlogprob: Float64Array,
@@ -53,12 +79,16 @@ export function logprobBackward(
   M: number,
   C: number,
   V: number,
+  second?: { dlogprob: Float64Array; targets: Int32Array; M: number },
 ): void {
   for (let m = 0; m < M; m++) {
     const z = logits(h, lmHead, m, C, V);
     for (let c = 0; c < C; c++) dh[m * C + c] = 0;
+    const two = second && m < second.M;
     for (let v = 0; v < V; v++) {
-      const g = dlogprob[m] * ((v === targets[m] ? 1 : 0) - Math.exp(z[v] - lse[m]));
+      const p = Math.exp(z[v] - lse[m]);
+      let g = dlogprob[m] * ((v === targets[m] ? 1 : 0) - p);
+      if (two) g += second.dlogprob[m] * ((v === second.targets[m] ? 1 : 0) - p);
       for (let c = 0; c < C; c++) dh[m * C + c] += g * lmHead[v * C + c];
     }
   }

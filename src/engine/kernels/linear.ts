@@ -41,8 +41,10 @@ function tileFor(M: number, N: number): Tile {
   return SQUARE;
 }
 
-/** Forward products with at most this many tokens take the matrix-vector kernel. */
+/** Forward products with at most this many tokens take the matrix-vector kernels. */
 export const GEMV_MAX_T = 4;
+/** ... and with at least this many outputs, the one-invocation-per-output kernel. */
+export const COLUMNS_MIN_N = 2048;
 
 /** The kernel's uniform block (struct Params in linear.wgsl). */
 function params(
@@ -113,6 +115,22 @@ export function matmul(
   opts: MatmulOptions & { alpha?: number } = {},
 ): void {
   if (M === 0 || N === 0) return;
+  if (entry === 'linear_forward' && M <= GEMV_MAX_T && K > 0 && A.s0 === K && A.s1 === 1 && B.s0 === 1 && B.s1 === K) {
+    // Few tokens (decoding): one pass over W for all of them. Many outputs (the head's
+    // vocabulary chunks) take an invocation each; few (the decoder's layers) split K over lanes.
+    const columns = N >= COLUMNS_MIN_N;
+    const pipe = columns
+      ? ctx.pipeline(code, 'linear_forward_columns', { BF16: B.bf16 ? 1 : 0 })
+      : ctx.pipeline(code, 'linear_forward_gemv', { BF16: B.bf16 ? 1 : 0, GV_T: M });
+    const u = params(M, N, K, A, B, opts.alpha ?? 1, !!opts.accumulate);
+    ctx.dispatch(
+      pipe,
+      ctx.uniform(u),
+      [c, A.binding, B.binding],
+      grid1d(Math.ceil(N / (columns ? 64 : 32)), ctx.limits.maxComputeWorkgroupsPerDimension),
+    );
+    return;
+  }
   const tile = tileFor(M, N);
   const gx = Math.ceil(N / (tile.WX * 8));
   const gy = Math.ceil(M / (tile.WY * 8));
@@ -164,16 +182,8 @@ export function linearForward(
   expectHolds(k, 'inp', inp, T * IN, 'f32', [T, IN]);
   expectHolds(k, 'weight', weight.buffer, OUT * IN, weight.dtype, [OUT, IN]);
   if (T === 0 || OUT === 0) return;
-  const A = { binding: inp, s0: IN, s1: 1 };
-  const B = { binding: weight.buffer, s0: 1, s1: IN, bf16 };
-  if (T <= GEMV_MAX_T && IN > 0) {
-    // Few tokens (decoding): one pass over W for all of them.
-    const u = params(T, OUT, IN, A, B, 1, !!opts.accumulate);
-    const pipe = ctx.pipeline(code, 'linear_forward_gemv', { BF16: bf16 ? 1 : 0, GV_T: T });
-    ctx.dispatch(pipe, ctx.uniform(u), [out, inp, weight.buffer], grid1d(Math.ceil(OUT / 32), ctx.limits.maxComputeWorkgroupsPerDimension));
-    return;
-  }
-  matmul(ctx, 'linear_forward', out, A, B, T, OUT, IN, opts);
+  // T <= GEMV_MAX_T (decoding) takes the matrix-vector kernel inside matmul.
+  matmul(ctx, 'linear_forward', out, { binding: inp, s0: IN, s1: 1 }, { binding: weight.buffer, s0: 1, s1: IN, bf16 }, T, OUT, IN, opts);
 }
 
 /** dinp[T, IN] (+)= dout[T, OUT] W. */

@@ -136,8 +136,55 @@ export function logprobForward(
 }
 
 /**
+ * logprob[m] = logits[m, targets[m]] - lse[m] for rows whose log-normaliser a logprobForward over
+ * the same h already gave: another target on the same rows (POVID's y_n on the chosen answer)
+ * without a second sweep over the vocabulary. One dot product per row, summed as the sweep's
+ * product sums, so the result equals logprobForward's to the bit. A target outside [0, V) gives NaN.
+ */
+export function logprobOfTargets(
+  ctx: GpuContext,
+  logprob: Binding,
+  h: Binding,
+  lmHead: Weight,
+  targets: Binding,
+  lse: Binding,
+  M: number,
+  C: number,
+  V: number,
+): void {
+  const k = 'logprobOfTargets';
+  for (const [name, n] of [
+    ['M', M],
+    ['C', C],
+    ['V', V],
+  ] as const)
+    expectInteger(k, name, n);
+  if (M === 0) return;
+  expectHolds(k, 'logprob', logprob, M, 'f32', [M]);
+  expectHolds(k, 'h', h, M * C, 'f32', [M, C]);
+  expectHolds(k, 'lmHead', lmHead.buffer, V * C, lmHead.dtype, [V, C]);
+  expectHolds(k, 'targets', targets, M, 'i32', [M]);
+  expectHolds(k, 'lse', lse, M, 'f32', [M]);
+  ctx.dispatch(
+    ctx.pipeline(code, 'logprob_target'),
+    ctx.uniform(new Uint32Array([M, C, V, lmHead.dtype === 'bf16' ? 1 : 0])),
+    [logprob, h, lmHead.buffer, targets, lse],
+    grid1d(Math.ceil(M / 64), ctx.limits.maxComputeWorkgroupsPerDimension),
+  );
+}
+
+/** A second target with its own d logprob on the first M rows of a logprobBackward. */
+export interface SecondTarget {
+  dlogprob: Binding;
+  targets: Binding;
+  M: number;
+}
+
+/**
  * dh[m] = dlogprob[m] * (W[targets[m]] - sum_v softmax(logits[m])_v W[v]) (overwritten), from
- * the lse saved by logprobForward for the same h and targets.
+ * the lse saved by logprobForward for the same h and targets. With `second`, rows m < second.M
+ * add second.dlogprob[m] * (W[second.targets[m]] - sum_v softmax_v W[v]): the gradient of both
+ * log-probs of those rows from one sweep (they share the logits and the lse).
  */
 export function logprobBackward(
   ctx: GpuContext,
@@ -151,17 +198,25 @@ export function logprobBackward(
   C: number,
   V: number,
   scratch: LogprobScratch,
+  second?: SecondTarget,
 ): void {
   if (M === 0) return;
   check('logprobBackward', scratch, lmHead, M, C, V);
+  const M2 = second?.M ?? 0;
+  if (second) {
+    expectInteger('logprobBackward', 'second.M', M2);
+    if (M2 > M) throw new KernelArgumentError('logprobBackward', 'second.M', `is ${M2}, more than the ${M} rows`);
+    expectHolds('logprobBackward', 'second.dlogprob', second.dlogprob, M2, 'f32', [M2]);
+    expectHolds('logprobBackward', 'second.targets', second.targets, M2, 'i32', [M2]);
+  }
   const pipe = ctx.pipeline(code, 'logprob_backward');
   for (let v0 = 0; v0 < V; v0 += scratch.Vc) {
     const W = Math.min(scratch.Vc, V - v0);
     chunkLogits(ctx, scratch.logits, h, lmHead, v0, W, M, C, scratch.splitK);
     ctx.dispatch(
       pipe,
-      ctx.uniform(new Uint32Array([M, W, v0, 0])),
-      [scratch.logits, targets, lse, dlogprob],
+      ctx.uniform(new Uint32Array([M, W, v0, M2])),
+      [scratch.logits, targets, lse, dlogprob, M2 > 0 ? second!.targets : targets, M2 > 0 ? second!.dlogprob : dlogprob],
       grid1d(Math.ceil((M * W) / 256)),
     );
     chunkBackward(ctx, dh, scratch.logits, lmHead, v0, W, M, C, v0 > 0, scratch.splitK);
