@@ -229,7 +229,17 @@ fn linear_forward_columns(@builtin(workgroup_id) wid: vec3u, @builtin(local_invo
   if (n >= p.N) { return; }
   let w = p.bOff + n * p.K;
   var s = vec4<f32>();
-  for (var k = 0u; k < p.K; k++) {
+  var k0 = 0u;
+  if (BF16 && (w & 1u) == 0u) {
+    // bf16 pairs from one word (rows start on a word when K and bOff are even).
+    for (; k0 + 1u < p.K; k0 += 2u) {
+      let word = b[(w + k0) >> 1u];
+      s = fma(vec4<f32>(bitcast<f32>(word << 16u)), vec4<f32>(colLoadX(0u, k0), colLoadX(1u, k0), colLoadX(2u, k0), colLoadX(3u, k0)), s);
+      let k1 = k0 + 1u;
+      s = fma(vec4<f32>(bitcast<f32>(word & 0xffff0000u)), vec4<f32>(colLoadX(0u, k1), colLoadX(1u, k1), colLoadX(2u, k1), colLoadX(3u, k1)), s);
+    }
+  }
+  for (var k = k0; k < p.K; k++) {
     s = fma(vec4<f32>(loadB(w + k)), vec4<f32>(colLoadX(0u, k), colLoadX(1u, k), colLoadX(2u, k), colLoadX(3u, k)), s);
   }
   store(0u, 0u, n, s.x); store(0u, 1u, n, s.y); store(0u, 2u, n, s.z); store(0u, 3u, n, s.w);

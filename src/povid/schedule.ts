@@ -34,6 +34,16 @@ export function exampleOrder(examples: number, microSteps: number, seed: number)
   return order.slice(0, microSteps);
 }
 
+/**
+ * Training examples whose LoRA-off sums are worth computing before the steps (from micro-step
+ * `from` on): those the order uses more than once. One used once gets them from its own step.
+ */
+export function reusedExamples(order: readonly number[], examples: number, from = 0): boolean[] {
+  const uses = new Int32Array(examples);
+  for (let i = from; i < order.length; i++) uses[order[i]]++;
+  return Array.from(uses, (n) => n > 1);
+}
+
 /** Splits record ids into train / held-out, deterministically for a seed (at least one train record). */
 export function splitHeldout<T>(items: T[], fraction: number, seed: number): { train: T[]; heldout: T[] } {
   const idx = Array.from({ length: items.length }, (_, i) => i);

@@ -8,7 +8,7 @@ import { StorageQuotaError, type Checkpoint, type CheckpointStore } from './chec
 import type { EvalMetrics, LossMode, StepMetrics, TrainConfig, TrainProgress } from './config';
 import { noisyPixels } from './noise';
 import { noisyFeatures, povidExample, type ImageDeps, type NoiseFn, type TrainExample } from './prepare';
-import { exampleOrder, learningRateAt, totalOptimizerSteps } from './schedule';
+import { exampleOrder, learningRateAt, reusedExamples, totalOptimizerSteps } from './schedule';
 
 export class TrainingError extends Error {
   override name = 'TrainingError';
@@ -98,10 +98,24 @@ export class PovidTrainer {
     this.order = exampleOrder(train.length, this.totalSteps * config.gradAccumulation, config.seed);
   }
 
-  /** LoRA-off sums of chosen and rejected for every example that lacks them. */
-  async prepareReference(onProgress?: (p: TrainProgress) => void, onReference?: (example: TrainExample) => void): Promise<void> {
-    const all = [...this.train, ...this.heldout];
-    const todo = all.filter((e) => !e.reference);
+  /**
+   * Examples whose LoRA-off sums are computed before the steps from micro-step `fromMicro` on:
+   * the held-out ones (every evaluation scores them) and the training examples used more than
+   * once. An example used once gets its sums from its own step, whose LoRA-off pass computes them
+   * anyway: computing them first would cost a pass, and the step another for the noise term.
+   */
+  referenceTodo(fromMicro = 0): TrainExample[] {
+    const reused = reusedExamples(this.order, this.train.length, fromMicro);
+    return [...this.train.filter((_, i) => reused[i]), ...this.heldout].filter((e) => !e.reference);
+  }
+
+  /** LoRA-off sums of chosen and rejected for the examples of referenceTodo. */
+  async prepareReference(
+    onProgress?: (p: TrainProgress) => void,
+    onReference?: (example: TrainExample) => void,
+    fromMicro = 0,
+  ): Promise<void> {
+    const todo = this.referenceTodo(fromMicro);
     const eta = new EtaEstimator(todo.length);
     const report = () =>
       onProgress?.({
@@ -165,8 +179,8 @@ export class PovidTrainer {
       this.history = (from.history as StepMetrics[]).slice();
       cb.onStatus?.(`resumed from the checkpoint at step ${step}`);
     }
-    if (this.train.some((e) => !e.reference) || this.heldout.some((e) => !e.reference))
-      await this.prepareReference(cb.onProgress, cb.onReference);
+    if (this.referenceTodo(step * c.gradAccumulation).length > 0)
+      await this.prepareReference(cb.onProgress, cb.onReference, step * c.gradAccumulation);
     const eta = new EtaEstimator(this.totalSteps, { priorSecondsPerUnit: this.deps.secondsPerStep }, step);
     const report = (phase: TrainProgress['phase'], done = step, total = this.totalSteps) =>
       cb.onProgress?.({ phase, done, total, elapsedSeconds: eta.elapsedSeconds, etaSeconds: eta.etaSeconds });
@@ -204,6 +218,12 @@ export class PovidTrainer {
           gradScale: 1 / c.gradAccumulation,
           timing: true,
         });
+        if (!ex.reference) {
+          // Used once (referenceTodo): its step's LoRA-off pass gave the sums; keep them.
+          const r = result.examples[0].reference;
+          ex.reference = { chosen: r.chosen, rejected: r.text };
+          cb.onReference?.(ex);
+        }
         tokens += 2 * ex.chosen.tokens.length + ex.rejected.tokens.length;
         const yn = result.examples[0]?.yn;
         if (this.deps.decode && yn && mode !== 'dpo-text') noiseAnswer = this.deps.decode(Array.from(yn));

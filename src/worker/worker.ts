@@ -10,7 +10,7 @@ import type { Checkpoint } from '../povid/checkpoint';
 import { noiseImageBlob, noisyPixels } from '../povid/noise';
 import { estimateRun, type ProbeTimings, type TrainEstimate } from '../povid/estimate';
 import { noisyFeatures, prepareExamples, type ImageDeps, type PrepareDeps, type TrainExample } from '../povid/prepare';
-import { totalOptimizerSteps } from '../povid/schedule';
+import { exampleOrder, reusedExamples, totalOptimizerSteps } from '../povid/schedule';
 import { PovidTrainer, TrainingError, validateTrainConfig } from '../povid/trainer';
 import {
   DEFAULT_TRAIN_CONFIG,
@@ -350,13 +350,17 @@ class PovidWorker implements PovidWorkerApi {
         this.probe = { session: s, detail: s.detail, timings };
       }
       const all = [...split.train, ...split.heldout];
+      // As the trainer does (PovidTrainer.referenceTodo): held-out records and reused training ones.
+      const n = split.train.length;
+      const reused = reusedExamples(exampleOrder(n, totalOptimizerSteps(n, config) * config.gradAccumulation, config.seed), n);
+      const needsReference = [...split.train.filter((_, i) => reused[i]), ...split.heldout];
       return estimateRun(
         timings,
         {
           trainRecords: split.train.length,
           heldoutRecords: split.heldout.length,
           imagesToEncode: all.filter((r) => !this.examples.has(r.id)).length,
-          referencesToCompute: all.filter((r) => !this.examples.get(r.id)?.reference).length,
+          referencesToCompute: needsReference.filter((r) => !this.examples.get(r.id)?.reference).length,
         },
         config,
       );

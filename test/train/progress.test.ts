@@ -114,6 +114,36 @@ describe('training progress on the built-in tiny model', () => {
     expect(start2.p.etaSeconds).not.toBeNull();
   });
 
+  it('one pass computes no reference sums first: each step keeps the sums its own LoRA-off pass gave', { timeout: 300_000 }, async () => {
+    const examples: TrainExample[] = fresh();
+    const kept: string[] = [];
+    const phases = new Set<string>();
+    const trainer = new PovidTrainer(
+      { engine: s.engine, encodeImage: (p) => s.vision.encode(p) },
+      examples,
+      [],
+      { ...CONFIG, steps: 2 },
+      'one-pass',
+    );
+    expect(trainer.referenceTodo()).toEqual([]);
+    expect(await trainer.run({ onProgress: (p) => phases.add(p.phase), onReference: (ex) => kept.push(ex.id) })).toEqual({
+      steps: 2,
+      stopped: 'done',
+    });
+    expect(phases.has('reference')).toBe(false);
+    expect(kept.sort()).toEqual(['ex0', 'ex1']);
+    // The same sums a separate LoRA-off pass gives (the step's pass is that pass).
+    const want = await s.engine.referenceSums(examples);
+    for (const [i, ex] of examples.entries()) {
+      expect(ex.reference!.chosen).toBe(want[i].chosen);
+      expect(ex.reference!.rejected).toBe(want[i].rejected);
+    }
+    // Two passes over the same two examples: both are computed first.
+    expect(
+      new PovidTrainer({ engine: s.engine, encodeImage: (p) => s.vision.encode(p) }, fresh(), [], CONFIG, 'two').referenceTodo(),
+    ).toHaveLength(2);
+  });
+
   it('a cancel while paused ends the run without another step', { timeout: 300_000 }, async () => {
     const steps: number[] = [];
     const trainer = new PovidTrainer({ engine: s.engine, encodeImage: (p) => s.vision.encode(p) }, fresh(), [], CONFIG, 'progress');

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryCheckpointStore, StorageQuotaError, type Checkpoint } from '../../src/povid/checkpoint';
-import { exampleOrder, learningRateAt, splitHeldout, totalOptimizerSteps } from '../../src/povid/schedule';
+import { exampleOrder, learningRateAt, reusedExamples, splitHeldout, totalOptimizerSteps } from '../../src/povid/schedule';
 
 describe('schedule', () => {
   it('warms up linearly then decays by cosine to zero', () => {
@@ -24,6 +24,15 @@ describe('schedule', () => {
     expect(a).not.toEqual(exampleOrder(7, 20, 2));
     expect([...a.slice(0, 7)].sort()).toEqual([0, 1, 2, 3, 4, 5, 6]);
     expect([...a.slice(7, 14)].sort()).toEqual([0, 1, 2, 3, 4, 5, 6]);
+  });
+
+  it('marks the examples an order uses more than once (from a micro-step on)', () => {
+    expect(reusedExamples([2, 0, 1], 4)).toEqual([false, false, false, false]); // one pass: none
+    const order = exampleOrder(5, 8, 3); // one epoch and three of the next
+    const again = new Set(order.slice(5));
+    expect(reusedExamples(order, 5)).toEqual([0, 1, 2, 3, 4].map((i) => again.has(i)));
+    expect(reusedExamples(order, 5, 5)).toEqual([false, false, false, false, false]); // resumed in the second epoch
+    expect(reusedExamples([1, 1, 3, 1], 4, 1)).toEqual([false, true, false, false]);
   });
 
   it('holds out a fraction, keeping at least one training record', () => {
