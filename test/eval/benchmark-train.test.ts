@@ -18,7 +18,7 @@ import { testGpu } from '../helpers/gpu';
 /**
  * The benchmark's settings (src/eval/settings.ts) on 8 training scenes, one pass over their 24
  * records, with a step five times the benchmark's so that 24 steps move the adapter far enough
- * to change greedy captions; 40 held-out scenes keep the test near five minutes on two cores.
+ * to change greedy captions; 40 held-out scenes keep the test under five minutes on two cores.
  */
 const CONFIG: TrainConfig = { ...benchmarkConfig(DEFAULT_TRAIN_CONFIG, 24), learningRate: 5e-3, seed: 11 };
 const TRAIN_SCENES = 8;
