@@ -109,8 +109,9 @@ struct TargetParams { M: u32, C: u32, V: u32, bf16: u32 }
 @group(0) @binding(4) var<storage, read> t_targets: array<i32>;       // [M]
 @group(0) @binding(5) var<storage, read> t_lse: array<f32>;           // [M]
 
+// bf16_unpack: bf16.wgsl, prepended by the host.
 fn t_weight(i: u32) -> f32 {
-  if (tp.bf16 != 0u) { return bitcast<f32>(select(t_w[i >> 1u] << 16u, t_w[i >> 1u] & 0xffff0000u, (i & 1u) == 1u)); }
+  if (tp.bf16 != 0u) { return bf16_unpack(t_w[i >> 1u], i); }
   return bitcast<f32>(t_w[i]);
 }
 

@@ -1,14 +1,15 @@
 // Float64 reference of shaders/logprob.wgsl + the lm_head products (same argument order as
 // src/engine/kernels/logprob.ts, minus ctx and scratch): full softmax over the vocabulary.
 
+/** z[m, v] = h[m, :] . lmHead[v, :]. */
+function logit(h: Float64Array, lmHead: Float64Array, m: number, v: number, C: number): number {
+  let s = 0;
+  for (let c = 0; c < C; c++) s += h[m * C + c] * lmHead[v * C + c];
+  return s;
+}
+
 function logits(h: Float64Array, lmHead: Float64Array, m: number, C: number, V: number): Float64Array {
-  const z = new Float64Array(V);
-  for (let v = 0; v < V; v++) {
-    let s = 0;
-    for (let c = 0; c < C; c++) s += h[m * C + c] * lmHead[v * C + c];
-    z[v] = s;
-  }
-  return z;
+  return Float64Array.from({ length: V }, (_, v) => logit(h, lmHead, m, v, C));
 }
 
 function logsumexp(z: Float64Array): number {
@@ -55,13 +56,7 @@ export function logprobOfTargets(
 ): void {
   for (let m = 0; m < M; m++) {
     const t = targets[m];
-    if (!(t >= 0 && t < V)) {
-      logprob[m] = NaN;
-      continue;
-    }
-    let s = 0;
-    for (let c = 0; c < C; c++) s += h[m * C + c] * lmHead[t * C + c];
-    logprob[m] = s - lse[m];
+    logprob[m] = t >= 0 && t < V ? logit(h, lmHead, m, t, C) - lse[m] : NaN;
   }
 }
 

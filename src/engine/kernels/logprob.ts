@@ -6,10 +6,13 @@
 // an element offset (v0 * C): a binding window would need v0*C*bytes to be a multiple of 256,
 // which fails for C = 72 or odd C, and a copy of the rows would cost memory and bandwidth.
 import { grid1d, type Binding, type GpuContext } from '../../gpu';
-import code from '../../../shaders/logprob.wgsl?raw';
+import bf16Source from '../../../shaders/bf16.wgsl?raw';
+import source from '../../../shaders/logprob.wgsl?raw';
 import { expectHolds, expectInteger, KernelArgumentError } from '../errors';
 import { matmul } from './linear';
 import type { Weight } from './types';
+
+const code = `${bf16Source}\n${source}`; // bf16_unpack for logprob_target's bf16 lm_head
 
 /** Working memory of logprobForward / logprobBackward (buffers of the engine's plan). */
 export interface LogprobScratch {
