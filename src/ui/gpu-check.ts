@@ -1,5 +1,6 @@
 // First thing on the page: can this browser run WebGPU in a Worker? If not, say why and what to do.
 import type { GpuStatus, PovidWorkerApi } from '../worker/api';
+import { softwareRenderer } from '../gpu/software';
 import { clear, errorMessage, h } from './dom';
 
 const WHAT_TO_DO = [
@@ -8,21 +9,6 @@ const WHAT_TO_DO = [
   'Safari 26+ and Firefox 141+ (Windows) ship WebGPU; older versions need it enabled in their settings.',
   'Check chrome://gpu: WebGPU must read "Hardware accelerated". Update the graphics driver if it is blocklisted.',
 ];
-
-/** Known CPU implementations of WebGPU (Vulkan/D3D on the processor), by their adapter info. */
-const SOFTWARE = [
-  { re: /swiftshader/i, name: 'SwiftShader' },
-  { re: /llvmpipe/i, name: 'llvmpipe' },
-  { re: /lavapipe/i, name: 'lavapipe' },
-  { re: /microsoft basic render|\bwarp\b/i, name: 'WARP' },
-];
-
-/** The software rasteriser WebGPU runs on, from the adapter's vendor/architecture/description, or null for a GPU. */
-export function softwareRenderer(adapter: GpuStatus['adapter']): string | null {
-  if (!adapter) return null;
-  const text = `${adapter.vendor} ${adapter.architecture} ${adapter.description}`;
-  return SOFTWARE.find((s) => s.re.test(text))?.name ?? null;
-}
 
 /** What to expect on a software rasteriser (rough figures seen on SwiftShader). */
 export function softwareNote(name: string): string {

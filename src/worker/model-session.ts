@@ -3,6 +3,7 @@
 import { Engine } from '../engine';
 import { decoderNames, type LoraTarget } from '../engine/checkpoint';
 import type { GpuContext } from '../gpu';
+import { softwareRenderer } from '../gpu/software';
 import { stopTokenIds, type ModelConfig } from '../model/config';
 import { CacheStorageByteCache } from '../model/cache';
 import type { ImageGrid } from '../model/chat';
@@ -134,7 +135,10 @@ export class ModelSession {
     const cache = choice.kind === 'hub' || choice.kind === 'url' ? await browserCache() : undefined;
     onProgress?.({ phase: 'config', loaded: 0, total: 0 });
     // The vision export the device runs best first (fp16 where WebGPU has shader-f16), the rest as fallbacks.
-    const webgpu = typeof navigator !== 'undefined' && 'gpu' in navigator;
+    // On a software adapter onnxruntime-web's WebGPU provider is two orders of magnitude slower than
+    // its wasm one (SwiftShader, the built-in model's encoder: 4.3 s against 32 ms an image), so
+    // the encoder runs on wasm there.
+    const webgpu = typeof navigator !== 'undefined' && 'gpu' in navigator && softwareRenderer(ctx.adapterInfo) === null;
     const tally = new LoadTally();
     const bundle = await loadModelBundle(source, {
       cache,

@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { MAX_RECORD_OPTIONS, recordOptions } from '../../src/ui/compare';
 import { completeView } from '../../src/ui/dataset-view';
 import { plural } from '../../src/ui/dom';
-import { softwareNote, softwareRenderer } from '../../src/ui/gpu-check';
+import { softwareRenderer } from '../../src/gpu/software';
+import { softwareNote } from '../../src/ui/gpu-check';
 import { StaleViewError, type DatasetView, type RecordView } from '../../src/worker/api';
 
 const rec = (i: number, split: RecordView['split'] = 'train'): RecordView => ({
