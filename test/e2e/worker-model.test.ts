@@ -31,6 +31,9 @@ describe.skipIf(!hasChromium)('the Worker with the built-in model (headless Chro
     expect(r.streamed).toBeGreaterThan(0);
     // The vision export that runs is named; image token counts come from the model's processor.
     expect(r.model.visionFile).toMatch(/^onnx\/vision_encoder(_fp16)?\.onnx$/);
+    // WebGPU runs on SwiftShader here: the encoder goes to wasm, where it is ~100x faster.
+    expect(`${r.gpu.adapter.vendor} ${r.gpu.adapter.architecture} ${r.gpu.adapter.description}`).toMatch(/swiftshader/i);
+    expect(r.model.visionBackend).toBe('wasm');
     expect(r.model.imageTokens).toMatchObject({ single: 67, tilesMaxViews: 17 });
     expect(r.tiles.detail).toBe('tiles');
     expect(r.tiles.maxSeq).toBeGreaterThan(r.model.imageTokens.tilesMax);
