@@ -1,12 +1,7 @@
 // Known CPU implementations of WebGPU (Vulkan/D3D on the processor), told apart by their adapter
 // info. On them onnxruntime-web's WebGPU provider is far slower than its wasm one (docs/model.md,
 // "The ONNX vision encoder"), and the page says what to expect.
-
-export interface AdapterDescription {
-  vendor: string;
-  architecture: string;
-  description: string;
-}
+import type { AcquiredDevice } from './device';
 
 const SOFTWARE = [
   { re: /swiftshader/i, name: 'SwiftShader' },
@@ -16,7 +11,7 @@ const SOFTWARE = [
 ];
 
 /** The software rasteriser WebGPU runs on, from the adapter's vendor/architecture/description, or null for a GPU. */
-export function softwareRenderer(adapter: AdapterDescription | undefined): string | null {
+export function softwareRenderer(adapter: AcquiredDevice['adapterInfo'] | undefined): string | null {
   if (!adapter) return null;
   const text = `${adapter.vendor} ${adapter.architecture} ${adapter.description}`;
   return SOFTWARE.find((s) => s.re.test(text))?.name ?? null;

@@ -138,11 +138,11 @@ export class ModelSession {
     // On a software adapter onnxruntime-web's WebGPU provider is two orders of magnitude slower than
     // its wasm one (SwiftShader, the built-in model's encoder: 4.3 s against 32 ms an image), so
     // the encoder runs on wasm there.
-    const webgpu = typeof navigator !== 'undefined' && 'gpu' in navigator && softwareRenderer(ctx.adapterInfo) === null;
+    const visionOnWebgpu = typeof navigator !== 'undefined' && 'gpu' in navigator && softwareRenderer(ctx.adapterInfo) === null;
     const tally = new LoadTally();
     const bundle = await loadModelBundle(source, {
       cache,
-      visionEncoder: visionVariantOrder({ webgpu, shaderF16: ctx.features.f16 }),
+      visionEncoder: visionVariantOrder({ webgpu: visionOnWebgpu, shaderF16: ctx.features.f16 }),
       onProgress: (p) =>
         onProgress?.({
           phase: loadPhaseOf(p.path),
@@ -160,7 +160,7 @@ export class ModelSession {
     const processor = parseImageProcessorConfig(bundle.preprocessorConfigJson ?? {}, config.vision.imageSize);
     onProgress?.({ phase: 'vision', file: bundle.visionOnnxPath, loaded: 0, total: 0, bytes: bundle.visionOnnx.length });
     const vision = await openBundleVisionEncoder(bundle, {
-      backends: webgpu ? ['webgpu', 'wasm'] : ['wasm'],
+      backends: visionOnWebgpu ? ['webgpu', 'wasm'] : ['wasm'],
       source: name,
       onStatus: (message) => onProgress?.({ phase: 'vision', loaded: 0, total: 0, message }),
     });
