@@ -15,7 +15,11 @@ every trained tensor in bf16 except the vocabulary matrices, of which only the r
 occur in the scene texts are trained and stored (`<name>:rows` with their ids in `vocab_rows`); the
 other rows stay the seed's and are frozen during training, so seed + file = the trained model.
 
-    python scripts/pretrain/pretrain.py [--data .pretrain] [--out FILE] [--seed 0] [--steps N] [--init FILE]
+    python scripts/pretrain/pretrain.py [--data .pretrain] [--out FILE] [--seed 0] [--steps N] [--init FILE] [--resume]
+
+Every 500 steps it writes the whole training state (float32 weights, optimizer, training head,
+batch order, random generator) to OUT.state; `--resume` continues an interrupted run from there
+with the same result as a run that was never stopped. The state file is removed at the end.
 
 `npm run pretrain` runs it twice: 12,000 steps from the seed, then a warm restart from that
 file (--init: the stored weights, a fresh optimizer and training head, --seed 1, 8,000 steps at
@@ -56,6 +60,8 @@ def parse_args():
     p.add_argument("--log-every", type=int, default=25)
     p.add_argument("--init", default=None, help="start from the weights in this file (one written by this script), e.g. for a second, warm-restarted stage")
     p.add_argument("--checkpoint", action="store_true", help="also write the weights at each validation to OUT.partial")
+    p.add_argument("--state-every", type=int, default=500, help="write the whole training state to OUT.state every N steps (0: never)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT.state where an earlier run of the same settings stopped; the result is the uninterrupted run's, bit for bit")
     return p.parse_args()
 
 
@@ -312,6 +318,42 @@ def run_metadata(args, data, res, steps):
     }
 
 
+# Settings that must match for a state file to continue a run.
+STATE_KEYS = ("data", "seed", "steps", "batch", "lr", "warmup", "threads", "aux_weight", "aux_pos_weight", "scene_weight", "negatives", "init")
+
+
+def save_state(path, step, model, aux, opt, sched, g, order, ema, args):
+    """The whole training state after `step` steps, written atomically (a stop mid-write keeps the last one)."""
+    state = {
+        "step": step,
+        "settings": {k: getattr(args, k) for k in STATE_KEYS},
+        "model": model.state_dict(),
+        "aux": aux.state_dict(),
+        "opt": opt.state_dict(),
+        "sched": sched.state_dict(),
+        "generator": g.get_state(),
+        "order": order,
+        "ema": ema,
+    }
+    torch.save(state, path + ".tmp")
+    os.replace(path + ".tmp", path)
+
+
+def load_state(path, model, aux, opt, sched, g, args):
+    """Restores what save_state wrote; returns (step, order, ema)."""
+    state = torch.load(path, weights_only=False)
+    settings = {k: getattr(args, k) for k in STATE_KEYS}
+    if state["settings"] != settings:
+        changed = sorted(k for k in settings if state["settings"].get(k) != settings[k])
+        raise SystemExit(f"{path}: written by a run with other settings ({', '.join(changed)}); run without --resume to start over, or with that run's settings")
+    model.load_state_dict(state["model"])
+    aux.load_state_dict(state["aux"])
+    opt.load_state_dict(state["opt"])
+    sched.load_state_dict(state["sched"])
+    g.set_state(state["generator"])
+    return state["step"], state["order"], state["ema"]
+
+
 def main():
     args = parse_args()
     torch.manual_seed(args.seed)
@@ -353,7 +395,14 @@ def main():
     g = torch.Generator().manual_seed(args.seed)
     order = []
     ema = None
-    for step in range(args.steps):
+    first = 0
+    state_path = args.out + ".state"
+    if args.resume:
+        if not os.path.exists(state_path):
+            raise SystemExit(f"{state_path}: no training state to resume from; run without --resume")
+        first, order, ema = load_state(state_path, model, aux, opt, sched, g, args)
+        log(f"resumed from {state_path} after step {first}")
+    for step in range(first, args.steps):
         if len(order) < args.batch:
             order += [data.pretrain[i] for i in torch.randperm(len(data.pretrain), generator=g).tolist()]
         batch, order = order[: args.batch], order[args.batch :]
@@ -382,6 +431,8 @@ def main():
             model.train()
             if args.checkpoint:
                 save_safetensors(learned(model, rows), args.out + ".partial", run_metadata(args, data, res, step + 1))
+        if args.state_every and (step + 1) % args.state_every == 0 and step + 1 < args.steps:
+            save_state(state_path, step + 1, model, aux, opt, sched, g, order, ema, args)
 
     # What the engine will run: bf16 weights.
     with torch.no_grad():
@@ -392,6 +443,8 @@ def main():
 
     save_safetensors(learned(model, rows), args.out, run_metadata(args, data, res, args.steps))
     log(f"wrote {args.out} ({os.path.getsize(args.out)} bytes)")
+    if os.path.exists(state_path):
+        os.remove(state_path)
 
 
 if __name__ == "__main__":
