@@ -322,11 +322,15 @@ def run_metadata(args, data, res, steps):
 STATE_KEYS = ("data", "seed", "steps", "batch", "lr", "warmup", "threads", "aux_weight", "aux_pos_weight", "scene_weight", "negatives", "init")
 
 
+def state_settings(args):
+    return {k: getattr(args, k) for k in STATE_KEYS}
+
+
 def save_state(path, step, model, aux, opt, sched, g, order, ema, args):
     """The whole training state after `step` steps, written atomically (a stop mid-write keeps the last one)."""
     state = {
         "step": step,
-        "settings": {k: getattr(args, k) for k in STATE_KEYS},
+        "settings": state_settings(args),
         "model": model.state_dict(),
         "aux": aux.state_dict(),
         "opt": opt.state_dict(),
@@ -342,7 +346,7 @@ def save_state(path, step, model, aux, opt, sched, g, order, ema, args):
 def load_state(path, model, aux, opt, sched, g, args):
     """Restores what save_state wrote; returns (step, order, ema)."""
     state = torch.load(path, weights_only=False)
-    settings = {k: getattr(args, k) for k in STATE_KEYS}
+    settings = state_settings(args)
     if state["settings"] != settings:
         changed = sorted(k for k in settings if state["settings"].get(k) != settings[k])
         raise SystemExit(f"{path}: written by a run with other settings ({', '.join(changed)}); run without --resume to start over, or with that run's settings")
