@@ -21,9 +21,9 @@ Every 500 steps it writes the whole training state (float32 weights, optimizer, 
 batch order, random generator) to OUT.state; `--resume` continues an interrupted run from there
 with the same result as a run that was never stopped. The state file is removed at the end.
 
-`npm run pretrain` runs it twice: 12,000 steps from the seed, then a warm restart from that
-file (--init: the stored weights, a fresh optimizer and training head, --seed 1, 8,000 steps at
-a peak learning rate of 1e-3).
+`--tower-only` trains the vision tower and connector alone on the training head's losses (no
+captions, no decoder): a picture costs a fraction of what it costs in the joint stages, and the
+tower, not the decoder, is what needs many pictures. Its file starts the joint stages (--init).
 """
 
 import argparse
@@ -62,6 +62,11 @@ def parse_args():
     p.add_argument("--checkpoint", action="store_true", help="also write the weights at each validation to OUT.partial")
     p.add_argument("--state-every", type=int, default=500, help="write the whole training state to OUT.state every N steps (0: never)")
     p.add_argument("--resume", action="store_true", help="continue from OUT.state where an earlier run of the same settings stopped; the result is the uninterrupted run's, bit for bit")
+    p.add_argument(
+        "--tower-only",
+        action="store_true",
+        help="train only the vision tower and connector, on the training head's losses (no captions): a first stage that shows the tower many pictures cheaply",
+    )
     return p.parse_args()
 
 
@@ -258,6 +263,43 @@ def validate(model, data, tokenizer, pad_id, max_new=40, log=None):
     return res
 
 
+def tower_loss(cell_logits, labels, present):
+    """The tower-only stage's loss. Each image token's cell: a softmax over the kinds and
+    "nothing" (the last logit), the target spread evenly over the kinds that cover the cell; and,
+    as in the joint stages, which kinds the picture shows, its strongest cell speaking for it."""
+    covered = labels.sum(-1, keepdim=True)
+    nothing = (covered == 0).to(labels.dtype)
+    target = torch.cat([labels / covered.clamp(min=1), nothing], dim=-1)
+    cells = torch.nn.functional.cross_entropy(cell_logits.flatten(0, 1), target.flatten(0, 1))
+    scene = torch.nn.functional.binary_cross_entropy_with_logits(cell_logits[..., :-1].amax(1), present)
+    return cells, scene
+
+
+@torch.no_grad()
+def validate_tower(model, aux, data, log=None):
+    """What the tower-only stage can judge without a trained decoder: how often the training
+    head names a kind that covers an image token's cell (of the cells some kind covers), and the
+    recall and precision of the kinds it finds in each validation picture."""
+    hit = cells = found = present_total = said = 0
+    for j in range(0, len(data.val), 16):
+        batch = data.val[j : j + 16]
+        logits = aux(image_features(model, torch.stack([data.pixels(i) for i in batch])))[..., :-1]
+        labels = torch.stack([data.kind_labels(i) for i in batch])
+        covered = labels.sum(-1) > 0
+        best = labels.gather(-1, logits.argmax(-1, keepdim=True))[..., 0] > 0
+        hit += (best & covered).sum().item()
+        cells += covered.sum().item()
+        present = torch.stack([data.kinds_present(i) for i in batch])
+        guess = (logits.amax(1) > 0).to(present.dtype)
+        found += (guess * present).sum().item()
+        present_total += present.sum().item()
+        said += guess.sum().item()
+    res = {"cell_top1": hit / max(1, cells), "kind_recall": found / max(1, present_total), "kind_precision": found / max(1, said)}
+    if log:
+        log(f"  validation: cell top-1 {res['cell_top1']:.3f}  kind recall {res['kind_recall']:.3f}  kind precision {res['kind_precision']:.3f}")
+    return res
+
+
 def learned(model, rows):
     """What the file stores: every trained tensor in bf16, of the vocabulary matrices only the
     trained rows, and the rows' ids."""
@@ -310,6 +352,7 @@ def run_metadata(args, data, res, steps):
         "aux_weight": str(args.aux_weight),
         "aux_pos_weight": str(args.aux_pos_weight),
         "scene_weight": str(args.scene_weight),
+        **({"tower_only": "true"} if args.tower_only else {}),
         "threads": str(args.threads),
         "scenes": str(len(data.pretrain)),
         "data_seed": str(data.meta["seed"]),
@@ -319,7 +362,7 @@ def run_metadata(args, data, res, steps):
 
 
 # Settings that must match for a state file to continue a run.
-STATE_KEYS = ("data", "seed", "steps", "batch", "lr", "warmup", "threads", "aux_weight", "aux_pos_weight", "scene_weight", "negatives", "init")
+STATE_KEYS = ("data", "seed", "steps", "batch", "lr", "warmup", "threads", "aux_weight", "aux_pos_weight", "scene_weight", "negatives", "init", "tower_only")
 
 
 def state_settings(args):
@@ -388,8 +431,12 @@ def main():
         named[name].register_hook(lambda g: g * row_mask)
     # Auxiliary head, training only: which kinds each image token shows. Dense supervision of the
     # vision tower and connector; the captions alone teach it to see far more slowly.
-    aux = torch.nn.Linear(model.config.text_config.hidden_size, len(data.meta["kinds"]))
-    params = [p for p in model.parameters() if p.requires_grad]
+    # The tower-only stage's head also has a "nothing" logit (see tower_loss).
+    aux = torch.nn.Linear(model.config.text_config.hidden_size, len(data.meta["kinds"]) + int(args.tower_only))
+    if args.tower_only:
+        params = list(model.model.vision_model.parameters()) + list(model.model.connector.parameters())
+    else:
+        params = [p for p in model.parameters() if p.requires_grad]
     log(f"{len(data.pretrain)} scenes, {sum(len(data.by_scene[i]) for i in data.pretrain)} sequences, {len(rows)} vocabulary rows trained, {sum(p.numel() for p in params)} parameters")
 
     opt = torch.optim.AdamW(params + list(aux.parameters()), lr=args.lr, betas=(0.9, 0.98), weight_decay=0.0)
@@ -410,17 +457,23 @@ def main():
         if len(order) < args.batch:
             order += [data.pretrain[i] for i in torch.randperm(len(data.pretrain), generator=g).tolist()]
         batch, order = order[: args.batch], order[args.batch :]
-        negatives = frozen_rows[torch.randint(len(frozen_rows), (args.negatives,), generator=g)]
+        negatives = None if args.tower_only else frozen_rows[torch.randint(len(frozen_rows), (args.negatives,), generator=g)]
         flips = torch.rand(len(batch), generator=g) < 0.5
-        loss_nll, feats = nll(model, data, batch, pad_id, rows, negatives, flips)
         labels = torch.stack([data.kind_labels(i, flip=bool(f)) for i, f in zip(batch, flips)])
-        cell_logits = aux(feats)
-        loss_aux = torch.nn.functional.binary_cross_entropy_with_logits(cell_logits, labels, pos_weight=torch.tensor(args.aux_pos_weight))
-        loss = loss_nll + args.aux_weight * loss_aux
-        if args.scene_weight:
-            # Which kinds the picture shows at all: the strongest cell speaks for the picture.
-            present = torch.stack([data.kinds_present(i) for i in batch])
-            loss = loss + args.scene_weight * torch.nn.functional.binary_cross_entropy_with_logits(cell_logits.amax(1), present)
+        present = torch.stack([data.kinds_present(i) for i in batch])
+        if args.tower_only:
+            pixels = torch.stack([data.pixels(i) for i in batch])
+            pixels = torch.where(flips[:, None, None, None], pixels.flip(-1), pixels)
+            loss_nll, loss_aux = tower_loss(aux(image_features(model, pixels)), labels, present)  # (cells, scene)
+            loss = loss_nll + args.scene_weight * loss_aux
+        else:
+            loss_nll, feats = nll(model, data, batch, pad_id, rows, negatives, flips)
+            cell_logits = aux(feats)
+            loss_aux = torch.nn.functional.binary_cross_entropy_with_logits(cell_logits, labels, pos_weight=torch.tensor(args.aux_pos_weight))
+            loss = loss_nll + args.aux_weight * loss_aux
+            if args.scene_weight:
+                # Which kinds the picture shows at all: the strongest cell speaks for the picture.
+                loss = loss + args.scene_weight * torch.nn.functional.binary_cross_entropy_with_logits(cell_logits.amax(1), present)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -428,10 +481,11 @@ def main():
         sched.step()
         ema = [loss_nll.item(), loss_aux.item()] if ema is None else [0.95 * e + 0.05 * x.item() for e, x in zip(ema, (loss_nll, loss_aux))]
         if (step + 1) % args.log_every == 0:
-            log(f"step {step + 1}/{args.steps}  nll {ema[0]:.4f}  aux {ema[1]:.4f}  lr {sched.get_last_lr()[0]:.2e}")
+            names = ("cells", "scene") if args.tower_only else ("nll", "aux")
+            log(f"step {step + 1}/{args.steps}  {names[0]} {ema[0]:.4f}  {names[1]} {ema[1]:.4f}  lr {sched.get_last_lr()[0]:.2e}")
         if args.eval_every and (step + 1) % args.eval_every == 0 and step + 1 < args.steps:
             model.eval()
-            res = validate(model, data, tokenizer, pad_id, log=log)
+            res = validate_tower(model, aux, data, log=log) if args.tower_only else validate(model, data, tokenizer, pad_id, log=log)
             model.train()
             if args.checkpoint:
                 save_safetensors(learned(model, rows), args.out + ".partial", run_metadata(args, data, res, step + 1))
@@ -443,7 +497,7 @@ def main():
         for p in model.parameters():
             p.copy_(p.to(torch.bfloat16).to(torch.float32))
     model.eval()
-    res = validate(model, data, tokenizer, pad_id, log=log)
+    res = validate_tower(model, aux, data, log=log) if args.tower_only else validate(model, data, tokenizer, pad_id, log=log)
 
     save_safetensors(learned(model, rows), args.out, run_metadata(args, data, res, args.steps))
     log(f"wrote {args.out} ({os.path.getsize(args.out)} bytes)")
