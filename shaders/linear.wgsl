@@ -127,21 +127,14 @@ fn matmul(li: u32, wid: vec3u) {
   storeRow(cBase, m + 7u, n, c70, c71);
 }
 
-// out = inp W^T: A = inp [T, IN] (aSk = 1), B(k, n) = W[n, k] (bSk = 1).
+// One entry point for all three layouts, which differ only in the strides:
+//   forward          A = inp [T, IN] (aSk = 1), B(k, n) = W[n, k] (bSk = 1);
+//   backward_input   A = dout [T, OUT], B(k, n) = W[k, n] (bSn = 1);
+//   backward_weight  A(m, k) = dout[k, m] (aSm = 1), B(k, n) = inp[k, n] (bSn = 1).
+// Every entry point is a pipeline to compile per tile shape, and a CPU adapter takes one to two
+// seconds for each of these unrolled tiles: one entry compiles half as many as one per layout.
 @compute @workgroup_size(WX * WY)
-fn linear_forward(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3u) {
-  matmul(li, wid);
-}
-
-// dinp = dout W: A = dout [T, OUT], B(k, n) = W[k, n] (bSn = 1).
-@compute @workgroup_size(WX * WY)
-fn linear_backward_input(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3u) {
-  matmul(li, wid);
-}
-
-// dW += dout^T inp: A(m, k) = dout[k, m] (aSm = 1), B(k, n) = inp[k, n] (bSn = 1).
-@compute @workgroup_size(WX * WY)
-fn linear_backward_weight(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3u) {
+fn linear_tiled(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3u) {
   matmul(li, wid);
 }
 

@@ -17,7 +17,8 @@ export interface MatmulOperand {
   bf16?: boolean;
 }
 
-/** The entry point names the layout the wrappers use; the kernel itself reads the strides. */
+/** The layout a wrapper asks for: one tiled kernel reads it from the strides; only forward products
+ * of few tokens take the decoding kernels. */
 export type MatmulEntry = 'linear_forward' | 'linear_backward_input' | 'linear_backward_weight';
 
 interface Tile {
@@ -137,7 +138,7 @@ export function matmul(
   const maxDim = ctx.limits.maxComputeWorkgroupsPerDimension;
   if (gx > maxDim || gy > maxDim)
     throw new GpuLimitError(`matrix product ${M} x ${N} needs ${gx} x ${gy} workgroups, over this GPU's ${maxDim} per dimension`);
-  const pipe = ctx.pipeline(code, entry, { BF16: B.bf16 ? 1 : 0, WX: tile.WX, WY: tile.WY, BK: tile.BK });
+  const pipe = ctx.pipeline(code, 'linear_tiled', { BF16: B.bf16 ? 1 : 0, WX: tile.WX, WY: tile.WY, BK: tile.BK });
   const alpha = opts.alpha ?? 1;
   const accumulate = !!opts.accumulate;
   const splits = opts.splitK ? splitCount(gx * gy, K) : 1;
