@@ -341,7 +341,7 @@ def run_metadata(args, data, res, steps):
 
         with safe_open(args.init, "pt") as f:
             before = f.metadata()
-        init = {"init": json.dumps({k: before[k] for k in ("seed", "steps", "lr", "init") if k in before})}
+        init = {"init": json.dumps({k: before[k] for k in ("seed", "steps", "lr", "tower_only", "init") if k in before})}
     return {
         **init,
         "format": "pt",
