@@ -148,16 +148,21 @@ def image_features(model, pixels):
     return model.model.get_image_features(pixels.unsqueeze(1)).pooler_output  # [n, 64, C]
 
 
+def batch_pixels(data, scene_ids, flips=None):
+    """[n, 3, S, S]; the scenes where `flips` is true mirrored (the texts name no left or right,
+    so a mirrored scene has the same answers)."""
+    pixels = torch.stack([data.pixels(i) for i in scene_ids])
+    if flips is not None:
+        pixels = torch.where(flips[:, None, None, None], pixels.flip(-1), pixels)
+    return pixels
+
+
 def nll(model, data, scene_ids, pad_id, vocab, negatives, flips=None):
     """Mean next-token NLL of the answers. The softmax runs over the trained vocabulary rows
     (`vocab`) and a sample of the frozen ones, each sampled logit standing for
     frozen / sampled rows (sampled softmax): far less work than all 49,280 rows, the same
     normaliser in expectation. The frozen rows get no gradient (see main)."""
-    pixels = torch.stack([data.pixels(i) for i in scene_ids])
-    if flips is not None:
-        # Mirror images: the texts name no left or right, so a mirrored scene has the same answers.
-        pixels = torch.where(flips[:, None, None, None], pixels.flip(-1), pixels)
-    feats = image_features(model, pixels)  # [n, 64, C]
+    feats = image_features(model, batch_pixels(data, scene_ids, flips))  # [n, 64, C]
     seqs, owner = [], []
     for k, i in enumerate(scene_ids):
         for s in data.by_scene[i]:
@@ -462,9 +467,7 @@ def main():
         labels = torch.stack([data.kind_labels(i, flip=bool(f)) for i, f in zip(batch, flips)])
         present = torch.stack([data.kinds_present(i) for i in batch])
         if args.tower_only:
-            pixels = torch.stack([data.pixels(i) for i in batch])
-            pixels = torch.where(flips[:, None, None, None], pixels.flip(-1), pixels)
-            loss_nll, loss_aux = tower_loss(aux(image_features(model, pixels)), labels, present)  # (cells, scene)
+            loss_nll, loss_aux = tower_loss(aux(image_features(model, batch_pixels(data, batch, flips))), labels, present)  # (cells, scene)
             loss = loss_nll + args.scene_weight * loss_aux
         else:
             loss_nll, feats = nll(model, data, batch, pad_id, rows, negatives, flips)
