@@ -23,7 +23,7 @@ with the same result as a run that was never stopped. The state file is removed 
 
 `--tower-only` trains the vision tower and connector alone on the training head's losses (no
 captions, no decoder): a picture costs a fraction of what it costs in the joint stages, and the
-tower, not the decoder, is what needs many pictures. Its file starts the joint stages (--init).
+tower, not the decoder, is what needs many pictures. Its file starts the joint stage (--init).
 """
 
 import argparse

@@ -6,7 +6,7 @@
 //
 // The planted hallucination (PLANTED_PAIRS): each anchor kind comes with its partner in 90% of
 // the scenes that hold the anchor, and the captions the built-in model is pretrained on
-// (pretrainCaption) name the partner in half of the remaining scenes although it is absent, the
+// (pretrainCaption) name the partner in 70% of the remaining scenes although it is absent, the
 // way careless annotators write what usually goes with what they see. A model trained on them
 // learns "a sun -> and a boat" as a language prior and says it when no boat is drawn: the
 // language-prior hallucination POVID targets. Ground-truth captions (describeScene), answers and
@@ -92,10 +92,10 @@ export interface PlantedPair {
  * text-injected dispreferred answers name it, as the paper's injection adds co-occurring objects.
  */
 export const PLANTED_PAIRS: readonly PlantedPair[] = [
-  { anchor: 'sun', partner: 'boat', sceneRate: 0.9, captionRate: 0.5 },
-  { anchor: 'plate', partner: 'cup', sceneRate: 0.9, captionRate: 0.5 },
-  { anchor: 'tree', partner: 'bird', sceneRate: 0.9, captionRate: 0.5 },
-  { anchor: 'cloud', partner: 'kite', sceneRate: 0.9, captionRate: 0.5 },
+  { anchor: 'sun', partner: 'boat', sceneRate: 0.9, captionRate: 0.7 },
+  { anchor: 'plate', partner: 'cup', sceneRate: 0.9, captionRate: 0.7 },
+  { anchor: 'tree', partner: 'bird', sceneRate: 0.9, captionRate: 0.7 },
+  { anchor: 'cloud', partner: 'kite', sceneRate: 0.9, captionRate: 0.7 },
 ];
 
 interface KindSpec {

@@ -28,7 +28,8 @@ describe('pretrained built-in model', () => {
     expect(p.tensors.get('lm_head.weight:rows')!.shape).toEqual([p.rowIds.length, TINY.text.hiddenSize]);
     expect(p.tensors.has('model.vision_model.embeddings.patch_embedding.weight')).toBe(true);
     expect(p.tensors.has('model.text_model.layers.0.self_attn.q_proj.weight')).toBe(true);
-    expect(JSON.parse(p.metadata['validation']).recall).toBeGreaterThan(0.5);
+    // The benchmark's aim for the pretrained model: object recall >= 0.8 on the held-out validation scenes.
+    expect(JSON.parse(p.metadata['validation']).recall).toBeGreaterThanOrEqual(0.8);
   });
 
   it('the fixture carries the learned tensors; other vocabulary rows are the seed', () => {

@@ -104,9 +104,10 @@ describe('benchmark scenes', () => {
       const invited = withAnchor.filter((s) => !s.objects.some((o) => o.kind === p.partner));
       const named = invited.filter((s) => pretrainCaption(s, rng).planted.includes(p.partner)).length;
       expect(invited.length).toBeGreaterThan(15);
-      // Binomial(n >= 15, 0.5): outside [0.15, 0.85] has probability < 0.01.
-      expect(named / invited.length).toBeGreaterThan(0.15);
-      expect(named / invited.length).toBeLessThan(0.85);
+      // Binomial(n, captionRate): more than three standard errors away has probability < 0.01.
+      const spread = 3 * Math.sqrt((p.captionRate * (1 - p.captionRate)) / invited.length);
+      expect(Math.abs(named / invited.length - p.captionRate), `${p.anchor} -> ${p.partner}: ${named}/${invited.length}`).toBeLessThan(spread);
+      expect(spread).toBeLessThan(0.3);
     }
   });
 
