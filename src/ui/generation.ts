@@ -1,6 +1,7 @@
 // One streamed generation shown in an element: the answer so far after every token, the number
 // of tokens in data-tokens, and a Stop that asks the Worker to end it after the token it is
-// computing (stopGeneration). States in data-state: streaming, done, stopped, error.
+// computing, and never more than one past what the page showed (stopGeneration). States in
+// data-state: streaming, done, stopped, error.
 import * as Comlink from 'comlink';
 import type { PovidWorkerApi } from '../worker/api';
 
@@ -32,7 +33,7 @@ export class StreamedAnswer {
     if (this.out.dataset.state !== 'streaming' || this.stopped) return;
     this.stopped = true;
     this.out.dataset.tokensAtStop = String(this.tokens);
-    await api.stopGeneration();
+    await api.stopGeneration(this.tokens);
   }
 
   end(text: string): void {

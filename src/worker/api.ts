@@ -196,8 +196,12 @@ export interface PovidWorkerApi extends SessionApi {
   setImageDetail(detail: ImageDetail): Promise<{ detail: ImageDetail; maxSeq: number }>;
   /** onToken receives the whole answer so far (not the new piece) after every token. */
   generate(req: GenerateRequest, onToken?: (text: string) => void): Promise<string>;
-  /** Ends the running generation (generate or noisyAnswer) after at most one more token; it resolves with the text so far. */
-  stopGeneration(): Promise<void>;
+  /**
+   * Ends the running generation (generate or noisyAnswer) after the token it is computing; with
+   * `shown`, the tokens the page displayed when Stop was pressed, that token is dropped when the
+   * page already has one more on its way. The generation resolves with the text it sent.
+   */
+  stopGeneration(shown?: number): Promise<void>;
   /** Each answer's log-prob given the image and question, adapter off and on. */
   scoreAnswers(req: ScoreRequest): Promise<AnswerScore[]>;
   exportAdapter(): Promise<{ zip: Uint8Array; files: { name: string; bytes: Uint8Array }[] }>;

@@ -55,6 +55,12 @@ const TILES_TEXT_BUDGET = 128;
 /** Records per message to the page: about 10 ms to deserialize there. */
 const VIEW_SLICE = 1000;
 
+/** A generation's Stop: set by stopGeneration; `keep` bounds the tokens it may still send. */
+interface GenerationStop {
+  stop: boolean;
+  keep?: number;
+}
+
 function pageBase(): string {
   return new URL(import.meta.env.BASE_URL ?? '/', self.location.origin).href;
 }
@@ -86,8 +92,8 @@ class PovidWorker implements PovidWorkerApi {
     training: () => this.trainer !== null,
   });
   private gpuJobs = new GpuQueue();
-  /** The running generation; stopGeneration sets its flag. */
-  private generation: { stop: boolean } | null = null;
+  /** The running generation; stopGeneration sets its flag and how many tokens it may keep. */
+  private generation: GenerationStop | null = null;
   /** Pause / cancel asked for before the trainer exists (during preparation). */
   private control = { pause: false, cancel: false };
   /**
@@ -231,13 +237,15 @@ class PovidWorker implements PovidWorkerApi {
   }
 
   /** A new generation replaces the stop flag; Stop applies to the one that runs or waits now. */
-  private startGeneration(): { stop: boolean } {
+  private startGeneration(): GenerationStop {
     this.generation = { stop: false };
     return this.generation;
   }
 
-  async stopGeneration(): Promise<void> {
-    if (this.generation) this.generation.stop = true;
+  async stopGeneration(shown?: number): Promise<void> {
+    if (!this.generation) return;
+    this.generation.stop = true;
+    if (shown !== undefined) this.generation.keep = shown + 1;
   }
 
   private async generateText(
@@ -247,14 +255,15 @@ class PovidWorker implements PovidWorkerApi {
     grid: ImageGrid,
     lora: boolean,
     o: { maxNewTokens?: number; temperature?: number; topP?: number; seed?: number },
-    stop: { stop: boolean },
+    stop: GenerationStop,
     onToken?: (text: string) => void,
   ): Promise<string> {
     if (stop.stop) return '';
     const tokens = s.promptTokens(question, grid);
     const stops = new Set(s.stopTokens);
     const out: number[] = [];
-    const res = await s.engine.generate(
+    let emitted = 0;
+    await s.engine.generate(
       { tokens, image: { features } },
       {
         maxNewTokens: o.maxNewTokens ?? 48,
@@ -264,6 +273,10 @@ class PovidWorker implements PovidWorkerApi {
         topP: o.topP ?? 1,
         seed: o.seed ?? 0,
         onToken: (tok) => {
+          // A token was on its way to the page when Stop was pressed: this one would be a second
+          // token past what the page showed, so the answer ends before it.
+          if (stop.stop && stop.keep !== undefined && emitted >= stop.keep) return false;
+          emitted++;
           if (!stops.has(tok)) out.push(tok);
           onToken?.(s.tokenizer.decode(out, true));
           // Stop pressed while this token was computed: it is the last one.
@@ -271,12 +284,8 @@ class PovidWorker implements PovidWorkerApi {
         },
       },
     );
-    return s.tokenizer
-      .decode(
-        res.tokens.filter((t) => !stops.has(t)),
-        true,
-      )
-      .trim();
+    // `out` is what the page was sent; the result's tokens may hold the one the answer ended before.
+    return s.tokenizer.decode(out, true).trim();
   }
 
   /** Image features of a record's image or a given image, noised when noiseStep is set. */
