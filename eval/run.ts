@@ -40,7 +40,7 @@ const BASE: TrainConfig = {
   ...benchmarkConfig(DEFAULT_TRAIN_CONFIG, num('steps', BENCHMARK_SETTINGS.steps)),
   learningRate: num('lr', BENCHMARK_SETTINGS.learningRate),
   beta: num('beta', DEFAULT_TRAIN_CONFIG.beta),
-  sftWeight: num('sft-weight', DEFAULT_TRAIN_CONFIG.sftWeight),
+  sftWeight: num('sft-weight', BENCHMARK_SETTINGS.sftWeight),
 };
 
 const RUN_CONFIG: Record<RunName, Partial<TrainConfig>> = {

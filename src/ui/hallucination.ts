@@ -33,7 +33,10 @@ export class HallucinationPanel {
   private readonly recordsBtn: HTMLButtonElement;
   private readonly benchBtn: HTMLButtonElement;
   private readonly cancelBtn: HTMLButtonElement;
-  private readonly inputs: Record<'heldoutScenes' | 'trainScenes' | 'steps' | 'learningRate' | 'maxNewTokens', HTMLInputElement>;
+  private readonly inputs: Record<
+    'heldoutScenes' | 'trainScenes' | 'steps' | 'learningRate' | 'sftWeight' | 'maxNewTokens',
+    HTMLInputElement
+  >;
   private readonly progress: HTMLProgressElement;
   private readonly progressLine: HTMLElement;
   private readonly message: HTMLElement;
@@ -73,12 +76,14 @@ export class HallucinationPanel {
     const train = num('trainScenes', 'Training scenes', BENCHMARK_DEFAULTS.trainScenes, { min: 1, max: 512, step: 1 });
     const steps = num('steps', 'Steps', BENCHMARK_DEFAULTS.steps, { min: 1, max: 10000, step: 1 });
     const lr = num('learningRate', 'Learning rate', BENCHMARK_DEFAULTS.learningRate, { min: 0, step: 'any' });
+    const sft = num('sftWeight', 'SFT weight', BENCHMARK_DEFAULTS.sftWeight, { min: 0, max: 10, step: 'any' });
     const maxTokens = num('maxNewTokens', 'Max tokens', 64, { min: 1, max: 512, step: 1 });
     this.inputs = {
       heldoutScenes: held.input,
       trainScenes: train.input,
       steps: steps.input,
       learningRate: lr.input,
+      sftWeight: sft.input,
       maxNewTokens: maxTokens.input,
     };
 
@@ -103,7 +108,7 @@ export class HallucinationPanel {
           class: 'muted',
           text: 'Or see it work end to end: the built-in model, pretrained on generated scenes whose captions pair a sun with a boat (and a plate with a cup, a tree with a bird, a cloud with a kite) so that it names the partner when it is absent, trained with POVID on other scenes and scored on held-out ones. It replaces the loaded model and its adapter. The other settings come from step 3.',
         }),
-        h('div', { class: 'row' }, held.el, train.el, steps.el, lr.el, this.benchBtn),
+        h('div', { class: 'row' }, held.el, train.el, steps.el, lr.el, sft.el, this.benchBtn),
       ),
       h('div', { class: 'progress-row' }, this.progress, this.progressLine, this.cancelBtn),
       this.message,
@@ -187,9 +192,12 @@ export class HallucinationPanel {
         ...this.hooks.config(),
         warmupRatio: BENCHMARK_DEFAULTS.warmupRatio,
         learningRate: Number(this.inputs.learningRate.value),
+        sftWeight: Number(this.inputs.sftWeight.value),
       };
       if (!(config.learningRate > 0 && Number.isFinite(config.learningRate)))
         throw new Error(`the learning rate must be a positive number, got "${this.inputs.learningRate.value}"`);
+      if (!(config.sftWeight >= 0 && Number.isFinite(config.sftWeight)))
+        throw new Error(`the SFT weight must be 0 or more (0 is DPO alone), got "${this.inputs.sftWeight.value}"`);
     } catch (e) {
       return void this.toasts.error(e, 'Fix the settings first');
     }
@@ -220,7 +228,7 @@ export class HallucinationPanel {
     const rows = rowsOf(r);
     const title = r.estimate ? `Estimates on your held-out records (${r.model})` : `Built-in benchmark (${r.model})`;
     const training = r.training
-      ? `Training: ${r.training.steps} POVID steps (${r.training.lossMode}, learning rate ${r.training.learningRate}) on ${r.training.records} preference records from generated scenes, ${formatDuration(r.training.seconds)}.`
+      ? `Training: ${r.training.steps} POVID steps (${r.training.lossMode}, learning rate ${r.training.learningRate}${r.training.sftWeight > 0 ? `, SFT weight ${r.training.sftWeight}` : ''}) on ${r.training.records} preference records from generated scenes, ${formatDuration(r.training.seconds)}.`
       : null;
     const chartBox = h('div', { class: 'chart-plot' });
     this.report.append(

@@ -220,6 +220,7 @@ export class HallucinationEvaluator {
           records: data.examples.length,
           learningRate: config.learningRate,
           lossMode: config.lossMode,
+          sftWeight: config.sftWeight,
           seconds: trainSeconds,
           lastLoss,
         },

@@ -55,6 +55,8 @@ export interface TrainingSummary {
   records: number;
   learningRate: number;
   lossMode: string;
+  /** The SFT term's weight (0: DPO alone). */
+  sftWeight: number;
   seconds: number;
   lastLoss: number | null;
 }

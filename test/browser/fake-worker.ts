@@ -430,6 +430,7 @@ const api: PovidWorkerApi = {
         records: 2 * opts.trainScenes,
         learningRate: opts.config.learningRate,
         lossMode: opts.config.lossMode,
+        sftWeight: opts.config.sftWeight,
         seconds: 1,
         lastLoss: 0.6,
       },

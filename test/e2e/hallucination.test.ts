@@ -12,6 +12,7 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { externalRequests, hasChromium, openBrowser, type BrowserSession } from '../helpers/browser';
 import { findLexiconMentions } from '../../src/eval/metrics';
+import { BENCHMARK_SETTINGS } from '../../src/eval/settings';
 import { splitHeldout } from '../../src/povid/schedule';
 import { dropFiles, PAGE_PATH, sampleData, SCREENSHOTS, tid } from './ui-helpers';
 
@@ -92,6 +93,8 @@ describe.skipIf(!hasChromium)('hallucination report in the page', () => {
     expect(await page.locator(tid('eval-popeAccuracy-after')).textContent()).toMatch(new RegExp(`\\(\\d+/${2 * HELDOUT}\\)$`));
     expect(await panel.textContent()).not.toMatch(/NaN|undefined|Infinity/);
     expect(await page.locator(tid('eval-training')).textContent()).toContain(`${STEPS} POVID steps`);
+    // The benchmark's settings (src/eval/settings.ts) reached the Worker: its SFT term is on.
+    expect(await page.locator(tid('eval-training')).textContent()).toContain(`SFT weight ${BENCHMARK_SETTINGS.sftWeight}`);
     expect(await page.locator(`${tid('eval-chart')} canvas`).count()).toBeGreaterThan(0);
     const samples = page.locator(tid('eval-sample'));
     expect(await samples.count()).toBe(HELDOUT);

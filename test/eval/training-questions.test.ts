@@ -32,12 +32,13 @@ describe('benchmark training questions', () => {
     expect(no).toBe(scenes.length);
   });
 
-  it('the benchmark run keeps the app defaults but for learning rate, warm-up and steps', () => {
+  it('the benchmark run keeps the app defaults but for learning rate, warm-up, SFT weight and steps', () => {
     const c = benchmarkConfig(DEFAULT_TRAIN_CONFIG);
     expect(c).toEqual({
       ...DEFAULT_TRAIN_CONFIG,
       learningRate: BENCHMARK_SETTINGS.learningRate,
       warmupRatio: BENCHMARK_SETTINGS.warmupRatio,
+      sftWeight: BENCHMARK_SETTINGS.sftWeight,
       steps: BENCHMARK_SETTINGS.steps,
       epochs: 0,
       evalEvery: 0,
