@@ -192,7 +192,8 @@ export class HallucinationPanel {
         ...this.hooks.config(),
         warmupRatio: BENCHMARK_DEFAULTS.warmupRatio,
         learningRate: Number(this.inputs.learningRate.value),
-        sftWeight: Number(this.inputs.sftWeight.value),
+        // An emptied or unparsable field reads as '' (which Number makes 0): an error, not DPO alone.
+        sftWeight: this.inputs.sftWeight.value.trim() === '' ? NaN : Number(this.inputs.sftWeight.value),
       };
       if (!(config.learningRate > 0 && Number.isFinite(config.learningRate)))
         throw new Error(`the learning rate must be a positive number, got "${this.inputs.learningRate.value}"`);

@@ -52,6 +52,13 @@ describe.skipIf(!hasChromium)('hallucination report in the page', () => {
     expect(await page.locator(tid('eval-records')).isDisabled()).toBe(true);
     expect(await page.locator(tid('eval-benchmark')).isEnabled()).toBe(true);
 
+    // A setting that does not parse is refused with a message, before any GPU work.
+    await page.fill(tid('eval-sftWeight'), '');
+    await page.click(tid('eval-benchmark'));
+    await expect.poll(() => page.locator(tid('toasts')).textContent(), { timeout: 5_000 }).toMatch(/the SFT weight must be 0 or more/);
+    expect(await panel.getAttribute('data-state')).toBe('idle');
+    await page.fill(tid('eval-sftWeight'), String(BENCHMARK_SETTINGS.sftWeight));
+
     await page.fill(tid('eval-heldoutScenes'), String(HELDOUT));
     await page.fill(tid('eval-trainScenes'), String(TRAIN));
     await page.fill(tid('eval-steps'), String(STEPS));
