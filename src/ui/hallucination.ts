@@ -198,7 +198,9 @@ export class HallucinationPanel {
       if (!(config.learningRate > 0 && Number.isFinite(config.learningRate)))
         throw new Error(`the learning rate must be a positive number, got "${this.inputs.learningRate.value}"`);
       if (!(config.sftWeight >= 0 && Number.isFinite(config.sftWeight)))
-        throw new Error(`the SFT weight must be 0 or more (0 is DPO alone), got "${this.inputs.sftWeight.value}"`);
+        throw new Error(
+          `the SFT weight must be 0 or more (0 is DPO alone); ${this.inputs.sftWeight.value.trim() === '' ? 'the field is empty' : `got "${this.inputs.sftWeight.value}"`}`,
+        );
     } catch (e) {
       return void this.toasts.error(e, 'Fix the settings first');
     }
