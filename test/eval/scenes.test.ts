@@ -106,7 +106,9 @@ describe('benchmark scenes', () => {
       expect(invited.length).toBeGreaterThan(15);
       // Binomial(n, captionRate): more than three standard errors away has probability < 0.01.
       const spread = 3 * Math.sqrt((p.captionRate * (1 - p.captionRate)) / invited.length);
-      expect(Math.abs(named / invited.length - p.captionRate), `${p.anchor} -> ${p.partner}: ${named}/${invited.length}`).toBeLessThan(spread);
+      expect(Math.abs(named / invited.length - p.captionRate), `${p.anchor} -> ${p.partner}: ${named}/${invited.length}`).toBeLessThan(
+        spread,
+      );
       expect(spread).toBeLessThan(0.3);
     }
   });
